@@ -1,0 +1,609 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "admin.h"
+#include "log.h"
+#include "metrics.h"
+#include "router.h"
+#include "status_page.h"
+
+#define DEBUG_DELIVERIES 32
+#define MAX_BODY 65536
+
+struct admin {
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    unsigned char token_digest[SHA256_DIGEST_LENGTH];
+    int has_token;
+    struct admin_hooks hooks;
+};
+
+static void reply_text(struct evhttp_request *req, int code, const char *type, const char *body)
+{
+    struct evbuffer *out = evbuffer_new();
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    evbuffer_add(out, body, strlen(body));
+    evhttp_send_reply(req, code, NULL, out);
+    evbuffer_free(out);
+}
+
+/* Steals @p doc. */
+static void reply_json(struct evhttp_request *req, int code, json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!text) {
+        reply_text(req, 500, "text/plain", "out of memory\n");
+        return;
+    }
+    reply_text(req, code, "application/json", text);
+    free(text);
+}
+
+static void reply_error(struct evhttp_request *req, int code, const char *message)
+{
+    reply_json(req, code, json_pack("{s:s}", "error", message));
+}
+
+/* The token is compared as SHA-256 digests with CRYPTO_memcmp: constant time, and the length of
+ * the real token does not leak either. */
+static int admin_authorized(const struct admin *a, struct evhttp_request *req, int allow_query)
+{
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *given = NULL;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    struct evkeyvalq query = { 0 };
+    int ok;
+
+    if (!a->has_token)
+        return 1;
+    if (auth && strncmp(auth, "Bearer ", 7) == 0)
+        given = auth + 7;
+    if (!given && allow_query) {
+        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+        if (q && evhttp_parse_query_str(q, &query) == 0)
+            given = evhttp_find_header(&query, "token");
+    }
+    if (!given) {
+        evhttp_clear_headers(&query);
+        return 0;
+    }
+    SHA256((const unsigned char *)given, strlen(given), digest);
+    ok = CRYPTO_memcmp(digest, a->token_digest, sizeof digest) == 0;
+    evhttp_clear_headers(&query);
+    return ok;
+}
+
+/* ---- /metrics ---- */
+
+struct metrics_ctx {
+    FILE *out;
+    struct router *r;
+    int pass;               /* one family per pass, so each family's samples stay together */
+};
+
+static void on_partition_metrics(void *arg, const struct router_partition_view *pv)
+{
+    struct metrics_ctx *m = arg;
+    char topic[256];
+
+    metrics_label_escape(topic, sizeof topic, pv->topic);
+    switch (m->pass) {
+    case 0:
+        if (pv->high_watermark >= 0 && pv->committed >= 0)
+            fprintf(m->out, "sluice_partition_lag_records{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n",
+                    topic, pv->partition, pv->high_watermark - pv->committed);
+        break;
+    case 1:
+        fprintf(m->out, "sluice_partition_committed_offset{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n",
+                topic, pv->partition, pv->committed);
+        break;
+    case 2:
+        fprintf(m->out, "sluice_partition_consumed_offset{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n",
+                topic, pv->partition, pv->consumed);
+        break;
+    case 3:
+        fprintf(m->out, "sluice_partition_paused{topic=\"%s\",partition=\"%" PRId32 "\"} %d\n",
+                topic, pv->partition, pv->paused);
+        break;
+    case 4:
+        for (size_t k = 0; k < router_sink_count(m->r); k++) {
+            struct router_sink_view v;
+            char sink[256];
+            if (!pv->reads[k] || pv->next[k] < 0 || pv->high_watermark < 0)
+                continue;
+            router_sink_view(m->r, k, &v);
+            metrics_label_escape(sink, sizeof sink, v.sk->name);
+            fprintf(m->out, "sluice_sink_lag_records{sink=\"%s\",topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n",
+                    sink, topic, pv->partition, pv->high_watermark > pv->next[k] ? pv->high_watermark - pv->next[k] : 0);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static long long process_rss_bytes(void)
+{
+    long long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return -1;
+    if (fscanf(f, "%lld %lld", &pages, &resident) != 2)
+        resident = -1;
+    fclose(f);
+    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+}
+
+struct counter_def {
+    const char *name, *help;
+    size_t offset;               /* into struct router_sink_stats */
+    const char *type;
+};
+
+#define SINK_STAT(field) offsetof(struct router_sink_stats, field)
+
+static void render_metrics(struct router *r, FILE *out)
+{
+    static const struct counter_def counters[] = {
+        { "sluice_sink_records_delivered_total", "Records applied in the target.", SINK_STAT(delivered), "counter" },
+        { "sluice_sink_records_dead_lettered_total", "Records sent to the dead-letter topic.", SINK_STAT(dead_lettered), "counter" },
+        { "sluice_sink_records_filtered_total", "Records the sink's filter left out.", SINK_STAT(filtered), "counter" },
+        { "sluice_sink_records_skipped_total", "Records below the sink's position (it had them already).", SINK_STAT(skipped), "counter" },
+        { "sluice_sink_records_failed_total", "Records in batch attempts that failed (retried or dead-lettered).", SINK_STAT(records_failed), "counter" },
+        { "sluice_sink_retries_total", "Batch attempts that failed and were retried.", SINK_STAT(retries), "counter" },
+        { "sluice_sink_fenced_total", "Batches refused because another writer moved the stored position.", SINK_STAT(fenced), "counter" },
+        { "sluice_sink_batches_total", "Batches applied.", SINK_STAT(batches), "counter" },
+        { "sluice_sink_delivered_bytes_total", "Bytes of keys and values applied.", SINK_STAT(bytes), "counter" },
+        { "sluice_sink_batches_in_flight", "Batches handed to the sink and not answered yet.", SINK_STAT(in_flight), "gauge" },
+        { "sluice_sink_parks_total", "Times the sink was parked (buffer full too long, or on_failure block).", SINK_STAT(parks), "counter" },
+        { "sluice_sink_records_lost_total", "Offsets deleted by the topic's retention before the sink got them.", SINK_STAT(records_lost), "counter" },
+        { "sluice_sink_records_oversized_total", "Records over max_record_bytes (dead-lettered).", SINK_STAT(oversized), "counter" },
+    };
+    size_t nsinks = router_sink_count(r);
+    struct router_sink_view *views = calloc(nsinks ? nsinks : 1, sizeof *views);
+    char (*labels)[320] = calloc(nsinks ? nsinks : 1, sizeof *labels);
+    struct metrics_ctx m = { out, r, 0 };
+    uint64_t stalls;
+    double worst;
+    char why[256];
+
+    if (!views || !labels) {
+        free(views);
+        free(labels);
+        fputs("# out of memory\n", out);
+        return;
+    }
+    /* Each sink's view and label set, once for every family below. */
+    for (size_t k = 0; k < nsinks; k++) {
+        char sink[256];
+        router_sink_view(r, k, &views[k]);
+        metrics_label_escape(sink, sizeof sink, views[k].sk->name);
+        snprintf(labels[k], sizeof labels[k], "sink=\"%s\",type=\"%s\"", sink, views[k].sk->type);
+    }
+    metrics_family(out, "sluice_build_info", "gauge", "Version of sluice and librdkafka.");
+    fprintf(out, "sluice_build_info{version=\"0.1.0\",librdkafka=\"%s\"} 1\n", rd_kafka_version_str());
+    metrics_family(out, "sluice_ready", "gauge", "1 when the consumer joined and every sink can deliver.");
+    fprintf(out, "sluice_ready %d\n", router_ready(r, why, sizeof why));
+
+    for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++) {
+        metrics_family(out, counters[c].name, counters[c].type, counters[c].help);
+        for (size_t k = 0; k < nsinks; k++)
+            fprintf(out, "%s{%s} %" PRIu64 "\n", counters[c].name, labels[k],
+                    *(const uint64_t *)((const char *)views[k].stats + counters[c].offset));
+    }
+    metrics_family(out, "sluice_sink_buffered_records", "gauge", "Records queued or in flight in the sink.");
+    for (size_t k = 0; k < nsinks; k++)
+        fprintf(out, "sluice_sink_buffered_records{%s} %zu\n", labels[k], views[k].buffered);
+    metrics_family(out, "sluice_sink_buffered_bytes", "gauge", "Bytes of the records queued or in flight in the sink.");
+    for (size_t k = 0; k < nsinks; k++)
+        fprintf(out, "sluice_sink_buffered_bytes{%s} %zu\n", labels[k], views[k].buffered_bytes);
+    metrics_family(out, "sluice_sink_paused", "gauge", "1 while an operator has paused the sink.");
+    for (size_t k = 0; k < nsinks; k++)
+        fprintf(out, "sluice_sink_paused{%s} %d\n", labels[k], views[k].paused);
+    metrics_family(out, "sluice_sink_parked", "gauge", "1 while the router has parked the sink.");
+    for (size_t k = 0; k < nsinks; k++)
+        fprintf(out, "sluice_sink_parked{%s} %d\n", labels[k], views[k].parked);
+    metrics_family(out, "sluice_sink_delivery_latency_seconds", "histogram",
+                   "Time from a record's Kafka timestamp to the target's acknowledgement.");
+    for (size_t k = 0; k < nsinks; k++)
+        metrics_histogram(out, "sluice_sink_delivery_latency_seconds", labels[k], &views[k].stats->latency);
+    metrics_family(out, "sluice_sink_batch_records", "histogram", "Records per applied batch.");
+    for (size_t k = 0; k < nsinks; k++)
+        metrics_histogram(out, "sluice_sink_batch_records", labels[k], &views[k].stats->batch_records);
+    free(views);
+    free(labels);
+
+    static const char *const partition_families[][3] = {
+        { "sluice_partition_lag_records", "gauge", "Records between the partition's end and sluice's committed offset." },
+        { "sluice_partition_committed_offset", "gauge", "The offset sluice last committed (-1: none)." },
+        { "sluice_partition_consumed_offset", "gauge", "One past the highest offset consumed." },
+        { "sluice_partition_paused", "gauge", "1 while backpressure pauses the partition." },
+        { "sluice_sink_lag_records", "gauge", "Records between the partition's end and the sink's position." },
+    };
+    for (m.pass = 0; m.pass < 5; m.pass++) {
+        metrics_family(out, partition_families[m.pass][0], partition_families[m.pass][1], partition_families[m.pass][2]);
+        router_partitions_foreach(r, on_partition_metrics, &m);
+    }
+
+    router_loop_stats(r, &stalls, &worst);
+    metrics_family(out, "sluice_loop_stalls_total", "counter", "Event loop turns late by more than 100 ms.");
+    fprintf(out, "sluice_loop_stalls_total %" PRIu64 "\n", stalls);
+    metrics_family(out, "sluice_loop_worst_stall_seconds", "gauge", "The longest the event loop was late.");
+    fprintf(out, "sluice_loop_worst_stall_seconds %.3f\n", worst);
+    metrics_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    fprintf(out, "process_resident_memory_bytes %lld\n", process_rss_bytes());
+}
+
+static void on_metrics(struct admin *a, struct evhttp_request *req)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    if (!out) {
+        reply_text(req, 500, "text/plain", "out of memory\n");
+        return;
+    }
+    render_metrics(a->hooks.router(a->hooks.arg), out);
+    fclose(out);
+    reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+    free(text);
+}
+
+/* ---- /sinks ---- */
+
+struct positions_ctx {
+    json_t *sinks;          /* array, one per sink index, each with a "positions" array */
+};
+
+static void on_partition_positions(void *arg, const struct router_partition_view *pv)
+{
+    struct positions_ctx *pc = arg;
+    for (size_t k = 0; k < json_array_size(pc->sinks); k++) {
+        json_t *pos;
+        if (!pv->reads[k])
+            continue;
+        pos = json_pack("{s:s, s:i, s:I, s:I, s:I}", "topic", pv->topic, "partition", (int)pv->partition,
+                        "next", (json_int_t)pv->next[k], "committed", (json_int_t)pv->committed,
+                        "high_watermark", (json_int_t)pv->high_watermark);
+        if (pos && pv->high_watermark >= 0 && pv->next[k] >= 0)
+            json_object_set_new(pos, "lag", json_integer(pv->high_watermark > pv->next[k] ? pv->high_watermark - pv->next[k] : 0));
+        json_array_append_new(json_object_get(json_array_get(pc->sinks, k), "positions"), pos);
+    }
+}
+
+static const char *sink_state_name(const struct router_sink_view *v)
+{
+    if (v->paused)
+        return "paused";
+    if (v->parked)
+        return "parked";
+    if (v->resyncing)
+        return "resyncing";
+    return "running";
+}
+
+static json_t *sink_json(const struct router_sink_view *v)
+{
+    json_t *topics = json_array();
+    const struct router_sink_stats *st = v->stats;
+
+    for (size_t t = 0; t < v->sk->topics.n; t++)
+        json_array_append_new(topics, json_string(v->sk->topics.v[t]));
+    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:[]}",
+        "name", v->sk->name, "type", v->sk->type, "topics", topics, "state", sink_state_name(v),
+        "parked", v->parked ? json_pack("{s:s, s:I}", "reason", v->park_reason, "for_ms", (json_int_t)v->parked_ms)
+                            : json_null(),
+        "loss", st->records_lost ? json_pack("{s:I, s:s}", "records", (json_int_t)st->records_lost, "last", v->last_loss)
+                                 : json_null(),
+        "delivered", (json_int_t)st->delivered, "dead_lettered", (json_int_t)st->dead_lettered,
+        "filtered", (json_int_t)st->filtered, "skipped", (json_int_t)st->skipped,
+        "retries", (json_int_t)st->retries, "batches", (json_int_t)st->batches,
+        "in_flight", (json_int_t)st->in_flight, "buffered", (json_int_t)v->buffered,
+        "fenced", (json_int_t)st->fenced, "buffered_bytes", (json_int_t)v->buffered_bytes,
+        "parks", (json_int_t)st->parks, "records_lost", (json_int_t)st->records_lost,
+        "oversized", (json_int_t)st->oversized,
+        "last_error", v->last_error_ms ? json_pack("{s:s, s:I}", "message", v->last_error, "at_ms", (json_int_t)v->last_error_ms)
+                                       : json_null(),
+        "positions");
+}
+
+static void on_sinks(struct admin *a, struct evhttp_request *req)
+{
+    struct router *r = a->hooks.router(a->hooks.arg);
+    struct positions_ctx pc = { json_array() };
+    char why[256] = "";
+    int ready = router_ready(r, why, sizeof why);
+
+    for (size_t k = 0; k < router_sink_count(r); k++) {
+        struct router_sink_view v;
+        router_sink_view(r, k, &v);
+        json_array_append_new(pc.sinks, sink_json(&v));
+    }
+    router_partitions_foreach(r, on_partition_positions, &pc);
+    reply_json(req, 200, json_pack("{s:s, s:b, s:s, s:o}", "group", router_group(r), "ready", ready,
+                                   "not_ready_because", ready ? "" : why, "sinks", pc.sinks));
+}
+
+static const char *result_name(enum sink_result result)
+{
+    switch (result) {
+    case SINK_OK: return "ok";
+    case SINK_RETRY: return "retry";
+    case SINK_FAIL: return "failed";
+    case SINK_FENCED: return "fenced";
+    }
+    return "?";
+}
+
+static void on_sink_debug(struct admin *a, struct evhttp_request *req, size_t k)
+{
+    struct router *r = a->hooks.router(a->hooks.arg);
+    struct router_delivery deliveries[DEBUG_DELIVERIES];
+    size_t n = router_sink_deliveries(r, k, deliveries, DEBUG_DELIVERIES);
+    struct router_sink_view v;
+    json_t *list = json_array();
+
+    router_sink_view(r, k, &v);
+    for (size_t i = 0; i < n; i++) {
+        const struct router_delivery *d = &deliveries[i];
+        json_array_append_new(list, json_pack("{s:I, s:I, s:s, s:i, s:I, s:I, s:I, s:I, s:i, s:s, s:s, s:s}",
+            "at_ms", (json_int_t)d->at_ms, "duration_ms", (json_int_t)d->duration_ms, "topic", d->topic,
+            "partition", (int)d->partition, "first_offset", (json_int_t)d->first_offset,
+            "last_offset", (json_int_t)d->last_offset, "records", (json_int_t)d->count,
+            "bytes", (json_int_t)d->bytes, "attempt", (int)d->attempt, "result", result_name(d->result),
+            "error", d->error, "detail", d->detail));
+    }
+    reply_json(req, 200, json_pack("{s:s, s:s, s:o}", "name", v.sk->name, "type", v.sk->type, "deliveries", list));
+}
+
+static json_t *request_json(struct evhttp_request *req, char *err, size_t errlen)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    json_error_t jerr;
+    json_t *doc;
+
+    if (len == 0)
+        return json_object();
+    if (len > MAX_BODY) {
+        snprintf(err, errlen, "body too large");
+        return NULL;
+    }
+    doc = json_loadb((const char *)evbuffer_pullup(in, (ssize_t)len), len, 0, &jerr);
+    if (!doc)
+        snprintf(err, errlen, "body is not JSON: %s", jerr.text);
+    else if (!json_is_object(doc)) {
+        snprintf(err, errlen, "body must be a JSON object");
+        json_decref(doc);
+        doc = NULL;
+    }
+    return doc;
+}
+
+static void on_replay_time_answer(void *arg, int rewound, size_t unmatched, const char *error)
+{
+    struct evhttp_request *req = arg;
+    if (rewound < 0 || error) {
+        reply_error(req, 502, error ? error : "the time lookup failed");
+        return;
+    }
+    reply_json(req, 200, json_pack("{s:i, s:I}", "partitions_rewound", rewound,
+                                   "partitions_without_records_after", (json_int_t)unmatched));
+}
+
+static void on_sink_replay(struct admin *a, struct evhttp_request *req, size_t k)
+{
+    struct router *r = a->hooks.router(a->hooks.arg);
+    char err[256];
+    json_t *body = request_json(req, err, sizeof err), *offset, *topic, *partition;
+    int rewound;
+
+    if (!body) {
+        reply_error(req, 400, err);
+        return;
+    }
+    offset = json_object_get(body, "offset");
+    topic = json_object_get(body, "topic");
+    partition = json_object_get(body, "partition");
+    if (json_object_get(body, "timestamp_ms")) {
+        json_t *ts = json_object_get(body, "timestamp_ms");
+        if (!json_is_integer(ts) || offset || (topic && !json_is_string(topic)) || (partition && !json_is_integer(partition))) {
+            reply_error(req, 400, "expected {\"timestamp_ms\": T} (and no \"offset\") with optional \"topic\" and \"partition\"");
+            json_decref(body);
+            return;
+        }
+        /* Answered when Kafka has told the offsets for that time. */
+        if (router_sink_replay_time(r, k, topic ? json_string_value(topic) : NULL,
+                                    partition ? (int32_t)json_integer_value(partition) : -1,
+                                    json_integer_value(ts), on_replay_time_answer, req, err, sizeof err) != 0)
+            reply_error(req, 400, err);
+        json_decref(body);
+        return;
+    }
+    if (!json_is_integer(offset) || (topic && !json_is_string(topic)) || (partition && !json_is_integer(partition))) {
+        reply_error(req, 400, "expected {\"offset\": N} with optional \"topic\" (string) and \"partition\" (integer)");
+        json_decref(body);
+        return;
+    }
+    rewound = router_sink_replay(r, k, topic ? json_string_value(topic) : NULL,
+                                 partition ? (int32_t)json_integer_value(partition) : -1,
+                                 json_integer_value(offset), err, sizeof err);
+    json_decref(body);
+    if (rewound < 0) {
+        reply_error(req, 400, err);
+        return;
+    }
+    reply_json(req, 200, json_pack("{s:i}", "partitions_rewound", rewound));
+}
+
+static void on_reload(struct admin *a, struct evhttp_request *req)
+{
+    char msg[8192] = "";
+    if (!a->hooks.reload) {
+        reply_error(req, 501, "reload is not available");
+        return;
+    }
+    if (a->hooks.reload(a->hooks.arg, msg, sizeof msg) != 0) {
+        reply_error(req, 400, msg);
+        return;
+    }
+    reply_json(req, 200, json_pack("{s:s}", "status", msg[0] ? msg : "reloaded"));
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct admin *a = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    struct router *r = a->hooks.router(a->hooks.arg);
+    char why[256] = "";
+
+    if (!path)
+        path = "/";
+    if (strcmp(path, "/healthz") == 0) {
+        reply_text(req, 200, "text/plain", "ok\n");
+        return;
+    }
+    if (!r) {
+        reply_text(req, 503, "text/plain", "restarting the pipeline\n");
+        return;
+    }
+    if (!admin_authorized(a, req, method == EVHTTP_REQ_GET && strcmp(path, "/") == 0)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"sluice\"");
+        reply_error(req, 401, "a valid bearer token is required");
+        return;
+    }
+    if (method == EVHTTP_REQ_GET && strcmp(path, "/") == 0) {
+        reply_text(req, 200, "text/html; charset=utf-8", status_page_html);
+    } else if (method == EVHTTP_REQ_GET && strcmp(path, "/readyz") == 0) {
+        if (router_ready(r, why, sizeof why))
+            reply_text(req, 200, "text/plain", "ready\n");
+        else {
+            char body[300];
+            snprintf(body, sizeof body, "not ready: %s\n", why);
+            reply_text(req, 503, "text/plain", body);
+        }
+    } else if (method == EVHTTP_REQ_GET && strcmp(path, "/metrics") == 0) {
+        on_metrics(a, req);
+    } else if (method == EVHTTP_REQ_GET && strcmp(path, "/sinks") == 0) {
+        on_sinks(a, req);
+    } else if (method == EVHTTP_REQ_POST && strcmp(path, "/reload") == 0) {
+        on_reload(a, req);
+    } else if (strncmp(path, "/sinks/", 7) == 0) {
+        char name[256];
+        const char *slash = strchr(path + 7, '/');
+        const char *action = slash ? slash + 1 : "";
+        size_t len = slash ? (size_t)(slash - (path + 7)) : strlen(path + 7);
+        int k;
+        if (len == 0 || len >= sizeof name) {
+            reply_error(req, 404, "no such sink");
+            return;
+        }
+        memcpy(name, path + 7, len);
+        name[len] = '\0';
+        if ((k = router_sink_find(r, name)) < 0) {
+            reply_error(req, 404, "no such sink");
+            return;
+        }
+        if (method == EVHTTP_REQ_GET && strcmp(action, "debug") == 0) {
+            on_sink_debug(a, req, (size_t)k);
+        } else if (method == EVHTTP_REQ_POST && strcmp(action, "pause") == 0) {
+            router_sink_pause(r, (size_t)k);
+            reply_json(req, 200, json_pack("{s:s, s:s}", "name", name, "state", "paused"));
+        } else if (method == EVHTTP_REQ_POST && strcmp(action, "resume") == 0) {
+            router_sink_resume(r, (size_t)k);
+            reply_json(req, 200, json_pack("{s:s, s:s}", "name", name, "state", "running"));
+        } else if (method == EVHTTP_REQ_POST && strcmp(action, "replay") == 0) {
+            on_sink_replay(a, req, (size_t)k);
+        } else {
+            reply_error(req, 404, "unknown action; GET debug, POST pause, resume or replay");
+        }
+    } else {
+        reply_error(req, 404, "not found");
+    }
+}
+
+struct admin *admin_new(struct event_base *eb, const char *listen, const char *token,
+                        const struct admin_hooks *hooks, char *err, size_t errlen)
+{
+    struct admin *a = calloc(1, sizeof *a);
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    char host[256];
+    long port;
+
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->hooks = *hooks;
+    if (!colon || (size_t)(colon - listen) >= sizeof host || (port = strtol(colon + 1, NULL, 10)) < 0 || port > 65535) {
+        snprintf(err, errlen, "admin.listen \"%s\": expected HOST:PORT", listen ? listen : "");
+        goto fail;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    if (token && token[0]) {
+        SHA256((const unsigned char *)token, strlen(token), a->token_digest);
+        a->has_token = 1;
+    }
+    if (!(a->http = evhttp_new(eb))) {
+        snprintf(err, errlen, "admin: out of memory");
+        goto fail;
+    }
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    evhttp_set_max_body_size(a->http, MAX_BODY);
+    evhttp_set_timeout(a->http, 30);
+    evhttp_set_gencb(a->http, on_request, a);
+    if (!(a->bound = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port))) {
+        snprintf(err, errlen, "admin: cannot listen on %s", listen);
+        goto fail;
+    }
+    if (!a->has_token)
+        LOG(LOG_WARN, "admin API on %s has no token: whoever reaches it can pause and replay sinks", listen);
+    LOG(LOG_INFO, "admin API listening on %s:%d", host, admin_port(a));
+    return a;
+fail:
+    admin_free(a);
+    return NULL;
+}
+
+int admin_port(const struct admin *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(a->bound);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+void admin_free(struct admin *a)
+{
+    if (!a)
+        return;
+    if (a->http)
+        evhttp_free(a->http);
+    free(a);
+}

@@ -1,0 +1,38 @@
+/* The admin API: an HTTP server on the event loop for operators and their monitoring.
+ *   GET  /healthz                 alive (no token needed)
+ *   GET  /readyz                  consumer joined and every sink able to deliver (or paused)
+ *   GET  /metrics                 Prometheus text format
+ *   GET  /sinks                   JSON: every sink's type, topics, state, positions, last error
+ *   GET  /sinks/NAME/debug        JSON: the sink's last deliveries
+ *   POST /sinks/NAME/pause|resume
+ *   POST /sinks/NAME/replay       {"offset": N} or {"timestamp_ms": T}, optional "topic", "partition"
+ *   POST /reload                  re-read the configuration (as SIGHUP does)
+ *   GET  /                        a status page for people
+ * Everything but /healthz needs "Authorization: Bearer TOKEN" when admin.token is set (the status
+ * page also takes ?token=, which its script then sends as that header). */
+#ifndef SLUICE_ADMIN_H
+#define SLUICE_ADMIN_H
+
+#include <stddef.h>
+#include <event2/event.h>
+
+struct router;
+struct admin;
+
+struct admin_hooks {
+    struct router *(*router)(void *arg);          /* the router now (a reload replaces it) */
+    /* Reload the configuration; 0 when applied, else -1 with every problem in msg. */
+    int (*reload)(void *arg, char *msg, size_t msglen);
+    void *arg;
+};
+
+/** @brief Listen on @p listen ("host:port"); @p token may be NULL (no authentication). */
+struct admin *admin_new(struct event_base *eb, const char *listen, const char *token,
+                        const struct admin_hooks *hooks, char *err, size_t errlen);
+
+/** @brief The port actually bound (for "host:0"). */
+int admin_port(const struct admin *a);
+
+void admin_free(struct admin *a);
+
+#endif

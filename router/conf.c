@@ -1,0 +1,1060 @@
+/* Loading the configuration: the main file, its inline sinks and one file per sink in sinks_dir.
+ * Every problem is collected with its location (not only the first one); a configuration with
+ * any problem is not returned at all. Values taken from the environment never reach a message. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "conf.h"
+#include "filter.h"
+#include "../sinks/sink.h"
+
+#define CONF_FILE_MAX (64u << 20)   /* a configuration file is small; refuse runaway input */
+#define CONF_ERR_MAX 1024
+
+/* What conf_load allocates: struct conf first, so conf_free finds the rest from it. */
+struct conf_main {
+    struct conf conf;
+    json_t *sinks;      /* the inline sink objects, only while loading */
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Option tables                                                                               */
+
+static const char *const conf_log_levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const conf_log_formats[] = { "logfmt", "json", NULL };
+static const char *const conf_on_failure[] = { "dead_letter", "block", NULL };
+
+static int conf_nonempty_validate(const json_t *value, char *err, size_t errlen)
+{
+    if (json_string_length(value) > 0)
+        return 0;
+    snprintf(err, errlen, "must not be empty");
+    return -1;
+}
+
+static int conf_sink_name_validate(const json_t *value, char *err, size_t errlen)
+{
+    const char *s = json_string_value(value);
+    size_t n = strlen(s);
+
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-') {
+            n = 0;
+            break;
+        }
+    }
+    if (n >= 1 && n <= 100)
+        return 0;
+    snprintf(err, errlen, "must be 1..100 characters of A-Z a-z 0-9 . _ -");
+    return -1;
+}
+
+static int conf_topics_validate(const json_t *value, char *err, size_t errlen)
+{
+    if (json_array_size(value) > 0)
+        return 0;
+    snprintf(err, errlen, "a sink needs at least one topic");
+    return -1;
+}
+
+#define M(field) offsetof(struct conf_main, conf.field)
+
+static const struct cfg_opt conf_admin_opts[] = {
+    CFG_STR("listen", "\"127.0.0.1:9644\"", M(admin_listen), "Address of the admin HTTP API, host:port"),
+    { .name = "token", .type = CFG_T_STR, .offset = M(admin_token), .flags = CFG_SECRET,
+      .help = "Bearer token the admin API requires; unset: no token (use \"${NAME}\")" },
+    CFG_END
+};
+
+static const struct cfg_opt conf_log_opts[] = {
+    CFG_ENUM("level", "\"info\"", conf_log_levels, M(log_level), "Lowest level written"),
+    CFG_ENUM("format", "\"logfmt\"", conf_log_formats, M(log_format), "Format of each log line"),
+    CFG_END
+};
+
+static const struct cfg_opt conf_opts[] = {
+    { .name = "kafka", .type = CFG_T_JSON, .def = "{\"group.id\": \"sluice\"}", .offset = M(kafka),
+      .help = "librdkafka consumer properties (strings, numbers or booleans); group.id defaults "
+              "to \"sluice\"; offset commits are managed by sluice" },
+    CFG_SECTION("admin", conf_admin_opts, "The admin HTTP API"),
+    { .name = "dead_letter_topic", .type = CFG_T_STR, .def = "\"sluice.dlq\"",
+      .offset = M(dead_letter_topic), .validate = conf_nonempty_validate,
+      .help = "Kafka topic that receives records no sink could apply" },
+    { .name = "sinks_dir", .type = CFG_T_STR, .offset = M(sinks_dir),
+      .validate = conf_nonempty_validate,
+      .help = "Directory of sink files (*.json, one sink each), relative to this file" },
+    { .name = "sinks", .type = CFG_T_JSON, .def = "[]", .offset = offsetof(struct conf_main, sinks),
+      .help = "Sinks declared inline: an array of sink objects" },
+    CFG_SECTION("log", conf_log_opts, "Logging"),
+    CFG_INT("shutdown_timeout_ms", "10000", 0, 600000, M(shutdown_timeout_ms),
+            "How long a stop waits for in-flight batches"),
+    CFG_INT("commit_interval_ms", "1000", 10, 60000, M(commit_interval_ms),
+            "How often finished offsets are committed to Kafka"),
+    CFG_END
+};
+
+#undef M
+#define S(field) offsetof(struct sink, field)
+
+static const struct cfg_opt conf_batch_opts[] = {
+    CFG_INT("max_records", "500", 1, 1000000, S(batch.max_records), "Records per batch at most"),
+    CFG_INT("max_bytes", "1048576", 1, 1073741824, S(batch.max_bytes), "Bytes per batch at most"),
+    CFG_INT("linger_ms", "10", 0, 600000, S(batch.linger_ms),
+            "How long a partial batch waits for more records"),
+    CFG_END
+};
+
+static const struct cfg_opt conf_retry_opts[] = {
+    CFG_INT("max_attempts", "10", 1, 1000000, S(retry.max_attempts),
+            "Attempts of a batch before it fails"),
+    CFG_INT("initial_backoff_ms", "100", 1, 3600000, S(retry.initial_backoff_ms),
+            "Backoff before the first retry"),
+    CFG_INT("max_backoff_ms", "30000", 1, 86400000, S(retry.max_backoff_ms),
+            "Longest backoff between retries"),
+    CFG_END
+};
+
+static const struct cfg_opt conf_sink_opts[] = {
+    { .name = "name", .type = CFG_T_STR, .offset = S(name), .flags = CFG_REQUIRED,
+      .validate = conf_sink_name_validate, .help = "Unique name of the sink (A-Z a-z 0-9 . _ -)" },
+    { .name = "type", .type = CFG_T_STR, .offset = S(type), .flags = CFG_REQUIRED,
+      .help = "Sink type; its options go in a section of the same name" },
+    { .name = "topics", .type = CFG_T_STRLIST, .offset = S(topics), .flags = CFG_REQUIRED,
+      .validate = conf_topics_validate, .help = "Kafka topics the sink reads" },
+    CFG_SECTION("batch", conf_batch_opts, "Batching"),
+    CFG_SECTION("retry", conf_retry_opts, "Retries of failed batches"),
+    CFG_JSON("filter", S(filter), "Only records that pass this filter reach the sink"),
+    CFG_ENUM("on_failure", "\"dead_letter\"", conf_on_failure, S(on_failure),
+             "What a record the sink cannot take does after the last attempt: go to the dead-letter "
+             "topic, or block (the sink is parked and retries; nothing is skipped)"),
+    CFG_INT("max_buffered_records", "100000", 1, 100000000, S(max_buffered_records),
+            "Records held in memory for the sink (queued or in flight) before its partitions pause"),
+    CFG_INT("max_buffered_bytes", "67108864", 1024, 17179869184LL, S(max_buffered_bytes),
+            "Memory held for the sink before its partitions pause: keys, values, mapped forms, "
+            "parsed JSON (estimated) and bookkeeping of its queued and in-flight records"),
+    CFG_INT("park_after_ms", "5000", 100, 3600000, S(park_after_ms),
+            "How long the sink may hold a partition paused with a full buffer before it is parked "
+            "(its records dropped from memory, its positions kept) so the other sinks go on"),
+    CFG_INT("max_record_bytes", "1048576", 1, 1073741824, S(max_record_bytes),
+            "A record whose key and value together are larger goes to the dead-letter topic"),
+    CFG_END
+};
+
+#undef S
+
+/* ------------------------------------------------------------------------------------------ */
+/* Loading state                                                                               */
+
+/* One parsed file. */
+struct conf_src {
+    struct cfg_doc doc;        /* doc.file: the name shown in messages */
+    char *file;                /* owned; doc.file points here */
+    char *text;
+    json_t *root;
+    char **values;             /* values of environment variables it used (kept out of messages) */
+    size_t nvalues;
+    json_t **nodes;            /* its strings that took them, and their text before */
+    char **origs;
+    size_t nnodes;
+    size_t first_msg;          /* errs->n when it was opened */
+};
+
+struct conf_ctx {
+    struct cfg_errors *errs;
+    int nerr;
+    rd_kafka_conf_t *rk;       /* scratch conf that checks the kafka properties */
+    char **rk_names;           /* librdkafka's property names, for suggestions (lazy) */
+    size_t rk_nnames;
+    int *name_lines;           /* line of each accepted sink's "name", parallel to conf->sinks */
+};
+
+static void conf_err(struct conf_ctx *ctx, const struct cfg_doc *doc, const char *path,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void conf_err(struct conf_ctx *ctx, const struct cfg_doc *doc, const char *path,
+                     const char *fmt, ...)
+{
+    char reason[CONF_ERR_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    ctx->nerr++;
+    cfg_error(ctx->errs, doc, path, "%s", reason);
+}
+
+static void conf_strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int conf_strv_push(char ***v, size_t *n, char *s)
+{
+    char **nv;
+
+    if (!s)
+        return -1;
+    nv = realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv) {
+        free(s);
+        return -1;
+    }
+    *v = nv;
+    (*v)[(*n)++] = s;
+    return 0;
+}
+
+static void conf_src_free(struct conf_src *src)
+{
+    json_decref(src->root);
+    free(src->text);
+    free(src->file);
+    conf_strv_free(src->values, src->nvalues);
+    conf_strv_free(src->origs, src->nnodes);
+    free(src->nodes);
+    memset(src, 0, sizeof *src);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading and parsing                                                                         */
+
+static int conf_file_read(const char *file, char **text, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(file, "rb");
+    size_t cap = 0, n = 0, got;
+    char *buf = NULL, *nb;
+    int rc = -1;
+
+    if (!f) {
+        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        if (cap - n < 4096) {
+            cap = cap ? cap * 2 : 16384;
+            nb = realloc(buf, cap + 1);
+            if (!nb) {
+                snprintf(err, errlen, "out of memory");
+                goto fail;
+            }
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n > CONF_FILE_MAX) {
+            snprintf(err, errlen, "larger than %u bytes", CONF_FILE_MAX);
+            goto fail;
+        }
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        snprintf(err, errlen, "cannot read: %s", strerror(errno));
+        goto fail;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    buf = NULL;
+    rc = 0;
+fail:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* Reads @p path and parses it into @p src, shown in messages as @p shown; reports problems. */
+static int conf_src_open(struct conf_ctx *ctx, struct conf_src *src, const char *path,
+                         const char *shown)
+{
+    char err[512];
+    json_error_t jerr;
+
+    memset(src, 0, sizeof *src);
+    src->first_msg = ctx->errs->n;
+    src->file = strdup(shown);
+    if (!src->file) {
+        conf_err(ctx, NULL, "", "%s: out of memory", shown);
+        return -1;
+    }
+    src->doc.file = src->file;
+    if (conf_file_read(path, &src->text, &src->doc.len, err, sizeof err) != 0) {
+        conf_err(ctx, &src->doc, "", "%s", err);
+        return -1;
+    }
+    src->doc.text = src->text;
+    src->root = json_loadb(src->text, src->doc.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!src->root) {
+        conf_err(ctx, NULL, "", "%s:%d:%d: JSON syntax error: %s", src->file,
+                 jerr.line > 0 ? jerr.line : 1, jerr.column > 0 ? jerr.column : 1, jerr.text);
+        return -1;
+    }
+    if (!json_is_object(src->root)) {
+        conf_err(ctx, &src->doc, "", "expected an object");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Environment references                                                                      */
+
+struct conf_buf {
+    char *s;
+    size_t n, cap;
+    int oom;
+};
+
+static void conf_buf_add(struct conf_buf *b, const char *s, size_t n)
+{
+    char *ns;
+
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = (b->n + n + 1) * 2;
+
+        ns = realloc(b->s, cap);
+        if (!ns) {
+            b->oom = 1;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+}
+
+static void conf_src_remember(struct conf_src *src, const char *value)
+{
+    if (!*value)
+        return;
+    for (size_t i = 0; i < src->nvalues; i++)
+        if (strcmp(src->values[i], value) == 0)
+            return;
+    conf_strv_push(&src->values, &src->nvalues, strdup(value));
+}
+
+/* Replaces ${NAME} in one string; "$${" stands for a literal "${". */
+static void conf_env_string(struct conf_ctx *ctx, struct conf_src *src, json_t *node,
+                            const char *path)
+{
+    const char *s = json_string_value(node);
+    struct conf_buf b = { 0 };
+    int bad = 0, used = 0;
+    json_t **nn;
+
+    if (!strchr(s, '$'))
+        return;
+    for (size_t i = 0; s[i];) {
+        if (s[i] == '$' && s[i + 1] == '$' && s[i + 2] == '{') {
+            conf_buf_add(&b, "${", 2);
+            i += 3;
+        } else if (s[i] == '$' && s[i + 1] == '{') {
+            size_t start = i + 2, j = start;
+            const char *value;
+            char name[256];
+
+            if (isalpha((unsigned char)s[j]) || s[j] == '_')
+                while (isalnum((unsigned char)s[j]) || s[j] == '_')
+                    j++;
+            if (j == start || s[j] != '}' || j - start >= sizeof name) {
+                conf_err(ctx, &src->doc, path,
+                         "malformed environment reference: write ${NAME}, or $${ for a literal ${");
+                bad = 1;
+                break;
+            }
+            memcpy(name, s + start, j - start);
+            name[j - start] = '\0';
+            value = getenv(name);
+            if (!value) {
+                conf_err(ctx, &src->doc, path, "environment variable %s is not set", name);
+                bad = 1;
+            } else {
+                conf_buf_add(&b, value, strlen(value));
+                conf_src_remember(src, value);
+                used = 1;
+            }
+            i = j + 1;
+        } else {
+            conf_buf_add(&b, s + i, 1);
+            i++;
+        }
+    }
+    if (bad || b.oom) {
+        if (b.oom && !bad)
+            conf_err(ctx, &src->doc, path, "out of memory");
+        goto done;
+    }
+    if (!used && strcmp(b.s ? b.s : "", s) == 0)
+        goto done;   /* only "$" that were not references */
+    /* remember the text as written, for names shown in messages (sinks_dir) */
+    nn = realloc(src->nodes, (src->nnodes + 1) * sizeof *nn);
+    if (!nn) {
+        conf_err(ctx, &src->doc, path, "out of memory");
+        goto done;
+    }
+    src->nodes = nn;
+    src->nodes[src->nnodes] = node;
+    if (conf_strv_push(&src->origs, &src->nnodes, strdup(s)) != 0) {
+        conf_err(ctx, &src->doc, path, "out of memory");
+        goto done;
+    }
+    if (json_string_setn(node, b.s ? b.s : "", b.n) != 0)
+        conf_err(ctx, &src->doc, path, "the value from the environment is not valid UTF-8");
+done:
+    free(b.s);
+}
+
+static void conf_env_walk(struct conf_ctx *ctx, struct conf_src *src, json_t *node,
+                          const char *path)
+{
+    char sub[CFG_PATH_MAX];
+    const char *key;
+    json_t *value;
+    size_t i;
+
+    if (json_is_object(node)) {
+        json_object_foreach(node, key, value) {
+            cfg_path_key(sub, sizeof sub, path, key);
+            conf_env_walk(ctx, src, value, sub);
+        }
+    } else if (json_is_array(node)) {
+        json_array_foreach(node, i, value) {
+            cfg_path_index(sub, sizeof sub, path, i);
+            conf_env_walk(ctx, src, value, sub);
+        }
+    } else if (json_is_string(node)) {
+        conf_env_string(ctx, src, node, path);
+    }
+}
+
+/* The text @p node had before references were replaced (itself when it had none). */
+static const char *conf_src_orig(const struct conf_src *src, const json_t *node)
+{
+    for (size_t i = 0; i < src->nnodes; i++)
+        if (src->nodes[i] == node)
+            return src->origs[i];
+    return json_string_value(node);
+}
+
+/* Where the location ends in "file:line:column: ..." (messages name paths and reasons after). */
+static size_t conf_msg_body(const char *msg, const char *file)
+{
+    size_t p, n = strlen(file);
+
+    if (strncmp(msg, file, n) != 0 || msg[n] != ':')
+        return 0;
+    p = n + 1;
+    for (int field = 0; field < 2; field++) {
+        size_t q = p;
+
+        while (isdigit((unsigned char)msg[q]))
+            q++;
+        if (q == p || msg[q] != ':')
+            break;
+        p = q + 1;
+    }
+    return p;
+}
+
+/* Replaces each occurrence of @p value after @p from with "***"; returns the new message. */
+static char *conf_scrub(char *msg, size_t from, const char *value)
+{
+    size_t vn = strlen(value);
+    struct conf_buf b = { 0 };
+    const char *p = msg + from, *hit;
+
+    if (!vn || !strstr(p, value))
+        return msg;
+    conf_buf_add(&b, msg, from);
+    while ((hit = strstr(p, value)) != NULL) {
+        conf_buf_add(&b, p, (size_t)(hit - p));
+        conf_buf_add(&b, "***", 3);
+        p = hit + vn;
+    }
+    conf_buf_add(&b, p, strlen(p));
+    if (b.oom) {
+        /* cannot rebuild it: better no message than one with the value */
+        free(b.s);
+        msg[0] = '\0';
+        return msg;
+    }
+    free(msg);
+    return b.s;
+}
+
+static int conf_len_desc(const void *a, const void *b)
+{
+    size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+
+    return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+/* The line and column a message about @p file begins with; 0 when it has none. */
+static long conf_msg_pos(const char *msg, const char *file)
+{
+    size_t n = strlen(file);
+    long line, col;
+    char *end;
+
+    if (strncmp(msg, file, n) != 0 || msg[n] != ':')
+        return 0;
+    line = strtol(msg + n + 1, &end, 10);
+    if (*end != ':')
+        return 0;
+    col = strtol(end + 1, &end, 10);
+    if (*end != ':' || line < 0 || line > 100000000 || col < 0 || col > 100000000)
+        return 0;
+    return line * 100000000 + col;
+}
+
+/* Ends the messages about a file: in the order of the text, and without the values it took
+ * from the environment. The scrub is the one place that keeps those values out: any reason may
+ * echo a value (librdkafka's, a validator's, a sink type's check). */
+static void conf_src_finish(struct conf_ctx *ctx, struct conf_src *src)
+{
+    char **msgs = ctx->errs->msgs;
+
+    if (!src->file)
+        return;
+    /* insertion sort: stable, and files have few problems */
+    for (size_t i = src->first_msg + 1; i < ctx->errs->n; i++) {
+        char *m = msgs[i];
+        long pos = conf_msg_pos(m, src->file);
+        size_t j = i;
+
+        while (j > src->first_msg && conf_msg_pos(msgs[j - 1], src->file) > pos) {
+            msgs[j] = msgs[j - 1];
+            j--;
+        }
+        msgs[j] = m;
+    }
+    if (!src->nvalues)
+        return;
+    /* longest first, so that a value containing another goes whole */
+    qsort(src->values, src->nvalues, sizeof *src->values, conf_len_desc);
+    for (size_t m = src->first_msg; m < ctx->errs->n; m++) {
+        size_t from = conf_msg_body(msgs[m], src->file);
+
+        for (size_t v = 0; v < src->nvalues; v++)
+            msgs[m] = conf_scrub(msgs[m], from, src->values[v]);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Kafka properties                                                                            */
+
+static const char *const conf_kafka_managed[] = {
+    "enable.auto.commit", "enable.auto.offset.store", "auto.commit.enable", NULL
+};
+
+/* librdkafka's property names, read from its own reference table. */
+static void conf_kafka_names_load(struct conf_ctx *ctx)
+{
+    char *table = NULL, *line, *save = NULL;
+    size_t size = 0;
+    FILE *f;
+
+    if (ctx->rk_names)
+        return;
+    f = open_memstream(&table, &size);
+    if (!f)
+        return;
+    rd_kafka_conf_properties_show(f);
+    fclose(f);
+    for (line = strtok_r(table, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *bar = strchr(line, '|'), *end;
+
+        if (!bar || line[0] == '-' || strncmp(line, "Property", 8) == 0)
+            continue;
+        end = bar;
+        while (end > line && isspace((unsigned char)end[-1]))
+            end--;
+        if (end > line)
+            conf_strv_push(&ctx->rk_names, &ctx->rk_nnames, strndup(line, (size_t)(end - line)));
+    }
+    free(table);
+}
+
+/* The text librdkafka gets for a JSON scalar; NULL when the value is not one. */
+static char *conf_kafka_value(const json_t *v)
+{
+    char buf[64];
+
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    if (json_is_integer(v)) {
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return strdup(buf);
+    }
+    if (json_is_real(v)) {
+        /* the shortest text that reads back as the same number */
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, json_real_value(v));
+            if (strtod(buf, NULL) == json_real_value(v))
+                break;
+        }
+        return strdup(buf);
+    }
+    if (json_is_boolean(v))
+        return strdup(json_is_true(v) ? "true" : "false");
+    return NULL;
+}
+
+/* Turns conf->kafka (as written, or the default) into an object of strings librdkafka accepts. */
+static void conf_kafka_load(struct conf_ctx *ctx, const struct cfg_doc *doc, struct conf *conf)
+{
+    json_t *raw = conf->kafka, *kafka = NULL, *v;
+    char path[CFG_PATH_MAX], errstr[512];
+    const char *key, *hint;
+    size_t n;
+
+    conf->kafka = NULL;
+    if (!json_is_object(raw)) {
+        conf_err(ctx, doc, "kafka", "expected an object");
+        goto done;
+    }
+    kafka = json_object();
+    if (!kafka) {
+        conf_err(ctx, doc, "kafka", "out of memory");
+        goto done;
+    }
+    json_object_foreach(raw, key, v) {
+        rd_kafka_conf_res_t rc;
+        int managed = 0;
+        char *value;
+
+        cfg_path_key(path, sizeof path, "kafka", key);
+        for (size_t i = 0; conf_kafka_managed[i]; i++)
+            managed |= strcmp(conf_kafka_managed[i], key) == 0;
+        if (managed) {
+            conf_err(ctx, doc, path, "is managed by sluice (offsets are committed only after "
+                                     "every sink acknowledged)");
+            continue;
+        }
+        value = conf_kafka_value(v);
+        if (!value) {
+            conf_err(ctx, doc, path, json_is_object(v) || json_is_array(v) || json_is_null(v)
+                                         ? "expected a string, number or boolean"
+                                         : "out of memory");
+            continue;
+        }
+        errstr[0] = '\0';
+        rc = rd_kafka_conf_set(ctx->rk, key, value, errstr, sizeof errstr);
+        n = strlen(errstr);
+        while (n > 0 && isspace((unsigned char)errstr[n - 1]))
+            errstr[--n] = '\0';   /* some of librdkafka's texts end with a newline */
+        switch (rc) {
+        case RD_KAFKA_CONF_OK:
+            if (json_object_set_new(kafka, key, json_string(value)) != 0)
+                conf_err(ctx, doc, path, "out of memory");
+            break;
+        case RD_KAFKA_CONF_UNKNOWN:
+            conf_kafka_names_load(ctx);
+            hint = cfg_suggest(key, (const char *const *)ctx->rk_names, ctx->rk_nnames);
+            conf_err(ctx, doc, path, "%s%s%s%s", errstr[0] ? errstr : "unknown property",
+                     hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+            break;
+        default:
+            conf_err(ctx, doc, path, "%s", errstr[0] ? errstr : "invalid value");
+            break;
+        }
+        free(value);
+    }
+    if (!json_object_get(kafka, "group.id") && !json_object_get(raw, "group.id") &&
+        json_object_set_new(kafka, "group.id", json_string("sluice")) != 0)
+        conf_err(ctx, doc, "kafka", "out of memory");
+    conf->kafka = kafka;
+    kafka = NULL;
+done:
+    json_decref(kafka);
+    json_decref(raw);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sinks                                                                                       */
+
+static int conf_sinks_add(struct conf *conf, struct conf_ctx *ctx, struct sink *sk, int line)
+{
+    struct sink **v;
+    int *lines;
+
+    v = realloc(conf->sinks, (conf->nsinks + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    conf->sinks = v;
+    lines = realloc(ctx->name_lines, (conf->nsinks + 1) * sizeof *lines);
+    if (!lines)
+        return -1;
+    ctx->name_lines = lines;
+    conf->sinks[conf->nsinks] = sk;
+    ctx->name_lines[conf->nsinks] = line;
+    conf->nsinks++;
+    return 0;
+}
+
+static void conf_sink_type_unknown(struct conf_ctx *ctx, const struct cfg_doc *doc,
+                                   const char *path, const char *type)
+{
+    const char *names[64], *hint;
+    char known[512];
+    size_t n = 0, o = 0;
+
+    known[0] = '\0';
+    for (size_t i = 0; sink_types[i]; i++) {
+        if (n < sizeof names / sizeof *names)
+            names[n++] = sink_types[i]->type;
+        if (o < sizeof known)
+            o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", i ? ", " : "",
+                                  sink_types[i]->type);
+    }
+    hint = cfg_suggest(type, names, n);
+    if (hint)
+        conf_err(ctx, doc, path, "unknown sink type \"%s\"; did you mean \"%s\"?", type, hint);
+    else
+        conf_err(ctx, doc, path, "unknown sink type \"%s\" (known types: %s)", type, known);
+}
+
+/* Checks across the options of a sink, once each of them is in range. */
+static void conf_sink_check(struct conf_ctx *ctx, const struct cfg_doc *doc, const char *path,
+                            struct sink *sk)
+{
+    char sub[CFG_PATH_MAX], item[CFG_PATH_MAX], err[CONF_ERR_MAX];
+
+    if (sk->retry.initial_backoff_ms > 0 && sk->retry.max_backoff_ms > 0 &&
+        sk->retry.max_backoff_ms < sk->retry.initial_backoff_ms) {
+        cfg_path_key(sub, sizeof sub, path, "retry");
+        cfg_path_key(item, sizeof item, sub, "max_backoff_ms");
+        conf_err(ctx, doc, item, "must be at least retry.initial_backoff_ms (%lld)",
+                 sk->retry.initial_backoff_ms);
+    }
+    cfg_path_key(sub, sizeof sub, path, "topics");
+    for (size_t i = 0; i < sk->topics.n; i++) {
+        if (sk->topics.v[i][0] == '\0') {
+            cfg_path_index(item, sizeof item, sub, i);
+            conf_err(ctx, doc, item, "must not be empty");
+        }
+    }
+    if (sk->filter) {
+        err[0] = '\0';
+        if (filter_validate(sk->filter, err, sizeof err) != 0) {
+            cfg_path_key(sub, sizeof sub, path, "filter");
+            conf_err(ctx, doc, sub, "%s", err[0] ? err : "invalid filter");
+        }
+    }
+}
+
+/* Builds one sink from @p obj at @p path of @p src; adds it to @p conf when its type is known. */
+static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const json_t *obj,
+                           const char *path, struct conf *conf)
+{
+    const struct cfg_doc *doc = &src->doc;
+    const json_t *type = json_object_get(obj, "type"), *section = NULL;
+    const struct sink_ops *ops = NULL;
+    char tpath[CFG_PATH_MAX], spath[CFG_PATH_MAX], npath[CFG_PATH_MAX], err[CONF_ERR_MAX];
+    const char **extra = NULL;
+    struct sink *sk = NULL;
+    size_t ntypes = 0, nextra = 0;
+    int before = ctx->nerr, line, col;
+
+    if (!json_is_object(obj)) {
+        conf_err(ctx, doc, path, "expected an object");
+        return;
+    }
+    cfg_path_key(tpath, sizeof tpath, path, "type");
+    if (json_is_string(type)) {
+        ops = sink_ops_find(json_string_value(type));
+        if (!ops)
+            conf_sink_type_unknown(ctx, doc, tpath, json_string_value(type));
+    }
+    /* without a known type, the common options are still checked (on a bare struct sink) so
+     * that one pass reports every problem; any type's section is then left alone */
+    while (sink_types[ntypes])
+        ntypes++;
+    extra = calloc(ntypes + 2, sizeof *extra);
+    sk = calloc(1, ops && ops->size > sizeof *sk ? ops->size : sizeof *sk);
+    if (!extra || !sk) {
+        conf_err(ctx, doc, path, "out of memory");
+        goto fail;
+    }
+    sk->ops = ops;
+    if (ops) {
+        extra[nextra++] = ops->type;
+    } else {
+        for (size_t i = 0; i < ntypes; i++)
+            extra[nextra++] = sink_types[i]->type;
+        if (json_is_string(type))
+            extra[nextra++] = json_string_value(type);
+    }
+    ctx->nerr += cfg_apply(conf_sink_opts, obj, sk, doc, path, extra, ctx->errs);
+    conf_sink_check(ctx, doc, path, sk);
+    if (ops) {
+        section = json_object_get(obj, ops->type);
+        cfg_path_key(spath, sizeof spath, path, ops->type);
+        if (section && !json_is_object(section))
+            conf_err(ctx, doc, spath, "expected an object");
+        else
+            ctx->nerr += cfg_apply(ops->opts, section, sk, doc, spath, NULL, ctx->errs);
+    }
+    /* a type's check may rely on every option being valid */
+    if (ops && ops->check && ctx->nerr == before) {
+        const char *key = NULL;
+
+        err[0] = '\0';
+        if (ops->check(sk, err, sizeof err, &key) != 0) {
+            if (key)
+                cfg_path_key(npath, sizeof npath, spath, key);
+            else
+                snprintf(npath, sizeof npath, "%s", spath);
+            conf_err(ctx, doc, npath, "%s", err[0] ? err : "invalid options");
+        }
+    }
+    sk->conf_file = strdup(src->file);
+    sk->conf_path = strdup(path);
+    if (!sk->conf_file || !sk->conf_path) {
+        conf_err(ctx, doc, path, "out of memory");
+        goto fail;
+    }
+    if (!ops)
+        goto fail;   /* checked, but nothing to run */
+    cfg_path_key(npath, sizeof npath, path, "name");
+    if (cfg_locate(doc->text, doc->len, npath, &line, &col) != 0)
+        line = 0;
+    for (size_t i = 0; sk->name && i < conf->nsinks; i++) {
+        const struct sink *first = conf->sinks[i];
+
+        if (!first->name || strcmp(first->name, sk->name) != 0)
+            continue;
+        if (ctx->name_lines[i] > 0)
+            conf_err(ctx, doc, npath, "duplicate sink name \"%s\" (first declared at %s:%d)",
+                     sk->name, first->conf_file, ctx->name_lines[i]);
+        else
+            conf_err(ctx, doc, npath, "duplicate sink name \"%s\" (first declared in %s)",
+                     sk->name, first->conf_file);
+        break;
+    }
+    if (conf_sinks_add(conf, ctx, sk, line) != 0) {
+        conf_err(ctx, doc, path, "out of memory");
+        goto fail;
+    }
+    sk = NULL;
+fail:
+    conf_sink_free(sk);
+    free(extra);
+}
+
+static void conf_inline_sinks_load(struct conf_ctx *ctx, struct conf_src *src,
+                                   struct conf_main *cm)
+{
+    char path[CFG_PATH_MAX];
+    json_t *obj;
+    size_t i;
+
+    if (!json_is_array(cm->sinks)) {
+        conf_err(ctx, &src->doc, "sinks", "expected an array of sink objects");
+        return;
+    }
+    json_array_foreach(cm->sinks, i, obj) {
+        cfg_path_index(path, sizeof path, "sinks", i);
+        conf_sink_load(ctx, src, obj, path, &cm->conf);
+    }
+}
+
+static int conf_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* @p dir joined to the directory of @p file, unless it is absolute. */
+static char *conf_dir_resolve(const char *file, const char *dir)
+{
+    const char *slash = strrchr(file, '/');
+    char *out;
+    size_t n;
+
+    if (dir[0] == '/' || !slash)
+        return strdup(dir);
+    n = (size_t)(slash - file) + 1 + strlen(dir) + 1;
+    out = malloc(n);
+    if (out)
+        snprintf(out, n, "%.*s/%s", (int)(slash - file), file, dir);
+    return out;
+}
+
+/* The *.json files of conf->sinks_dir, in name order. */
+static int conf_dir_list(struct conf_ctx *ctx, struct conf_src *main_src, struct conf *conf,
+                         const char *shown_dir, char ***names, size_t *nnames)
+{
+    struct dirent *de;
+    DIR *d;
+    int rc = -1;
+
+    d = opendir(conf->sinks_dir);
+    if (!d) {
+        conf_err(ctx, &main_src->doc, "sinks_dir", "cannot open directory \"%s\": %s", shown_dir,
+                 strerror(errno));
+        return -1;
+    }
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+
+        if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
+            continue;
+        if (conf_strv_push(names, nnames, strdup(de->d_name)) != 0) {
+            conf_err(ctx, &main_src->doc, "sinks_dir", "out of memory");
+            goto fail;
+        }
+    }
+    if (*nnames)
+        qsort(*names, *nnames, sizeof **names, conf_name_cmp);
+    rc = 0;
+fail:
+    closedir(d);
+    return rc;
+}
+
+/* Loads one sink file of sinks_dir; @p shown_dir names the directory in messages. */
+static void conf_dir_sink_load(struct conf_ctx *ctx, struct conf *conf, const char *shown_dir,
+                               const char *name)
+{
+    struct conf_src src;
+    char *path, *shown;
+
+    path = malloc(strlen(conf->sinks_dir) + strlen(name) + 2);
+    shown = malloc(strlen(shown_dir) + strlen(name) + 2);
+    if (!path || !shown) {
+        conf_err(ctx, NULL, "", "%s/%s: out of memory", shown_dir, name);
+        goto fail;
+    }
+    snprintf(path, strlen(conf->sinks_dir) + strlen(name) + 2, "%s/%s", conf->sinks_dir, name);
+    snprintf(shown, strlen(shown_dir) + strlen(name) + 2, "%s/%s", shown_dir, name);
+    if (conf_src_open(ctx, &src, path, shown) == 0) {
+        conf_env_walk(ctx, &src, src.root, "");
+        conf_sink_load(ctx, &src, src.root, "", conf);
+    }
+    conf_src_finish(ctx, &src);
+    conf_src_free(&src);
+fail:
+    free(path);
+    free(shown);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Public                                                                                      */
+
+struct conf *conf_load(const char *file, struct cfg_errors *errs)
+{
+    struct conf_ctx ctx = { .errs = errs };
+    struct conf_src src;
+    struct conf_main *cm = NULL;
+    struct conf *conf = NULL;
+    char *shown_dir = NULL, *dir, **names = NULL;
+    size_t first_msg, nnames = 0;
+    int listed = 0;
+
+    if (!errs || !file)
+        return NULL;
+    first_msg = errs->n;
+    if (conf_src_open(&ctx, &src, file, file) != 0)
+        goto fail;
+    conf_env_walk(&ctx, &src, src.root, "");
+    cm = calloc(1, sizeof *cm);
+    ctx.rk = rd_kafka_conf_new();
+    if (!cm || !ctx.rk || !(cm->conf.file = strdup(file))) {
+        conf_err(&ctx, NULL, "", "%s: out of memory", file);
+        goto fail;
+    }
+    ctx.nerr += cfg_apply(conf_opts, src.root, cm, &src.doc, "", NULL, errs);
+    conf_kafka_load(&ctx, &src.doc, &cm->conf);
+    if (cm->conf.sinks_dir && cm->conf.sinks_dir[0]) {
+        /* messages name the directory as written, not with values from the environment */
+        shown_dir = conf_dir_resolve(file,
+                                     conf_src_orig(&src, json_object_get(src.root, "sinks_dir")));
+        dir = conf_dir_resolve(file, cm->conf.sinks_dir);
+        free(cm->conf.sinks_dir);
+        cm->conf.sinks_dir = dir;
+        if (!dir || !shown_dir)
+            conf_err(&ctx, &src.doc, "sinks_dir", "out of memory");
+    }
+    conf_inline_sinks_load(&ctx, &src, cm);
+    if (cm->conf.sinks_dir && shown_dir)
+        listed = conf_dir_list(&ctx, &src, &cm->conf, shown_dir, &names, &nnames) == 0;
+    conf_src_finish(&ctx, &src);
+    for (size_t i = 0; listed && i < nnames; i++)
+        conf_dir_sink_load(&ctx, &cm->conf, shown_dir, names[i]);
+    json_decref(cm->sinks);
+    cm->sinks = NULL;
+    if (ctx.nerr == 0 && errs->n == first_msg) {
+        conf = &cm->conf;
+        cm = NULL;
+    }
+fail:
+    if (cm)
+        conf_free(&cm->conf);
+    conf_src_free(&src);
+    if (ctx.rk)
+        rd_kafka_conf_destroy(ctx.rk);
+    conf_strv_free(ctx.rk_names, ctx.rk_nnames);
+    free(ctx.name_lines);
+    free(shown_dir);
+    conf_strv_free(names, nnames);
+    return conf;
+}
+
+void conf_sink_free(struct sink *sk)
+{
+    if (!sk)
+        return;
+    if (sk->ops && sk->ops->destroy)
+        sk->ops->destroy(sk);
+    if (sk->ops)
+        cfg_release(sk->ops->opts, sk);
+    cfg_release(conf_sink_opts, sk);
+    free(sk->conf_file);
+    free(sk->conf_path);
+    free(sk);
+}
+
+void conf_free(struct conf *conf)
+{
+    struct conf_main *cm = (struct conf_main *)conf;
+
+    if (!conf)
+        return;
+    for (size_t i = 0; i < conf->nsinks; i++)
+        conf_sink_free(conf->sinks[i]);
+    free(conf->sinks);
+    cfg_release(conf_opts, cm);
+    free(conf->file);
+    free(cm);
+}
+
+void conf_print_reference(FILE *out)
+{
+    fputs("# sluice configuration reference\n\n"
+          "Generated by `sluice reference` from the tables the configuration loader validates against;\n"
+          "do not edit by hand. Every string may reference the environment as `${NAME}`.\n\n"
+          "## Main file\n\n| key | type | default | meaning |\n| --- | --- | --- | --- |\n", out);
+    cfg_print_reference(conf_opts, "", out);
+    fputs("\n## Every sink\n\nA sink file (or an entry of `sinks`) holds these keys, plus a section named after its\n"
+          "type with that type's options.\n\n| key | type | default | meaning |\n| --- | --- | --- | --- |\n", out);
+    cfg_print_reference(conf_sink_opts, "", out);
+    for (size_t i = 0; sink_types[i]; i++) {
+        fprintf(out, "\n## Sink type `%s`\n\n%s.\n\n| key | type | default | meaning |\n| --- | --- | --- | --- |\n",
+                sink_types[i]->type, sink_types[i]->help ? sink_types[i]->help : "");
+        cfg_print_reference(sink_types[i]->opts, sink_types[i]->type, out);
+    }
+}

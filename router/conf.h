@@ -1,0 +1,43 @@
+/* The loaded configuration: the main file, its inline sinks and one file per sink in
+ * sinks_dir. Loading validates everything and reports every problem with its location. */
+#ifndef SLUICE_CONF_H
+#define SLUICE_CONF_H
+
+#include <stdio.h>
+#include <jansson.h>
+#include "cfg.h"
+
+struct sink;
+
+struct conf {
+    char *file;                 /* the main file, as given */
+    json_t *kafka;              /* librdkafka properties: an object of strings */
+    char *admin_listen;
+    char *admin_token;          /* secret: never printed */
+    char *dead_letter_topic;
+    char *sinks_dir;            /* resolved against the main file's directory; NULL when unset */
+    int log_level;              /* enum log_level: debug=0, info, warn, error */
+    int log_format;             /* 0: logfmt, 1: json */
+    long long shutdown_timeout_ms;
+    long long commit_interval_ms;
+    struct sink **sinks;        /* each made by its type's ops, options applied */
+    size_t nsinks;
+};
+
+/**
+ * @brief Load and validate @p file and every sink it declares. Environment references
+ * ("${NAME}") in string values are replaced; a missing variable is an error.
+ * @return the configuration, or NULL with every problem in @p errs.
+ */
+struct conf *conf_load(const char *file, struct cfg_errors *errs);
+
+/** @brief Free a configuration and its sinks (calling each sink's ops->destroy). */
+void conf_free(struct conf *conf);
+
+/** @brief Print the configuration reference (Markdown) from the loader's own tables. */
+void conf_print_reference(FILE *out);
+
+/** @brief Free one sink made by conf_load (ops->destroy, then its options). */
+void conf_sink_free(struct sink *sk);
+
+#endif

@@ -1,0 +1,47 @@
+/* The dead-letter topic: records a sink cannot take are produced there with headers saying
+ * why, which sink, and where they came from; the original key, value and timestamp are kept
+ * untouched. The producer's delivery reports wake the event loop through a pipe. */
+#ifndef SLUICE_DLQ_H
+#define SLUICE_DLQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+struct dlq;
+
+/* What one dead letter says about its record. */
+struct dlq_letter {
+    const char *sink;
+    const char *reason;
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *value;        /* NULL for a tombstone */
+    size_t value_len;
+    int64_t timestamp_ms;     /* -1: none */
+    /* A loss marker, not a record: offsets [offset, lost_end) of the topic were deleted by
+     * retention before the sink got them (header sluice.lost.end). 0: an ordinary letter. */
+    int64_t lost_end;
+};
+
+/* Called on the loop once the letter is stored in Kafka (ok = 1), or failed for good (ok = 0). */
+typedef void (*dlq_done_fn)(void *arg, int ok, const char *error);
+
+/** @brief A producer for @p topic with the consumer's connection properties @p kafka. */
+struct dlq *dlq_new(struct event_base *eb, const json_t *kafka, const char *topic, char *err, size_t errlen);
+
+/** @brief Send one letter; @p done runs on the loop when Kafka has it (retried until then). */
+int dlq_send(struct dlq *dlq, const struct dlq_letter *letter, dlq_done_fn done, void *arg);
+
+/** @brief Letters sent and not yet acknowledged. */
+size_t dlq_pending(const struct dlq *dlq);
+
+/** @brief Flush with a bound, then free; pending letters' callbacks are not called. */
+void dlq_free(struct dlq *dlq, int timeout_ms);
+
+#endif

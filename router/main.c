@@ -1,0 +1,399 @@
+/* sluice: the command line. run, check, dev; exit codes 0 (clean stop), 1 (runtime failure),
+ * 2 (bad usage or bad configuration). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "admin.h"
+#include "conf.h"
+#include "log.h"
+#include "router.h"
+#include "sinks/sink.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: sluice run   -c FILE [--dry-run]  run the router; a dry run prints each batch as JSON\n"
+        "                                       instead of sending it, and commits nothing\n"
+        "       sluice check -c FILE            validate FILE and every sink file; exit 2 on any problem\n"
+        "       sluice dev   -c FILE [-p N]     run on an embedded Kafka (N partitions per topic, default 4)\n"
+        "       sluice reference                print the configuration reference (Markdown)\n"
+        "       sluice version\n"
+        "options: -c, --config FILE   the main configuration file\n"
+        "         -p, --partitions N  (dev) partitions of each topic it creates\n"
+        "         -l, --log-level L   debug, info, warn or error (overrides log.level)\n"
+        "         -n, --dry-run       (run, dev) show what would be sent, send nothing\n");
+}
+
+static int print_errors(struct cfg_errors *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        fprintf(stderr, "%s\n", errs->msgs[i]);
+    fprintf(stderr, "%zu problem%s found\n", errs->n, errs->n == 1 ? "" : "s");
+    return EXIT_USAGE;
+}
+
+/* The embedded Kafka of `sluice dev`: librdkafka's mock cluster, in this process. */
+struct dev_kafka {
+    rd_kafka_t *rk;
+    rd_kafka_mock_cluster_t *mcluster;
+    int partitions;
+};
+
+static void dev_kafka_create_topics(struct dev_kafka *dk, struct conf *conf)
+{
+    /* Creating a topic that exists fails harmlessly: a reload may add topics. */
+    rd_kafka_mock_topic_create(dk->mcluster, conf->dead_letter_topic, 1, 1);
+    for (size_t k = 0; k < conf->nsinks; k++)
+        for (size_t t = 0; t < conf->sinks[k]->topics.n; t++)
+            rd_kafka_mock_topic_create(dk->mcluster, conf->sinks[k]->topics.v[t], dk->partitions, 1);
+    /* The mock answers an empty fetch only after fetch.wait.max.ms: keep it short here. */
+    if (!json_object_get(conf->kafka, "fetch.wait.max.ms"))
+        json_object_set_new(conf->kafka, "fetch.wait.max.ms", json_string("50"));
+}
+
+static int dev_kafka_start(struct dev_kafka *dk, int partitions)
+{
+    char errstr[512];
+    rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+
+    dk->partitions = partitions;
+    rd_kafka_conf_set(kconf, "log_level", "3", errstr, sizeof errstr);
+    dk->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, sizeof errstr);
+    if (!dk->rk) {
+        rd_kafka_conf_destroy(kconf);
+        LOG(LOG_ERROR, "embedded kafka: %s", errstr);
+        return -1;
+    }
+    if (!(dk->mcluster = rd_kafka_mock_cluster_new(dk->rk, 1))) {
+        LOG(LOG_ERROR, "embedded kafka: cannot start the mock cluster");
+        return -1;
+    }
+    return 0;
+}
+
+static void dev_kafka_stop(struct dev_kafka *dk)
+{
+    if (dk->mcluster)
+        rd_kafka_mock_cluster_destroy(dk->mcluster);
+    if (dk->rk)
+        rd_kafka_destroy(dk->rk);
+}
+
+/* The running process: the loop, the admin API, and the router of the current configuration.
+ * A reload drains the current router (flush, acks, commit, close) and starts one for the new
+ * configuration on the same loop; the admin API stays up throughout. */
+struct app {
+    struct event_base *eb;
+    const char *file;
+    const char *bootstrap;          /* sluice dev: the embedded Kafka */
+    struct dev_kafka dk;
+    struct conf *conf;
+    struct router *router;
+    struct conf *next_conf;         /* a validated reload waiting for the drain */
+    struct admin *admin;
+    int stopping;                   /* SIGTERM/SIGINT: leave once drained */
+    int signals;
+    int exit_code;
+    int dry_run;                    /* print batches to stdout, send and commit nothing */
+};
+
+static void print_summary(struct router *router, struct conf *conf)
+{
+    for (size_t k = 0; k < conf->nsinks; k++) {
+        const struct router_sink_stats *st = router_sink_stats(router, k);
+        if (st)
+            sink_log(conf->sinks[k], LOG_INFO,
+                     "delivered=%" PRIu64 " dead_lettered=%" PRIu64 " filtered=%" PRIu64 " skipped=%" PRIu64
+                     " retries=%" PRIu64 " batches=%" PRIu64, st->delivered, st->dead_lettered, st->filtered,
+                     st->skipped, st->retries, st->batches);
+    }
+}
+
+static void app_on_router_stopped(void *arg);
+
+static int app_router_start(struct app *app, struct conf *conf, char *err, size_t errlen)
+{
+    if (app->dk.mcluster)
+        dev_kafka_create_topics(&app->dk, conf);
+    if (!(app->router = router_new(app->eb, conf, app->bootstrap, err, errlen)))
+        return -1;
+    router_on_stopped(app->router, app_on_router_stopped, app);
+    if (app->dry_run)
+        router_set_dry_run(app->router, stdout);
+    if (router_start(app->router, err, errlen) != 0) {
+        router_free(app->router);
+        app->router = NULL;
+        return -1;
+    }
+    LOG(LOG_INFO, "running %zu sink(s)", conf->nsinks);
+    return 0;
+}
+
+/* Next loop turn after a router finished its drain: free it, then stop or start the next. */
+static void app_after_drain(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *app = arg;
+    char err[1024];
+    (void)fd;
+    (void)what;
+
+    print_summary(app->router, app->conf);
+    if (app->exit_code == 0)
+        app->exit_code = router_exit_code(app->router);
+    router_free(app->router);
+    app->router = NULL;
+    if (app->stopping || !app->next_conf) {
+        event_base_loopexit(app->eb, NULL);
+        return;
+    }
+    if (app_router_start(app, app->next_conf, err, sizeof err) == 0) {
+        conf_free(app->conf);
+        app->conf = app->next_conf;
+        app->next_conf = NULL;
+        LOG(LOG_INFO, "reloaded %s", app->file);
+        return;
+    }
+    LOG(LOG_ERROR, "reload: the new configuration cannot start (%s); going back to the previous one", err);
+    conf_free(app->next_conf);
+    app->next_conf = NULL;
+    if (app_router_start(app, app->conf, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "the previous configuration cannot start either: %s", err);
+        app->exit_code = 1;
+        event_base_loopexit(app->eb, NULL);
+    }
+}
+
+static void app_on_router_stopped(void *arg)
+{
+    struct app *app = arg;
+    struct timeval now = { 0, 0 };
+    event_base_once(app->eb, -1, EV_TIMEOUT, app_after_drain, app, &now);
+}
+
+/* Validates the file again; on success the current router drains and the new one starts. */
+static int app_reload(void *arg, char *msg, size_t msglen)
+{
+    struct app *app = arg;
+    struct cfg_errors errs = { 0 };
+    struct conf *conf;
+    size_t used = 0;
+
+    if (app->stopping) {
+        snprintf(msg, msglen, "shutting down");
+        return -1;
+    }
+    if (!(conf = conf_load(app->file, &errs))) {
+        for (size_t i = 0; i < errs.n && used < msglen; i++)
+            used += (size_t)snprintf(msg + used, msglen - used, "%s\n", errs.msgs[i]);
+        if (used < msglen)
+            snprintf(msg + used, msglen - used, "%zu problem%s found; the running configuration is unchanged",
+                     errs.n, errs.n == 1 ? "" : "s");
+        LOG(LOG_ERROR, "reload refused: %zu problem%s in %s; the running configuration is unchanged",
+            errs.n, errs.n == 1 ? "" : "s", app->file);
+        cfg_errors_clear(&errs);
+        return -1;
+    }
+    if (app->next_conf)
+        conf_free(app->next_conf);   /* a second reload before the first applied: the newest wins */
+    app->next_conf = conf;
+    LOG(LOG_INFO, "reload: %s is valid (%zu sinks); draining the current pipeline", app->file, conf->nsinks);
+    snprintf(msg, msglen, "reloading: %zu sink%s", conf->nsinks, conf->nsinks == 1 ? "" : "s");
+    if (app->router)
+        router_shutdown(app->router);
+    return 0;
+}
+
+static struct router *app_router(void *arg)
+{
+    return ((struct app *)arg)->router;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct app *app = arg;
+    char msg[256];
+    (void)what;
+
+    if (sig == SIGHUP) {
+        LOG(LOG_INFO, "SIGHUP: reloading %s", app->file);
+        app_reload(app, msg, sizeof msg);
+        return;
+    }
+    if (++app->signals > 1) {
+        LOG(LOG_WARN, "second %s: stopping now without draining", strsignal((int)sig));
+        app->exit_code = EXIT_RUNTIME;
+        event_base_loopbreak(app->eb);
+        return;
+    }
+    LOG(LOG_INFO, "%s: draining", strsignal((int)sig));
+    app->stopping = 1;
+    if (app->router)
+        router_shutdown(app->router);
+    else
+        event_base_loopexit(app->eb, NULL);
+}
+
+/* Takes @p conf (a reload replaces and frees it). */
+static int command_run(struct conf *conf, const char *file, int dev, int partitions, int dry_run)
+{
+    struct app app = { .file = file, .conf = conf, .dry_run = dry_run };
+    struct event *signals[3] = { NULL, NULL, NULL };
+    static const int signal_numbers[3] = { SIGTERM, SIGINT, SIGHUP };
+    struct admin_hooks hooks = { app_router, app_reload, &app };
+    char err[1024];
+    int rc = EXIT_RUNTIME;
+
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+    if (!(app.eb = event_base_new())) {
+        LOG(LOG_ERROR, "cannot create the event loop");
+        goto out;
+    }
+    if (dev) {
+        if (dev_kafka_start(&app.dk, partitions) != 0)
+            goto out;
+        app.bootstrap = rd_kafka_mock_cluster_bootstraps(app.dk.mcluster);
+        printf("sluice dev: embedded Kafka at %s\n", app.bootstrap);
+        printf("  produce:  kcat -P -b %s -t %s -K:   (lines key:value)\n", app.bootstrap,
+               conf->nsinks ? conf->sinks[0]->topics.v[0] : "TOPIC");
+        printf("  stop:     Ctrl-C\n");
+        fflush(stdout);
+    }
+    for (int i = 0; i < 3; i++) {
+        signals[i] = evsignal_new(app.eb, signal_numbers[i], on_signal, &app);
+        if (!signals[i] || evsignal_add(signals[i], NULL) != 0) {
+            LOG(LOG_ERROR, "cannot watch signals");
+            goto out;
+        }
+    }
+    if (app_router_start(&app, conf, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "cannot start: %s", err);
+        goto out;
+    }
+    if (conf->admin_listen && conf->admin_listen[0] &&
+        !(app.admin = admin_new(app.eb, conf->admin_listen, conf->admin_token, &hooks, err, sizeof err))) {
+        LOG(LOG_ERROR, "cannot start: %s", err);
+        goto out;
+    }
+    event_base_dispatch(app.eb);
+    rc = app.exit_code;
+    LOG(LOG_INFO, "stopped (exit %d)", rc);
+out:
+    admin_free(app.admin);
+    for (int i = 0; i < 3; i++)
+        if (signals[i])
+            event_free(signals[i]);
+    router_free(app.router);
+    if (app.next_conf)
+        conf_free(app.next_conf);
+    conf_free(app.conf);
+    dev_kafka_stop(&app.dk);
+    if (app.eb)
+        event_base_free(app.eb);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option long_opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "partitions", required_argument, NULL, 'p' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *command, *file = NULL, *level = NULL;
+    struct cfg_errors errs = { 0 };
+    struct conf *conf;
+    int partitions = 4, opt, rc, dry_run = 0;
+
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    command = argv[1];
+    if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
+        printf("sluice 0.1.0 (librdkafka %s)\n", rd_kafka_version_str());
+        return 0;
+    }
+    if (strcmp(command, "reference") == 0) {
+        conf_print_reference(stdout);
+        return 0;
+    }
+    if (strcmp(command, "help") == 0 || strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 && strcmp(command, "dev") != 0) {
+        fprintf(stderr, "sluice: unknown command \"%s\"\n", command);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    optind = 2;
+    while ((opt = getopt_long(argc, argv, "c:p:l:nh", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': file = optarg; break;
+        case 'p':
+            partitions = atoi(optarg);
+            if (partitions < 1 || partitions > 1000) {
+                fprintf(stderr, "sluice: --partitions must be 1..1000\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'l': level = optarg; break;
+        case 'n': dry_run = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (!file || optind != argc) {
+        fprintf(stderr, "sluice %s: %s\n", command, file ? "unexpected argument" : "-c FILE is required");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!(conf = conf_load(file, &errs))) {
+        rc = print_errors(&errs);
+        cfg_errors_clear(&errs);
+        return rc;
+    }
+    if (strcmp(command, "check") == 0) {
+        printf("%s: ok (%zu sink%s)\n", file, conf->nsinks, conf->nsinks == 1 ? "" : "s");
+        conf_free(conf);
+        return 0;
+    }
+    log_min_level = (enum log_level)conf->log_level;
+    log_format = (enum log_format)conf->log_format;
+    if (level) {
+        int parsed = log_level_parse(level);
+        if (parsed < 0) {
+            fprintf(stderr, "sluice: unknown log level \"%s\"\n", level);
+            conf_free(conf);
+            return EXIT_USAGE;
+        }
+        log_min_level = (enum log_level)parsed;
+    }
+    if (strcmp(command, "run") == 0 && !json_object_get(conf->kafka, "bootstrap.servers")) {
+        fprintf(stderr, "%s: kafka[\"bootstrap.servers\"] is required for run (sluice dev brings its own Kafka)\n", file);
+        conf_free(conf);
+        return EXIT_USAGE;
+    }
+    if (dry_run && strcmp(command, "check") == 0) {
+        fprintf(stderr, "sluice: --dry-run goes with run or dev\n");
+        conf_free(conf);
+        return EXIT_USAGE;
+    }
+    return command_run(conf, file, strcmp(command, "dev") == 0, partitions, dry_run);
+}

@@ -1,0 +1,2645 @@
+/* The router. One record's path: the consumer queue wakes the loop (on_consumer_readable),
+ * router_route() hands it to each sink of its topic that does not have it yet (offset tracker),
+ * through the sink's filter and prepare hook, into that sink's queue for the partition;
+ * spart_flush() cuts a batch and calls ops->write; the sink's verdict comes back through
+ * sink_batch_done() and on_batch_verdict(), which finishes the offsets, retries with backoff,
+ * or dead-letters; on_commit_timer() commits the lowest position every sink has finished. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "backoff.h"
+#include "conf.h"
+#include "dlq.h"
+#include "filter.h"
+#include "log.h"
+#include "offsets.h"
+#include "router.h"
+#include "worker.h"
+#include "sinks/sink.h"
+
+#define CONSUME_BURST 10000        /* records per wake-up before other events get a turn */
+#define COMMIT_WAIT_MS 5000        /* how long a shutdown waits for its last commit */
+#define LOAD_RETRY_MS 2000         /* pause before loading positions again after a failure */
+#define DELIVERY_RING 32           /* recent deliveries kept per sink for the debug view */
+#define LOOP_TICK_MS 100           /* the stall detector's period */
+#define NO_REWIND INT64_MIN
+#define REWIND_TO_NEXT (INT64_MIN + 1)   /* rewind to the sink's own next, as known then */
+#define PARK_CHECK_MS 250          /* how often sinks are looked at for parking and unparking */
+#define UNPARK_WAIT_MIN_MS 1000    /* the shortest park */
+#define UNPARK_WAIT_MAX_MS 60000   /* the longest wait before a parked sink is tried again */
+static const struct timeval ZERO_TV = { 0, 0 };
+
+/* A consumed record, shared by the sinks that take it; freed by the last one. */
+struct record {
+    rd_kafka_message_t *rkm;
+    unsigned refs;
+    int doc_state;              /* 0: not parsed yet, 1: parsed, -1: not JSON */
+    json_t *doc;
+    char *doc_error;
+};
+
+struct rpart;
+
+/* One sink's share of one partition: its queue, its batch in flight, its stored position. */
+struct spart {
+    struct rpart *rp;
+    size_t sink_index;
+    struct sink *sk;
+    struct sink_record *queue;  /* ring of records waiting for a batch, in offset order */
+    size_t qhead, qcount, qcap, qbytes;
+    struct batch *inflight;     /* at the sink, or waiting for its retry: at most one */
+    struct event *linger_timer;
+    int64_t stored;             /* transactional: the position the target holds (-1: none) */
+    int resyncing;              /* fenced: reloading the stored position */
+    int64_t rewind_to;          /* a rewind waiting for the batch in flight; NO_REWIND: none */
+    int64_t lost_until;         /* records below this were reported lost (retention); -1: none */
+};
+
+enum rpart_state { RPART_LOADING, RPART_ACTIVE, RPART_REVOKING };
+
+struct rtopic;
+
+struct rpart {
+    struct router *r;
+    struct rtopic *rt;
+    int32_t partition;
+    enum rpart_state state;
+    uint64_t generation;        /* distinguishes this assignment from a later one */
+    struct offsets_partition *op;
+    struct spart **sparts;      /* per sink index; NULL for sinks not reading the topic */
+    int64_t committed;          /* last position sent in a commit; -1: none */
+    int64_t fetched_end;        /* one past the highest offset consumed */
+    int paused;
+    int64_t paused_since_ms;    /* monotonic, while paused by backpressure */
+};
+
+struct rtopic {
+    char *name;
+    size_t *sinks;              /* indices of the sinks reading it */
+    size_t nsinks;
+    struct rpart **parts;       /* by partition id; NULL when not assigned */
+    size_t nparts;
+};
+
+struct batch {
+    struct sink_batch pub;      /* first: sinks see only this */
+    struct router *r;
+    struct spart *sp;           /* NULL once orphaned (its partition was revoked) */
+    enum sink_result result;
+    char *error;
+    struct event *timer;        /* delivers the verdict on the loop, then waits for retries */
+    int at_sink;                /* ops->write called, verdict not processed yet */
+    int64_t started_ms;         /* monotonic, when this attempt was handed to the sink */
+    char note[512];             /* sink_batch_note */
+    struct batch *orphan_prev, *orphan_next;   /* in router->orphans while orphaned at a sink */
+};
+
+/* Router-private state of a sink. */
+struct sink_state {
+    struct router *r;
+    size_t index;
+    struct filter *filter;
+    struct router_sink_stats stats;
+    size_t buffered;            /* records queued or in flight, over all partitions */
+    size_t buffered_bytes;      /* their keys, values and mapped forms */
+    int paused;                 /* by an operator: takes no record, positions kept */
+    /* Parked by the router: its buffer stayed full (target slow or down), or a record could not
+     * be delivered under on_failure block. Like paused, but it comes back by itself. */
+    int parked;
+    char park_reason[400];
+    int64_t parked_since_ms;    /* monotonic */
+    unsigned park_streak;       /* parks without a delivery in between: spaces the tries out */
+    char last_loss[512];        /* the last range retention took from it, for the admin API */
+    char last_error[512];
+    int64_t last_error_ms;
+    struct router_delivery deliveries[DELIVERY_RING];
+    size_t ndeliveries;         /* ever recorded; the ring holds the last DELIVERY_RING */
+};
+
+/* Loading positions for an assignment: committed offsets (on the worker thread, where the
+ * blocking rd_kafka_committed may wait) and each transactional sink's stored positions. */
+struct assign_job {
+    struct router *r;
+    int cancelled;                 /* an eager revoke came first: assign nothing */
+    struct assign_job *next;       /* the router's list of unfinished jobs */
+    rd_kafka_topic_partition_list_t *partitions;   /* with committed offsets once loaded */
+    rd_kafka_resp_err_t committed_err;
+    size_t pending;
+    int failed;
+    struct event *retry_timer;
+};
+
+struct positions_req {
+    struct sink_positions pub;
+    struct router *r;
+    struct assign_job *job;     /* NULL for a fenced sink's resync */
+    struct spart *resync;
+    uint64_t resync_generation;
+    struct rtopic *rt;
+    size_t sink_index;
+    int32_t *partitions;
+    int64_t *next;
+};
+
+struct letter_ctx {
+    struct router *r;
+    struct rtopic *rt;
+    int32_t partition;
+    uint64_t generation;
+    size_t sink_index;
+    int64_t offset;
+};
+
+enum router_phase { PHASE_RUNNING, PHASE_DRAINING, PHASE_COMMITTING, PHASE_CLOSING, PHASE_DONE };
+
+struct router {
+    struct event_base *eb;
+    struct conf *conf;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    int wake_fds[2];
+    struct event *consume_ev;
+    struct event *consume_more;    /* the next burst, after the loop has polled I/O */
+    struct event *commit_timer;
+    struct event *phase_timer;     /* drain and commit deadlines */
+    struct dlq *dlq;
+    struct worker *worker;
+    struct rtopic *topics;
+    size_t ntopics;
+    uint64_t next_generation;
+    struct assign_job *assigning;  /* unfinished assignment jobs */
+    rd_kafka_topic_partition_list_t *revoking;   /* waiting for in-flight batches */
+    int revoking_lost;
+    struct event *revoke_timer;
+    int cooperative;
+    enum router_phase phase;
+    size_t commits_in_flight;
+    int exit_code;
+    int sinks_started;
+    struct event *tick;            /* stall detector */
+    int64_t tick_expected_ms;
+    uint64_t loop_stalls;
+    double loop_worst_s;
+    int64_t park_checked_ms;
+    void (*on_stopped)(void *arg);
+    void *on_stopped_arg;
+    FILE *dry_run;                 /* set: print instead of write, produce and commit */
+    struct deferred *deferred;     /* callbacks waiting for a later loop turn */
+    /* Batches a sink still holds whose partition is gone: they keep Kafka messages alive, so
+     * router_free releases them (after the sinks stopped) before destroying the consumer. */
+    struct batch *orphans;
+};
+
+/* A callback on a later loop turn that router_free can cancel (event_base_once cannot be): the
+ * loop outlives a router when a reload replaces it. */
+struct deferred {
+    struct router *r;
+    struct event *ev;
+    void (*fn)(struct router *r, void *arg);
+    void (*drop)(void *arg);       /* frees arg when cancelled */
+    void *arg;
+    struct deferred *prev, *next;
+};
+
+static void spart_flush(struct spart *sp);
+
+static void sink_park(struct sink *sk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void spart_check_lost(struct spart *sp, int64_t from);
+
+/* Paused by an operator or parked by the router: it takes no record, its positions are kept and
+ * the consumer rewinds for it when it is back. */
+static int sink_holds_off(const struct sink *sk)
+{
+    return sk->state->paused || sk->state->parked;
+}
+
+static void deferred_unlink(struct deferred *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        d->r->deferred = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    event_free(d->ev);
+}
+
+static void on_deferred(evutil_socket_t fd, short what, void *p)
+{
+    struct deferred *d = p;
+    (void)fd;
+    (void)what;
+    deferred_unlink(d);
+    d->fn(d->r, d->arg);
+    free(d);
+}
+
+static void router_defer(struct router *r, int64_t delay_ms, void (*fn)(struct router *r, void *arg),
+                         void (*drop)(void *arg), void *arg)
+{
+    struct deferred *d = calloc(1, sizeof *d);
+    struct timeval tv = { (time_t)(delay_ms / 1000), (suseconds_t)((delay_ms % 1000) * 1000) };
+
+    if (!d || !(d->ev = evtimer_new(r->eb, on_deferred, d)))
+        abort();   /* out of memory on the loop's own bookkeeping */
+    d->r = r;
+    d->fn = fn;
+    d->drop = drop;
+    d->arg = arg;
+    d->next = r->deferred;
+    if (r->deferred)
+        r->deferred->prev = d;
+    r->deferred = d;
+    evtimer_add(d->ev, &tv);
+}
+static void router_check_progress(struct router *r);
+static void router_revoke_finish(struct router *r);
+static void assign_job_free(struct assign_job *job);
+
+/* ---- small helpers ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval ms_to_tv(int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+    return tv;
+}
+
+static struct rtopic *router_topic(struct router *r, const char *name)
+{
+    for (size_t i = 0; i < r->ntopics; i++)
+        if (strcmp(r->topics[i].name, name) == 0)
+            return &r->topics[i];
+    return NULL;
+}
+
+static struct rpart *router_part(struct router *r, const char *topic, int32_t partition)
+{
+    struct rtopic *rt = router_topic(r, topic);
+    if (!rt || partition < 0 || (size_t)partition >= rt->nparts)
+        return NULL;
+    return rt->parts[partition];
+}
+
+void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
+{
+    char prefix[160], msg[1800];
+    va_list ap;
+
+    if (level < log_min_level)
+        return;
+    snprintf(prefix, sizeof prefix, "sink:%s:%s", sk->type, sk->name);
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_write(level, prefix, "%s", msg);
+}
+
+/* ---- records ---- */
+
+static struct record *record_new(rd_kafka_message_t *rkm)
+{
+    struct record *rec = calloc(1, sizeof *rec);
+    if (rec)
+        rec->rkm = rkm;
+    return rec;
+}
+
+static void record_unref(struct record *rec)
+{
+    if (--rec->refs > 0)
+        return;
+    rd_kafka_message_destroy(rec->rkm);
+    json_decref(rec->doc);
+    free(rec->doc_error);
+    free(rec);
+}
+
+/* The value parsed as JSON, once per record whatever the number of sinks. */
+static json_t *record_doc(struct record *rec)
+{
+    json_error_t jerr;
+
+    if (rec->doc_state == 0) {
+        rec->doc = json_loadb(rec->rkm->payload, rec->rkm->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        rec->doc_state = rec->doc ? 1 : -1;
+        if (!rec->doc && asprintf(&rec->doc_error, "value is not JSON: %s at line %d column %d",
+                                  jerr.text, jerr.line, jerr.column) < 0)
+            rec->doc_error = NULL;
+    }
+    return rec->doc;
+}
+
+static void entry_fill(struct sink_record *e, struct record *rec, const char *topic)
+{
+    const rd_kafka_message_t *rkm = rec->rkm;
+    rd_kafka_timestamp_type_t tstype;
+
+    memset(e, 0, sizeof *e);
+    e->topic = topic;
+    e->partition = rkm->partition;
+    e->offset = rkm->offset;
+    e->key = rkm->key;
+    e->key_len = rkm->key_len;
+    e->value = rkm->payload;
+    e->value_len = rkm->payload ? rkm->len : 0;
+    e->timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
+    e->origin = rec;
+}
+
+static void entry_release(struct sink *sk, struct sink_record *e)
+{
+    if (sk->ops->release && e->prepared)
+        sk->ops->release(sk, e);
+    free(e->reject_reason);
+    record_unref(e->origin);
+}
+
+/* ---- dead letters ---- */
+
+static void on_letter_stored(void *arg, int ok, const char *error)
+{
+    struct letter_ctx *ctx = arg;
+    struct router *r = ctx->r;
+    struct rpart *rp = (size_t)ctx->partition < ctx->rt->nparts ? ctx->rt->parts[ctx->partition] : NULL;
+
+    (void)error;
+    if (ok && rp && rp->generation == ctx->generation) {
+        offsets_done(rp->op, ctx->sink_index, ctx->offset);
+        r->conf->sinks[ctx->sink_index]->state->stats.dead_lettered++;
+    }
+    free(ctx);
+    router_check_progress(r);
+}
+
+/* Sends one record of @p sp to the dead letters; its offset is finished once Kafka has it. */
+static void spart_dead_letter(struct spart *sp, const struct sink_record *e, const char *reason)
+{
+    struct router *r = sp->rp->r;
+    struct letter_ctx *ctx;
+    struct dlq_letter letter = {
+        .sink = sp->sk->name, .reason = reason, .topic = e->topic, .partition = e->partition,
+        .offset = e->offset, .key = e->key, .key_len = e->key_len, .value = e->value,
+        .value_len = e->value_len, .timestamp_ms = e->timestamp_ms,
+    };
+
+    if (r->dry_run) {   /* shown, not produced; the record counts as done for this run */
+        json_t *line = json_pack("{s:s, s:{s:s, s:i, s:I}, s:s}", "sink", sp->sk->name, "dead_letter",
+                                 "topic", e->topic, "partition", (int)e->partition, "offset", (json_int_t)e->offset,
+                                 "reason", reason);
+        if (line) {
+            json_dumpf(line, r->dry_run, JSON_COMPACT);
+            fputc('\n', r->dry_run);
+            json_decref(line);
+        }
+        offsets_done(sp->rp->op, sp->sink_index, e->offset);
+        return;
+    }
+    ctx = malloc(sizeof *ctx);
+    sink_log(sp->sk, LOG_WARN, "dead-lettering %s [%" PRId32 "] @%" PRId64 ": %s",
+             e->topic, e->partition, e->offset, reason);
+    if (!ctx) {
+        LOG(LOG_ERROR, "out of memory while dead-lettering; the record stays unfinished");
+        return;
+    }
+    *ctx = (struct letter_ctx){ r, sp->rp->rt, sp->rp->partition, sp->rp->generation, sp->sink_index, e->offset };
+    if (dlq_send(r->dlq, &letter, on_letter_stored, ctx) != 0) {
+        LOG(LOG_ERROR, "out of memory while dead-lettering; the record stays unfinished");
+        free(ctx);
+    }
+}
+
+/* A record the sink cannot take: dead-lettered, or under on_failure block the sink is parked
+ * with the record still unfinished, so it is tried again when the sink comes back. */
+static void spart_refuse(struct spart *sp, const struct sink_record *e, const char *reason)
+{
+    if (sp->sk->on_failure != SINK_ON_FAILURE_BLOCK || sp->rp->r->dry_run) {
+        spart_dead_letter(sp, e, reason);
+        return;
+    }
+    sink_park(sp->sk, "%s [%" PRId32 "] @%" PRId64 ": %s (on_failure block: not skipped)", e->topic, e->partition,
+              e->offset, reason);
+}
+
+/* ---- queues and batches ---- */
+
+/* What a record held for a sink costs in memory, counted against max_buffered_bytes: its key,
+ * value and mapped form, the structures around them, and an estimate of the parsed document
+ * (jansson's tree takes several times the text: ~6x measured for 250-byte objects). */
+#define RECORD_OVERHEAD_BYTES 512
+#define JSON_TREE_FACTOR 6
+static size_t entry_bytes(const struct sink_record *e)
+{
+    return RECORD_OVERHEAD_BYTES + e->key_len + e->value_len + e->prepared_len +
+           (e->doc ? JSON_TREE_FACTOR * e->value_len : 0);
+}
+
+static int spart_enqueue(struct spart *sp, const struct sink_record *e)
+{
+    if (sp->qcount == sp->qcap) {
+        size_t cap = sp->qcap ? sp->qcap * 2 : 256;
+        struct sink_record *q = malloc(cap * sizeof *q);
+        if (!q)
+            return -1;
+        for (size_t i = 0; i < sp->qcount; i++)
+            q[i] = sp->queue[(sp->qhead + i) % sp->qcap];
+        free(sp->queue);
+        sp->queue = q;
+        sp->qcap = cap;
+        sp->qhead = 0;
+    }
+    sp->queue[(sp->qhead + sp->qcount) % sp->qcap] = *e;
+    sp->qcount++;
+    sp->qbytes += e->prepared_len;
+    sp->sk->state->buffered++;
+    sp->sk->state->buffered_bytes += entry_bytes(e);
+    return 0;
+}
+
+static void batch_free(struct batch *b)
+{
+    struct sink *sk = b->pub.sink;
+    for (size_t i = 0; i < b->pub.count; i++) {
+        if (b->sp)
+            sk->state->buffered_bytes -= entry_bytes(&b->pub.records[i]);
+        entry_release(sk, &b->pub.records[i]);
+    }
+    if (b->sp)
+        sk->state->buffered -= b->pub.count;
+    free(b->pub.records);
+    free(b->error);
+    if (b->timer)
+        event_free(b->timer);
+    free(b);
+}
+
+/* Drops what the partition has queued for this sink (revoke, resync): not finished, so the
+ * tracker keeps those offsets unfinished and whoever reads the partition next gets them. */
+static void spart_drop_queue(struct spart *sp)
+{
+    while (sp->qcount) {
+        sp->sk->state->buffered_bytes -= entry_bytes(&sp->queue[sp->qhead]);
+        entry_release(sp->sk, &sp->queue[sp->qhead]);
+        sp->qhead = (sp->qhead + 1) % sp->qcap;
+        sp->qcount--;
+        sp->sk->state->buffered--;
+    }
+    sp->qbytes = 0;
+    if (sp->linger_timer)
+        evtimer_del(sp->linger_timer);
+}
+
+static void on_batch_verdict(evutil_socket_t fd, short what, void *arg);
+
+/* The record as the sink would send it: its own description, the prepared bytes when they are
+ * text, or the value. */
+static json_t *dry_run_record(struct sink *sk, const struct sink_record *e)
+{
+    json_t *out = json_pack("{s:I}", "offset", (json_int_t)e->offset), *shown = NULL;
+    char *text = sk->ops->describe ? sk->ops->describe(sk, e) : NULL;
+
+    json_object_set_new(out, "key", e->key ? json_stringn(e->key, e->key_len) : json_null());
+    if (text) {
+        shown = json_string(text);
+        free(text);
+    } else if (e->prepared && e->prepared_len) {
+        shown = json_stringn(e->prepared, e->prepared_len);
+    }
+    if (!shown)
+        shown = e->value ? json_stringn(e->value, e->value_len) : json_null();
+    json_object_set_new(out, "would_send", shown ? shown : json_string("(binary)"));
+    return out;
+}
+
+static void dry_run_batch(struct batch *b)
+{
+    struct sink *sk = b->pub.sink;
+    json_t *records = json_array();
+    char *line;
+
+    for (size_t i = 0; i < b->pub.count; i++)
+        json_array_append_new(records, dry_run_record(sk, &b->pub.records[i]));
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:i, s:I, s:o}", "sink", sk->name, "type", sk->type,
+                            "topic", b->pub.topic, "partition", (int)b->pub.partition,
+                            "records_in_batch", (json_int_t)b->pub.count, "records", records);
+    line = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (line) {
+        fprintf(b->r->dry_run, "%s\n", line);
+        fflush(b->r->dry_run);
+        free(line);
+    }
+    sink_batch_done(&b->pub, SINK_OK, NULL);
+}
+
+static void batch_write(struct batch *b)
+{
+    struct sink *sk = b->pub.sink;
+    b->at_sink = 1;
+    b->started_ms = mono_ms();
+    b->note[0] = '\0';
+    sk->state->stats.in_flight++;
+    if (b->r->dry_run)
+        dry_run_batch(b);
+    else
+        sk->ops->write(sk, &b->pub);
+}
+
+static void spart_flush(struct spart *sp)
+{
+    struct sink *sk = sp->sk;
+    struct batch *b;
+    size_t n = 0, bytes = 0;
+
+    if (sp->inflight || sp->qcount == 0 || sp->resyncing || sink_holds_off(sk) || sp->rp->state != RPART_ACTIVE)
+        return;
+    while (n < sp->qcount && n < (size_t)sk->batch.max_records) {
+        size_t len = sp->queue[(sp->qhead + n) % sp->qcap].prepared_len;
+        if (n > 0 && bytes + len > (size_t)sk->batch.max_bytes)
+            break;
+        bytes += len;
+        n++;
+    }
+    b = calloc(1, sizeof *b);
+    if (!b || !(b->pub.records = malloc(n * sizeof *b->pub.records)) ||
+        !(b->timer = evtimer_new(sp->rp->r->eb, on_batch_verdict, b))) {
+        LOG(LOG_ERROR, "out of memory forming a batch; trying again later");
+        if (b)
+            free(b->pub.records);
+        free(b);
+        struct timeval again = { 1, 0 };
+        evtimer_add(sp->linger_timer, &again);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        b->pub.records[i] = sp->queue[(sp->qhead + i) % sp->qcap];
+    sp->qhead = (sp->qhead + n) % sp->qcap;
+    sp->qcount -= n;
+    sp->qbytes -= bytes;
+    if (sp->qcount == 0)
+        evtimer_del(sp->linger_timer);
+
+    b->r = sp->rp->r;
+    b->sp = sp;
+    b->pub.sink = sk;
+    b->pub.topic = sp->rp->rt->name;
+    b->pub.partition = sp->rp->partition;
+    b->pub.count = n;
+    b->pub.bytes = bytes;
+    b->pub.prev_next = sp->stored;
+    b->pub.next = b->pub.records[n - 1].offset + 1;
+    b->pub.attempt = 1;
+    sp->inflight = b;
+    batch_write(b);
+}
+
+/* A batch of no record that moves the target's stored position to the tracker's: records at the
+ * partition's tail that were dead-lettered or filtered out are then behind it for good. */
+static void spart_flush_position(struct spart *sp)
+{
+    struct sink *sk = sp->sk;
+    struct rpart *rp = sp->rp;
+    int64_t next = offsets_next(rp->op, sp->sink_index);
+    struct batch *b;
+
+    if (!(sk->ops->flags & SINK_F_POSITION_BATCHES) || rp->r->dry_run || sp->inflight || sp->qcount ||
+        sp->resyncing || sink_holds_off(sk) || rp->state != RPART_ACTIVE || sp->stored == OFFSET_UNKNOWN ||
+        next == OFFSET_UNKNOWN || next <= sp->stored || offsets_outstanding(rp->op, sp->sink_index))
+        return;
+    if (!(b = calloc(1, sizeof *b)) || !(b->timer = evtimer_new(rp->r->eb, on_batch_verdict, b))) {
+        free(b);
+        return;   /* the next tick tries again */
+    }
+    b->r = rp->r;
+    b->sp = sp;
+    b->pub.sink = sk;
+    b->pub.topic = rp->rt->name;
+    b->pub.partition = rp->partition;
+    b->pub.prev_next = sp->stored;
+    b->pub.next = next;
+    b->pub.attempt = 1;
+    sp->inflight = b;
+    batch_write(b);
+}
+
+static void on_linger(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    spart_flush(arg);
+}
+
+/* Called after a record is queued: flush when the batch is full, else within linger_ms. */
+static void spart_schedule(struct spart *sp)
+{
+    struct sink *sk = sp->sk;
+
+    if (sp->inflight)
+        return;   /* the verdict of the batch in flight flushes what waits */
+    if (sp->qcount >= (size_t)sk->batch.max_records || sp->qbytes >= (size_t)sk->batch.max_bytes ||
+        sp->rp->r->phase != PHASE_RUNNING) {
+        spart_flush(sp);
+        return;
+    }
+    if (!evtimer_pending(sp->linger_timer, NULL)) {
+        struct timeval tv = ms_to_tv(sk->batch.linger_ms);
+        evtimer_add(sp->linger_timer, &tv);
+    }
+}
+
+/* ---- backpressure: a partition pauses while any of its sinks has too much queued ---- */
+
+static size_t spart_limit(const struct spart *sp)
+{
+    /* Room for several batches and more than a consume burst: a paused partition is fetched
+     * again only when librdkafka's fetcher next looks (up to a second when all were paused). */
+    size_t limit = (size_t)sp->sk->batch.max_records * 16;
+    if (limit < 16384)
+        limit = 16384;
+    if (limit > (size_t)sp->sk->max_buffered_records)
+        limit = (size_t)sp->sk->max_buffered_records;
+    return limit;
+}
+
+/* Its share of the partition, or the sink as a whole, holds as much as it may. */
+static int spart_full(const struct spart *sp)
+{
+    const struct sink *sk = sp->sk;
+    return sp->qcount >= spart_limit(sp) || sk->state->buffered >= (size_t)sk->max_buffered_records ||
+           sk->state->buffered_bytes >= (size_t)sk->max_buffered_bytes;
+}
+
+static int spart_below_half(const struct spart *sp)
+{
+    const struct sink *sk = sp->sk;
+    return sp->qcount < spart_limit(sp) / 2 && sk->state->buffered < (size_t)sk->max_buffered_records / 2 &&
+           sk->state->buffered_bytes < (size_t)sk->max_buffered_bytes / 2;
+}
+
+static void rpart_set_paused(struct rpart *rp, int paused)
+{
+    rd_kafka_topic_partition_list_t *list;
+
+    if (rp->paused == paused)
+        return;
+    rp->paused = paused;
+    rp->paused_since_ms = paused ? mono_ms() : 0;
+    list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition);
+    if (paused)
+        rd_kafka_pause_partitions(rp->r->rk, list);
+    else
+        rd_kafka_resume_partitions(rp->r->rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void rpart_check_backpressure(struct rpart *rp)
+{
+    int over = 0, under_half = 1;
+
+    if (rp->r->phase != PHASE_RUNNING || rp->state != RPART_ACTIVE)
+        return;
+    for (size_t i = 0; i < rp->rt->nsinks; i++) {
+        struct spart *sp = rp->sparts[rp->rt->sinks[i]];
+        if (sink_holds_off(sp->sk))
+            continue;   /* what it still has in flight holds nobody back */
+        if (spart_full(sp))
+            over = 1;
+        if (!spart_below_half(sp))
+            under_half = 0;
+    }
+    if (over)
+        rpart_set_paused(rp, 1);
+    else if (under_half)
+        rpart_set_paused(rp, 0);
+}
+
+/* ---- routing ---- */
+
+static void router_route(struct router *r, rd_kafka_message_t *rkm)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    struct rpart *rp = router_part(r, topic, rkm->partition);
+    struct record *rec = NULL;
+    char err[512];
+
+    if (!rp || rp->state != RPART_ACTIVE || r->phase != PHASE_RUNNING) {
+        rd_kafka_message_destroy(rkm);   /* not ours (any more): not handed, not finished */
+        return;
+    }
+    if (rkm->offset + 1 > rp->fetched_end)
+        rp->fetched_end = rkm->offset + 1;
+    for (size_t i = 0; i < rp->rt->nsinks; i++) {
+        size_t k = rp->rt->sinks[i];
+        struct spart *sp = rp->sparts[k];
+        struct sink *sk = sp->sk;
+        struct sink_record e;
+        json_t *doc = NULL;
+
+        if (sp->resyncing || sink_holds_off(sk)) {
+            /* It keeps its next: the consumer rewinds for it when it is back. One that has no
+             * position here yet takes this first record it misses as its position, which holds
+             * the committed offset back for it. */
+            if (!sp->resyncing && offsets_next(rp->op, k) == OFFSET_UNKNOWN)
+                offsets_rewind(rp->op, k, rkm->offset);
+            continue;
+        }
+        {
+            /* The consumer jumped over offsets this sink never got: compaction, transaction
+             * markers, or retention (a position below the log start), which is a loss. */
+            int64_t end = offsets_handed_end(rp->op, k);
+            if (end != OFFSET_UNKNOWN && rkm->offset > end)
+                spart_check_lost(sp, end);
+        }
+        if (!offsets_accept(rp->op, k, rkm->offset)) {
+            sk->state->stats.skipped++;
+            continue;
+        }
+        if (!rec) {
+            if (!(rec = record_new(rkm))) {
+                LOG(LOG_ERROR, "out of memory routing a record");
+                abort();
+            }
+            rec->refs = 1;   /* routing's own reference, so no sink frees it under the others */
+        }
+        rec->refs++;     /* held while this sink looks at it */
+        entry_fill(&e, rec, rp->rt->name);
+        if ((long long)(e.key_len + e.value_len) > sk->max_record_bytes) {
+            snprintf(err, sizeof err, "record of %zu bytes is over max_record_bytes (%lld)", e.key_len + e.value_len,
+                     sk->max_record_bytes);
+            sk->state->stats.oversized++;
+            spart_refuse(sp, &e, err);
+            record_unref(rec);
+            continue;
+        }
+        if (rkm->payload && (sk->state->filter || (sk->ops->flags & SINK_F_JSON))) {
+            doc = record_doc(rec);
+            if (!doc) {
+                spart_refuse(sp, &e, rec->doc_error ? rec->doc_error : "value is not JSON");
+                record_unref(rec);
+                continue;
+            }
+        }
+        if (sk->state->filter && rkm->payload && !filter_match(sk->state->filter, doc)) {
+            offsets_done(rp->op, k, rkm->offset);
+            sk->state->stats.filtered++;
+            record_unref(rec);
+            continue;
+        }
+        e.doc = (sk->ops->flags & SINK_F_JSON) ? doc : NULL;
+        if (sk->ops->prepare) {
+            err[0] = '\0';
+            if (sk->ops->prepare(sk, &e, err, sizeof err) != 0) {
+                spart_refuse(sp, &e, err[0] ? err : "the sink cannot map this record");
+                record_unref(rec);
+                continue;
+            }
+        } else {
+            e.prepared_len = e.key_len + e.value_len;
+        }
+        if (spart_enqueue(sp, &e) != 0) {
+            LOG(LOG_ERROR, "out of memory queueing a record");
+            abort();
+        }
+        spart_schedule(sp);
+    }
+    if (rec)
+        record_unref(rec);
+    else
+        rd_kafka_message_destroy(rkm);
+    rpart_check_backpressure(rp);
+}
+
+/* ---- verdicts ---- */
+
+void sink_batch_reject(struct sink_batch *pub, size_t index, const char *reason)
+{
+    struct sink_record *e = &pub->records[index];
+    free(e->reject_reason);
+    e->reject_reason = strdup(reason ? reason : "rejected by the sink");
+}
+
+void sink_batch_done(struct sink_batch *pub, enum sink_result result, const char *error)
+{
+    struct batch *b = (struct batch *)pub;
+    struct timeval zero = { 0, 0 };
+
+    /* Processed on the next turn of the loop: a sink may call this from inside write(). */
+    b->result = result;
+    free(b->error);
+    b->error = error ? strdup(error) : NULL;
+    evtimer_add(b->timer, &zero);
+}
+
+void sink_batch_note(struct sink_batch *pub, const char *fmt, ...)
+{
+    struct batch *b = (struct batch *)pub;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->note, sizeof b->note, fmt, ap);
+    va_end(ap);
+}
+
+/* Keeps the attempt in the sink's ring for the debug view, and its error as the last error. */
+static void batch_record_delivery(struct batch *b)
+{
+    struct sink_state *st = b->pub.sink->state;
+    struct router_delivery *d = &st->deliveries[st->ndeliveries++ % DELIVERY_RING];
+
+    memset(d, 0, sizeof *d);
+    d->at_ms = wall_ms();
+    d->duration_ms = mono_ms() - b->started_ms;
+    snprintf(d->topic, sizeof d->topic, "%s", b->pub.topic);
+    d->partition = b->pub.partition;
+    d->first_offset = b->pub.count ? b->pub.records[0].offset : b->pub.prev_next;
+    d->last_offset = b->pub.count ? b->pub.records[b->pub.count - 1].offset : b->pub.next - 1;
+    d->count = b->pub.count;
+    d->bytes = b->pub.bytes;
+    d->attempt = b->pub.attempt;
+    d->result = b->result;
+    snprintf(d->error, sizeof d->error, "%s", b->error ? b->error : "");
+    snprintf(d->detail, sizeof d->detail, "%s", b->note);
+    if (b->result != SINK_OK && b->error) {
+        snprintf(st->last_error, sizeof st->last_error, "%s", b->error);
+        st->last_error_ms = d->at_ms;
+    }
+}
+
+static void batch_dead_letter_all(struct batch *b, const char *reason)
+{
+    for (size_t i = 0; i < b->pub.count; i++)
+        spart_dead_letter(b->sp, &b->pub.records[i], reason);
+}
+
+static void spart_resync(struct spart *sp);
+static void spart_resync_later(struct spart *sp);
+
+static void spart_rewind(struct spart *sp, int64_t next);
+
+/* A partition paused because a sink as a whole held too much resumes only when checked: after
+ * that sink frees room, check every paused partition, not only the one whose batch finished. */
+static void router_recheck_paused(struct router *r)
+{
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            if (rp && rp->paused)
+                rpart_check_backpressure(rp);
+        }
+}
+
+static void spart_batch_finished(struct spart *sp, struct batch *b)
+{
+    const struct sink_state *st = sp->sk->state;
+    size_t half_records = (size_t)sp->sk->max_buffered_records / 2, half_bytes = (size_t)sp->sk->max_buffered_bytes / 2;
+    int was_over_half = st->buffered >= half_records || st->buffered_bytes >= half_bytes;
+    sp->inflight = NULL;
+    batch_free(b);
+    if (was_over_half && st->buffered < half_records && st->buffered_bytes < half_bytes)
+        router_recheck_paused(sp->rp->r);
+    if (sp->rewind_to != NO_REWIND) {
+        int64_t to = sp->rewind_to;
+        sp->rewind_to = NO_REWIND;
+        spart_rewind(sp, to);
+    }
+    spart_flush(sp);
+    rpart_check_backpressure(sp->rp);
+    router_check_progress(sp->rp->r);
+}
+
+static void batch_orphan_unlink(struct batch *b)
+{
+    if (b->orphan_prev)
+        b->orphan_prev->orphan_next = b->orphan_next;
+    else if (b->r->orphans == b)
+        b->r->orphans = b->orphan_next;
+    if (b->orphan_next)
+        b->orphan_next->orphan_prev = b->orphan_prev;
+    b->orphan_prev = b->orphan_next = NULL;
+}
+
+static void on_batch_verdict(evutil_socket_t fd, short what, void *arg)
+{
+    struct batch *b = arg;
+    struct spart *sp = b->sp;
+    struct sink *sk = b->pub.sink;
+    struct router *r = b->r;
+    char reason[1024];
+
+    (void)fd;
+    (void)what;
+    if (!b->at_sink) {                 /* a retry's backoff has passed */
+        b->pub.attempt++;
+        batch_write(b);
+        return;
+    }
+    b->at_sink = 0;
+    sk->state->stats.in_flight--;
+    batch_record_delivery(b);
+    if (b->result != SINK_OK)
+        sk->state->stats.records_failed += b->pub.count;
+    if (!sp) {                         /* orphaned by a revoke that stopped waiting */
+        batch_orphan_unlink(b);
+        batch_free(b);
+        router_check_progress(r);
+        return;
+    }
+    switch (b->result) {
+    case SINK_OK: {
+        int64_t now = wall_ms();
+        sp->stored = b->pub.next;
+        if (b->pub.count) {   /* a position-only batch is bookkeeping, not a delivery */
+            sk->state->park_streak = 0;
+            sk->state->stats.batches++;
+            histogram_observe(&sk->state->stats.batch_records, (double)b->pub.count);
+        }
+        for (size_t i = 0; i < b->pub.count; i++) {
+            struct sink_record *e = &b->pub.records[i];
+            if (e->reject_reason) {
+                spart_dead_letter(sp, e, e->reject_reason);
+            } else {
+                offsets_done(sp->rp->op, sp->sink_index, e->offset);
+                sk->state->stats.delivered++;
+                sk->state->stats.bytes += e->key_len + e->value_len;
+                if (e->timestamp_ms > 0)
+                    histogram_observe(&sk->state->stats.latency, (double)(now - e->timestamp_ms) / 1000.0);
+            }
+        }
+        spart_batch_finished(sp, b);
+        return;
+    }
+    case SINK_RETRY:
+        sk->state->stats.retries++;
+        if (sp->rp->state == RPART_REVOKING) {   /* the next owner will write it */
+            spart_batch_finished(sp, b);
+            return;
+        }
+        if ((long long)b->pub.attempt >= sk->retry.max_attempts && sk->on_failure == SINK_ON_FAILURE_DEAD_LETTER) {
+            snprintf(reason, sizeof reason, "gave up after %u attempts: %s", b->pub.attempt,
+                     b->error ? b->error : "unknown error");
+            sink_log(sk, LOG_ERROR, "%s [%" PRId32 "]: %s", b->pub.topic, b->pub.partition, reason);
+            batch_dead_letter_all(b, reason);
+            spart_batch_finished(sp, b);
+            return;
+        }
+        if ((long long)b->pub.attempt >= sk->retry.max_attempts)   /* on_failure block: keep trying, parked */
+            sink_park(sk, "%s [%" PRId32 "]: %u attempts failed: %s (on_failure block: retrying, not skipped)",
+                      b->pub.topic, b->pub.partition, b->pub.attempt, b->error ? b->error : "unknown error");
+        {
+            int64_t delay = backoff_full_jitter(b->pub.attempt, sk->retry.initial_backoff_ms, sk->retry.max_backoff_ms);
+            struct timeval tv = ms_to_tv(delay);
+            sink_log(sk, LOG_WARN, "%s [%" PRId32 "] attempt %u failed: %s; retrying in %" PRId64 " ms",
+                     b->pub.topic, b->pub.partition, b->pub.attempt, b->error ? b->error : "unknown error", delay);
+            evtimer_add(b->timer, &tv);
+        }
+        return;
+    case SINK_FAIL:
+        snprintf(reason, sizeof reason, "%s", b->error ? b->error : "permanent failure");
+        if (sk->on_failure == SINK_ON_FAILURE_BLOCK && sp->rp->state != RPART_REVOKING) {
+            /* Never skipped: parked, and the batch tried again now and then until the target
+             * (or the data behind it) is fixed, or an operator changes the sink. */
+            struct timeval tv = ms_to_tv(sk->retry.max_backoff_ms);
+            sink_park(sk, "%s [%" PRId32 "]: %s (on_failure block: retrying, not skipped)", b->pub.topic,
+                      b->pub.partition, reason);
+            evtimer_add(b->timer, &tv);
+            return;
+        }
+        if (sk->on_failure == SINK_ON_FAILURE_BLOCK) {   /* the next owner of the partition tries it */
+            spart_batch_finished(sp, b);
+            return;
+        }
+        batch_dead_letter_all(b, reason);
+        spart_batch_finished(sp, b);
+        return;
+    case SINK_FENCED:
+        sk->state->stats.fenced++;
+        sink_log(sk, LOG_ERROR, "%s [%" PRId32 "]: stored position moved under us (%s); reloading it",
+                 b->pub.topic, b->pub.partition, b->error ? b->error : "another writer");
+        sp->inflight = NULL;
+        batch_free(b);
+        spart_resync(sp);
+        return;
+    }
+}
+
+/* ---- positions: loading on assignment, resync of a fenced sink ---- */
+
+static void positions_req_free(struct positions_req *req)
+{
+    free(req->partitions);
+    free(req->next);
+    free(req);
+}
+
+static struct positions_req *positions_req_new(struct router *r, struct rtopic *rt, size_t sink_index, size_t n)
+{
+    struct positions_req *req = calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->partitions = calloc(n ? n : 1, sizeof *req->partitions);
+    req->next = calloc(n ? n : 1, sizeof *req->next);
+    if (!req->partitions || !req->next) {
+        positions_req_free(req);
+        return NULL;
+    }
+    req->rt = rt;
+    req->r = r;
+    req->sink_index = sink_index;
+    req->pub.topic = rt->name;
+    req->pub.partitions = req->partitions;
+    req->pub.next = req->next;
+    req->pub.count = n;
+    req->pub.origin = req;
+    for (size_t i = 0; i < n; i++)
+        req->next[i] = OFFSET_UNKNOWN;
+    return req;
+}
+
+static void assign_job_step(struct assign_job *job);
+
+static void on_resync_loaded(struct positions_req *req, int ok, const char *error)
+{
+    struct rtopic *rt = req->rt;
+    int32_t partition = req->partitions[0];
+    struct rpart *rp = (size_t)partition < rt->nparts ? rt->parts[partition] : NULL;
+    struct spart *sp;
+    int64_t stored = req->next[0];
+
+    if (!rp || rp->generation != req->resync_generation) {
+        positions_req_free(req);
+        return;
+    }
+    sp = rp->sparts[req->sink_index];
+    positions_req_free(req);
+    if (!ok) {
+        sink_log(sp->sk, LOG_WARN, "%s [%" PRId32 "]: cannot reload positions: %s; trying again",
+                 rt->name, partition, error ? error : "unknown error");
+        spart_resync_later(sp);
+        return;
+    }
+    sp->resyncing = 0;
+    if (stored == OFFSET_UNKNOWN) {
+        /* The target lost its positions (flushed, restored, restarted without persistence):
+         * start again from what the group committed, and say so. */
+        stored = rp->committed != OFFSET_UNKNOWN ? rp->committed : offsets_next(rp->op, sp->sink_index);
+        sink_log(sp->sk, LOG_ERROR, "%s [%" PRId32 "]: the target holds no position any more; restarting at the "
+                 "committed offset %" PRId64 " (records before it are not re-applied)", rt->name, partition, stored);
+        sp->stored = OFFSET_UNKNOWN;
+    } else {
+        sp->stored = stored;
+    }
+    if (stored != OFFSET_UNKNOWN) {
+        offsets_rewind(rp->op, sp->sink_index, stored);
+        if (stored < rp->fetched_end) {
+            /* Consume again from the sink's position; the other sinks skip what they have. */
+            rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_error_t *kerr;
+            rd_kafka_topic_partition_list_add(list, rt->name, partition)->offset = stored;
+            kerr = rd_kafka_seek_partitions(rp->r->rk, list, 0);
+            if (kerr)
+                rd_kafka_error_destroy(kerr);
+            rd_kafka_topic_partition_list_destroy(list);
+            rp->fetched_end = stored;
+        }
+    }
+    if (sp->stored != OFFSET_UNKNOWN)
+        sink_log(sp->sk, LOG_INFO, "%s [%" PRId32 "]: resumed at stored position %" PRId64, rt->name, partition, stored);
+}
+
+struct resync_retry {
+    struct router *r;
+    struct rtopic *rt;
+    int32_t partition;
+    uint64_t generation;
+    size_t sink_index;
+};
+
+static void on_resync_retry(struct router *r, void *arg);
+
+/* Reload the stored position of a fenced sink's partition, again after a second on failure. */
+static void spart_resync_later(struct spart *sp)
+{
+    struct rpart *rp = sp->rp;
+    struct resync_retry *again = malloc(sizeof *again);
+    if (!again)
+        abort();
+    *again = (struct resync_retry){ rp->r, rp->rt, rp->partition, rp->generation, sp->sink_index };
+    router_defer(rp->r, 1000, on_resync_retry, free, again);
+}
+
+static void spart_resync(struct spart *sp)
+{
+    struct rpart *rp = sp->rp;
+    struct positions_req *req;
+
+    sp->resyncing = 1;
+    spart_drop_queue(sp);
+    if (!(req = positions_req_new(rp->r, rp->rt, sp->sink_index, 1))) {
+        spart_resync_later(sp);
+        return;
+    }
+    req->partitions[0] = rp->partition;
+    req->resync = sp;
+    req->resync_generation = rp->generation;
+    sp->sk->ops->load_positions(sp->sk, &req->pub);
+}
+
+static void on_resync_retry(struct router *r, void *arg)
+{
+    struct resync_retry *again = arg;
+    struct rpart *rp = (size_t)again->partition < again->rt->nparts ? again->rt->parts[again->partition] : NULL;
+    (void)r;
+    if (rp && rp->generation == again->generation)
+        spart_resync(rp->sparts[again->sink_index]);
+    free(again);
+}
+
+struct positions_verdict {
+    struct positions_req *req;
+    int ok;
+    char *error;
+};
+
+static void positions_verdict_drop(void *arg)
+{
+    struct positions_verdict *v = arg;
+    positions_req_free(v->req);
+    free(v->error);
+    free(v);
+}
+
+static void on_positions_verdict(struct router *r, void *arg)
+{
+    struct positions_verdict *v = arg;
+    struct positions_req *req = v->req;
+    (void)r;
+
+    if (req->resync) {
+        on_resync_loaded(req, v->ok, v->error);
+    } else {
+        struct assign_job *job = req->job;
+        if (!v->ok) {
+            LOG(LOG_WARN, "sink %s: cannot load positions of %s: %s",
+                job->r->conf->sinks[req->sink_index]->name, req->rt->name, v->error ? v->error : "unknown error");
+            job->failed = 1;
+        } else {
+            /* Write the stored positions into the sparts of the loading partitions. */
+            for (size_t i = 0; i < req->pub.count; i++) {
+                struct rpart *rp = (size_t)req->partitions[i] < req->rt->nparts ? req->rt->parts[req->partitions[i]] : NULL;
+                if (rp && rp->state == RPART_LOADING)
+                    rp->sparts[req->sink_index]->stored = req->next[i];
+            }
+        }
+        positions_req_free(req);
+        job->pending--;
+        assign_job_step(job);
+    }
+    free(v->error);
+    free(v);
+}
+
+void sink_positions_done(struct sink_positions *pub, int ok, const char *error)
+{
+    struct positions_verdict *v = calloc(1, sizeof *v);
+    struct positions_req *req = pub->origin;
+
+    if (!v)
+        abort();
+    v->req = req;
+    v->ok = ok;
+    v->error = error ? strdup(error) : NULL;
+    /* Next turn of the loop, like batch verdicts: the sink may answer from inside the call. */
+    router_defer(req->r, 0, on_positions_verdict, positions_verdict_drop, v);
+}
+
+/* ---- assignment ---- */
+
+static struct rpart *rpart_new(struct router *r, struct rtopic *rt, int32_t partition)
+{
+    size_t nsinks = r->conf->nsinks;
+    struct rpart *rp = calloc(1, sizeof *rp);
+
+    if (!rp)
+        return NULL;
+    rp->r = r;
+    rp->rt = rt;
+    rp->partition = partition;
+    rp->state = RPART_LOADING;
+    rp->generation = ++r->next_generation;
+    rp->committed = OFFSET_UNKNOWN;
+    rp->op = offsets_partition_new(rt->name, partition, nsinks);
+    rp->sparts = calloc(nsinks, sizeof *rp->sparts);
+    if (!rp->op || !rp->sparts)
+        goto fail;
+    for (size_t i = 0; i < rt->nsinks; i++) {
+        size_t k = rt->sinks[i];
+        struct spart *sp = calloc(1, sizeof *sp);
+        if (!sp)
+            goto fail;
+        rp->sparts[k] = sp;
+        sp->rp = rp;
+        sp->sink_index = k;
+        sp->sk = r->conf->sinks[k];
+        sp->stored = OFFSET_UNKNOWN;
+        sp->rewind_to = NO_REWIND;
+        sp->lost_until = -1;
+        if (!(sp->linger_timer = evtimer_new(r->eb, on_linger, sp)))
+            goto fail;
+    }
+    return rp;
+fail:
+    offsets_partition_free(rp->op);
+    for (size_t k = 0; rp->sparts && k < nsinks; k++) {
+        if (rp->sparts[k] && rp->sparts[k]->linger_timer)
+            event_free(rp->sparts[k]->linger_timer);
+        free(rp->sparts[k]);
+    }
+    free(rp->sparts);
+    free(rp);
+    return NULL;
+}
+
+/* Frees a partition's state. In-flight batches are orphaned: their verdicts are ignored. */
+static void rpart_free(struct rpart *rp)
+{
+    struct rtopic *rt = rp->rt;
+    for (size_t i = 0; i < rt->nsinks; i++) {
+        struct spart *sp = rp->sparts[rt->sinks[i]];
+        spart_drop_queue(sp);
+        if (sp->inflight) {
+            struct batch *b = sp->inflight;
+            sp->sk->state->buffered -= b->pub.count;
+            for (size_t k = 0; k < b->pub.count; k++)
+                sp->sk->state->buffered_bytes -= entry_bytes(&b->pub.records[k]);
+            b->sp = NULL;
+            if (!b->at_sink) {          /* waiting for a retry: nobody else holds it */
+                batch_free(b);
+            } else {
+                b->orphan_next = rp->r->orphans;
+                if (rp->r->orphans)
+                    rp->r->orphans->orphan_prev = b;
+                rp->r->orphans = b;
+            }
+        }
+        event_free(sp->linger_timer);
+        free(sp->queue);
+        free(sp);
+    }
+    if ((size_t)rp->partition < rt->nparts && rt->parts[rp->partition] == rp)
+        rt->parts[rp->partition] = NULL;
+    offsets_partition_free(rp->op);
+    free(rp->sparts);
+    free(rp);
+}
+
+static int rtopic_slot(struct rtopic *rt, int32_t partition)
+{
+    if ((size_t)partition >= rt->nparts) {
+        size_t n = (size_t)partition + 1;
+        struct rpart **parts = realloc(rt->parts, n * sizeof *parts);
+        if (!parts)
+            return -1;
+        memset(parts + rt->nparts, 0, (n - rt->nparts) * sizeof *parts);
+        rt->parts = parts;
+        rt->nparts = n;
+    }
+    return 0;
+}
+
+static void on_committed_run(void *arg)
+{
+    struct assign_job *job = arg;
+    /* On the worker thread: rd_kafka_committed blocks on a broker round trip. */
+    job->committed_err = rd_kafka_committed(job->r->rk, job->partitions, 10000);
+}
+
+static void on_committed_done(void *arg)
+{
+    struct assign_job *job = arg;
+    if (job->committed_err) {
+        LOG(LOG_WARN, "cannot read committed offsets: %s", rd_kafka_err2str(job->committed_err));
+        job->failed = 1;
+    }
+    job->pending--;
+    assign_job_step(job);
+}
+
+static void on_assign_retry(evutil_socket_t fd, short what, void *arg);
+
+static void assign_job_start(struct assign_job *job)
+{
+    struct router *r = job->r;
+    rd_kafka_topic_partition_list_t *parts = job->partitions;
+
+    job->failed = 0;
+    job->pending = 1;
+    if (worker_submit(r->worker, on_committed_run, on_committed_done, job) != 0)
+        abort();
+    /* Each transactional sink reads its stored positions, one request per topic. */
+    for (size_t t = 0; t < r->ntopics; t++) {
+        struct rtopic *rt = &r->topics[t];
+        size_t n = 0;
+        for (int i = 0; i < parts->cnt; i++)
+            n += strcmp(parts->elems[i].topic, rt->name) == 0;
+        if (n == 0)
+            continue;
+        for (size_t s = 0; s < rt->nsinks; s++) {
+            struct sink *sk = r->conf->sinks[rt->sinks[s]];
+            struct positions_req *req;
+            size_t j = 0;
+            if (!(sk->ops->flags & SINK_F_TRANSACTIONAL))
+                continue;
+            if (!(req = positions_req_new(r, rt, rt->sinks[s], n)))
+                abort();
+            for (int i = 0; i < parts->cnt; i++)
+                if (strcmp(parts->elems[i].topic, rt->name) == 0)
+                    req->partitions[j++] = parts->elems[i].partition;
+            req->job = job;
+            job->pending++;
+            sk->ops->load_positions(sk, &req->pub);
+        }
+    }
+}
+
+/* Once every position is known: join each sink at its next, and start the consumer at the
+ * lowest of them, so a transactional sink that stored less than the commit catches up. */
+static void assign_job_step(struct assign_job *job)
+{
+    struct router *r = job->r;
+    rd_kafka_topic_partition_list_t *parts = job->partitions;
+    rd_kafka_error_t *kerr = NULL;
+
+    if (job->pending > 0)
+        return;
+    if (job->cancelled) {
+        assign_job_free(job);
+        return;
+    }
+    if (job->failed) {
+        struct timeval tv = ms_to_tv(LOAD_RETRY_MS);
+        LOG(LOG_WARN, "positions for the new assignment are not all known; trying again in %d ms", LOAD_RETRY_MS);
+        evtimer_add(job->retry_timer, &tv);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        struct rpart *rp = router_part(r, tp->topic, tp->partition);
+        int64_t committed = tp->offset >= 0 ? tp->offset : OFFSET_UNKNOWN;
+        int64_t start;
+        if (!rp || rp->state != RPART_LOADING)
+            continue;   /* revoked while loading */
+        for (size_t s = 0; s < rp->rt->nsinks; s++) {
+            struct spart *sp = rp->sparts[rp->rt->sinks[s]];
+            int64_t next = committed;
+            if ((sp->sk->ops->flags & SINK_F_TRANSACTIONAL) && sp->stored != OFFSET_UNKNOWN)
+                next = sp->stored;
+            offsets_sink_join(rp->op, sp->sink_index, next);
+        }
+        start = offsets_commit_position(rp->op);
+        rd_kafka_topic_partition_list_add(assign, tp->topic, tp->partition)->offset =
+            start == OFFSET_UNKNOWN ? RD_KAFKA_OFFSET_INVALID : start;
+        rp->committed = committed;
+        rp->fetched_end = start == OFFSET_UNKNOWN ? 0 : start;
+        rp->state = RPART_ACTIVE;
+        LOG(LOG_INFO, "assigned %s [%" PRId32 "]: committed %" PRId64 ", starting at %" PRId64,
+            tp->topic, tp->partition, committed, start);
+    }
+    if (r->cooperative)
+        kerr = rd_kafka_incremental_assign(r->rk, assign);
+    else
+        rd_kafka_assign(r->rk, assign);
+    if (kerr) {
+        LOG(LOG_ERROR, "assign: %s", rd_kafka_error_string(kerr));
+        rd_kafka_error_destroy(kerr);
+    }
+    rd_kafka_topic_partition_list_destroy(assign);
+    assign_job_free(job);
+}
+
+static void on_assign_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct assign_job *job = arg;
+    (void)fd;
+    (void)what;
+    if (job->cancelled) {
+        assign_job_free(job);
+        return;
+    }
+    assign_job_start(job);
+}
+
+static void assign_job_free(struct assign_job *job)
+{
+    for (struct assign_job **p = &job->r->assigning; *p; p = &(*p)->next)
+        if (*p == job) {
+            *p = job->next;
+            break;
+        }
+    if (job->retry_timer)
+        event_free(job->retry_timer);
+    rd_kafka_topic_partition_list_destroy(job->partitions);
+    free(job);
+}
+
+static void router_assign(struct router *r, const rd_kafka_topic_partition_list_t *partitions)
+{
+    struct assign_job *job = calloc(1, sizeof *job);
+
+    if (!job || !(job->partitions = rd_kafka_topic_partition_list_copy(partitions)))
+        abort();
+    job->r = r;
+    job->retry_timer = evtimer_new(r->eb, on_assign_retry, job);
+    for (int i = 0; i < partitions->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &partitions->elems[i];
+        struct rtopic *rt = router_topic(r, tp->topic);
+        struct rpart *rp;
+        if (!rt || rtopic_slot(rt, tp->partition) != 0 || !(rp = rpart_new(r, rt, tp->partition)))
+            abort();
+        if (rt->parts[tp->partition])
+            rpart_free(rt->parts[tp->partition]);
+        rt->parts[tp->partition] = rp;
+    }
+    job->next = r->assigning;
+    r->assigning = job;
+    LOG(LOG_INFO, "partitions assigned: %d; loading positions", partitions->cnt);
+    assign_job_start(job);
+}
+
+/* ---- revocation ---- */
+
+static size_t router_revoking_in_flight(struct router *r)
+{
+    size_t n = 0;
+    for (int i = 0; r->revoking && i < r->revoking->cnt; i++) {
+        struct rpart *rp = router_part(r, r->revoking->elems[i].topic, r->revoking->elems[i].partition);
+        for (size_t s = 0; rp && s < rp->rt->nsinks; s++)
+            n += rp->sparts[rp->rt->sinks[s]]->inflight != NULL;
+    }
+    return n;
+}
+
+static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only);
+
+static void router_revoke_finish(struct router *r)
+{
+    rd_kafka_topic_partition_list_t *list = r->revoking;
+    rd_kafka_error_t *kerr = NULL;
+
+    if (!list)
+        return;
+    evtimer_del(r->revoke_timer);
+    if (!r->revoking_lost)
+        router_commit(r, list);    /* what the revoked partitions finished, for their next owner */
+    for (int i = 0; i < list->cnt; i++) {
+        struct rpart *rp = router_part(r, list->elems[i].topic, list->elems[i].partition);
+        if (rp)
+            rpart_free(rp);
+    }
+    r->revoking = NULL;
+    if (r->cooperative)
+        kerr = rd_kafka_incremental_unassign(r->rk, list);
+    else
+        rd_kafka_assign(r->rk, NULL);
+    if (kerr) {
+        LOG(LOG_ERROR, "unassign: %s", rd_kafka_error_string(kerr));
+        rd_kafka_error_destroy(kerr);
+    }
+    LOG(LOG_INFO, "partitions revoked: %d", list->cnt);
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void on_revoke_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct router *r = arg;
+    (void)fd;
+    (void)what;
+    LOG(LOG_WARN, "revoke: %zu batches still in flight after the shutdown timeout; handing the partitions over",
+        router_revoking_in_flight(r));
+    router_revoke_finish(r);
+}
+
+static void router_revoke(struct router *r, const rd_kafka_topic_partition_list_t *partitions, int lost)
+{
+    struct timeval tv = ms_to_tv(r->conf->shutdown_timeout_ms);
+
+    if (r->revoking)
+        router_revoke_finish(r);   /* a second revoke while waiting: hand the first over now */
+    if (!r->cooperative)   /* eager: the whole assignment goes, loading or not */
+        for (struct assign_job *job = r->assigning; job; job = job->next)
+            job->cancelled = 1;
+    r->revoking = rd_kafka_topic_partition_list_copy(partitions);
+    r->revoking_lost = lost;
+    for (int i = 0; i < partitions->cnt; i++) {
+        struct rpart *rp = router_part(r, partitions->elems[i].topic, partitions->elems[i].partition);
+        if (!rp)
+            continue;
+        if (rp->state == RPART_LOADING) {
+            rpart_free(rp);
+            continue;
+        }
+        rp->state = RPART_REVOKING;
+        for (size_t s = 0; s < rp->rt->nsinks; s++) {
+            struct spart *sp = rp->sparts[rp->rt->sinks[s]];
+            spart_drop_queue(sp);
+            if (sp->inflight && !sp->inflight->at_sink) {   /* waiting for a retry: drop it */
+                evtimer_del(sp->inflight->timer);
+                batch_free(sp->inflight);
+                sp->inflight = NULL;
+            }
+        }
+    }
+    if (router_revoking_in_flight(r) == 0)
+        router_revoke_finish(r);
+    else
+        evtimer_add(r->revoke_timer, &tv);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions, void *opaque)
+{
+    struct router *r = opaque;
+
+    r->cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        router_assign(r, partitions);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        router_revoke(r, partitions, rd_kafka_assignment_lost(rk));
+    } else {
+        LOG(LOG_ERROR, "rebalance error: %s", rd_kafka_err2str(err));
+        router_revoke(r, partitions, 1);
+    }
+}
+
+/* ---- commits ---- */
+
+static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only)
+{
+    rd_kafka_topic_partition_list_t *list;
+    rd_kafka_resp_err_t err;
+
+    if (r->dry_run)
+        return;
+    list = rd_kafka_topic_partition_list_new(16);
+
+    for (size_t t = 0; t < r->ntopics; t++) {
+        struct rtopic *rt = &r->topics[t];
+        for (size_t p = 0; p < rt->nparts; p++) {
+            struct rpart *rp = rt->parts[p];
+            int64_t pos;
+            if (!rp || rp->state == RPART_LOADING)
+                continue;
+            if (only && !rd_kafka_topic_partition_list_find(only, rt->name, (int32_t)p))
+                continue;
+            pos = offsets_commit_position(rp->op);
+            if (pos == OFFSET_UNKNOWN || pos <= rp->committed)
+                continue;
+            rd_kafka_topic_partition_list_add(list, rt->name, (int32_t)p)->offset = pos;
+            rp->committed = pos;
+        }
+    }
+    if (list->cnt > 0) {
+        err = rd_kafka_commit(r->rk, list, 1);
+        if (err)
+            LOG(LOG_WARN, "commit: %s", rd_kafka_err2str(err));
+        else
+            r->commits_in_flight++;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void on_commit_result(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    struct router *r = opaque;
+    (void)rk;
+
+    if (r->commits_in_flight > 0)
+        r->commits_in_flight--;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        if (!err && !tp->err)
+            continue;
+        /* Not committed: make the next tick send it again. */
+        struct rpart *rp = router_part(r, tp->topic, tp->partition);
+        if (rp && rp->committed == tp->offset)
+            rp->committed = OFFSET_UNKNOWN;
+        LOG(LOG_WARN, "commit of %s [%" PRId32 "] at %" PRId64 " failed: %s", tp->topic, tp->partition,
+            tp->offset, rd_kafka_err2str(tp->err ? tp->err : err));
+    }
+    router_check_progress(r);
+}
+
+static void on_commit_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct router *r = arg;
+    (void)fd;
+    (void)what;
+    if (r->phase == PHASE_RUNNING) {
+        for (size_t t = 0; t < r->ntopics; t++)
+            for (size_t p = 0; p < r->topics[t].nparts; p++) {
+                struct rpart *rp = r->topics[t].parts[p];
+                for (size_t s = 0; rp && s < rp->rt->nsinks; s++)
+                    spart_flush_position(rp->sparts[rp->rt->sinks[s]]);
+            }
+    }
+    if (r->phase == PHASE_RUNNING || r->phase == PHASE_DRAINING)
+        router_commit(r, NULL);
+}
+
+/* ---- consuming ---- */
+
+static void on_consumer_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct router *r = arg;
+    char drain[64];
+    int n = 0;
+
+    (void)what;
+    if (fd >= 0)
+        while (read(fd, drain, sizeof drain) > 0)
+            ;
+    while (n < CONSUME_BURST) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(r->rk, 0);
+        if (!rkm)
+            break;
+        n++;
+        if (rkm->err) {
+            if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                LOG(LOG_WARN, "consumer: %s%s%s", rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "",
+                    rkm->rkt ? ": " : "", rd_kafka_message_errstr(rkm));
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        router_route(r, rkm);
+    }
+    if (n == CONSUME_BURST) {
+        /* More may wait, and the wake-up only comes on empty -> non-empty. A zero timer, not
+         * event_active: an activated event runs again in this same pass, before any I/O. */
+        struct timeval zero = { 0, 0 };
+        evtimer_add(r->consume_more, &zero);
+    }
+    if (r->phase == PHASE_CLOSING && rd_kafka_consumer_closed(r->rk))
+        router_check_progress(r);
+}
+
+static void on_consume_more(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    on_consumer_readable(-1, what, arg);
+}
+
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct router *r = opaque;
+    char fatal[512];
+
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+        LOG(LOG_ERROR, "kafka: fatal: %s", fatal);
+        r->exit_code = 1;
+        router_shutdown(r);
+        return;
+    }
+    LOG(LOG_WARN, "kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* ---- shutdown ---- */
+
+static int router_all_settled(struct router *r)
+{
+    if (dlq_pending(r->dlq) > 0)
+        return 0;
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            for (size_t s = 0; rp && s < rp->rt->nsinks; s++) {
+                struct spart *sp = rp->sparts[rp->rt->sinks[s]];
+                if (sp->qcount || sp->inflight)
+                    return 0;
+            }
+        }
+    return 1;
+}
+
+/* The drain is over: tell the owner (a reload starts the next router), or leave the loop. */
+static void router_finish(struct router *r)
+{
+    r->phase = PHASE_DONE;
+    if (r->on_stopped)
+        r->on_stopped(r->on_stopped_arg);
+    else
+        event_base_loopexit(r->eb, NULL);
+}
+
+void router_set_dry_run(struct router *r, FILE *out)
+{
+    r->dry_run = out;
+}
+
+void router_on_stopped(struct router *r, void (*fn)(void *arg), void *arg)
+{
+    r->on_stopped = fn;
+    r->on_stopped_arg = arg;
+}
+
+static void router_close_consumer(struct router *r)
+{
+    rd_kafka_error_t *kerr;
+
+    r->phase = PHASE_CLOSING;
+    evtimer_del(r->phase_timer);
+    kerr = rd_kafka_consumer_close_queue(r->rk, r->queue);
+    if (kerr) {
+        LOG(LOG_ERROR, "closing the consumer: %s", rd_kafka_error_string(kerr));
+        rd_kafka_error_destroy(kerr);
+        router_finish(r);
+        return;
+    }
+    /* Serve the close's rebalance events from the same queue until it says closed. */
+    event_add(r->consume_more, &ZERO_TV);
+}
+
+static void router_begin_commit(struct router *r)
+{
+    struct timeval tv = ms_to_tv(COMMIT_WAIT_MS);
+    r->phase = PHASE_COMMITTING;
+    router_commit(r, NULL);
+    evtimer_del(r->phase_timer);
+    evtimer_add(r->phase_timer, &tv);
+    router_check_progress(r);
+}
+
+static void on_phase_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct router *r = arg;
+    (void)fd;
+    (void)what;
+    if (r->phase == PHASE_DRAINING) {
+        LOG(LOG_WARN, "shutdown: sinks did not finish within %lld ms; committing what they finished",
+            r->conf->shutdown_timeout_ms);
+        router_begin_commit(r);
+    } else if (r->phase == PHASE_COMMITTING) {
+        LOG(LOG_WARN, "shutdown: the last commit got no answer within %d ms", COMMIT_WAIT_MS);
+        router_close_consumer(r);
+    }
+}
+
+/* Called whenever work finishes: advances a pending revoke and the shutdown phases. */
+static void router_check_progress(struct router *r)
+{
+    if (r->revoking && router_revoking_in_flight(r) == 0)
+        router_revoke_finish(r);
+    switch (r->phase) {
+    case PHASE_DRAINING:
+        if (router_all_settled(r))
+            router_begin_commit(r);
+        break;
+    case PHASE_COMMITTING:
+        if (r->commits_in_flight == 0)
+            router_close_consumer(r);
+        break;
+    case PHASE_CLOSING:
+        if (rd_kafka_consumer_closed(r->rk))
+            router_finish(r);
+        break;
+    default:
+        break;
+    }
+}
+
+void router_shutdown(struct router *r)
+{
+    struct timeval tv = ms_to_tv(r->conf->shutdown_timeout_ms);
+    rd_kafka_topic_partition_list_t *assignment = NULL;
+
+    if (r->phase != PHASE_RUNNING)
+        return;
+    LOG(LOG_INFO, "shutting down: flushing batches and waiting up to %lld ms for the sinks", r->conf->shutdown_timeout_ms);
+    r->phase = PHASE_DRAINING;
+    if (!r->rk) {
+        router_finish(r);
+        return;
+    }
+    if (rd_kafka_assignment(r->rk, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_pause_partitions(r->rk, assignment);
+        rd_kafka_topic_partition_list_destroy(assignment);
+    }
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            for (size_t s = 0; rp && s < rp->rt->nsinks; s++) {
+                spart_flush(rp->sparts[rp->rt->sinks[s]]);
+                spart_flush_position(rp->sparts[rp->rt->sinks[s]]);
+            }
+        }
+    evtimer_add(r->phase_timer, &tv);
+    router_check_progress(r);
+}
+
+/* ---- operator actions: pause, resume, replay ---- */
+
+/* Restarts a sink's share of a partition at @p next: what it queued is dropped, the tracker
+ * forgets what it had outstanding, and the consumer seeks back when next is below what it has
+ * read; the other sinks skip what they already have. Waits for a batch in flight, whose verdict
+ * may still move the sink's position. */
+static void spart_rewind(struct spart *sp, int64_t next)
+{
+    struct rpart *rp = sp->rp;
+
+    if (sp->inflight) {
+        sp->rewind_to = next;
+        return;
+    }
+    spart_drop_queue(sp);
+    if (next == REWIND_TO_NEXT) {
+        /* Coming back from a pause or park: what retention deleted meanwhile is reported. */
+        spart_check_lost(sp, OFFSET_UNKNOWN);
+        next = offsets_next(rp->op, sp->sink_index);
+        if (next != OFFSET_UNKNOWN && sp->lost_until > next)
+            next = sp->lost_until;
+    }
+    if (next == OFFSET_UNKNOWN)
+        return;
+    offsets_rewind(rp->op, sp->sink_index, next);
+    if (next < rp->fetched_end) {
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_error_t *kerr;
+        rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition)->offset = next;
+        kerr = rd_kafka_seek_partitions(rp->r->rk, list, 0);
+        if (kerr) {
+            LOG(LOG_WARN, "seek %s [%" PRId32 "] to %" PRId64 ": %s", rp->rt->name, rp->partition, next,
+                rd_kafka_error_string(kerr));
+            rd_kafka_error_destroy(kerr);
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        rp->fetched_end = next;
+    }
+    sink_log(sp->sk, LOG_INFO, "%s [%" PRId32 "]: restarting at %" PRId64, rp->rt->name, rp->partition, next);
+}
+
+/* Calls fn for every partition the sink reads here. */
+static void router_sink_sparts(struct router *r, size_t k, void (*fn)(struct spart *sp, void *arg), void *arg)
+{
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            if (rp && rp->state == RPART_ACTIVE && rp->sparts[k])
+                fn(rp->sparts[k], arg);
+        }
+}
+
+/* What the sink queued for this partition leaves memory; its position stays where it was. */
+static void spart_shed(struct spart *sp, void *arg)
+{
+    (void)arg;
+    spart_drop_queue(sp);
+    rpart_check_backpressure(sp->rp);
+}
+
+/* Paused by an operator: a batch waiting for its retry goes too (an automatic park keeps it, as
+ * the probe that tells when the target is back). */
+static void spart_park(struct spart *sp, void *arg)
+{
+    if (sp->inflight && !sp->inflight->at_sink) {
+        evtimer_del(sp->inflight->timer);
+        batch_free(sp->inflight);
+        sp->inflight = NULL;
+    }
+    spart_shed(sp, arg);
+}
+
+static void spart_unpark(struct spart *sp, void *arg)
+{
+    (void)arg;
+    spart_rewind(sp, REWIND_TO_NEXT);
+}
+
+int router_sink_pause(struct router *r, size_t k)
+{
+    struct sink *sk = r->conf->sinks[k];
+    if (sk->state->paused)
+        return 0;
+    sk->state->paused = 1;
+    router_sink_sparts(r, k, spart_park, NULL);
+    sink_log(sk, LOG_INFO, "paused: positions kept, records skipped until resumed");
+    return 0;
+}
+
+int router_sink_resume(struct router *r, size_t k)
+{
+    struct sink *sk = r->conf->sinks[k];
+    if (!sink_holds_off(sk))
+        return 0;
+    /* Also ends a park at once: the operator says the target is fine again. */
+    sk->state->paused = 0;
+    sk->state->parked = 0;
+    sk->state->park_reason[0] = '\0';
+    sk->state->park_streak = 0;
+    router_sink_sparts(r, k, spart_unpark, NULL);
+    sink_log(sk, LOG_INFO, "resumed: catching up from its positions");
+    return 0;
+}
+
+/* ---- parking: a sink that holds the others back, or cannot deliver under on_failure block ---- */
+
+static void sink_park(struct sink *sk, const char *fmt, ...)
+{
+    struct sink_state *st = sk->state;
+    va_list ap;
+
+    if (st->parked)
+        return;
+    st->parked = 1;
+    st->parked_since_ms = mono_ms();
+    st->park_streak++;
+    st->stats.parks++;
+    va_start(ap, fmt);
+    vsnprintf(st->park_reason, sizeof st->park_reason, fmt, ap);
+    va_end(ap);
+    snprintf(st->last_error, sizeof st->last_error, "parked: %s", st->park_reason);
+    st->last_error_ms = wall_ms();
+    sink_log(sk, LOG_ERROR, "parked: %s; its positions are kept, its queued records dropped from memory, "
+             "the other sinks go on", st->park_reason);
+    router_sink_sparts(st->r, st->index, spart_shed, NULL);
+}
+
+/* How long a park lasts before the sink is tried again: longer each time it parks again without
+ * having delivered anything in between. */
+static int64_t sink_unpark_wait_ms(const struct sink_state *st)
+{
+    unsigned doublings = st->park_streak > 1 ? st->park_streak - 1 : 0;
+    int64_t wait = (int64_t)UNPARK_WAIT_MIN_MS << (doublings > 6 ? 6 : doublings);
+    return wait > UNPARK_WAIT_MAX_MS ? UNPARK_WAIT_MAX_MS : wait;
+}
+
+static void router_check_parking(struct router *r)
+{
+    int64_t now = mono_ms();
+
+    /* A parked sink comes back once what it still had at the target is finished (that batch, retried,
+     * is the probe) and the sink says it can deliver. */
+    for (size_t k = 0; k < r->conf->nsinks; k++) {
+        struct sink *sk = r->conf->sinks[k];
+        struct sink_state *st = sk->state;
+        char why[256] = "";
+        if (!st->parked || st->paused || now - st->parked_since_ms < sink_unpark_wait_ms(st) || st->buffered)
+            continue;
+        if (sk->ops->ready && !sk->ops->ready(sk, why, sizeof why))
+            continue;
+        st->parked = 0;
+        st->park_reason[0] = '\0';
+        sink_log(sk, LOG_WARN, "unparked after %.1f s: catching up from its positions",
+                 (double)(now - st->parked_since_ms) / 1000.0);
+        router_sink_sparts(r, k, spart_unpark, NULL);
+    }
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            int someone_free = 0;
+            if (!rp || rp->state != RPART_ACTIVE)
+                continue;
+            for (size_t i = 0; i < rp->rt->nsinks; i++) {
+                struct spart *sp = rp->sparts[rp->rt->sinks[i]];
+                if (sink_holds_off(sp->sk))
+                    spart_check_lost(sp, OFFSET_UNKNOWN);
+                else if (!spart_full(sp))
+                    someone_free = 1;
+            }
+            /* Held paused by a full sink for too long: park it so that the others go on. When
+             * every sink of the partition is full, parking frees nobody: it stays paused. */
+            if (!rp->paused || !someone_free)
+                continue;
+            for (size_t i = 0; i < rp->rt->nsinks; i++) {
+                struct spart *sp = rp->sparts[rp->rt->sinks[i]];
+                struct sink_state *st = sp->sk->state;
+                if (sink_holds_off(sp->sk) || !spart_full(sp) || now - rp->paused_since_ms < sp->sk->park_after_ms)
+                    continue;
+                sink_park(sp->sk, "held %s [%" PRId32 "] paused for %" PRId64 " ms with %zu records (%zu bytes) "
+                          "buffered: its target is too slow or down", rp->rt->name, rp->partition,
+                          now - rp->paused_since_ms, st->buffered, st->buffered_bytes);
+            }
+        }
+}
+
+/* ---- loss: records deleted by retention before a sink got them ---- */
+
+static void on_loss_marker_stored(void *arg, int ok, const char *error)
+{
+    (void)arg;
+    if (!ok)
+        LOG(LOG_ERROR, "dead-letter topic: cannot store a loss marker: %s", error ? error : "unknown error");
+}
+
+/* Offsets [from, to) of the sink's partition are gone from the log: counted, logged, marked in
+ * the dead-letter topic and shown by the admin API, never skipped silently. */
+static void spart_report_lost(struct spart *sp, int64_t from, int64_t to)
+{
+    struct rpart *rp = sp->rp;
+    struct sink_state *st = sp->sk->state;
+    char reason[512];
+    struct dlq_letter marker = {
+        .sink = sp->sk->name, .reason = reason, .topic = rp->rt->name, .partition = rp->partition,
+        .offset = from, .timestamp_ms = -1, .lost_end = to,
+    };
+
+    sp->lost_until = to;
+    st->stats.records_lost += (uint64_t)(to - from);
+    snprintf(reason, sizeof reason, "lost: offsets %" PRId64 "..%" PRId64 " of %s [%" PRId32 "] (%" PRId64
+             " records) were deleted by the topic's retention before this sink got them", from, to - 1,
+             rp->rt->name, rp->partition, to - from);
+    snprintf(st->last_error, sizeof st->last_error, "%s", reason);
+    st->last_error_ms = wall_ms();
+    snprintf(st->last_loss, sizeof st->last_loss, "%s", reason);
+    sink_log(sp->sk, LOG_ERROR, "%s", reason);
+    if (!rp->r->dry_run && dlq_send(rp->r->dlq, &marker, on_loss_marker_stored, NULL) != 0)
+        LOG(LOG_ERROR, "out of memory sending a loss marker");
+}
+
+/* Reports what of the sink's partition below the log start it has not got: from @p from (a gap
+ * the consumer just jumped), or (OFFSET_UNKNOWN) from its own position for a sink holding off,
+ * whose queued records were dropped; a batch it still has at the target is not lost. */
+static void spart_check_lost(struct spart *sp, int64_t from)
+{
+    struct rpart *rp = sp->rp;
+    int64_t low = -1, high = -1;
+
+    if (from == OFFSET_UNKNOWN) {
+        from = offsets_next(rp->op, sp->sink_index);
+        if (sp->inflight && sp->inflight->pub.count &&
+            sp->inflight->pub.records[sp->inflight->pub.count - 1].offset + 1 > from)
+            from = sp->inflight->pub.records[sp->inflight->pub.count - 1].offset + 1;
+    }
+    if (from == OFFSET_UNKNOWN || from < 0)
+        return;
+    if (sp->lost_until > from)
+        from = sp->lost_until;
+    /* The log start as the last fetch response said: no broker round trip. */
+    if (rd_kafka_get_watermark_offsets(rp->r->rk, rp->rt->name, rp->partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (low > from)
+        spart_report_lost(sp, from, low);
+}
+
+struct replay_req {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int count;
+};
+
+static void spart_replay(struct spart *sp, void *arg)
+{
+    struct replay_req *req = arg;
+    int64_t next = offsets_next(sp->rp->op, sp->sink_index);
+
+    if (req->topic && strcmp(req->topic, sp->rp->rt->name) != 0)
+        return;
+    if (req->partition >= 0 && req->partition != sp->rp->partition)
+        return;
+    if (next != OFFSET_UNKNOWN && req->offset >= next)
+        return;   /* only backwards: forwards would skip records */
+    spart_rewind(sp, req->offset);
+    req->count++;
+}
+
+int router_sink_replay(struct router *r, size_t k, const char *topic, int32_t partition, int64_t offset,
+                       char *err, size_t errlen)
+{
+    struct replay_req req = { topic, partition, offset, 0 };
+
+    if (offset < 0) {
+        snprintf(err, errlen, "offset must be 0 or more");
+        return -1;
+    }
+    if (topic && !router_topic(r, topic)) {
+        snprintf(err, errlen, "sink %s does not read topic \"%s\"", r->conf->sinks[k]->name, topic);
+        return -1;
+    }
+    router_sink_sparts(r, k, spart_replay, &req);
+    sink_log(r->conf->sinks[k], LOG_INFO, "replay from offset %" PRId64 " on %d partition(s)", offset, req.count);
+    return req.count;
+}
+
+size_t replay_plan_from_times(const void *found_list, int err, struct replay_target *out, size_t *unmatched)
+{
+    const rd_kafka_topic_partition_list_t *found = found_list;
+    size_t n = 0;
+
+    *unmatched = 0;
+    for (int i = 0; i < found->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &found->elems[i];
+        if (err || tp->err || tp->offset < 0) {
+            (*unmatched)++;
+            continue;
+        }
+        out[n++] = (struct replay_target){ tp->topic, tp->partition, tp->offset };
+    }
+    return n;
+}
+
+struct replay_time_job {
+    struct router *r;
+    size_t sink_index;
+    rd_kafka_topic_partition_list_t *list;   /* offset = the timestamp, then the answer */
+    rd_kafka_resp_err_t err;
+    router_replay_done_fn done;
+    void *arg;
+};
+
+static void on_replay_time_run(void *arg)
+{
+    struct replay_time_job *job = arg;
+    job->err = rd_kafka_offsets_for_times(job->r->rk, job->list, 10000);
+}
+
+static void on_replay_time_done(void *arg)
+{
+    struct replay_time_job *job = arg;
+    struct replay_target *targets = calloc((size_t)job->list->cnt + 1, sizeof *targets);
+    size_t unmatched = 0, n;
+    int rewound = 0;
+    char err[256] = "";
+
+    if (!targets) {
+        job->done(job->arg, -1, 0, "out of memory");
+        goto out;
+    }
+    n = replay_plan_from_times(job->list, job->err, targets, &unmatched);
+    for (size_t i = 0; i < n; i++) {
+        int count = router_sink_replay(job->r, job->sink_index, targets[i].topic, targets[i].partition,
+                                       targets[i].offset, err, sizeof err);
+        if (count > 0)
+            rewound += count;
+    }
+    job->done(job->arg, rewound, unmatched, job->err ? rd_kafka_err2str(job->err) : NULL);
+out:
+    free(targets);
+    rd_kafka_topic_partition_list_destroy(job->list);
+    free(job);
+}
+
+int router_sink_replay_time(struct router *r, size_t k, const char *topic, int32_t partition, int64_t timestamp_ms,
+                            router_replay_done_fn done, void *arg, char *err, size_t errlen)
+{
+    struct replay_time_job *job;
+
+    if (topic && !router_topic(r, topic)) {
+        snprintf(err, errlen, "sink %s does not read topic \"%s\"", r->conf->sinks[k]->name, topic);
+        return -1;
+    }
+    if (!(job = calloc(1, sizeof *job)) || !(job->list = rd_kafka_topic_partition_list_new(8))) {
+        free(job);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            if (!rp || rp->state != RPART_ACTIVE || !rp->sparts[k])
+                continue;
+            if ((topic && strcmp(topic, rp->rt->name) != 0) || (partition >= 0 && partition != rp->partition))
+                continue;
+            rd_kafka_topic_partition_list_add(job->list, rp->rt->name, rp->partition)->offset = timestamp_ms;
+        }
+    job->r = r;
+    job->sink_index = k;
+    job->done = done;
+    job->arg = arg;
+    if (worker_submit(r->worker, on_replay_time_run, on_replay_time_done, job) != 0) {
+        rd_kafka_topic_partition_list_destroy(job->list);
+        free(job);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- views for the admin API ---- */
+
+int router_sink_find(const struct router *r, const char *name)
+{
+    for (size_t k = 0; k < r->conf->nsinks; k++)
+        if (strcmp(r->conf->sinks[k]->name, name) == 0)
+            return (int)k;
+    return -1;
+}
+
+size_t router_sink_count(const struct router *r)
+{
+    return r->conf->nsinks;
+}
+
+void router_sink_view(const struct router *r, size_t k, struct router_sink_view *view)
+{
+    const struct sink *sk = r->conf->sinks[k];
+    memset(view, 0, sizeof *view);
+    view->sk = sk;
+    view->stats = &sk->state->stats;
+    view->paused = sk->state->paused;
+    view->parked = sk->state->parked;
+    view->park_reason = sk->state->park_reason;
+    view->last_loss = sk->state->last_loss;
+    view->parked_ms = sk->state->parked ? mono_ms() - sk->state->parked_since_ms : 0;
+    view->buffered = sk->state->buffered;
+    view->buffered_bytes = sk->state->buffered_bytes;
+    view->last_error = sk->state->last_error;
+    view->last_error_ms = sk->state->last_error_ms;
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            if (rp && rp->sparts[k] && rp->sparts[k]->resyncing)
+                view->resyncing++;
+        }
+}
+
+size_t router_sink_deliveries(const struct router *r, size_t k, struct router_delivery *out, size_t max)
+{
+    const struct sink_state *st = r->conf->sinks[k]->state;
+    size_t n = st->ndeliveries < DELIVERY_RING ? st->ndeliveries : DELIVERY_RING;
+    if (n > max)
+        n = max;
+    for (size_t i = 0; i < n; i++)
+        out[i] = st->deliveries[(st->ndeliveries - 1 - i) % DELIVERY_RING];
+    return n;
+}
+
+void router_partitions_foreach(struct router *r, void (*fn)(void *arg, const struct router_partition_view *pv), void *arg)
+{
+    static const char *const states[] = { "loading", "active", "revoking" };
+    size_t nsinks = r->conf->nsinks;
+    int64_t *next = calloc(nsinks ? nsinks : 1, sizeof *next);
+    uint8_t *reads = calloc(nsinks ? nsinks : 1, 1);
+
+    if (!next || !reads)
+        goto out;
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            struct router_partition_view pv;
+            int64_t low = -1, high = -1;
+            if (!rp)
+                continue;
+            for (size_t k = 0; k < nsinks; k++) {
+                reads[k] = rp->sparts[k] != NULL;
+                next[k] = reads[k] ? offsets_next(rp->op, k) : OFFSET_UNKNOWN;
+            }
+            /* Cached from the last fetch response: no broker round trip. */
+            if (rd_kafka_get_watermark_offsets(r->rk, rp->rt->name, rp->partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                high = -1;
+            pv = (struct router_partition_view){
+                .topic = rp->rt->name, .partition = rp->partition, .state = states[rp->state],
+                .paused = rp->paused, .committed = rp->committed, .consumed = rp->fetched_end,
+                .high_watermark = high, .next = next, .reads = reads,
+            };
+            fn(arg, &pv);
+        }
+out:
+    free(next);
+    free(reads);
+}
+
+int router_ready(const struct router *r, char *why, size_t whylen)
+{
+    char *member;
+    int joined;
+
+    if (!r->rk || r->phase != PHASE_RUNNING) {
+        snprintf(why, whylen, r->rk ? "shutting down" : "not started");
+        return 0;
+    }
+    member = rd_kafka_memberid(r->rk);
+    joined = member && member[0];
+    if (member)
+        rd_kafka_mem_free(r->rk, member);
+    if (!joined) {
+        snprintf(why, whylen, "the consumer has not joined group %s yet", router_group(r));
+        return 0;
+    }
+    if (r->assigning) {
+        snprintf(why, whylen, "loading the positions of a new assignment");
+        return 0;
+    }
+    for (size_t k = 0; k < r->conf->nsinks; k++) {
+        struct sink *sk = r->conf->sinks[k];
+        char reason[256] = "";
+        /* A parked sink counts as ready: sluice is doing what it should, isolating a target
+         * that is down; /metrics and /sinks say so. */
+        if (sink_holds_off(sk) || !sk->ops->ready || sk->ops->ready(sk, reason, sizeof reason))
+            continue;
+        snprintf(why, whylen, "sink %s: %s", sk->name, reason[0] ? reason : "not ready");
+        return 0;
+    }
+    return 1;
+}
+
+const char *router_group(const struct router *r)
+{
+    json_t *group = json_object_get(r->conf->kafka, "group.id");
+    return json_is_string(group) ? json_string_value(group) : "";
+}
+
+void router_loop_stats(const struct router *r, uint64_t *stalls, double *worst_s)
+{
+    *stalls = r->loop_stalls;
+    *worst_s = r->loop_worst_s;
+}
+
+/* A timer that should run every LOOP_TICK_MS: when it runs late, something blocked the loop. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct router *r = arg;
+    int64_t now = mono_ms(), late = now - r->tick_expected_ms;
+    (void)fd;
+    (void)what;
+    if (r->tick_expected_ms && late > LOOP_TICK_MS) {
+        r->loop_stalls++;
+        if ((double)late / 1000.0 > r->loop_worst_s)
+            r->loop_worst_s = (double)late / 1000.0;
+    }
+    r->tick_expected_ms = now + LOOP_TICK_MS;
+    if (now - r->park_checked_ms >= PARK_CHECK_MS) {
+        r->park_checked_ms = now;
+        if (r->phase == PHASE_RUNNING)
+            router_check_parking(r);
+        /* The queue's wake-up comes only with new events: poll anyway now and then, or an idle
+         * consumer exceeds max.poll.interval.ms and is thrown out of its group. */
+        if (r->rk && r->consume_more && r->phase != PHASE_DONE && !evtimer_pending(r->consume_more, NULL)) {
+            struct timeval zero = { 0, 0 };
+            evtimer_add(r->consume_more, &zero);
+        }
+    }
+}
+
+/* ---- construction ---- */
+
+struct router *router_new(struct event_base *eb, struct conf *conf, const char *bootstrap_override,
+                          char *err, size_t errlen)
+{
+    struct router *r = calloc(1, sizeof *r);
+
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->eb = eb;
+    r->conf = conf;
+    r->wake_fds[0] = r->wake_fds[1] = -1;
+    if (bootstrap_override)
+        json_object_set_new(conf->kafka, "bootstrap.servers", json_string(bootstrap_override));
+    /* The topics, each with the sinks that read it. */
+    size_t most = 1;
+    for (size_t k = 0; k < conf->nsinks; k++)
+        most += conf->sinks[k]->topics.n;
+    if (!(r->topics = calloc(most, sizeof *r->topics)))
+        goto oom;
+    for (size_t k = 0; k < conf->nsinks; k++) {
+        struct sink *sk = conf->sinks[k];
+        for (size_t t = 0; t < sk->topics.n; t++) {
+            struct rtopic *rt = router_topic(r, sk->topics.v[t]);
+            if (!rt) {
+                rt = &r->topics[r->ntopics++];
+                if (!(rt->name = strdup(sk->topics.v[t])))
+                    goto oom;
+            }
+            size_t *sinks = realloc(rt->sinks, (rt->nsinks + 1) * sizeof *sinks);
+            if (!sinks)
+                goto oom;
+            rt->sinks = sinks;
+            rt->sinks[rt->nsinks++] = k;
+        }
+    }
+    return r;
+oom:
+    snprintf(err, errlen, "out of memory");
+    router_free(r);
+    return NULL;
+}
+
+static int router_consumer_new(struct router *r, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *topics;
+    rd_kafka_resp_err_t kerr;
+    const char *name;
+    json_t *value;
+    char errstr[512];
+
+    if (!json_object_get(r->conf->kafka, "auto.offset.reset"))
+        rd_kafka_conf_set(kconf, "auto.offset.reset", "earliest", errstr, sizeof errstr);
+    json_object_foreach(r->conf->kafka, name, value) {
+        char dry_group[512];
+        const char *v = json_string_value(value);
+        if (r->dry_run && strcmp(name, "group.id") == 0) {
+            snprintf(dry_group, sizeof dry_group, "%s.dry-run", v);
+            v = dry_group;
+        }
+        if (rd_kafka_conf_set(kconf, name, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "kafka %s: %s", name, errstr);
+            rd_kafka_conf_destroy(kconf);
+            return -1;
+        }
+    }
+    /* Offsets are sluice's: stored and committed only once every sink has finished them. */
+    rd_kafka_conf_set(kconf, "enable.auto.commit", "false", errstr, sizeof errstr);
+    rd_kafka_conf_set(kconf, "enable.auto.offset.store", "false", errstr, sizeof errstr);
+    rd_kafka_conf_set(kconf, "enable.partition.eof", "false", errstr, sizeof errstr);
+    rd_kafka_conf_set_opaque(kconf, r);
+    rd_kafka_conf_set_rebalance_cb(kconf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(kconf, on_commit_result);
+    rd_kafka_conf_set_error_cb(kconf, on_kafka_error);
+    rd_kafka_conf_set_log_cb(kconf, log_kafka);
+    r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, sizeof errstr);
+    if (!r->rk) {
+        rd_kafka_conf_destroy(kconf);
+        snprintf(err, errlen, "kafka consumer: %s", errstr);
+        return -1;
+    }
+    rd_kafka_poll_set_consumer(r->rk);
+    r->queue = rd_kafka_queue_get_consumer(r->rk);
+    if (pipe2(r->wake_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    rd_kafka_queue_io_event_enable(r->queue, r->wake_fds[1], "1", 1);
+    r->consume_ev = event_new(r->eb, r->wake_fds[0], EV_READ | EV_PERSIST, on_consumer_readable, r);
+    r->consume_more = evtimer_new(r->eb, on_consume_more, r);
+    if (!r->consume_ev || !r->consume_more || event_add(r->consume_ev, NULL) != 0) {
+        snprintf(err, errlen, "cannot watch the consumer queue");
+        return -1;
+    }
+    topics = rd_kafka_topic_partition_list_new((int)r->ntopics);
+    for (size_t t = 0; t < r->ntopics; t++)
+        rd_kafka_topic_partition_list_add(topics, r->topics[t].name, RD_KAFKA_PARTITION_UA);
+    kerr = rd_kafka_subscribe(r->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (kerr) {
+        snprintf(err, errlen, "subscribe: %s", rd_kafka_err2str(kerr));
+        return -1;
+    }
+    /* Messages may already wait: the io event only fires on the next empty -> non-empty. */
+    event_add(r->consume_more, &ZERO_TV);
+    return 0;
+}
+
+int router_start(struct router *r, char *err, size_t errlen)
+{
+    struct timeval commit_every = ms_to_tv(r->conf->commit_interval_ms);
+    char why[512];
+
+    for (size_t k = 0; k < r->conf->nsinks; k++) {
+        struct sink *sk = r->conf->sinks[k];
+        char ferr[256];
+        if (!(sk->state = calloc(1, sizeof *sk->state))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        sk->state->r = r;
+        sk->state->index = k;
+        histogram_init(&sk->state->stats.latency, metrics_latency_bounds, metrics_latency_nbounds);
+        histogram_init(&sk->state->stats.batch_records, metrics_batch_bounds, metrics_batch_nbounds);
+        if (sk->filter && !(sk->state->filter = filter_compile(sk->filter, ferr, sizeof ferr))) {
+            snprintf(err, errlen, "sink %s: filter: %s", sk->name, ferr);
+            return -1;
+        }
+        sk->eb = r->eb;
+    }
+    if (!(r->worker = worker_new(r->eb, err, errlen)))
+        return -1;
+    r->commit_timer = event_new(r->eb, -1, EV_PERSIST, on_commit_timer, r);
+    r->phase_timer = evtimer_new(r->eb, on_phase_timeout, r);
+    r->revoke_timer = evtimer_new(r->eb, on_revoke_timeout, r);
+    r->tick = event_new(r->eb, -1, EV_PERSIST, on_tick, r);
+    if (!r->commit_timer || !r->phase_timer || !r->revoke_timer || !r->tick) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!(r->dlq = dlq_new(r->eb, r->conf->kafka, r->conf->dead_letter_topic, err, errlen)))
+        return -1;
+    for (size_t k = 0; k < r->conf->nsinks; k++) {
+        struct sink *sk = r->conf->sinks[k];
+        why[0] = '\0';
+        if (sk->ops->start(sk, why, sizeof why) != 0) {
+            snprintf(err, errlen, "sink %s (%s): %s", sk->name, sk->type, why);
+            r->sinks_started = (int)k;
+            return -1;
+        }
+        sink_log(sk, LOG_INFO, "started, reading %zu topic(s)", sk->topics.n);
+    }
+    r->sinks_started = (int)r->conf->nsinks;
+    evtimer_add(r->commit_timer, &commit_every);
+    {
+        struct timeval tick = ms_to_tv(LOOP_TICK_MS);
+        evtimer_add(r->tick, &tick);
+    }
+    return router_consumer_new(r, err, errlen);
+}
+
+int router_exit_code(const struct router *r)
+{
+    return r->exit_code;
+}
+
+const struct router_sink_stats *router_sink_stats(const struct router *r, size_t sink_index)
+{
+    struct sink *sk = r->conf->sinks[sink_index];
+    return sk->state ? &sk->state->stats : NULL;
+}
+
+void router_free(struct router *r)
+{
+    if (!r)
+        return;
+    /* The worker first: a job on its thread may use an assignment job or the consumer. */
+    worker_free(r->worker);
+    r->worker = NULL;
+    while (r->deferred) {
+        struct deferred *d = r->deferred;
+        deferred_unlink(d);
+        if (d->drop)
+            d->drop(d->arg);
+        free(d);
+    }
+    if (r->revoking) {
+        rd_kafka_topic_partition_list_destroy(r->revoking);
+        r->revoking = NULL;
+    }
+    while (r->assigning)
+        assign_job_free(r->assigning);
+    /* Sinks stop first, so no verdict arrives for a batch freed below. */
+    for (int k = 0; k < r->sinks_started; k++) {
+        struct sink *sk = r->conf->sinks[k];
+        if (sk->ops->stop)
+            sk->ops->stop(sk);
+    }
+    for (size_t t = 0; t < r->ntopics; t++) {
+        struct rtopic *rt = &r->topics[t];
+        for (size_t p = 0; p < rt->nparts; p++)
+            if (rt->parts[p])
+                rpart_free(rt->parts[p]);
+        free(rt->parts);
+        free(rt->sinks);
+        free(rt->name);
+    }
+    free(r->topics);
+    /* The sinks have stopped and call no verdict now: what they still held goes, and with it
+     * the Kafka messages that rd_kafka_destroy would otherwise wait for forever. */
+    while (r->orphans) {
+        struct batch *b = r->orphans;
+        batch_orphan_unlink(b);
+        batch_free(b);
+    }
+    if (r->rk) {
+        rd_kafka_queue_io_event_enable(r->queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(r->queue);
+        rd_kafka_destroy(r->rk);
+    }
+    dlq_free(r->dlq, 2000);
+    worker_free(r->worker);
+    if (r->consume_ev)
+        event_free(r->consume_ev);
+    if (r->consume_more)
+        event_free(r->consume_more);
+    if (r->commit_timer)
+        event_free(r->commit_timer);
+    if (r->phase_timer)
+        event_free(r->phase_timer);
+    if (r->revoke_timer)
+        event_free(r->revoke_timer);
+    if (r->tick)
+        event_free(r->tick);
+    if (r->wake_fds[0] >= 0) {
+        close(r->wake_fds[0]);
+        close(r->wake_fds[1]);
+    }
+    for (size_t k = 0; k < r->conf->nsinks; k++) {
+        struct sink *sk = r->conf->sinks[k];
+        if (sk->state) {
+            filter_free(sk->state->filter);
+            free(sk->state);
+            sk->state = NULL;
+        }
+    }
+    free(r);
+}
