@@ -1,0 +1,1642 @@
+/* The HTTP engine shared by the webhook and http sinks (see http_engine.h). Everything runs on
+ * the sink's event loop: curl tells us which sockets to watch (on_curl_socket) and when to
+ * wake it (on_curl_timer_set); libevent calls back, we hand the event to
+ * curl_multi_socket_action, collect finished transfers, classify them, and start what the
+ * gates (in-flight cap, Retry-After, token bucket, breaker, park, OAuth token) let through. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "http_engine.h"
+#include "template.h"
+
+#define RESPONSE_KEEP 1024            /* bytes of a response body kept for messages */
+#define TOKEN_RESPONSE_MAX (64 * 1024)
+#define RETRY_AFTER_CAP_MS 3600000    /* a server asking for more than an hour is capped */
+#define PARK_LOG_EVERY_S 60
+#define ERROR_BODY_SHOWN 300          /* bytes of a response body in an error line */
+
+/* ---- option tables ---- */
+
+const char *const http_order_names[] = { "key", "partition", NULL };
+const char *const http_on_gone_names[] = { "park", "dead_letter", NULL };
+
+const struct cfg_opt http_rate_limit_opts[] = {
+    CFG_INT("requests_per_second", "0", 0, 1000000, HTTP_BASE_OFF(rate_per_second),
+            "Requests per second at most, retries included (0: no limit)"),
+    CFG_INT("burst", "0", 0, 1000000, HTTP_BASE_OFF(rate_burst),
+            "Requests that may go at once after a quiet spell (0: one second's worth)"),
+    CFG_END
+};
+
+const struct cfg_opt http_breaker_opts[] = {
+    CFG_INT("failures", "5", 0, 1000000, HTTP_BASE_OFF(breaker_failures),
+            "Consecutive failures (network, timeout, 408, 5xx) that open the breaker (0: never)"),
+    CFG_INT("cooldown_ms", "30000", 1, 86400000, HTTP_BASE_OFF(breaker_cooldown_ms),
+            "How long it holds requests before one probe"),
+    CFG_END
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- classification ---- */
+
+enum http_class http_classify(int transport_failed, long status)
+{
+    if (transport_failed)
+        return HTTP_RETRY;
+    if (status >= 200 && status <= 299)
+        return HTTP_OK;
+    if (status == 408 || status == 429 || (status >= 500 && status <= 599))
+        return HTTP_RETRY;
+    if (status == 410)
+        return HTTP_GONE;
+    return HTTP_PERMANENT;
+}
+
+const char *http_class_name(enum http_class cls)
+{
+    switch (cls) {
+    case HTTP_OK: return "ok";
+    case HTTP_RETRY: return "retry";
+    case HTTP_PERMANENT: return "permanent";
+    case HTTP_GONE: return "gone";
+    }
+    return "?";
+}
+
+int http_retry_after_parse(const char *value, time_t now, int64_t *delay_ms)
+{
+    const char *p = value, *end;
+    time_t when;
+
+    while (*p == ' ' || *p == '\t')
+        p++;
+    end = p + strlen(p);
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+        end--;
+    if (end == p)
+        return -1;
+    if (isdigit((unsigned char)*p)) {
+        int64_t s = 0;
+        for (const char *q = p; q < end; q++) {
+            if (!isdigit((unsigned char)*q))
+                return -1;
+            if (s < 100000000)
+                s = s * 10 + (*q - '0');
+        }
+        *delay_ms = s * 1000;
+        return 0;
+    }
+    {
+        char date[128];
+        size_t n = (size_t)(end - p);
+        if (n >= sizeof date)
+            return -1;
+        memcpy(date, p, n);
+        date[n] = '\0';
+        /* curl_getdate parses RFC 1123, RFC 850 and asctime dates; it does no I/O. */
+        when = curl_getdate(date, NULL);
+    }
+    if (when == (time_t)-1)
+        return -1;
+    *delay_ms = when > now ? (int64_t)(when - now) * 1000 : 0;
+    return 0;
+}
+
+/* ---- token bucket ---- */
+
+void http_bucket_init(struct http_bucket *b, double per_second, double burst, int64_t now_ms)
+{
+    b->configured = b->rate = per_second;
+    b->burst = burst > 0 ? burst : (per_second >= 1 ? per_second : 1);
+    b->tokens = b->burst;
+    b->last_ms = now_ms;
+}
+
+static void bucket_refill(struct http_bucket *b, int64_t now_ms)
+{
+    double dt;
+
+    if (now_ms <= b->last_ms)
+        return;
+    dt = (double)(now_ms - b->last_ms) / 1000.0;
+    b->tokens += dt * b->rate;
+    if (b->tokens > b->burst)
+        b->tokens = b->burst;
+    /* After a 429 the rate creeps back: a twentieth of the configured rate per second. */
+    if (b->rate < b->configured) {
+        b->rate += b->configured * 0.05 * dt;
+        if (b->rate > b->configured)
+            b->rate = b->configured;
+    }
+    b->last_ms = now_ms;
+}
+
+int64_t http_bucket_wait(struct http_bucket *b, int64_t now_ms)
+{
+    double ms;
+
+    bucket_refill(b, now_ms);
+    if (b->tokens >= 1.0)
+        return 0;
+    ms = ceil((1.0 - b->tokens) / b->rate * 1000.0 - 1e-6);   /* no rounding up of a float error */
+    return ms < 1 ? 1 : (int64_t)ms;
+}
+
+int64_t http_bucket_take(struct http_bucket *b, int64_t now_ms)
+{
+    int64_t wait = http_bucket_wait(b, now_ms);
+    if (wait == 0)
+        b->tokens -= 1.0;
+    return wait;
+}
+
+void http_bucket_slow_down(struct http_bucket *b, int64_t now_ms)
+{
+    bucket_refill(b, now_ms);
+    b->rate /= 2;
+    if (b->rate < b->configured / 10)
+        b->rate = b->configured / 10;
+    if (b->tokens > 0)
+        b->tokens = 0;
+}
+
+/* ---- circuit breaker ---- */
+
+void http_breaker_init(struct http_breaker *br, unsigned threshold, int64_t cooldown_ms)
+{
+    memset(br, 0, sizeof *br);
+    br->threshold = threshold;
+    br->cooldown_ms = cooldown_ms;
+}
+
+int64_t http_breaker_allow(struct http_breaker *br, int64_t now_ms)
+{
+    if (br->threshold == 0 || br->state == BREAKER_CLOSED)
+        return 0;
+    if (br->state == BREAKER_OPEN) {
+        if (now_ms < br->open_until_ms)
+            return br->open_until_ms - now_ms;
+        br->state = BREAKER_HALF_OPEN;
+        br->probe_in_flight = 0;
+    }
+    if (br->probe_in_flight)
+        return -1;
+    br->probe_in_flight = 1;
+    return 0;
+}
+
+int http_breaker_record(struct http_breaker *br, int failure, int64_t now_ms)
+{
+    if (br->threshold == 0)
+        return 0;
+    if (!failure) {
+        br->failures = 0;
+        if (br->state == BREAKER_CLOSED)
+            return 0;
+        br->state = BREAKER_CLOSED;
+        br->probe_in_flight = 0;
+        return -1;
+    }
+    if (br->failures < UINT32_MAX)
+        br->failures++;
+    if (br->state == BREAKER_HALF_OPEN || (br->state == BREAKER_CLOSED && br->failures >= br->threshold)) {
+        br->state = BREAKER_OPEN;
+        br->open_until_ms = now_ms + br->cooldown_ms;
+        br->probe_in_flight = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- address classes ---- */
+
+static enum http_addr_kind classify_v4(uint32_t a)
+{
+    uint8_t o1 = (uint8_t)(a >> 24), o2 = (uint8_t)(a >> 16), o3 = (uint8_t)(a >> 8);
+
+    if (o1 == 127)
+        return HTTP_ADDR_LOOPBACK;
+    if (o1 == 10 || (o1 == 172 && (o2 & 0xf0) == 16) || (o1 == 192 && o2 == 168) ||
+        (o1 == 100 && (o2 & 0xc0) == 64))
+        return HTTP_ADDR_PRIVATE;
+    if (o1 == 169 && o2 == 254)
+        return HTTP_ADDR_LINK_LOCAL;
+    if (o1 == 0 || o1 >= 224 ||                              /* this network, multicast, reserved */
+        (o1 == 192 && o2 == 0 && (o3 == 0 || o3 == 2)) ||     /* IETF assignments, TEST-NET-1 */
+        (o1 == 192 && o2 == 88 && o3 == 99) ||                /* 6to4 relay anycast */
+        (o1 == 198 && (o2 & 0xfe) == 18) ||                   /* benchmarking */
+        (o1 == 198 && o2 == 51 && o3 == 100) || (o1 == 203 && o2 == 0 && o3 == 113))
+        return HTTP_ADDR_NON_PUBLIC;
+    return HTTP_ADDR_PUBLIC;
+}
+
+static uint32_t v4_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static enum http_addr_kind classify_v6(const uint8_t *a)
+{
+    static const uint8_t zero[16];
+    static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+    if (memcmp(a, zero, 15) == 0 && a[15] == 1)
+        return HTTP_ADDR_LOOPBACK;
+    if (memcmp(a, zero, 16) == 0)
+        return HTTP_ADDR_NON_PUBLIC;
+    if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0 || memcmp(a, zero, 12) == 0)
+        return classify_v4(v4_at(a + 12));                    /* mapped, NAT64, v4-compatible */
+    if (a[0] == 0x20 && a[1] == 0x02)
+        return classify_v4(v4_at(a + 2));                     /* 6to4 */
+    if ((a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) ||
+        (a[0] == 0 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b && a[4] == 0 && a[5] == 1))
+        return HTTP_ADDR_PRIVATE;                             /* ULA, site-local, local NAT64 */
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+        return HTTP_ADDR_LINK_LOCAL;
+    if ((a[0] & 0xe0) != 0x20)
+        return HTTP_ADDR_NON_PUBLIC;                          /* outside 2000::/3: multicast, discard... */
+    if (a[0] == 0x20 && a[1] == 0x01 && (a[2] & 0xfe) == 0)
+        return HTTP_ADDR_NON_PUBLIC;                          /* 2001::/23 IETF assignments, Teredo */
+    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)
+        return HTTP_ADDR_NON_PUBLIC;                          /* documentation */
+    return HTTP_ADDR_PUBLIC;
+}
+
+enum http_addr_kind http_addr_classify(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return classify_v4(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+    if (sa->sa_family == AF_INET6)
+        return classify_v6(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
+    return HTTP_ADDR_NON_PUBLIC;
+}
+
+const char *http_addr_kind_name(enum http_addr_kind kind)
+{
+    switch (kind) {
+    case HTTP_ADDR_PUBLIC: return "public";
+    case HTTP_ADDR_LOOPBACK: return "loopback";
+    case HTTP_ADDR_PRIVATE: return "private";
+    case HTTP_ADDR_LINK_LOCAL: return "link-local";
+    case HTTP_ADDR_NON_PUBLIC: return "non-public";
+    }
+    return "?";
+}
+
+int http_host_literal_kind(const char *host, enum http_addr_kind *kind)
+{
+    char buf[INET6_ADDRSTRLEN + 2];
+    struct in_addr v4;
+    struct in6_addr v6;
+    size_t n = strlen(host);
+
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        host++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, host, n);
+    buf[n] = '\0';
+    if (strchr(buf, '%'))
+        *strchr(buf, '%') = '\0';   /* fe80::1%eth0 */
+    if (inet_pton(AF_INET, buf, &v4) == 1) {
+        *kind = classify_v4(ntohl(v4.s_addr));
+        return 0;
+    }
+    if (inet_pton(AF_INET6, buf, &v6) == 1) {
+        *kind = classify_v6(v6.s6_addr);
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- Standard Webhooks ---- */
+
+char *http_base64(const unsigned char *data, size_t len)
+{
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (out)
+        EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return out;
+}
+
+int http_whsec_decode(const char *secret, unsigned char *key, size_t keymax)
+{
+    size_t n, pad = 0;
+    unsigned char tmp[HTTP_WHSEC_MAX + 3];
+    int len;
+
+    if (strncmp(secret, "whsec_", 6) == 0)
+        secret += 6;
+    n = strlen(secret);
+    if (n == 0 || n % 4 != 0 || n / 4 * 3 > sizeof tmp)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char c = secret[i];
+        if (c == '=' && i >= n - 2) {
+            pad++;
+            continue;
+        }
+        if (pad || !(isalnum((unsigned char)c) || c == '+' || c == '/'))
+            return -1;
+    }
+    len = EVP_DecodeBlock(tmp, (const unsigned char *)secret, (int)n);
+    if (len < 0 || (size_t)len < pad)
+        return -1;
+    len -= (int)pad;
+    if (len == 0 || (size_t)len > keymax)
+        return -1;
+    memcpy(key, tmp, (size_t)len);
+    OPENSSL_cleanse(tmp, sizeof tmp);
+    return len;
+}
+
+struct http_signer {
+    EVP_MAC *mac;
+    EVP_MAC_CTX *ctx;              /* keyed once; each signature re-initialises it with that key */
+};
+
+struct http_signer *http_signer_new(const unsigned char *key, size_t keylen)
+{
+    struct http_signer *sg = calloc(1, sizeof *sg);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+
+    if (!sg || !(sg->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) || !(sg->ctx = EVP_MAC_CTX_new(sg->mac)) ||
+        !EVP_MAC_init(sg->ctx, key, keylen, params)) {
+        http_signer_free(sg);
+        return NULL;
+    }
+    return sg;
+}
+
+void http_signer_free(struct http_signer *sg)
+{
+    if (!sg)
+        return;
+    EVP_MAC_CTX_free(sg->ctx);
+    EVP_MAC_free(sg->mac);
+    free(sg);
+}
+
+int http_signer_sign(struct http_signer *sg, const char *id, long long timestamp, const char *body, size_t bodylen,
+                     char *out, size_t outlen)
+{
+    unsigned char digest[32];
+    char ts[32], b64[64];
+    size_t dlen = 0;
+
+    snprintf(ts, sizeof ts, ".%lld.", timestamp);
+    if (!EVP_MAC_init(sg->ctx, NULL, 0, NULL) ||
+        !EVP_MAC_update(sg->ctx, (const unsigned char *)id, strlen(id)) ||
+        !EVP_MAC_update(sg->ctx, (const unsigned char *)ts, strlen(ts)) ||
+        !EVP_MAC_update(sg->ctx, (const unsigned char *)body, bodylen) ||
+        !EVP_MAC_final(sg->ctx, digest, &dlen, sizeof digest) || dlen != sizeof digest)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)b64, digest, (int)dlen);
+    return (size_t)snprintf(out, outlen, "v1,%s", b64) < outlen ? 0 : -1;
+}
+
+int http_webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long timestamp,
+                      const char *body, size_t bodylen, char *out, size_t outlen)
+{
+    struct http_signer *sg = http_signer_new(key, keylen);
+    int rc = sg ? http_signer_sign(sg, id, timestamp, body, bodylen, out, outlen) : -1;
+
+    http_signer_free(sg);
+    return rc;
+}
+
+/* ---- URL checks ---- */
+
+int http_engine_check_url(const struct http_engine_conf *conf, const char *url, const char *what,
+                          char *err, size_t errlen)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    enum http_addr_kind kind;
+    int rc = -1;
+
+    if (!u) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        snprintf(err, errlen, "%s is not a valid absolute URL (http://host/... or https://host/...)", what);
+        goto out;
+    }
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        snprintf(err, errlen, "%s must be an http:// or https:// URL, not %s://", what, scheme);
+        goto out;
+    }
+    if (!conf->allow_private_networks && http_host_literal_kind(host, &kind) == 0 && kind != HTTP_ADDR_PUBLIC) {
+        snprintf(err, errlen, "%s points at %s, a %s address: the SSRF guard refuses non-public destinations; "
+                 "set \"allow_private_networks\": true if this is intended", what, host, http_addr_kind_name(kind));
+        goto out;
+    }
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* ---- requests ---- */
+
+struct http_request {
+    TAILQ_ENTRY(http_request) link;
+    struct http_engine *eng;
+    char *method, *url;
+    char host[256];               /* for messages: never the path or query, which may hold secrets */
+    struct curl_slist *headers;   /* fixed for every attempt */
+    struct curl_slist *late;      /* this attempt only (before-send hook, token) */
+    struct curl_slist *wire;      /* what curl sends: headers + late */
+    char *body;
+    size_t body_len;
+    http_done_fn done;
+    void *arg;
+    http_before_fn before;
+    void *before_arg;
+    uintptr_t tag;
+    char *id;                     /* the idempotency id, for the sink's before-send hook */
+    int bypass;                   /* the token request: no gate applies */
+    int auth_retried;             /* a 401 was answered once with a fresh token */
+    uint64_t token_gen;
+    int queued, on_wire;
+    CURL *easy;
+    struct tbuf resp;
+    size_t resp_keep;
+    char retry_after[64];
+    char refused[640];            /* why the SSRF guard refused the address */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+TAILQ_HEAD(http_request_list, http_request);
+
+struct sock_ctx {
+    struct event *ev;
+    struct http_engine *eng;
+    struct sock_ctx *next, **pprev;
+};
+
+struct http_engine {
+    struct sink *sk;
+    struct event_base *eb;
+    struct http_engine_conf conf;
+    CURLM *multi;
+    struct event *curl_timer, *pump_timer, *park_timer;
+    struct http_request_list queue, on_wire;
+    size_t nqueued, nwire;        /* nwire counts requests under the in-flight cap */
+    struct sock_ctx *socks;
+    CURL **pool;
+    size_t npool, pool_cap;
+    int limited;
+    struct http_bucket bucket;
+    struct http_breaker breaker;
+    int64_t not_before_ms;
+    int parked;
+    char park_reason[512];
+    int64_t parked_at_ms;
+    int pumping, freeing;
+    struct http_engine_stats stats;
+    /* OAuth2 client credentials */
+    int oauth;
+    char *token_url, *client_id, *client_secret, *scope, *audience;
+    int client_auth_post;
+    char *token;
+    int64_t token_expires_ms;     /* 0: until a 401 */
+    uint64_t token_gen;
+    int token_fetching;
+    int64_t token_retry_ms;
+    unsigned token_failures;
+};
+
+static void url_host(const char *url, char *out, size_t outlen)
+{
+    const char *p = strstr(url, "://"), *end, *at;
+
+    p = p ? p + 3 : url;
+    end = p + strcspn(p, "/?#");
+    at = memchr(p, '@', (size_t)(end - p));   /* user:password@ stays out */
+    if (at)
+        p = at + 1;
+    snprintf(out, outlen, "%.*s", (int)(end - p), p);
+}
+
+struct http_request *http_request_new(const char *method, const char *url, http_done_fn done, void *arg)
+{
+    struct http_request *req = calloc(1, sizeof *req);
+
+    if (!req || !(req->method = strdup(method)) || !(req->url = strdup(url))) {
+        if (req)
+            free(req->method);
+        free(req);
+        return NULL;
+    }
+    url_host(url, req->host, sizeof req->host);
+    req->done = done;
+    req->arg = arg;
+    req->resp_keep = RESPONSE_KEEP;
+    return req;
+}
+
+int http_request_header(struct http_request *req, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(req->headers, line);
+    if (!l)
+        return -1;
+    req->headers = l;
+    return 0;
+}
+
+int http_request_late_header(struct http_request *req, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(req->late, line);
+    if (!l)
+        return -1;
+    req->late = l;
+    return 0;
+}
+
+void http_request_body(struct http_request *req, char *body, size_t len)
+{
+    free(req->body);
+    req->body = body;
+    req->body_len = len;
+}
+
+void http_request_before_send(struct http_request *req, http_before_fn fn, void *arg)
+{
+    req->before = fn;
+    req->before_arg = arg;
+}
+
+const char *http_request_body_data(const struct http_request *req, size_t *len)
+{
+    if (len)
+        *len = req->body_len;
+    return req->body ? req->body : "";
+}
+
+int http_request_set_id(struct http_request *req, const char *id)
+{
+    char *copy = strdup(id);
+    if (!copy)
+        return -1;
+    free(req->id);
+    req->id = copy;
+    return 0;
+}
+
+const char *http_request_id(const struct http_request *req)
+{
+    return req->id ? req->id : "";
+}
+
+const char *http_request_url(const struct http_request *req)
+{
+    return req->url;
+}
+
+const char *http_request_method(const struct http_request *req)
+{
+    return req->method;
+}
+
+static void request_clear_attempt(struct http_request *req)
+{
+    curl_slist_free_all(req->late);
+    curl_slist_free_all(req->wire);
+    req->late = req->wire = NULL;
+    tbuf_free(&req->resp);
+    req->retry_after[0] = '\0';
+    req->refused[0] = '\0';
+    req->errbuf[0] = '\0';
+}
+
+void http_request_free(struct http_request *req)
+{
+    if (!req)
+        return;
+    request_clear_attempt(req);
+    curl_slist_free_all(req->headers);
+    free(req->id);
+    free(req->body);
+    free(req->method);
+    free(req->url);
+    free(req);
+}
+
+/* ---- curl callbacks ---- */
+
+static size_t on_curl_write(char *data, size_t size, size_t n, void *arg)
+{
+    struct http_request *req = arg;
+    size_t len = size * n;
+
+    if (req->resp.len < req->resp_keep) {
+        size_t take = req->resp_keep - req->resp.len;
+        tbuf_add(&req->resp, data, len < take ? len : take);
+    }
+    return len;   /* the rest is read and dropped */
+}
+
+static size_t on_curl_header(char *data, size_t size, size_t n, void *arg)
+{
+    struct http_request *req = arg;
+    size_t len = size * n;
+
+    if (len > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
+        size_t v = len - 12;
+        if (v >= sizeof req->retry_after)
+            v = sizeof req->retry_after - 1;
+        memcpy(req->retry_after, data + 12, v);
+        req->retry_after[v] = '\0';
+    }
+    return len;
+}
+
+/* The SSRF guard: curl is about to connect to @p addr (the address actually used, after DNS;
+ * a reused connection was checked when it was opened). */
+static curl_socket_t on_curl_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct http_request *req = arg;
+    struct http_engine *eng = req->eng;
+    enum http_addr_kind kind;
+    char text[INET6_ADDRSTRLEN] = "?";
+
+    (void)purpose;
+    kind = http_addr_classify(&addr->addr);
+    if (kind != HTTP_ADDR_PUBLIC && !eng->conf.allow_private_networks) {
+        if (addr->family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&addr->addr)->sin_addr, text, sizeof text);
+        else if (addr->family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr->addr)->sin6_addr, text, sizeof text);
+        snprintf(req->refused, sizeof req->refused,
+                 "refused to connect to %s (%s resolves to it): a %s address; the SSRF guard allows only "
+                 "public destinations unless \"allow_private_networks\": true", text, req->host,
+                 http_addr_kind_name(kind));
+        eng->stats.refused++;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+static void engine_collect(struct http_engine *eng);
+static void engine_pump(struct http_engine *eng);
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct sock_ctx *sc = arg;
+    struct http_engine *eng = sc->eng;   /* sc may be freed inside the socket action */
+    int running, flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+
+    curl_multi_socket_action(eng->multi, fd, flags, &running);
+    engine_collect(eng);
+    engine_pump(eng);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct http_engine *eng = userp;
+    struct sock_ctx *sc = socketp;
+    short kind;
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (sc) {
+            event_free(sc->ev);
+            *sc->pprev = sc->next;
+            if (sc->next)
+                sc->next->pprev = sc->pprev;
+            free(sc);
+            curl_multi_assign(eng->multi, s, NULL);
+        }
+        return 0;
+    }
+    kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    if (!sc) {
+        if (!(sc = calloc(1, sizeof *sc)))
+            return -1;
+        sc->eng = eng;
+        if (!(sc->ev = event_new(eng->eb, s, kind, on_socket_event, sc))) {
+            free(sc);
+            return -1;
+        }
+        sc->next = eng->socks;
+        if (sc->next)
+            sc->next->pprev = &sc->next;
+        sc->pprev = &eng->socks;
+        eng->socks = sc;
+        curl_multi_assign(eng->multi, s, sc);
+    } else {
+        event_del(sc->ev);
+        event_assign(sc->ev, eng->eb, s, kind, on_socket_event, sc);
+    }
+    return event_add(sc->ev, NULL);
+}
+
+/* curl alone drives this timer: deleting it elsewhere could lose the timeout of a transfer
+ * added from a completion handler. */
+static int on_curl_timer_set(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct http_engine *eng = userp;
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+    (void)multi;
+    if (timeout_ms < 0)
+        return evtimer_del(eng->curl_timer);
+    return evtimer_add(eng->curl_timer, &tv);
+}
+
+static void on_curl_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_engine *eng = arg;
+    int running;
+
+    (void)fd;
+    (void)what;
+    curl_multi_socket_action(eng->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    engine_collect(eng);
+    engine_pump(eng);
+}
+
+/* ---- starting and finishing requests ---- */
+
+static void engine_finish(struct http_engine *eng, struct http_request *req, CURLcode code, long status);
+
+static CURL *engine_easy(struct http_engine *eng)
+{
+    if (eng->npool > 0) {
+        CURL *easy = eng->pool[--eng->npool];
+        curl_easy_reset(easy);
+        return easy;
+    }
+    return curl_easy_init();
+}
+
+static void engine_easy_release(struct http_engine *eng, CURL *easy)
+{
+    if (eng->npool == eng->pool_cap) {
+        size_t cap = eng->pool_cap ? eng->pool_cap * 2 : 16;
+        CURL **pool = realloc(eng->pool, cap * sizeof *pool);
+        if (!pool) {
+            curl_easy_cleanup(easy);
+            return;
+        }
+        eng->pool = pool;
+        eng->pool_cap = cap;
+    }
+    eng->pool[eng->npool++] = easy;
+}
+
+static int engine_wire_headers(struct http_request *req)
+{
+    struct curl_slist *l;
+
+    for (int pass = 0; pass < 2; pass++)
+        for (l = pass ? req->late : req->headers; l; l = l->next) {
+            struct curl_slist *w = curl_slist_append(req->wire, l->data);
+            if (!w)
+                return -1;
+            req->wire = w;
+        }
+    /* No "Expect: 100-continue" round trip before large bodies. */
+    if (!(l = curl_slist_append(req->wire, "Expect:")))
+        return -1;
+    req->wire = l;
+    return 0;
+}
+
+static void engine_start(struct http_engine *eng, struct http_request *req)
+{
+    CURL *easy = engine_easy(eng);
+    char line[8192];
+
+    request_clear_attempt(req);
+    if (!easy)
+        goto fail;
+    req->easy = easy;
+    if (req->before)
+        req->before(req, req->before_arg);
+    if (eng->oauth && !req->bypass && eng->token) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", eng->token);
+        req->token_gen = eng->token_gen;
+        if (http_request_late_header(req, line) != 0)
+            goto fail;
+    }
+    if (engine_wire_headers(req) != 0)
+        goto fail;
+    curl_easy_setopt(easy, CURLOPT_URL, req->url);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)eng->conf.timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_PROXY, "");        /* no proxy from the environment: the guard checks the target */
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, eng->conf.tls_verify ? 1L : 0L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, eng->conf.tls_verify ? 2L : 0L);
+    if (eng->conf.ca_file)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, eng->conf.ca_file);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "sluice");
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_curl_open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, req);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_curl_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_curl_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->errbuf);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->wire);
+    if (strcmp(req->method, "GET") == 0 && !req->body) {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    } else {
+        if (strcmp(req->method, "POST") != 0)
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req->method);
+        if (req->body || strcmp(req->method, "POST") == 0) {
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        }
+    }
+    if (curl_multi_add_handle(eng->multi, easy) != CURLM_OK)
+        goto fail;
+    req->on_wire = 1;
+    TAILQ_INSERT_TAIL(&eng->on_wire, req, link);
+    if (!req->bypass)
+        eng->nwire++;
+    eng->stats.requests++;
+    return;
+fail:
+    snprintf(req->errbuf, sizeof req->errbuf, "cannot start the request (out of memory)");
+    if (easy) {
+        req->easy = NULL;
+        engine_easy_release(eng, easy);
+    }
+    engine_finish(eng, req, CURLE_OUT_OF_MEMORY, 0);
+}
+
+static void engine_collect(struct http_engine *eng)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(eng->multi, &left))) {
+        CURL *easy = msg->easy_handle;
+        CURLcode code = msg->data.result;
+        struct http_request *req;
+        char *priv = NULL;
+        long status = 0;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        req = (struct http_request *)priv;
+        if (code == CURLE_OK)
+            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_multi_remove_handle(eng->multi, easy);
+        req->easy = NULL;
+        engine_easy_release(eng, easy);
+        TAILQ_REMOVE(&eng->on_wire, req, link);
+        req->on_wire = 0;
+        if (!req->bypass)
+            eng->nwire--;
+        engine_finish(eng, req, code, status);
+    }
+}
+
+/* One line saying what went wrong, for logs and dead letters: the host (never the path, which
+ * may carry a secret), the status and the start of the body. */
+static void result_error(struct http_engine *eng, struct http_request *req, CURLcode code, long status,
+                         char *out, size_t outlen)
+{
+    if (req->refused[0]) {
+        snprintf(out, outlen, "%s", req->refused);
+    } else if (code == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(out, outlen, "%s %s: no complete answer within %lld ms (timeout_ms)", req->method, req->host,
+                 eng->conf.timeout_ms);
+    } else if (code != CURLE_OK) {
+        snprintf(out, outlen, "%s %s: %s%s%s", req->method, req->host, curl_easy_strerror(code),
+                 req->errbuf[0] ? ": " : "", req->errbuf);
+    } else {
+        char shown[ERROR_BODY_SHOWN + 1];
+        size_t n = req->resp.len < ERROR_BODY_SHOWN ? req->resp.len : ERROR_BODY_SHOWN;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)req->resp.p[i];
+            shown[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+        }
+        shown[n] = '\0';
+        while (n > 0 && shown[n - 1] == ' ')
+            shown[--n] = '\0';
+        snprintf(out, outlen, "HTTP %ld from %s %s%s%s", status, req->method, req->host, n ? ": " : "", shown);
+    }
+}
+
+static void engine_park(struct http_engine *eng, struct http_request *req, const char *error)
+{
+    struct timeval every = { PARK_LOG_EVERY_S, 0 };
+
+    TAILQ_INSERT_HEAD(&eng->queue, req, link);
+    req->queued = 1;
+    eng->nqueued++;
+    if (!eng->parked) {
+        eng->parked = 1;
+        eng->parked_at_ms = mono_ms();
+        snprintf(eng->park_reason, sizeof eng->park_reason, "%s", error);
+        event_add(eng->park_timer, &every);
+    }
+    sink_log(eng->sk, LOG_ERROR, "PARKED: %s; the endpoint is gone, so nothing more is sent and nothing is "
+             "dead-lettered: %zu request(s) held, their partitions pause; fix the url and restart sluice",
+             error, eng->nqueued);
+}
+
+static void on_park_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_engine *eng = arg;
+
+    (void)fd;
+    (void)what;
+    sink_log(eng->sk, LOG_ERROR, "PARKED for %" PRId64 " s: %s; %zu request(s) held; fix the url and restart sluice",
+             (mono_ms() - eng->parked_at_ms) / 1000, eng->park_reason, eng->nqueued);
+}
+
+static void token_done(struct http_engine *eng, struct http_request *req, CURLcode code, long status);
+
+static void engine_finish(struct http_engine *eng, struct http_request *req, CURLcode code, long status)
+{
+    int64_t now = mono_ms(), delay;
+    int transport_failed = code != CURLE_OK;
+    enum http_class cls = http_classify(transport_failed, status);
+    struct http_result res;
+    char error[1024];
+    int change;
+
+    if (req->bypass) {
+        token_done(eng, req, code, status);
+        return;
+    }
+    error[0] = '\0';
+    if (cls != HTTP_OK)
+        result_error(eng, req, code, status, error, sizeof error);
+    if ((status == 429 || status == 503) && req->retry_after[0] &&
+        http_retry_after_parse(req->retry_after, time(NULL), &delay) == 0) {
+        if (delay > RETRY_AFTER_CAP_MS)
+            delay = RETRY_AFTER_CAP_MS;
+        if (now + delay > eng->not_before_ms)
+            eng->not_before_ms = now + delay;
+        sink_log(eng->sk, LOG_WARN, "HTTP %ld from %s: sending nothing for %" PRId64 " ms (Retry-After)",
+                 status, req->host, delay);
+    }
+    if (status == 429 && eng->limited) {
+        http_bucket_slow_down(&eng->bucket, now);
+        sink_log(eng->sk, LOG_WARN, "HTTP 429 from %s: rate lowered to %.2f requests/s (configured %.2f)",
+                 req->host, eng->bucket.rate, eng->bucket.configured);
+    }
+    change = http_breaker_record(&eng->breaker, cls == HTTP_RETRY && status != 429, now);
+    if (change > 0)
+        sink_log(eng->sk, LOG_ERROR, "circuit open after %u consecutive failures (last: %s): holding requests "
+                 "for %" PRId64 " ms, then one probe", eng->breaker.failures, error, eng->breaker.cooldown_ms);
+    else if (change < 0)
+        sink_log(eng->sk, LOG_INFO, "circuit closed: %s answered again", req->host);
+    if (status == 401 && eng->oauth && !req->auth_retried) {
+        /* The token may have been revoked or expired early: fetch a new one, resend once. */
+        req->auth_retried = 1;
+        if (req->token_gen == eng->token_gen && eng->token) {
+            free(eng->token);
+            eng->token = NULL;
+            sink_log(eng->sk, LOG_WARN, "HTTP 401 from %s: fetching a new OAuth2 token and sending again", req->host);
+        }
+        TAILQ_INSERT_HEAD(&eng->queue, req, link);
+        req->queued = 1;
+        eng->nqueued++;
+        return;
+    }
+    if (cls == HTTP_GONE && eng->conf.on_gone == HTTP_GONE_PARK) {
+        eng->stats.gone++;
+        engine_park(eng, req, error);
+        return;
+    }
+    if (cls == HTTP_GONE)
+        cls = HTTP_PERMANENT;
+    switch (cls) {
+    case HTTP_OK: eng->stats.ok++; break;
+    case HTTP_RETRY: eng->stats.retried++; break;
+    default: eng->stats.permanent++; break;
+    }
+    res = (struct http_result){ .cls = cls, .status = status, .error = error,
+                                .body = req->resp.p ? req->resp.p : "", .body_len = req->resp.len };
+    req->done(req, &res, req->arg);   /* the callee owns req now */
+}
+
+/* ---- OAuth2 client credentials ---- */
+
+static void form_add(struct tbuf *b, const char *name, const char *value)
+{
+    if (b->len)
+        tbuf_add(b, "&", 1);
+    tbuf_adds(b, name);
+    tbuf_add(b, "=", 1);
+    tpl_url_escape(b, value, strlen(value));
+}
+
+static void token_fetch(struct http_engine *eng)
+{
+    struct http_request *req = http_request_new("POST", eng->token_url, NULL, NULL);
+    struct tbuf form = { 0 }, cred = { 0 };
+    char *body, *b64 = NULL, *line = NULL;
+    size_t len;
+
+    if (!req)
+        goto oom;
+    req->bypass = 1;
+    req->eng = eng;
+    req->resp_keep = TOKEN_RESPONSE_MAX;
+    form_add(&form, "grant_type", "client_credentials");
+    if (eng->scope && eng->scope[0])
+        form_add(&form, "scope", eng->scope);
+    if (eng->audience && eng->audience[0])
+        form_add(&form, "audience", eng->audience);
+    if (eng->client_auth_post) {
+        form_add(&form, "client_id", eng->client_id);
+        form_add(&form, "client_secret", eng->client_secret);
+    } else {
+        /* RFC 6749 2.3.1: both form-encoded, then Basic. */
+        tpl_url_escape(&cred, eng->client_id, strlen(eng->client_id));
+        tbuf_add(&cred, ":", 1);
+        tpl_url_escape(&cred, eng->client_secret, strlen(eng->client_secret));
+        if (cred.oom || !(b64 = http_base64((unsigned char *)cred.p, cred.len)) ||
+            asprintf(&line, "Authorization: Basic %s", b64) < 0) {
+            line = NULL;
+            goto oom;
+        }
+        if (http_request_header(req, line) != 0)
+            goto oom;
+    }
+    if (http_request_header(req, "Content-Type: application/x-www-form-urlencoded") != 0 ||
+        http_request_header(req, "Accept: application/json") != 0 || !(body = tbuf_steal(&form, &len)))
+        goto oom;
+    http_request_body(req, body, len);
+    eng->token_fetching = 1;
+    eng->stats.token_fetches++;
+    engine_start(eng, req);
+    goto out;
+oom:
+    http_request_free(req);
+    eng->token_retry_ms = mono_ms() + 1000;
+    sink_log(eng->sk, LOG_ERROR, "out of memory building the OAuth2 token request");
+out:
+    if (line)
+        OPENSSL_cleanse(line, strlen(line));
+    if (cred.p)
+        OPENSSL_cleanse(cred.p, cred.len);
+    free(line);
+    free(b64);
+    tbuf_free(&cred);
+    tbuf_free(&form);
+}
+
+static void token_done(struct http_engine *eng, struct http_request *req, CURLcode code, long status)
+{
+    int64_t now = mono_ms(), backoff;
+    json_t *doc = NULL, *tok, *exp;
+    char error[1024];
+
+    eng->token_fetching = 0;
+    error[0] = '\0';
+    if (code == CURLE_OK && status >= 200 && status <= 299) {
+        doc = json_loadb(req->resp.p ? req->resp.p : "", req->resp.len, 0, NULL);
+        tok = json_object_get(doc, "access_token");
+        exp = json_object_get(doc, "expires_in");
+        if (json_is_string(tok) && json_string_length(tok) > 0 && !strpbrk(json_string_value(tok), "\r\n")) {
+            int64_t secs = json_is_integer(exp) ? (int64_t)json_integer_value(exp)
+                         : json_is_real(exp) ? (int64_t)json_real_value(exp) : 0;
+            if (eng->token) {
+                OPENSSL_cleanse(eng->token, strlen(eng->token));
+                free(eng->token);
+            }
+            eng->token = strdup(json_string_value(tok));
+            eng->token_gen++;
+            eng->token_failures = 0;
+            /* Renew a little early: a tenth of the lifetime, at most a minute. */
+            eng->token_expires_ms = secs > 0 ? now + secs * 1000 - (secs / 10 < 60 ? secs / 10 : 60) * 1000 : 0;
+            if (secs > 0)
+                sink_log(eng->sk, LOG_INFO, "OAuth2 token from %s, valid %" PRId64 " s", req->host, secs);
+            else
+                sink_log(eng->sk, LOG_INFO, "OAuth2 token from %s, no expiry given: kept until a 401", req->host);
+        } else {
+            snprintf(error, sizeof error, "HTTP %ld from %s without an access_token in a JSON body", status, req->host);
+        }
+        json_decref(doc);
+    } else {
+        result_error(eng, req, code, status, error, sizeof error);
+    }
+    if (req->resp.p)
+        OPENSSL_cleanse(req->resp.p, req->resp.len);
+    if (req->body)
+        OPENSSL_cleanse(req->body, req->body_len);
+    http_request_free(req);
+    if (error[0] || !eng->token) {
+        eng->token_failures++;
+        backoff = 1000LL << (eng->token_failures < 7 ? eng->token_failures - 1 : 6);
+        eng->token_retry_ms = now + backoff;
+        sink_log(eng->sk, LOG_ERROR, "OAuth2 token request failed: %s; %zu request(s) wait; trying again in %" PRId64 " ms",
+                 error[0] ? error : "out of memory", eng->nqueued, backoff);
+    }
+}
+
+/* ---- the gates ---- */
+
+static void engine_pump(struct http_engine *eng)
+{
+    int64_t wait = -1, w, now;
+    struct http_request *req;
+
+    if (eng->pumping || eng->freeing)
+        return;
+    eng->pumping = 1;
+    while (!TAILQ_EMPTY(&eng->queue) && !eng->parked && eng->nwire < (size_t)eng->conf.max_in_flight) {
+        now = mono_ms();
+        if (eng->oauth && (!eng->token || (eng->token_expires_ms && now >= eng->token_expires_ms))) {
+            if (eng->token_fetching)
+                break;                     /* its completion pumps again */
+            if (now < eng->token_retry_ms) {
+                wait = eng->token_retry_ms - now;
+                break;
+            }
+            token_fetch(eng);
+            continue;
+        }
+        if (now < eng->not_before_ms) {
+            wait = eng->not_before_ms - now;
+            break;
+        }
+        if (eng->limited && (w = http_bucket_wait(&eng->bucket, now)) > 0) {
+            wait = w;
+            break;
+        }
+        w = http_breaker_allow(&eng->breaker, now);
+        if (w != 0) {
+            if (w > 0)
+                wait = w;
+            break;                         /* w < 0: the probe's completion pumps again */
+        }
+        if (eng->limited)
+            http_bucket_take(&eng->bucket, now);
+        req = TAILQ_FIRST(&eng->queue);
+        TAILQ_REMOVE(&eng->queue, req, link);
+        req->queued = 0;
+        eng->nqueued--;
+        engine_start(eng, req);
+    }
+    if (wait >= 0) {
+        struct timeval tv = { (time_t)(wait / 1000), (suseconds_t)((wait % 1000) * 1000) };
+        evtimer_del(eng->pump_timer);
+        evtimer_add(eng->pump_timer, &tv);
+    }
+    eng->pumping = 0;
+}
+
+static void on_pump_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    engine_pump(arg);
+}
+
+void http_engine_submit(struct http_engine *eng, struct http_request *req)
+{
+    req->eng = eng;
+    TAILQ_INSERT_TAIL(&eng->queue, req, link);
+    req->queued = 1;
+    eng->nqueued++;
+    engine_pump(eng);
+}
+
+/* ---- life ---- */
+
+struct http_engine *http_engine_new(struct sink *sk, const struct http_engine_conf *conf, char *err, size_t errlen)
+{
+    struct http_engine *eng = calloc(1, sizeof *eng);
+
+    if (!eng) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        free(eng);
+        snprintf(err, errlen, "libcurl cannot initialise");
+        return NULL;
+    }
+    eng->sk = sk;
+    eng->eb = sk->eb;
+    eng->conf = *conf;
+    eng->conf.ca_file = NULL;
+    TAILQ_INIT(&eng->queue);
+    TAILQ_INIT(&eng->on_wire);
+    if ((conf->ca_file && !(eng->conf.ca_file = strdup(conf->ca_file))) || !(eng->multi = curl_multi_init()) ||
+        !(eng->curl_timer = evtimer_new(eng->eb, on_curl_timer, eng)) ||
+        !(eng->pump_timer = evtimer_new(eng->eb, on_pump_timer, eng)) ||
+        !(eng->park_timer = event_new(eng->eb, -1, EV_PERSIST, on_park_timer, eng))) {
+        snprintf(err, errlen, "out of memory");
+        http_engine_free(eng);
+        return NULL;
+    }
+    curl_multi_setopt(eng->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(eng->multi, CURLMOPT_SOCKETDATA, eng);
+    curl_multi_setopt(eng->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer_set);
+    curl_multi_setopt(eng->multi, CURLMOPT_TIMERDATA, eng);
+    curl_multi_setopt(eng->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(eng->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conf->max_in_flight);
+    curl_multi_setopt(eng->multi, CURLMOPT_MAXCONNECTS, (long)conf->max_in_flight + 4);
+    if (conf->rate_per_second > 0) {
+        eng->limited = 1;
+        http_bucket_init(&eng->bucket, (double)conf->rate_per_second, (double)conf->rate_burst, mono_ms());
+    }
+    http_breaker_init(&eng->breaker, (unsigned)conf->breaker_failures, conf->breaker_cooldown_ms);
+    if (!conf->tls_verify)
+        sink_log(sk, LOG_WARN, "tls_verify is off: any certificate is accepted, so anyone on the path can read and change the requests");
+    return eng;
+}
+
+int http_engine_set_oauth(struct http_engine *eng, const struct http_oauth_conf *oc, char *err, size_t errlen)
+{
+    eng->oauth = 1;
+    eng->client_auth_post = oc->client_auth_post;
+    if (!(eng->token_url = strdup(oc->token_url)) || !(eng->client_id = strdup(oc->client_id)) ||
+        !(eng->client_secret = strdup(oc->client_secret)) ||
+        (oc->scope && !(eng->scope = strdup(oc->scope))) || (oc->audience && !(eng->audience = strdup(oc->audience)))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void secret_free(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+void http_engine_free(struct http_engine *eng)
+{
+    struct http_request *req;
+
+    if (!eng)
+        return;
+    eng->freeing = 1;
+    while ((req = TAILQ_FIRST(&eng->on_wire))) {
+        TAILQ_REMOVE(&eng->on_wire, req, link);
+        curl_multi_remove_handle(eng->multi, req->easy);
+        curl_easy_cleanup(req->easy);
+        http_request_free(req);
+    }
+    while ((req = TAILQ_FIRST(&eng->queue))) {
+        TAILQ_REMOVE(&eng->queue, req, link);
+        http_request_free(req);
+    }
+    for (size_t i = 0; i < eng->npool; i++)
+        curl_easy_cleanup(eng->pool[i]);
+    free(eng->pool);
+    if (eng->multi)
+        curl_multi_cleanup(eng->multi);   /* may still report sockets removed: eng is valid */
+    while (eng->socks) {
+        struct sock_ctx *sc = eng->socks;
+        eng->socks = sc->next;
+        event_free(sc->ev);
+        free(sc);
+    }
+    if (eng->curl_timer)
+        event_free(eng->curl_timer);
+    if (eng->pump_timer)
+        event_free(eng->pump_timer);
+    if (eng->park_timer)
+        event_free(eng->park_timer);
+    free(eng->conf.ca_file);
+    free(eng->token_url);
+    secret_free(eng->client_id);
+    secret_free(eng->client_secret);
+    free(eng->scope);
+    free(eng->audience);
+    secret_free(eng->token);
+    free(eng);
+    curl_global_cleanup();
+}
+
+const struct http_engine_stats *http_engine_stats(const struct http_engine *eng)
+{
+    return &eng->stats;
+}
+
+int http_engine_ready(const struct http_engine *eng, char *why, size_t whylen)
+{
+    if (eng->parked) {
+        snprintf(why, whylen, "parked: %s", eng->park_reason);
+        return 0;
+    }
+    if (eng->breaker.state == BREAKER_OPEN) {
+        snprintf(why, whylen, "circuit open after %u consecutive failures", eng->breaker.failures);
+        return 0;
+    }
+    if (eng->oauth && !eng->token && eng->token_failures > 0) {
+        snprintf(why, whylen, "no OAuth2 token (%u failed requests)", eng->token_failures);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- attempts of a batch ---- */
+
+uint32_t http_key_hash(const char *key, size_t len)
+{
+    uint32_t h = 2166136261u;   /* FNV-1a */
+    if (!key)
+        return 0x9e3779b9u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+enum attempt_kind { ATTEMPT_FANOUT, ATTEMPT_WHOLE };
+
+struct http_attempt {
+    struct http_attempt *next, **pprev;
+    enum attempt_kind kind;
+    struct http_engine *eng;
+    struct sink_batch *b;
+    http_fanout_make_fn make;
+    void *ctx;
+    size_t first;                 /* records before it are done */
+    size_t inflight;
+    size_t sent, rejected, retried;
+    int failed;                   /* a retryable failure: start nothing new */
+    int scanning, rescan;
+    char *first_error;
+    uint32_t *slots;              /* scratch hash set of record index + 1 */
+    size_t nslots;
+    uint32_t *used;               /* the slots filled by this scan, to clear only those */
+    size_t nused;
+};
+
+static void attempt_link(struct http_attempt *a, struct http_attempt **list)
+{
+    a->next = *list;
+    if (a->next)
+        a->next->pprev = &a->next;
+    a->pprev = list;
+    *list = a;
+}
+
+static void attempt_free(struct http_attempt *a)
+{
+    *a->pprev = a->next;
+    if (a->next)
+        a->next->pprev = a->pprev;
+    free(a->first_error);
+    free(a->slots);
+    free(a->used);
+    free(a);
+}
+
+void http_attempts_free(struct http_attempt **list)
+{
+    while (*list)
+        attempt_free(*list);
+}
+
+static struct http_rec *rec_of(struct sink_batch *b, size_t i)
+{
+    return (struct http_rec *)b->records[i].prepared;
+}
+
+static int same_key(const struct sink_record *x, const struct sink_record *y)
+{
+    if (!x->key || !y->key)
+        return !x->key && !y->key;
+    return x->key_len == y->key_len && memcmp(x->key, y->key, x->key_len) == 0;
+}
+
+/* 1 when an earlier record of the same key is in the set (and so @p i must wait), after
+ * putting @p i in it. */
+static int fanout_key_seen(struct http_attempt *a, size_t i)
+{
+    struct sink_batch *b = a->b;
+    size_t mask = a->nslots - 1, s = rec_of(b, i)->key_hash & mask;
+
+    while (a->slots[s]) {
+        size_t j = a->slots[s] - 1;
+        if (rec_of(b, j)->key_hash == rec_of(b, i)->key_hash && same_key(&b->records[j], &b->records[i]))
+            return 1;
+        s = (s + 1) & mask;
+    }
+    a->slots[s] = (uint32_t)(i + 1);
+    a->used[a->nused++] = (uint32_t)s;
+    return 0;
+}
+
+static void fanout_on_done(struct http_request *req, const struct http_result *res, void *arg);
+
+static void fanout_end(struct http_attempt *a)
+{
+    struct sink_batch *b = a->b;
+    int all = a->first == b->count;
+
+    sink_batch_note(b, "%zu request(s): %zu rejected, %zu to retry%s%s", a->sent, a->rejected, a->retried,
+                    a->first_error ? "; first error: " : "", a->first_error ? a->first_error : "");
+    if (all)
+        sink_batch_done(b, SINK_OK, NULL);
+    else
+        sink_batch_done(b, SINK_RETRY, a->first_error ? a->first_error : "out of memory building a request");
+    attempt_free(a);
+}
+
+static void fanout_submit(struct http_attempt *a, size_t i)
+{
+    struct http_request *req = a->make(a->ctx, a->b, i, fanout_on_done, a);
+
+    if (!req) {
+        a->failed = 1;
+        return;
+    }
+    req->tag = i;
+    rec_of(a->b, i)->state = HTTP_REC_SENDING;
+    a->inflight++;
+    a->sent++;
+    http_engine_submit(a->eng, req);
+}
+
+static void fanout_scan(struct http_attempt *a)
+{
+    struct sink_batch *b = a->b;
+    size_t limit = (size_t)a->eng->conf.max_in_flight;
+
+    a->scanning = 1;
+    do {
+        a->rescan = 0;
+        while (a->first < b->count && rec_of(b, a->first)->state == HTTP_REC_DONE)
+            a->first++;
+        if (a->failed)
+            continue;
+        if (a->eng->conf.order == HTTP_ORDER_PARTITION) {
+            if (a->inflight == 0 && a->first < b->count)
+                fanout_submit(a, a->first);
+            continue;
+        }
+        for (size_t k = 0; k < a->nused; k++)   /* only what the last scan filled */
+            a->slots[a->used[k]] = 0;
+        a->nused = 0;
+        for (size_t i = a->first; i < b->count && a->inflight < limit && !a->failed; i++) {
+            struct http_rec *r = rec_of(b, i);
+            if (r->state == HTTP_REC_DONE)
+                continue;
+            if (fanout_key_seen(a, i) || r->state == HTTP_REC_SENDING)
+                continue;
+            fanout_submit(a, i);
+        }
+    } while (a->rescan);
+    a->scanning = 0;
+    if (a->inflight == 0)
+        fanout_end(a);
+}
+
+static void fanout_on_done(struct http_request *req, const struct http_result *res, void *arg)
+{
+    struct http_attempt *a = arg;
+    size_t i = req->tag;
+    struct http_rec *r = rec_of(a->b, i);
+
+    a->inflight--;
+    switch (res->cls) {
+    case HTTP_OK:
+        r->state = HTTP_REC_DONE;
+        break;
+    case HTTP_PERMANENT:
+    case HTTP_GONE:
+        /* Under on_failure block a record is never skipped: it is sent again with the batch's
+         * retries (the router parks the sink meanwhile). */
+        if (a->b->sink->on_failure != SINK_ON_FAILURE_BLOCK) {
+            sink_batch_reject(a->b, i, res->error);
+            r->state = HTTP_REC_DONE;
+            a->rejected++;
+            break;
+        }
+        /* fall through */
+    case HTTP_RETRY:
+        r->state = HTTP_REC_PENDING;
+        a->failed = 1;
+        a->retried++;
+        if (!a->first_error)
+            a->first_error = strdup(res->error);
+        break;
+    }
+    http_request_free(req);
+    if (a->scanning) {
+        a->rescan = 1;
+        return;
+    }
+    fanout_scan(a);
+}
+
+void http_fanout_start(struct http_engine *eng, struct sink_batch *b, http_fanout_make_fn make, void *ctx,
+                       struct http_attempt **list)
+{
+    struct http_attempt *a = calloc(1, sizeof *a);
+    size_t n = 16;
+
+    while (n < 2 * b->count)
+        n *= 2;
+    if (!a || !(a->slots = calloc(n, sizeof *a->slots)) || !(a->used = calloc(b->count ? b->count : 1, sizeof *a->used))) {
+        if (a)
+            free(a->slots);
+        free(a);
+        sink_batch_done(b, SINK_RETRY, "out of memory");
+        return;
+    }
+    a->kind = ATTEMPT_FANOUT;
+    a->eng = eng;
+    a->b = b;
+    a->make = make;
+    a->ctx = ctx;
+    a->nslots = n;
+    /* A record left "sending" by an attempt that ended early cannot be: every attempt waits for
+     * its requests. Start from what is not done. */
+    for (size_t i = 0; i < b->count; i++)
+        if (rec_of(b, i)->state == HTTP_REC_SENDING)
+            rec_of(b, i)->state = HTTP_REC_PENDING;
+    attempt_link(a, list);
+    fanout_scan(a);
+}
+
+static void whole_on_done(struct http_request *req, const struct http_result *res, void *arg)
+{
+    struct http_attempt *a = arg;
+    struct sink_batch *b = a->b;
+
+    sink_batch_note(b, "%s %s -> %s%s%s", req->method, req->host, http_class_name(res->cls),
+                    res->error[0] ? ": " : "", res->error);
+    switch (res->cls) {
+    case HTTP_OK:
+        sink_batch_done(b, SINK_OK, NULL);
+        break;
+    case HTTP_RETRY:
+        sink_batch_done(b, SINK_RETRY, res->error);
+        break;
+    default:
+        sink_batch_done(b, SINK_FAIL, res->error);
+        break;
+    }
+    http_request_free(req);
+    attempt_free(a);
+}
+
+void http_batch_send(struct http_engine *eng, struct sink_batch *b, struct http_request *req,
+                     struct http_attempt **list)
+{
+    struct http_attempt *a = calloc(1, sizeof *a);
+
+    if (!a) {
+        http_request_free(req);
+        sink_batch_done(b, SINK_RETRY, "out of memory");
+        return;
+    }
+    a->kind = ATTEMPT_WHOLE;
+    a->eng = eng;
+    a->b = b;
+    attempt_link(a, list);
+    req->done = whole_on_done;
+    req->arg = a;
+    http_engine_submit(eng, req);
+}

@@ -1,0 +1,1581 @@
+/* The redis sink: keeps keys in Redis fresh from Kafka, exactly once.
+ *
+ * Each record becomes one operation on the key its template names: SET (shape string), the
+ * hash replaced by the value's top-level fields (hash: HSET in place, then HDEL of the fields
+ * the value lost), RPUSH (list) or XADD (stream); a tombstone deletes the key (string, hash).
+ * Values are read in place (redis_conf.c), not parsed into a DOM: the sink's hot path.
+ *
+ * A batch of one partition is ONE call of a Lua script (EVALSHA), which Redis runs
+ * atomically: it compares the partition's stored position with the one the batch expects
+ * (b->prev_next), applies every operation and stores b->next in the sink's positions hash. So the data and the position always move together:
+ *   - stored == prev_next: apply, store next;
+ *   - stored == next: an earlier attempt was applied (its reply was lost with the connection):
+ *     report success without applying it again;
+ *   - anything else: another process owns the partition now (a rebalance): SINK_FENCED.
+ * The script probes the type of every key first and writes nothing that could fail half way,
+ * because a script that fails in the middle keeps its first writes. (A check script inside
+ * MULTI would not do: a failed command in MULTI does not stop the others.)
+ *
+ * I/O: one hiredis connection on the loop, batches of different partitions pipelined on it
+ * (up to max_in_flight), our own timers for connect and command timeouts (hiredis 0.14 has
+ * none), reconnection with full-jitter backoff, and names resolved with evdns so that a slow
+ * DNS never blocks the loop. */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/dns.h>
+#include <event2/util.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "sink.h"
+#include "redis_conf.h"
+#include "router/backoff.h"
+
+/* The script unpacks at most 1000 keys or 2000 values per call, far below Lua's limit of
+ * about 8000; an XADD cannot be split, so a stream entry is held to this many fields. */
+#define STREAM_MAX_FIELDS 3000
+
+enum redis_shape { SHAPE_STRING, SHAPE_HASH, SHAPE_LIST, SHAPE_STREAM };
+static const char *const redis_shapes[] = { "string", "hash", "list", "stream", NULL };
+
+enum conn_state {
+    CONN_IDLE,        /* not connected; a reconnect is scheduled (or stopped) */
+    CONN_RESOLVING,   /* evdns lookup of the host */
+    CONN_CONNECTING,  /* TCP connect in progress */
+    CONN_HANDSHAKE,   /* AUTH, SELECT, SCRIPT LOAD sent */
+    CONN_READY,
+};
+
+enum req_kind { REQ_BATCH, REQ_LOAD, REQ_AUTH, REQ_SELECT, REQ_SCRIPT };
+
+/* One command sent (or waiting to be sent) to Redis; privdata of its hiredis callback. */
+struct redis_req {
+    struct redis_req *next;
+    enum req_kind kind;
+    struct redis_sink *rs;
+    struct sink_batch *batch;       /* REQ_BATCH */
+    struct sink_positions *load;    /* REQ_LOAD */
+    int64_t sent_ms;
+};
+
+struct req_list {
+    struct redis_req *head, *tail;
+    size_t count;
+};
+
+/* What ops->prepare made of a record: the key as a RESP bulk string, then the operation's
+ * values as RESP bulk strings (their count is written when the batch is put together). */
+struct redis_prep {
+    uint32_t key_off;       /* the raw key starts here in data (after "$<len>\r\n") */
+    uint32_t key_len;
+    uint32_t resp_key_len;  /* bytes of the key's bulk string */
+    uint32_t resp_vals_len; /* bytes of the values' bulk strings, after it */
+    uint32_t nvals;         /* 0: delete the key */
+    uint32_t key_hash;
+    uint8_t skip;           /* nothing to write (a tombstone in a list or stream) */
+    char data[];
+};
+
+/* Counters of what went wrong, by kind; logged as they move (no per-sink metrics hook yet). */
+struct redis_counters {
+    uint64_t already_applied;     /* retries whose first attempt had been applied */
+    uint64_t fenced;
+    uint64_t unknown_outcome;     /* batches whose reply was lost with the connection */
+    uint64_t retryable_errors;    /* LOADING, BUSY, READONLY, NOSCRIPT... */
+    uint64_t wrongtype_records;
+    uint64_t oom_errors;
+    uint64_t other_errors;        /* errors a retry cannot fix, other than OOM */
+    uint64_t timeouts;
+    uint64_t disconnects;
+};
+
+struct redis_sink {
+    struct sink super;
+
+    /* options */
+    char *url_text;
+    char *password;
+    char *key_text;
+    int shape;
+    struct cfg_strlist fields;
+    long long ttl_s;
+    long long maxlen;
+    char *positions_key_opt;
+    long long max_in_flight;
+    long long connect_timeout_ms;
+    long long command_timeout_ms;
+    long long reconnect_min_ms;
+    long long reconnect_max_ms;
+
+    /* compiled by check (or start) */
+    int compiled;
+    struct redis_url url;
+    struct redis_template *key_tpl;
+    char *positions_key;
+
+    /* connection */
+    enum conn_state state;
+    int started, stopped;
+    redisAsyncContext *ac;
+    struct evdns_getaddrinfo_request *dns_req;
+    struct event *reconnect_timer, *connect_timer, *command_timer;
+    unsigned failures;            /* consecutive failed connection attempts */
+    char last_error[256];
+    char sha[41];                 /* of the script, from SCRIPT LOAD */
+    struct req_list inflight;     /* sent, in the order Redis answers */
+    struct req_list pending;      /* waiting for the connection or for room in flight */
+    size_t batches_in_flight;
+    int script_reloading;
+    struct redis_counters count;
+
+    /* scratch, reused by prepare and write (one loop, one caller at a time) */
+    struct rj_doc doc;
+    struct rbuf keybuf, vals, body, cmd;
+    uint32_t *slots;              /* open addressing: op index + 1, 0 = empty */
+    size_t nslots;
+    uint32_t *op_head, *op_tail, *rec_next;
+    size_t plan_cap;
+};
+
+/* The batch script. See the top of this file; ARGV[7] says what to do with keys of another
+ * type: "1" skip those operations and report them (on_failure dead_letter), "0" write nothing
+ * and report them (on_failure block: the batch waits until someone fixes the key). */
+static const char redis_batch_script[] =
+    "#!lua\n"
+    "-- sluice redis sink: one batch of one partition, applied with its position, atomically.\n"
+    "-- KEYS[1] positions hash, KEYS[1+i] key of operation i; ARGV[1] position field,\n"
+    "-- ARGV[2] expected position ('-1': none), ARGV[3] new position, ARGV[4] shape,\n"
+    "-- ARGV[5] ttl_s, ARGV[6] maxlen, ARGV[7] skip wrong types; then per operation n, n values.\n"
+    "local stored = redis.call('HGET', KEYS[1], ARGV[1]) or '-1'\n"
+    "if stored ~= ARGV[2] then\n"
+    "  if stored == ARGV[3] then return {'APPLIED'} end\n"
+    "  return {'FENCED', stored}\n"
+    "end\n"
+    "local shape, ttl, maxlen = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+    "local nkeys, res, skip, len, C = #KEYS, {'OK'}, {}, {}, 1000\n"
+    "-- Nothing may fail half way (a script keeps the writes it made before an error): probe every\n"
+    "-- key's type first with a length command, which answers WRONGTYPE for another type.\n"
+    "local probe = ({string = 'STRLEN', hash = 'HLEN', list = 'LLEN', stream = 'XLEN'})[shape]\n"
+    "for k = 2, nkeys do\n"
+    "  local r = redis.pcall(probe, KEYS[k])\n"
+    "  if type(r) == 'table' then\n"
+    "    skip[k] = true\n"
+    "    res[#res + 1] = k - 1\n"
+    "    res[#res + 1] = redis.call('TYPE', KEYS[k])['ok']\n"
+    "  else\n"
+    "    len[k] = r\n"
+    "  end\n"
+    "end\n"
+    "if #res > 1 and ARGV[7] == '0' then\n"
+    "  res[1] = 'WRONGTYPE'\n"
+    "  return res\n"
+    "end\n"
+    "local function chunked(cmd, key, list)\n"
+    "  for i = 1, #list, C do\n"
+    "    if key then\n"
+    "      redis.call(cmd, key, unpack(list, i, math.min(i + C - 1, #list)))\n"
+    "    else\n"
+    "      redis.call(cmd, unpack(list, i, math.min(i + C - 1, #list)))\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local a = 8\n"
+    "if shape == 'hash' then\n"
+    "  -- Replace, not merge: HSET in place (cheaper than DEL and a new hash), then remove the\n"
+    "  -- fields the value no longer has, which HLEN before and HSET's count reveal.\n"
+    "  local dels = {}\n"
+    "  for k = 2, nkeys do\n"
+    "    local n = tonumber(ARGV[a])\n"
+    "    if not skip[k] then\n"
+    "      if n == 0 then\n"
+    "        if len[k] > 0 then dels[#dels + 1] = KEYS[k] end\n"
+    "      else\n"
+    "        local added = 0\n"
+    "        for i = a + 1, a + n, 2 * C do\n"
+    "          added = added + redis.call('HSET', KEYS[k], unpack(ARGV, i, math.min(i + 2 * C - 1, a + n)))\n"
+    "        end\n"
+    "        if len[k] + added > n / 2 then\n"
+    "          local mine, stale = {}, {}\n"
+    "          for i = a + 1, a + n, 2 do mine[ARGV[i]] = true end\n"
+    "          for _, f in ipairs(redis.call('HKEYS', KEYS[k])) do\n"
+    "            if not mine[f] then stale[#stale + 1] = f end\n"
+    "          end\n"
+    "          chunked('HDEL', KEYS[k], stale)\n"
+    "        end\n"
+    "        if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end\n"
+    "      end\n"
+    "    end\n"
+    "    a = a + 1 + n\n"
+    "  end\n"
+    "  chunked('DEL', nil, dels)\n"
+    "elseif shape == 'string' then\n"
+    "  local dels, sets = {}, {}\n"
+    "  for k = 2, nkeys do\n"
+    "    local n = tonumber(ARGV[a])\n"
+    "    if not skip[k] then\n"
+    "      if n == 0 then dels[#dels + 1] = KEYS[k]\n"
+    "      elseif ttl > 0 then redis.call('SET', KEYS[k], ARGV[a + 1], 'EX', ttl)\n"
+    "      else sets[#sets + 1] = KEYS[k]; sets[#sets + 1] = ARGV[a + 1] end\n"
+    "    end\n"
+    "    a = a + 1 + n\n"
+    "  end\n"
+    "  chunked('DEL', nil, dels)\n"
+    "  for i = 1, #sets, 2 * C do redis.call('MSET', unpack(sets, i, math.min(i + 2 * C - 1, #sets))) end\n"
+    "elseif shape == 'list' then\n"
+    "  for k = 2, nkeys do\n"
+    "    local n = tonumber(ARGV[a])\n"
+    "    if not skip[k] then\n"
+    "      for i = a + 1, a + n, C do\n"
+    "        redis.call('RPUSH', KEYS[k], unpack(ARGV, i, math.min(i + C - 1, a + n)))\n"
+    "      end\n"
+    "      if maxlen > 0 then redis.call('LTRIM', KEYS[k], -maxlen, -1) end\n"
+    "      if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end\n"
+    "    end\n"
+    "    a = a + 1 + n\n"
+    "  end\n"
+    "else\n"
+    "  for k = 2, nkeys do\n"
+    "    local n = tonumber(ARGV[a])\n"
+    "    if not skip[k] then\n"
+    "      if maxlen > 0 then\n"
+    "        redis.call('XADD', KEYS[k], 'MAXLEN', maxlen, '*', unpack(ARGV, a + 1, a + n))\n"
+    "      else\n"
+    "        redis.call('XADD', KEYS[k], '*', unpack(ARGV, a + 1, a + n))\n"
+    "      end\n"
+    "      if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end\n"
+    "    end\n"
+    "    a = a + 1 + n\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])\n"
+    "return res\n";
+
+#define O(f) offsetof(struct redis_sink, f)
+static const struct cfg_opt redis_opts[] = {
+    { .name = "url", .type = CFG_T_STR, .offset = O(url_text), .flags = CFG_REQUIRED | CFG_SECRET,
+      .help = "redis://[user:password@]host[:port][/db]; the password may come from ${ENV}" },
+    { .name = "password", .type = CFG_T_STR, .offset = O(password), .flags = CFG_SECRET,
+      .help = "Password (AUTH), instead of the one in the URL; usually \"${REDIS_PASSWORD}\"" },
+    { .name = "key", .type = CFG_T_STR, .offset = O(key_text), .flags = CFG_REQUIRED,
+      .help = "Key template: {key} (the record key), {$.path} (a field of the value), {topic}, {partition}" },
+    CFG_ENUM("shape", "\"string\"", redis_shapes, O(shape),
+             "string: SET the value; hash: replace the hash by the value's top-level fields; "
+             "list: RPUSH the value; stream: XADD the value's top-level fields"),
+    CFG_STRLIST("fields", O(fields), "Only these top-level fields of the value (a projection); default all"),
+    CFG_INT("ttl_s", "0", 0, 1000000000, O(ttl_s), "Expiry set on every key written, in seconds; 0: none"),
+    CFG_INT("maxlen", "0", 0, 1000000000, O(maxlen),
+            "list and stream: keep only the newest N entries (LTRIM, XADD MAXLEN); 0: no limit"),
+    CFG_STR("positions_key", NULL, O(positions_key_opt),
+            "Hash holding this sink's positions (field topic:partition); default sluice:positions:<name>"),
+    CFG_INT("max_in_flight", "16", 1, 1024, O(max_in_flight),
+            "Batches pipelined on the connection at once (of different partitions)"),
+    CFG_INT("connect_timeout_ms", "5000", 100, 600000, O(connect_timeout_ms),
+            "Time allowed to connect, authenticate and load the script"),
+    CFG_INT("command_timeout_ms", "10000", 100, 3600000, O(command_timeout_ms),
+            "A reply later than this drops the connection; the batch is retried (and applied once)"),
+    CFG_INT("reconnect_min_ms", "100", 1, 600000, O(reconnect_min_ms), "First pause before reconnecting"),
+    CFG_INT("reconnect_max_ms", "5000", 1, 3600000, O(reconnect_max_ms),
+            "Longest pause between reconnection attempts (full-jitter backoff)"),
+    CFG_END
+};
+#undef O
+
+static void conn_connect(struct redis_sink *rs);
+static void conn_pump(struct redis_sink *rs);
+static int conn_usable(const struct redis_sink *rs);
+static void script_send(struct redis_sink *rs, struct redis_req *req);
+
+/* ---- small helpers ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval ms_tv(int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+    return tv;
+}
+
+static uint32_t key_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;   /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h;
+}
+
+static void req_list_push(struct req_list *l, struct redis_req *req)
+{
+    req->next = NULL;
+    if (l->tail)
+        l->tail->next = req;
+    else
+        l->head = req;
+    l->tail = req;
+    l->count++;
+}
+
+static struct redis_req *req_list_pop(struct req_list *l)
+{
+    struct redis_req *req = l->head;
+    if (req) {
+        l->head = req->next;
+        if (!l->head)
+            l->tail = NULL;
+        l->count--;
+        req->next = NULL;
+    }
+    return req;
+}
+
+static void req_list_remove(struct req_list *l, struct redis_req *req)
+{
+    struct redis_req *prev = NULL;
+    for (struct redis_req *it = l->head; it; prev = it, it = it->next) {
+        if (it != req)
+            continue;
+        if (prev)
+            prev->next = it->next;
+        else
+            l->head = it->next;
+        if (l->tail == it)
+            l->tail = prev;
+        l->count--;
+        it->next = NULL;
+        return;
+    }
+}
+
+/* A short, printable rendering of a key for messages: other bytes as \\xNN, cut with "...". */
+static void key_printable(char *out, size_t outlen, const char *key, size_t len)
+{
+    size_t o = 0, i;
+
+    for (i = 0; i < len && o + 8 < outlen; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c >= 0x20 && c < 0x7f)
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+    }
+    if (i < len) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+/* ---- configuration ---- */
+
+static int redis_compile(struct redis_sink *rs, char *err, size_t errlen, const char **key)
+{
+    char why[256];
+
+    if (rs->compiled)
+        return 0;
+    if (redis_url_parse(rs->url_text, &rs->url, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s", why);
+        *key = "url";
+        return -1;
+    }
+    if (rs->password) {
+        char *copy = strdup(rs->password);
+        if (!copy) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        free(rs->url.password);
+        rs->url.password = copy;
+    }
+    if (!(rs->key_tpl = redis_template_compile(rs->key_text, why, sizeof why))) {
+        snprintf(err, errlen, "%s", why);
+        *key = "key";
+        goto fail;
+    }
+    for (size_t i = 0; i < rs->fields.n; i++)
+        if (rs->fields.v[i][0] == '\0') {
+            snprintf(err, errlen, "fields[%zu] is empty", i);
+            *key = "fields";
+            goto fail;
+        }
+    if (rs->maxlen > 0 && (rs->shape == SHAPE_STRING || rs->shape == SHAPE_HASH)) {
+        snprintf(err, errlen, "maxlen applies to the list and stream shapes only");
+        *key = "maxlen";
+        goto fail;
+    }
+    if (rs->reconnect_max_ms < rs->reconnect_min_ms) {
+        snprintf(err, errlen, "must be at least reconnect_min_ms (%lld)", rs->reconnect_min_ms);
+        *key = "reconnect_max_ms";
+        goto fail;
+    }
+    if (rs->positions_key_opt && rs->positions_key_opt[0] == '\0') {
+        snprintf(err, errlen, "must not be empty (leave it out for sluice:positions:<name>)");
+        *key = "positions_key";
+        goto fail;
+    }
+    if (rs->positions_key_opt)
+        rs->positions_key = strdup(rs->positions_key_opt);
+    else if (asprintf(&rs->positions_key, "sluice:positions:%s", rs->super.name ? rs->super.name : "") < 0)
+        rs->positions_key = NULL;
+    if (!rs->positions_key) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    rs->compiled = 1;
+    return 0;
+fail:
+    redis_url_free(&rs->url);
+    redis_template_free(rs->key_tpl);
+    rs->key_tpl = NULL;
+    return -1;
+}
+
+static int redis_check(struct sink *sk, char *err, size_t errlen, const char **key)
+{
+    return redis_compile((struct redis_sink *)sk, err, errlen, key);
+}
+
+/* ---- mapping records (prepare) ---- */
+
+/* Appends one value's text as a bulk string; the common cases go straight from the record. */
+static int bulk_text(struct redis_sink *rs, const struct rj_value *v)
+{
+    if ((v->type == RJ_STRING && !memchr(v->p + 1, '\\', v->n - 2)))
+        return rbuf_put_bulk(&rs->vals, v->p + 1, v->n - 2);
+    if (v->type == RJ_NUMBER || v->type == RJ_TRUE || v->type == RJ_FALSE)
+        return rbuf_put_bulk(&rs->vals, v->p, v->n);
+    rs->body.len = 0;
+    if (rj_text_append(&rs->body, v) != 0)
+        return -1;
+    return rbuf_put_bulk(&rs->vals, rs->body.p, rs->body.len);
+}
+
+/* Appends the value's top-level fields as bulk strings (name, text) to rs->vals, counting them
+ * in *n; null fields are left out, so HGET of such a field answers nil. */
+static int fields_append(struct redis_sink *rs, uint32_t *n)
+{
+    const struct rj_doc *doc = &rs->doc;
+
+    if (rs->fields.n) {
+        for (size_t i = 0; i < rs->fields.n; i++) {
+            size_t len = strlen(rs->fields.v[i]);
+            const struct rj_value *v = rj_doc_get(doc, rs->fields.v[i], len);
+            if (!v || v->type == RJ_NULL)
+                continue;
+            if (rbuf_put_bulk(&rs->vals, rs->fields.v[i], len) != 0 || bulk_text(rs, v) != 0)
+                return -1;
+            *n += 2;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < doc->nmembers; i++) {
+        const struct rj_member *m = &doc->members[i];
+        if (m->value.type == RJ_NULL)
+            continue;
+        if (bulk_text(rs, &m->key) != 0 || bulk_text(rs, &m->value) != 0)
+            return -1;
+        *n += 2;
+    }
+    return 0;
+}
+
+/* The value as stored by string and list: the record's own bytes, or a projection of fields
+ * ({"a":...,"b":...} in the order of `fields`, fields the value lacks left out). */
+static int value_append(struct redis_sink *rs, const struct sink_record *rec)
+{
+    struct rbuf *body = &rs->body;
+    int first = 1;
+
+    if (!rs->fields.n)
+        return rbuf_put_bulk(&rs->vals, rec->value, rec->value_len);
+    body->len = 0;
+    if (rbuf_put(body, "{", 1) != 0)
+        return -1;
+    for (size_t i = 0; i < rs->fields.n; i++) {
+        const struct rj_member *m = rj_doc_member(&rs->doc, rs->fields.v[i], strlen(rs->fields.v[i]));
+        if (!m)
+            continue;
+        if ((!first && rbuf_put(body, ",", 1) != 0) || rj_json_append(body, &m->key) != 0 ||
+            rbuf_put(body, ":", 1) != 0 || rj_json_append(body, &m->value) != 0)
+            return -1;
+        first = 0;
+    }
+    if (rbuf_put(body, "}", 1) != 0)
+        return -1;
+    return rbuf_put_bulk(&rs->vals, body->p, body->len);
+}
+
+static int redis_prepare(struct sink *sk, struct sink_record *rec, char *err, size_t errlen)
+{
+    struct redis_sink *rs = (struct redis_sink *)sk;
+    int tombstone = rec->value == NULL;
+    struct redis_prep *prep;
+    uint32_t nvals = 0;
+    char head[32];
+    size_t hlen;
+
+    rs->keybuf.len = 0;
+    rs->vals.len = 0;
+    if (tombstone && (rs->shape == SHAPE_LIST || rs->shape == SHAPE_STREAM)) {
+        /* a feed has nothing to append for a deletion; the record still counts as applied */
+        if (!(prep = calloc(1, sizeof *prep)))
+            goto oom;
+        prep->skip = 1;
+        rec->prepared = prep;
+        rec->prepared_len = sizeof *prep;
+        return 0;
+    }
+    /* The value is read in place: no DOM, and numbers stay exactly as they were written. */
+    if (!tombstone && rj_parse(&rs->doc, rec->value, rec->value_len, err, errlen) != 0)
+        return -1;
+    if (redis_template_render(rs->key_tpl, rec, tombstone ? NULL : &rs->doc, &rs->keybuf, err, errlen) != 0)
+        return -1;
+    if (!tombstone) {
+        int need_object = rs->shape == SHAPE_HASH || rs->shape == SHAPE_STREAM || rs->fields.n;
+        if (need_object && rs->doc.root.type != RJ_OBJECT) {
+            snprintf(err, errlen, "%s: the value is %s, not a JSON object",
+                     rs->fields.n ? "fields projection" : redis_shapes[rs->shape], rj_type_name(rs->doc.root.type));
+            return -1;
+        }
+        if (rs->shape == SHAPE_HASH || rs->shape == SHAPE_STREAM) {
+            if (fields_append(rs, &nvals) != 0)
+                goto oom;
+            if (rs->shape == SHAPE_STREAM && nvals == 0) {
+                snprintf(err, errlen, "stream: the value has no non-null field to add as an entry");
+                return -1;
+            }
+            if (rs->shape == SHAPE_STREAM && nvals > 2 * STREAM_MAX_FIELDS) {
+                snprintf(err, errlen, "stream: the value has more than %d fields", STREAM_MAX_FIELDS);
+                return -1;
+            }
+        } else {
+            if (value_append(rs, rec) != 0)
+                goto oom;
+            nvals = 1;
+        }
+    }
+    head[0] = '$';
+    hlen = 1 + redis_fmt_int(head + 1, (long long)rs->keybuf.len);
+    head[hlen++] = '\r';
+    head[hlen++] = '\n';
+    if (!(prep = malloc(sizeof *prep + hlen + rs->keybuf.len + 2 + rs->vals.len)))
+        goto oom;
+    prep->key_off = (uint32_t)hlen;
+    prep->key_len = (uint32_t)rs->keybuf.len;
+    prep->resp_key_len = (uint32_t)(hlen + rs->keybuf.len + 2);
+    prep->resp_vals_len = (uint32_t)rs->vals.len;
+    prep->nvals = nvals;
+    prep->key_hash = key_hash(rs->keybuf.p, rs->keybuf.len);
+    prep->skip = 0;
+    memcpy(prep->data, head, hlen);
+    memcpy(prep->data + hlen, rs->keybuf.p, rs->keybuf.len);
+    memcpy(prep->data + hlen + rs->keybuf.len, "\r\n", 2);
+    if (rs->vals.len)
+        memcpy(prep->data + prep->resp_key_len, rs->vals.p, rs->vals.len);
+    rec->prepared = prep;
+    rec->prepared_len = sizeof *prep + prep->resp_key_len + prep->resp_vals_len;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+static void redis_release(struct sink *sk, struct sink_record *rec)
+{
+    (void)sk;
+    free(rec->prepared);
+    rec->prepared = NULL;
+}
+
+/* ---- planning a batch: which operations, on which keys ---- */
+
+static int plan_reserve(struct redis_sink *rs, size_t count)
+{
+    size_t want = 16;
+
+    while (want < count * 2)
+        want *= 2;
+    if (want > rs->nslots) {
+        uint32_t *s = realloc(rs->slots, want * sizeof *s);
+        if (!s)
+            return -1;
+        rs->slots = s;
+        rs->nslots = want;
+    }
+    if (count > rs->plan_cap) {
+        uint32_t *h = realloc(rs->op_head, count * sizeof *h), *t, *n;
+        if (h)
+            rs->op_head = h;
+        t = h ? realloc(rs->op_tail, count * sizeof *t) : NULL;
+        if (t)
+            rs->op_tail = t;
+        n = t ? realloc(rs->rec_next, count * sizeof *n) : NULL;
+        if (!n)
+            return -1;
+        rs->rec_next = n;
+        rs->plan_cap = count;
+    }
+    return 0;
+}
+
+static const struct redis_prep *rec_prep(const struct sink_batch *b, size_t i)
+{
+    return b->records[i].prepared;
+}
+
+/* Groups the batch's records by key into operations (op_head..op_tail chains through rec_next,
+ * in record order); a stream has one operation per record. Returns the number of operations,
+ * or -1 when out of memory. String and hash write only an operation's last record (several
+ * updates of one key collapse to the last); a list appends all of them. */
+static long batch_plan(struct redis_sink *rs, const struct sink_batch *b)
+{
+    size_t nops = 0, mask;
+
+    if (plan_reserve(rs, b->count) != 0)
+        return -1;
+    mask = rs->nslots - 1;
+    memset(rs->slots, 0, rs->nslots * sizeof *rs->slots);
+    for (size_t i = 0; i < b->count; i++) {
+        const struct redis_prep *p = rec_prep(b, i);
+        size_t s;
+        rs->rec_next[i] = UINT32_MAX;
+        if (p->skip)
+            continue;
+        if (rs->shape == SHAPE_STREAM) {
+            rs->op_head[nops] = rs->op_tail[nops] = (uint32_t)i;
+            nops++;
+            continue;
+        }
+        for (s = p->key_hash & mask; rs->slots[s]; s = (s + 1) & mask) {
+            const struct redis_prep *q = rec_prep(b, rs->op_head[rs->slots[s] - 1]);
+            if (q->key_hash == p->key_hash && q->key_len == p->key_len &&
+                memcmp(q->data + q->key_off, p->data + p->key_off, p->key_len) == 0)
+                break;
+        }
+        if (rs->slots[s]) {
+            uint32_t op = rs->slots[s] - 1;
+            rs->rec_next[rs->op_tail[op]] = (uint32_t)i;
+            rs->op_tail[op] = (uint32_t)i;
+        } else {
+            rs->op_head[nops] = rs->op_tail[nops] = (uint32_t)i;
+            rs->slots[s] = (uint32_t)++nops;
+        }
+    }
+    return (long)nops;
+}
+
+/* Puts the EVALSHA of batch @p b together in rs->cmd. */
+static int batch_command(struct redis_sink *rs, const struct sink_batch *b, char *err, size_t errlen)
+{
+    int collapse = rs->shape == SHAPE_STRING || rs->shape == SHAPE_HASH;
+    long nops = batch_plan(rs, b);
+    size_t nargs = 0, bytes = 256 + strlen(rs->positions_key) + strlen(b->topic);
+    struct rbuf *cmd = &rs->cmd;
+    char field[300], head[64];
+    int hlen;
+
+    if (nops < 0)
+        goto oom;
+    for (long op = 0; op < nops; op++) {
+        uint32_t vals = 0;
+        bytes += rec_prep(b, rs->op_head[op])->resp_key_len + 24;
+        for (uint32_t i = collapse ? rs->op_tail[op] : rs->op_head[op]; i != UINT32_MAX; i = rs->rec_next[i]) {
+            vals += rec_prep(b, i)->nvals;
+            bytes += rec_prep(b, i)->resp_vals_len;
+            if (collapse)
+                break;
+        }
+        nargs += 1 + vals;
+    }
+    cmd->len = 0;
+    if (rbuf_reserve(cmd, bytes) != 0)
+        goto oom;
+    /* EVALSHA sha numkeys positions-key op-keys... field expected next shape ttl maxlen skip values... */
+    hlen = snprintf(head, sizeof head, "*%zu\r\n$7\r\nEVALSHA\r\n$40\r\n", 3 + 1 + (size_t)nops + 7 + nargs);
+    if (rbuf_put(cmd, head, (size_t)hlen) != 0 || rbuf_put(cmd, rs->sha, 40) != 0 || rbuf_put(cmd, "\r\n", 2) != 0 ||
+        rbuf_put_bulk_int(cmd, 1 + nops) != 0 || rbuf_put_bulk(cmd, rs->positions_key, strlen(rs->positions_key)) != 0)
+        goto oom;
+    for (long op = 0; op < nops; op++) {
+        const struct redis_prep *p = rec_prep(b, rs->op_head[op]);
+        if (rbuf_put(cmd, p->data, p->resp_key_len) != 0)
+            goto oom;
+    }
+    hlen = snprintf(field, sizeof field, "%s:%" PRId32, b->topic, b->partition);
+    if (rbuf_put_bulk(cmd, field, (size_t)hlen) != 0 || rbuf_put_bulk_int(cmd, b->prev_next) != 0 ||
+        rbuf_put_bulk_int(cmd, b->next) != 0 ||
+        rbuf_put_bulk(cmd, redis_shapes[rs->shape], strlen(redis_shapes[rs->shape])) != 0 ||
+        rbuf_put_bulk_int(cmd, rs->ttl_s) != 0 || rbuf_put_bulk_int(cmd, rs->maxlen) != 0 ||
+        rbuf_put_bulk(cmd, rs->super.on_failure == SINK_ON_FAILURE_BLOCK ? "0" : "1", 1) != 0)
+        goto oom;
+    for (long op = 0; op < nops; op++) {
+        uint32_t vals = 0;
+        for (uint32_t i = collapse ? rs->op_tail[op] : rs->op_head[op]; i != UINT32_MAX; i = rs->rec_next[i]) {
+            vals += rec_prep(b, i)->nvals;
+            if (collapse)
+                break;
+        }
+        if (rbuf_put_bulk_int(cmd, vals) != 0)
+            goto oom;
+        for (uint32_t i = collapse ? rs->op_tail[op] : rs->op_head[op]; i != UINT32_MAX; i = rs->rec_next[i]) {
+            const struct redis_prep *p = rec_prep(b, i);
+            if (rbuf_put(cmd, p->data + p->resp_key_len, p->resp_vals_len) != 0)
+                goto oom;
+            if (collapse)
+                break;
+        }
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+/* ---- replies ---- */
+
+static int reply_is(const redisReply *r, const char *s)
+{
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
+           r->len == strlen(s) && memcmp(r->str, s, r->len) == 0;
+}
+
+/* Errors a retry may fix: the server is starting, busy, failing over, or lost our script. */
+static int error_is_transient(const char *msg)
+{
+    static const char *const prefixes[] = {
+        "LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT",
+        "MISCONF", "NOAUTH", "WRONGPASS", "NOREPLICAS", NULL,
+    };
+    for (size_t i = 0; prefixes[i]; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(msg, prefixes[i], n) == 0 && (msg[n] == ' ' || msg[n] == '\0'))
+            return 1;
+    }
+    return 0;
+}
+
+/* Marks the records of operation @p op (all records on its key) as rejected. */
+static void batch_reject_op(struct redis_sink *rs, struct sink_batch *b, size_t op, const char *type)
+{
+    const struct redis_prep *p = rec_prep(b, rs->op_head[op]);
+    char shown[160], reason[400];
+
+    key_printable(shown, sizeof shown, p->data + p->key_off, p->key_len);
+    snprintf(reason, sizeof reason, "WRONGTYPE: key %s holds a %s, the %s shape needs a %s or no key",
+             shown, type, redis_shapes[rs->shape], redis_shapes[rs->shape]);
+    for (uint32_t i = rs->op_head[op]; i != UINT32_MAX; i = rs->rec_next[i]) {
+        sink_batch_reject(b, i, reason);
+        rs->count.wrongtype_records++;
+    }
+}
+
+/* The batch's verdict from the script's answer. */
+static void batch_on_reply(struct redis_sink *rs, struct sink_batch *b, const redisReply *reply)
+{
+    int block = rs->super.on_failure == SINK_ON_FAILURE_BLOCK;
+    char msg[512];
+
+    if (!reply) {
+        rs->count.unknown_outcome++;
+        sink_batch_note(b, "connection lost before the reply; the retry compares positions and applies once");
+        sink_batch_done(b, SINK_RETRY, rs->last_error[0] ? rs->last_error : "connection to redis lost");
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(msg, sizeof msg, "%s", reply->str);
+        sink_batch_note(b, "EVALSHA -> %s", msg);
+        if (error_is_transient(msg)) {
+            rs->count.retryable_errors++;
+            if (strncmp(msg, "NOSCRIPT", 8) == 0 && !rs->script_reloading && conn_usable(rs)) {
+                /* flushed (SCRIPT FLUSH, a restart behind a proxy): load it again, ahead of the retry */
+                struct redis_req *req = calloc(1, sizeof *req);
+                if (req) {
+                    req->kind = REQ_SCRIPT;
+                    req->rs = rs;
+                    rs->script_reloading = 1;
+                    script_send(rs, req);
+                }
+            }
+            sink_batch_done(b, SINK_RETRY, msg);
+            return;
+        }
+        if (strncmp(msg, "OOM", 3) == 0) {
+            rs->count.oom_errors++;
+            sink_log(&rs->super, LOG_ERROR, "%s [%" PRId32 "]: redis is out of memory (%" PRIu64 " times so far): %s; %s",
+                     b->topic, b->partition, rs->count.oom_errors, msg,
+                     block ? "retrying (on_failure block)" : "dead-lettering the batch");
+        } else {
+            rs->count.other_errors++;
+            sink_log(&rs->super, LOG_ERROR, "%s [%" PRId32 "]: redis refused the batch (%" PRIu64 " times so far): %s; %s",
+                     b->topic, b->partition, rs->count.other_errors, msg,
+                     block ? "retrying (on_failure block)" : "dead-lettering the batch");
+        }
+        sink_batch_done(b, block ? SINK_RETRY : SINK_FAIL, msg);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
+        rs->count.other_errors++;
+        sink_batch_done(b, block ? SINK_RETRY : SINK_FAIL, "unexpected reply from the batch script");
+        return;
+    }
+    if (reply_is(reply->element[0], "OK")) {
+        size_t bad = (reply->elements - 1) / 2;
+        if (bad > 0) {
+            long nops = batch_plan(rs, b);
+            if (nops < 0) {
+                /* The rest is applied, but which records were skipped is unknown: dead-letter the
+                 * whole batch (applied ones too) rather than lose the skipped ones silently. */
+                sink_batch_done(b, SINK_FAIL, "out of memory sorting out the records redis skipped (WRONGTYPE)");
+                return;
+            }
+            for (size_t i = 0; i < bad; i++) {
+                const redisReply *idx = reply->element[1 + 2 * i], *type = reply->element[2 + 2 * i];
+                if (idx->type == REDIS_REPLY_INTEGER && idx->integer >= 1 && idx->integer <= nops)
+                    batch_reject_op(rs, b, (size_t)idx->integer - 1, type->type == REDIS_REPLY_STRING ? type->str : "?");
+            }
+            sink_log(&rs->super, LOG_WARN, "%s [%" PRId32 "]: %zu key(s) hold another type; their records go to "
+                     "the dead letters (%" PRIu64 " so far)", b->topic, b->partition, bad, rs->count.wrongtype_records);
+        }
+        sink_batch_note(b, "EVALSHA: %zu records, applied", b->count);
+        sink_batch_done(b, SINK_OK, NULL);
+    } else if (reply_is(reply->element[0], "APPLIED")) {
+        rs->count.already_applied++;
+        sink_log(&rs->super, LOG_INFO, "%s [%" PRId32 "] batch up to @%" PRId64 ": already applied by an earlier "
+                 "attempt whose reply was lost; not applied again", b->topic, b->partition, b->next - 1);
+        sink_batch_note(b, "EVALSHA: already applied by an earlier attempt (position %" PRId64 ")", b->next);
+        sink_batch_done(b, SINK_OK, NULL);
+    } else if (reply_is(reply->element[0], "FENCED")) {
+        const redisReply *stored = reply->elements > 1 ? reply->element[1] : NULL;
+        rs->count.fenced++;
+        snprintf(msg, sizeof msg, "stored position is %.*s, expected %" PRId64 " (another process wrote this partition)",
+                 stored && stored->type == REDIS_REPLY_STRING ? (int)stored->len : 1,
+                 stored && stored->type == REDIS_REPLY_STRING ? stored->str : "?", b->prev_next);
+        sink_batch_note(b, "EVALSHA: %s", msg);
+        sink_batch_done(b, SINK_FENCED, msg);
+    } else if (reply_is(reply->element[0], "WRONGTYPE")) {
+        const redisReply *idx = reply->elements > 2 ? reply->element[1] : NULL;
+        long nops = batch_plan(rs, b);
+        rs->count.wrongtype_records += (reply->elements - 1) / 2;
+        snprintf(msg, sizeof msg, "WRONGTYPE: a key holds another type; nothing written (on_failure block "
+                 "waits for it to be fixed)");
+        if (idx && idx->type == REDIS_REPLY_INTEGER && nops > 0 && idx->integer >= 1 && idx->integer <= nops) {
+            const struct redis_prep *p = rec_prep(b, rs->op_head[idx->integer - 1]);
+            char shown[160];
+            key_printable(shown, sizeof shown, p->data + p->key_off, p->key_len);
+            snprintf(msg, sizeof msg, "WRONGTYPE: key %s holds a %s, not a %s; nothing written (on_failure block "
+                     "retries until it is fixed)", shown,
+                     reply->element[2]->type == REDIS_REPLY_STRING ? reply->element[2]->str : "?", redis_shapes[rs->shape]);
+        }
+        sink_batch_note(b, "EVALSHA: %s", msg);
+        sink_batch_done(b, SINK_RETRY, msg);
+    } else {
+        rs->count.other_errors++;
+        sink_batch_done(b, block ? SINK_RETRY : SINK_FAIL, "unexpected reply from the batch script");
+    }
+}
+
+static int parse_position(const redisReply *r, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    if (r->type == REDIS_REPLY_NIL) {
+        *out = -1;
+        return 0;
+    }
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20)
+        return -1;
+    v = strtoll(r->str, &end, 10);
+    if (end != r->str + r->len || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void load_on_reply(struct redis_sink *rs, struct sink_positions *req, const redisReply *reply)
+{
+    char msg[512];
+
+    if (!reply) {
+        sink_positions_done(req, 0, rs->last_error[0] ? rs->last_error : "connection to redis lost");
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(msg, sizeof msg, "HMGET %s: %s", rs->positions_key, reply->str);
+        sink_positions_done(req, 0, msg);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != req->count) {
+        sink_positions_done(req, 0, "unexpected reply to HMGET");
+        return;
+    }
+    for (size_t i = 0; i < req->count; i++) {
+        if (parse_position(reply->element[i], &req->next[i]) != 0) {
+            snprintf(msg, sizeof msg, "%s field %s:%" PRId32 " does not hold a position (a number)",
+                     rs->positions_key, req->topic, req->partitions[i]);
+            sink_log(&rs->super, LOG_ERROR, "%s", msg);
+            sink_positions_done(req, 0, msg);
+            return;
+        }
+    }
+    sink_positions_done(req, 1, NULL);
+}
+
+/* ---- the connection ---- */
+
+static int conn_usable(const struct redis_sink *rs)
+{
+    return rs->ac && rs->state == CONN_READY && !(rs->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING));
+}
+
+/* Runs while connected, for the oldest command in flight (the handshake has connect_timeout_ms). */
+static void command_timer_arm(struct redis_sink *rs)
+{
+    struct redis_req *head = rs->inflight.head;
+    int64_t delay;
+    struct timeval tv;
+
+    if (!head || rs->state != CONN_READY) {
+        evtimer_del(rs->command_timer);
+        return;
+    }
+    delay = head->sent_ms + rs->command_timeout_ms - mono_ms();
+    tv = ms_tv(delay > 0 ? delay : 0);
+    evtimer_add(rs->command_timer, &tv);
+}
+
+/* Ends a request without a reply (never sent, or its connection is gone). */
+static void req_fail(struct redis_sink *rs, struct redis_req *req, const char *why)
+{
+    if (!rs->stopped) {
+        if (req->kind == REQ_BATCH)
+            sink_batch_done(req->batch, SINK_RETRY, why);
+        else if (req->kind == REQ_LOAD)
+            sink_positions_done(req->load, 0, why);
+    }
+    free(req);
+}
+
+static void pending_fail_all(struct redis_sink *rs, const char *why)
+{
+    struct redis_req *req;
+    while ((req = req_list_pop(&rs->pending)))
+        req_fail(rs, req, why);
+}
+
+static void reconnect_schedule(struct redis_sink *rs)
+{
+    int64_t delay;
+    struct timeval tv;
+
+    if (rs->stopped)
+        return;
+    rs->failures++;
+    delay = backoff_full_jitter(rs->failures, rs->reconnect_min_ms, rs->reconnect_max_ms);
+    if (rs->failures == 1 || rs->failures % 10 == 0)
+        sink_log(&rs->super, LOG_WARN, "redis %s:%d: %s; reconnecting in %" PRId64 " ms (attempt %u)",
+                 rs->url.host, rs->url.port, rs->last_error, delay, rs->failures);
+    tv = ms_tv(delay);
+    evtimer_add(rs->reconnect_timer, &tv);
+}
+
+/* Drops the connection (ours to free): sent requests get their NULL replies from hiredis
+ * (retried), waiting ones are failed, and a reconnect is scheduled. */
+static void conn_drop(struct redis_sink *rs, const char *why)
+{
+    redisAsyncContext *ac = rs->ac;
+
+    snprintf(rs->last_error, sizeof rs->last_error, "%s", why);
+    rs->ac = NULL;
+    rs->state = CONN_IDLE;
+    rs->script_reloading = 0;
+    evtimer_del(rs->connect_timer);
+    evtimer_del(rs->command_timer);
+    if (rs->dns_req) {
+        struct evdns_getaddrinfo_request *dr = rs->dns_req;
+        rs->dns_req = NULL;
+        evdns_getaddrinfo_cancel(dr);
+    }
+    if (ac)
+        redisAsyncFree(ac);   /* runs the pending callbacks with NULL (deferred inside a callback) */
+    pending_fail_all(rs, rs->last_error);
+    reconnect_schedule(rs);
+}
+
+/* A connection attempt or connection that hiredis ends itself (it frees the context): record
+ * why, fail what waits, and schedule a reconnect. */
+static void conn_lost(struct redis_sink *rs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conn_lost(struct redis_sink *rs, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(rs->last_error, sizeof rs->last_error, fmt, ap);
+    va_end(ap);
+    rs->ac = NULL;
+    rs->state = CONN_IDLE;
+    rs->script_reloading = 0;
+    evtimer_del(rs->command_timer);
+    evtimer_del(rs->connect_timer);
+    pending_fail_all(rs, rs->last_error);
+    reconnect_schedule(rs);
+}
+
+static void on_command_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis_sink *rs = arg;
+    struct redis_req *head = rs->inflight.head;
+    char why[128];
+
+    (void)fd;
+    (void)what;
+    if (!head)
+        return;
+    if (mono_ms() - head->sent_ms < rs->command_timeout_ms) {
+        command_timer_arm(rs);
+        return;
+    }
+    rs->count.timeouts++;
+    snprintf(why, sizeof why, "no reply within command_timeout_ms (%lld ms)", rs->command_timeout_ms);
+    sink_log(&rs->super, LOG_WARN, "redis %s:%d: %s; dropping the connection (%zu commands in flight)",
+             rs->url.host, rs->url.port, why, rs->inflight.count);
+    conn_drop(rs, why);
+}
+
+static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis_sink *rs = arg;
+    char why[128];
+
+    (void)fd;
+    (void)what;
+    if (rs->state == CONN_READY || rs->state == CONN_IDLE)
+        return;
+    snprintf(why, sizeof why, "no connection within connect_timeout_ms (%lld ms)", rs->connect_timeout_ms);
+    conn_drop(rs, why);
+}
+
+static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_connect(arg);
+}
+
+/* Every reply, or NULL when the connection went away first. */
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_req *req = privdata;
+    struct redis_sink *rs = req->rs;
+    const redisReply *reply = r;
+    char msg[512];
+
+    (void)ac;
+    req_list_remove(&rs->inflight, req);
+    if (rs->stopped) {
+        free(req);
+        return;
+    }
+    switch (req->kind) {
+    case REQ_BATCH:
+        rs->batches_in_flight--;
+        batch_on_reply(rs, req->batch, reply);
+        break;
+    case REQ_LOAD:
+        load_on_reply(rs, req->load, reply);
+        break;
+    case REQ_AUTH:
+    case REQ_SELECT:
+    case REQ_SCRIPT:
+        if (!reply)
+            break;   /* the connection is going: its disconnect callback handles it */
+        if (reply->type == REDIS_REPLY_ERROR) {
+            snprintf(msg, sizeof msg, "%s: %s",
+                     req->kind == REQ_AUTH ? "AUTH" : req->kind == REQ_SELECT ? "SELECT" : "SCRIPT LOAD", reply->str);
+            /* LOADING after a restart passes; a wrong password or a refused SELECT does not */
+            sink_log(&rs->super, strncmp(reply->str, "LOADING", 7) == 0 || strncmp(reply->str, "BUSY", 4) == 0
+                     ? LOG_WARN : LOG_ERROR, "redis %s:%d: %s",
+                     rs->url.host, rs->url.port, msg);
+            free(req);
+            if (rs->ac == ac)
+                conn_drop(rs, msg);
+            return;
+        }
+        if (req->kind == REQ_SCRIPT) {
+            if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
+                free(req);
+                if (rs->ac == ac)
+                    conn_drop(rs, "SCRIPT LOAD: unexpected reply");
+                return;
+            }
+            memcpy(rs->sha, reply->str, 40);
+            rs->sha[40] = '\0';
+            rs->script_reloading = 0;
+            if (rs->state == CONN_HANDSHAKE && rs->ac == ac) {
+                rs->state = CONN_READY;
+                evtimer_del(rs->connect_timer);
+                sink_log(&rs->super, rs->failures ? LOG_WARN : LOG_INFO, "connected to redis %s:%d db %d%s",
+                         rs->url.host, rs->url.port, rs->url.db, rs->failures ? " again" : "");
+                rs->failures = 0;
+                rs->last_error[0] = '\0';
+            }
+        }
+        break;
+    }
+    free(req);
+    command_timer_arm(rs);
+    conn_pump(rs);
+}
+
+/* Sends one request now; on failure to queue it (the context is going), fails it. */
+static void req_send(struct redis_sink *rs, struct redis_req *req, const char *cmd, size_t len)
+{
+    int was_idle = rs->inflight.head == NULL;
+
+    req->sent_ms = mono_ms();
+    if (redisAsyncFormattedCommand(rs->ac, on_reply, req, cmd, len) != REDIS_OK) {
+        req_fail(rs, req, "cannot send to redis (connection closing)");
+        return;
+    }
+    req_list_push(&rs->inflight, req);
+    if (req->kind == REQ_BATCH)
+        rs->batches_in_flight++;
+    if (was_idle)
+        command_timer_arm(rs);
+}
+
+static void req_send_argv(struct redis_sink *rs, struct redis_req *req, int argc, const char **argv, const size_t *lens)
+{
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+
+    if (len < 0) {
+        req_fail(rs, req, "out of memory");
+        return;
+    }
+    req_send(rs, req, cmd, (size_t)len);
+    free(cmd);
+}
+
+static void script_send(struct redis_sink *rs, struct redis_req *req)
+{
+    const char *argv[] = { "SCRIPT", "LOAD", redis_batch_script };
+    size_t lens[] = { 6, 4, sizeof redis_batch_script - 1 };
+    req_send_argv(rs, req, 3, argv, lens);
+}
+
+static void req_start(struct redis_sink *rs, struct redis_req *req)
+{
+    char err[256];
+
+    if (req->kind == REQ_BATCH) {
+        if (batch_command(rs, req->batch, err, sizeof err) != 0) {
+            req_fail(rs, req, err);
+            return;
+        }
+        req_send(rs, req, rs->cmd.p, rs->cmd.len);
+        /* a pipeline of large batches should not keep a large scratch buffer forever */
+        if (rs->cmd.cap > (8u << 20)) {
+            rbuf_free(&rs->cmd);
+        }
+    } else {
+        struct sink_positions *load = req->load;
+        size_t argc = 2 + load->count;
+        const char **argv = calloc(argc, sizeof *argv);
+        size_t *lens = calloc(argc, sizeof *lens);
+        char *fields = malloc(load->count * (strlen(load->topic) + 16) + 1);
+        size_t off = 0;
+
+        if (!argv || !lens || !fields) {
+            free(argv);
+            free(lens);
+            free(fields);
+            req_fail(rs, req, "out of memory");
+            return;
+        }
+        argv[0] = "HMGET";
+        lens[0] = 5;
+        argv[1] = rs->positions_key;
+        lens[1] = strlen(rs->positions_key);
+        for (size_t i = 0; i < load->count; i++) {
+            int n = sprintf(fields + off, "%s:%" PRId32, load->topic, load->partitions[i]);
+            argv[2 + i] = fields + off;
+            lens[2 + i] = (size_t)n;
+            off += (size_t)n + 1;
+        }
+        req_send_argv(rs, req, (int)argc, argv, lens);
+        free(argv);
+        free(lens);
+        free(fields);
+    }
+}
+
+/* Sends what waits, as far as the connection and max_in_flight allow. */
+static void conn_pump(struct redis_sink *rs)
+{
+    while (rs->pending.head && conn_usable(rs)) {
+        struct redis_req *req = rs->pending.head;
+        if (req->kind == REQ_BATCH && rs->batches_in_flight >= (size_t)rs->max_in_flight)
+            break;
+        req_start(rs, req_list_pop(&rs->pending));
+    }
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct redis_sink *rs = ac->data;
+
+    if (rs->stopped || ac != rs->ac)
+        return;   /* ours: conn_drop already took care */
+    rs->count.disconnects++;
+    /* hiredis frees the context after this callback */
+    conn_lost(rs, "connection lost: %s", status == REDIS_OK ? "closed" : ac->errstr);
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    struct redis_sink *rs = ac->data;
+    struct redis_req *req;
+
+    if (rs->stopped || ac != rs->ac)
+        return;
+    if (status != REDIS_OK) {
+        conn_lost(rs, "cannot connect: %s", ac->errstr);   /* hiredis frees it after this callback */
+        return;
+    }
+    rs->state = CONN_HANDSHAKE;
+    redisEnableKeepAlive(&ac->c);
+    if (rs->url.password) {
+        const char *argv[] = { "AUTH", rs->url.user ? rs->url.user : rs->url.password, rs->url.password };
+        size_t lens[] = { 4, strlen(argv[1]), strlen(rs->url.password) };
+        if (!(req = calloc(1, sizeof *req)))
+            goto oom;
+        req->kind = REQ_AUTH;
+        req->rs = rs;
+        req_send_argv(rs, req, rs->url.user ? 3 : 2, argv, lens);
+    }
+    if (rs->url.db != 0) {
+        char db[16];
+        const char *argv[] = { "SELECT", db };
+        size_t lens[] = { 6, (size_t)snprintf(db, sizeof db, "%d", rs->url.db) };
+        if (!(req = calloc(1, sizeof *req)))
+            goto oom;
+        req->kind = REQ_SELECT;
+        req->rs = rs;
+        req_send_argv(rs, req, 2, argv, lens);
+    }
+    if (!(req = calloc(1, sizeof *req)))
+        goto oom;
+    req->kind = REQ_SCRIPT;
+    req->rs = rs;
+    script_send(rs, req);
+    return;
+oom:
+    /* not from inside hiredis' connect callback: the connect timer drops it on the next turn */
+    {
+        struct timeval now = { 0, 0 };
+        snprintf(rs->last_error, sizeof rs->last_error, "out of memory");
+        evtimer_add(rs->connect_timer, &now);
+    }
+}
+
+static void connect_to(struct redis_sink *rs, const char *ip)
+{
+    redisAsyncContext *ac = redisAsyncConnect(ip, rs->url.port);
+
+    if (!ac || ac->err) {
+        conn_lost(rs, "cannot connect: %s", ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        return;
+    }
+    ac->data = rs;
+    if (redisLibeventAttach(ac, rs->super.eb) != REDIS_OK) {
+        redisAsyncFree(ac);
+        conn_lost(rs, "cannot watch the connection");
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    rs->ac = ac;
+    rs->state = CONN_CONNECTING;
+}
+
+static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct redis_sink *rs = arg;
+    char ip[INET6_ADDRSTRLEN] = "";
+
+    if (result == EVUTIL_EAI_CANCEL)
+        return;   /* stopped, or timed out: whoever cancelled moved on */
+    rs->dns_req = NULL;
+    if (result != 0 || !res) {
+        if (res)
+            evutil_freeaddrinfo(res);
+        conn_lost(rs, "cannot resolve %s: %s", rs->url.host, evutil_gai_strerror(result));
+        return;
+    }
+    if (res->ai_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof ip);
+    else
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, ip, sizeof ip);
+    evutil_freeaddrinfo(res);
+    connect_to(rs, ip);
+}
+
+/* One resolver per event loop, shared by every redis sink and never freed: a lookup cancelled
+ * by stop() still delivers its EVUTIL_EAI_CANCEL later, from the loop, through the resolver,
+ * which must therefore outlive any sink (a reload stops and frees sinks while the loop runs). */
+struct dns_slot {
+    struct event_base *eb;
+    struct evdns_base *dns;
+    struct dns_slot *next;
+};
+static struct dns_slot *dns_slots;
+
+static struct evdns_base *resolver_for(struct event_base *eb)
+{
+    struct dns_slot *slot;
+
+    for (slot = dns_slots; slot; slot = slot->next)
+        if (slot->eb == eb)
+            return slot->dns;
+    if (!(slot = calloc(1, sizeof *slot)))
+        return NULL;
+    if (!(slot->dns = evdns_base_new(eb, EVDNS_BASE_INITIALIZE_NAMESERVERS))) {
+        free(slot);
+        return NULL;
+    }
+    slot->eb = eb;
+    slot->next = dns_slots;
+    dns_slots = slot;
+    return slot->dns;
+}
+
+static int host_is_numeric(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* Starts a connection attempt: resolve (when the host is a name), connect, handshake. */
+static void conn_connect(struct redis_sink *rs)
+{
+    struct timeval tv = ms_tv(rs->connect_timeout_ms);
+
+    if (rs->stopped || rs->state != CONN_IDLE)
+        return;
+    evtimer_add(rs->connect_timer, &tv);
+    if (host_is_numeric(rs->url.host)) {
+        connect_to(rs, rs->url.host);
+        return;
+    }
+    {
+        struct evdns_base *dns = resolver_for(rs->super.eb);
+        struct evutil_addrinfo hints;
+        struct evdns_getaddrinfo_request *dr;
+        if (!dns) {
+            conn_lost(rs, "cannot set up name resolution");
+            return;
+        }
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_protocol = IPPROTO_TCP;
+        rs->state = CONN_RESOLVING;
+        /* may answer at once (a name in /etc/hosts): then it returns NULL and the state moved */
+        dr = evdns_getaddrinfo(dns, rs->url.host, NULL, &hints, on_resolved, rs);
+        if (dr && rs->state == CONN_RESOLVING)
+            rs->dns_req = dr;
+    }
+}
+
+/* ---- the sink's operations ---- */
+
+static int redis_start(struct sink *sk, char *err, size_t errlen)
+{
+    struct redis_sink *rs = (struct redis_sink *)sk;
+    const char *key = NULL;
+
+    if (redis_compile(rs, err, errlen, &key) != 0)
+        return -1;
+    /* start may follow a stop: a reload that fails starts the previous configuration again */
+    if (!rs->reconnect_timer)
+        rs->reconnect_timer = evtimer_new(sk->eb, on_reconnect_timer, rs);
+    if (!rs->connect_timer)
+        rs->connect_timer = evtimer_new(sk->eb, on_connect_timeout, rs);
+    if (!rs->command_timer)
+        rs->command_timer = evtimer_new(sk->eb, on_command_timeout, rs);
+    if (!rs->reconnect_timer || !rs->connect_timer || !rs->command_timer) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rs->started = 1;
+    rs->stopped = 0;
+    rs->failures = 0;
+    rs->last_error[0] = '\0';
+    rs->state = CONN_IDLE;
+    conn_connect(rs);   /* asynchronous: batches wait for it, or retry */
+    return 0;
+}
+
+static void redis_write(struct sink *sk, struct sink_batch *b)
+{
+    struct redis_sink *rs = (struct redis_sink *)sk;
+    struct redis_req *req;
+
+    if (rs->state == CONN_IDLE) {
+        char why[320];
+        snprintf(why, sizeof why, "not connected to redis (%s)", rs->last_error[0] ? rs->last_error : "reconnecting");
+        sink_batch_done(b, SINK_RETRY, why);
+        return;
+    }
+    if (!(req = calloc(1, sizeof *req))) {
+        sink_batch_done(b, SINK_RETRY, "out of memory");
+        return;
+    }
+    req->kind = REQ_BATCH;
+    req->rs = rs;
+    req->batch = b;
+    if (conn_usable(rs) && !rs->pending.head && rs->batches_in_flight < (size_t)rs->max_in_flight) {
+        req_start(rs, req);
+        return;
+    }
+    req_list_push(&rs->pending, req);
+}
+
+static void redis_load_positions(struct sink *sk, struct sink_positions *pos)
+{
+    struct redis_sink *rs = (struct redis_sink *)sk;
+    struct redis_req *req;
+
+    if (rs->state == CONN_IDLE) {
+        char why[320];
+        snprintf(why, sizeof why, "not connected to redis (%s)", rs->last_error[0] ? rs->last_error : "reconnecting");
+        sink_positions_done(pos, 0, why);
+        return;
+    }
+    if (!(req = calloc(1, sizeof *req))) {
+        sink_positions_done(pos, 0, "out of memory");
+        return;
+    }
+    req->kind = REQ_LOAD;
+    req->rs = rs;
+    req->load = pos;
+    if (conn_usable(rs) && !rs->pending.head) {
+        req_start(rs, req);
+        return;
+    }
+    req_list_push(&rs->pending, req);
+}
+
+static int redis_ready(struct sink *sk, char *why, size_t whylen)
+{
+    struct redis_sink *rs = (struct redis_sink *)sk;
+
+    if (rs->state == CONN_READY)
+        return 1;
+    if (rs->state == CONN_IDLE)
+        snprintf(why, whylen, "not connected to redis %s:%d: %s", rs->url.host, rs->url.port,
+                 rs->last_error[0] ? rs->last_error : "not started");
+    else
+        snprintf(why, whylen, "connecting to redis %s:%d", rs->url.host, rs->url.port);
+    return 0;
+}
+
+static void redis_stop(struct sink *sk)
+{
+    struct redis_sink *rs = (struct redis_sink *)sk;
+    struct redis_req *req;
+
+    if (rs->stopped || !rs->started)
+        return;
+    rs->stopped = 1;
+    if (rs->reconnect_timer)
+        evtimer_del(rs->reconnect_timer);
+    if (rs->connect_timer)
+        evtimer_del(rs->connect_timer);
+    if (rs->command_timer)
+        evtimer_del(rs->command_timer);
+    if (rs->dns_req) {
+        struct evdns_getaddrinfo_request *dr = rs->dns_req;
+        rs->dns_req = NULL;
+        evdns_getaddrinfo_cancel(dr);
+    }
+    if (rs->ac) {
+        redisAsyncContext *ac = rs->ac;
+        rs->ac = NULL;
+        redisAsyncFree(ac);   /* its callbacks see rs->stopped: no verdicts after stop */
+    }
+    while ((req = req_list_pop(&rs->pending)))
+        free(req);
+    rs->state = CONN_IDLE;
+    if (rs->count.unknown_outcome || rs->count.fenced || rs->count.wrongtype_records || rs->count.oom_errors ||
+        rs->count.other_errors || rs->count.timeouts)
+        sink_log(sk, LOG_INFO, "errors seen: unknown_outcome=%" PRIu64 " already_applied=%" PRIu64 " fenced=%" PRIu64
+                 " wrongtype_records=%" PRIu64 " oom=%" PRIu64 " other=%" PRIu64 " retryable=%" PRIu64
+                 " timeouts=%" PRIu64 " disconnects=%" PRIu64,
+                 rs->count.unknown_outcome, rs->count.already_applied, rs->count.fenced, rs->count.wrongtype_records,
+                 rs->count.oom_errors, rs->count.other_errors, rs->count.retryable_errors, rs->count.timeouts,
+                 rs->count.disconnects);
+}
+
+static void redis_destroy(struct sink *sk)
+{
+    struct redis_sink *rs = (struct redis_sink *)sk;
+
+    redis_stop(sk);
+    if (rs->reconnect_timer)
+        event_free(rs->reconnect_timer);
+    if (rs->connect_timer)
+        event_free(rs->connect_timer);
+    if (rs->command_timer)
+        event_free(rs->command_timer);
+    rs->reconnect_timer = rs->connect_timer = rs->command_timer = NULL;
+    redis_url_free(&rs->url);
+    redis_template_free(rs->key_tpl);
+    rs->key_tpl = NULL;
+    free(rs->positions_key);
+    rs->positions_key = NULL;
+    rbuf_free(&rs->keybuf);
+    rbuf_free(&rs->vals);
+    rbuf_free(&rs->body);
+    rbuf_free(&rs->cmd);
+    rj_doc_free(&rs->doc);
+    free(rs->slots);
+    free(rs->op_head);
+    free(rs->op_tail);
+    free(rs->rec_next);
+    rs->slots = rs->op_head = rs->op_tail = rs->rec_next = NULL;
+    rs->compiled = 0;
+}
+
+const struct sink_ops sink_redis_ops = {
+    .type = "redis",
+    .size = sizeof(struct redis_sink),
+    .opts = redis_opts,
+    /* not SINK_F_JSON: values are read in place (rj_parse), several times cheaper than a DOM */
+    .flags = SINK_F_TRANSACTIONAL | SINK_F_POSITION_BATCHES,
+    .help = "Keeps Redis keys (string, hash, list, stream) fresh, exactly once, pipelined",
+    .check = redis_check,
+    .start = redis_start,
+    .prepare = redis_prepare,
+    .release = redis_release,
+    .write = redis_write,
+    .load_positions = redis_load_positions,
+    .stop = redis_stop,
+    .destroy = redis_destroy,
+    .ready = redis_ready,
+};

@@ -1,0 +1,159 @@
+/* The interface between the router and a sink. A sink type is one sinks/<type>.c that exports
+ * one const struct sink_ops. The router owns everything common to all sinks (filter, batching,
+ * ordering, retries, dead letters, offsets); a sink only maps records and writes batches.
+ *
+ * Life of a batch: the router calls ops->write(sk, b) once per attempt. The sink does its I/O
+ * on the event loop (never blocking) and ends the attempt with exactly one
+ * sink_batch_done(b, result, error). Before SINK_OK it may mark single records as bad with
+ * sink_batch_reject(): those go to the dead-letter topic, the others count as applied.
+ * While a batch of a (sink, topic, partition) is in flight, the router sends no other batch of
+ * that partition to that sink: records of one partition reach the target in offset order. */
+#ifndef SLUICE_SINK_H
+#define SLUICE_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "../router/cfg.h"
+#include "../router/log.h"
+
+struct sink;
+struct sink_state;      /* router-private */
+
+/* One record as a sink sees it. Everything is borrowed from the router for the life of the
+ * batch, except prepared, which belongs to the sink (freed by ops->release). */
+struct sink_record {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *key;            /* NULL when the record has no key */
+    size_t key_len;
+    const char *value;          /* NULL for a tombstone */
+    size_t value_len;
+    int64_t timestamp_ms;       /* -1 when the record has none */
+    json_t *doc;                /* SINK_F_JSON: the parsed value; NULL for a tombstone */
+    void *prepared;             /* what ops->prepare made of the record */
+    size_t prepared_len;        /* its size, counted against batch.max_bytes */
+
+    /* router-private */
+    char *reject_reason;
+    void *origin;
+};
+
+struct sink_batch {
+    struct sink *sink;
+    const char *topic;
+    int32_t partition;
+    struct sink_record *records;  /* in offset order */
+    size_t count;
+    size_t bytes;
+    /* Transactional sinks: the position the target must hold for this batch to apply
+     * (compare-and-set; -1 when none was stored yet) and the one to store with it. */
+    int64_t prev_next;
+    int64_t next;
+    unsigned attempt;             /* 1 on the first try */
+};
+
+enum sink_result {
+    SINK_OK,      /* applied; records marked with sink_batch_reject go to the dead letters */
+    SINK_RETRY,   /* transient failure: the whole batch is tried again after a backoff */
+    SINK_FAIL,    /* permanent failure of every record: the batch goes to the dead letters */
+    SINK_FENCED,  /* the stored position is not prev_next: another writer owns the partition */
+};
+
+/* A request to read stored positions (transactional sinks), answered with sink_positions_done. */
+struct sink_positions {
+    const char *topic;
+    const int32_t *partitions;
+    size_t count;
+    int64_t *next;                /* out, one per partition: -1 when none is stored */
+    void *origin;                 /* router-private */
+};
+
+#define SINK_F_JSON          0x1u  /* the router parses values as JSON before prepare */
+#define SINK_F_TRANSACTIONAL 0x2u  /* positions are stored in the target with the data */
+/* A transactional sink that takes batches of 0 records, which only move its stored position
+ * (over records at a partition's tail that were dead-lettered or filtered out, so that a
+ * restart does not redo them). */
+#define SINK_F_POSITION_BATCHES 0x4u
+
+struct sink_ops {
+    const char *type;                 /* the "type" in the sink's configuration */
+    size_t size;                      /* sizeof the sink's struct, which begins with struct sink */
+    const struct cfg_opt *opts;       /* the options of its section ("file": { ... }) */
+    unsigned flags;
+    const char *help;                 /* one line for the configuration reference */
+
+    /* Checks across options once the table is applied; writes the reason and the section key
+     * it concerns. Optional. */
+    int (*check)(struct sink *sk, char *err, size_t errlen, const char **key);
+    /* Connects or opens; may start asynchronous work on sk->eb. */
+    int (*start)(struct sink *sk, char *err, size_t errlen);
+    /* Maps one record (filling prepared/prepared_len). -1: the record is bad (dead letter,
+     * reason in err). Optional: without it a record's size is its key and value. */
+    int (*prepare)(struct sink *sk, struct sink_record *rec, char *err, size_t errlen);
+    void (*release)(struct sink *sk, struct sink_record *rec);
+    /* Writes one batch; never blocks; ends with sink_batch_done(). */
+    void (*write)(struct sink *sk, struct sink_batch *b);
+    /* SINK_F_TRANSACTIONAL: reads stored positions; ends with sink_positions_done(). */
+    void (*load_positions)(struct sink *sk, struct sink_positions *req);
+    /* Stops I/O; calls no callback of the router afterwards. Optional. */
+    void (*stop)(struct sink *sk);
+    /* Frees what start made (the router frees the options). Optional. */
+    void (*destroy)(struct sink *sk);
+    /* 1 when the sink can deliver now (connected), else 0 with the reason; for /readyz.
+     * Optional: without it a started sink counts as ready. */
+    int (*ready)(struct sink *sk, char *why, size_t whylen);
+    /* What would be sent for one prepared record, as text (malloc'd), for `sluice run --dry-run`.
+     * Optional: without it the prepared bytes are shown when they are text, else the value. */
+    char *(*describe)(struct sink *sk, const struct sink_record *rec);
+};
+
+enum sink_on_failure { SINK_ON_FAILURE_DEAD_LETTER, SINK_ON_FAILURE_BLOCK };
+
+/* Common to every sink; the type's struct begins with it. Filled by the configuration loader. */
+struct sink {
+    const struct sink_ops *ops;
+    char *name;
+    char *type;
+    struct cfg_strlist topics;
+    struct {
+        long long max_records;
+        long long max_bytes;
+        long long linger_ms;
+    } batch;
+    struct {
+        long long max_attempts;
+        long long initial_backoff_ms;
+        long long max_backoff_ms;
+    } retry;
+    json_t *filter;
+    int on_failure;                 /* enum sink_on_failure */
+    long long max_buffered_records;
+    long long max_buffered_bytes;
+    long long park_after_ms;
+    long long max_record_bytes;
+    char *conf_file;                /* where it was declared, for messages */
+    char *conf_path;                /* its JSON path in that file ("sinks[1]", or "" for a sink file) */
+    struct event_base *eb;          /* the loop, set before start */
+    struct sink_state *state;       /* router-private */
+};
+
+/* The router's API for sinks. */
+void sink_batch_reject(struct sink_batch *b, size_t index, const char *reason);
+void sink_batch_done(struct sink_batch *b, enum sink_result result, const char *error);
+/* What this attempt sent and got, in a line (a statement summary, "POST /x -> 503: body..."),
+ * shown by GET /sinks/NAME/debug. Optional; call before sink_batch_done. */
+void sink_batch_note(struct sink_batch *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sink_positions_done(struct sink_positions *req, int ok, const char *error);
+
+void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The registry of sink types (sinks/sinks.c). */
+const struct sink_ops *sink_ops_find(const char *type);
+extern const struct sink_ops *const sink_types[];   /* NULL-terminated */
+
+#endif

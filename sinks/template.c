@@ -1,0 +1,871 @@
+/* Text helpers and templates for the HTTP sinks (see template.h). */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "template.h"
+#include "router/jsonpath.h"
+
+/* ---- buffer ---- */
+
+static int tbuf_reserve(struct tbuf *b, size_t extra)
+{
+    size_t want;
+    char *p;
+
+    if (b->oom)
+        return -1;
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    want = b->cap ? b->cap : 256;
+    while (want < b->len + extra + 1) {
+        if (want > SIZE_MAX / 2) {
+            b->oom = 1;
+            return -1;
+        }
+        want *= 2;
+    }
+    p = realloc(b->p, want);
+    if (!p) {
+        b->oom = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = want;
+    return 0;
+}
+
+void tbuf_add(struct tbuf *b, const void *data, size_t n)
+{
+    if (tbuf_reserve(b, n) != 0)
+        return;
+    if (n)
+        memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void tbuf_add_i64(struct tbuf *b, int64_t v)
+{
+    char digits[24], *p = digits + sizeof digits;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    tbuf_add(b, p, (size_t)(digits + sizeof digits - p));
+}
+
+void tbuf_reserve_more(struct tbuf *b, size_t n)
+{
+    tbuf_reserve(b, n);
+}
+
+void tbuf_adds(struct tbuf *b, const char *s)
+{
+    tbuf_add(b, s, strlen(s));
+}
+
+void tbuf_printf(struct tbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || tbuf_reserve(b, (size_t)n) != 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+char *tbuf_steal(struct tbuf *b, size_t *len)
+{
+    char *p;
+
+    if (b->oom || tbuf_reserve(b, 0) != 0) {
+        tbuf_free(b);
+        return NULL;
+    }
+    p = b->p;
+    if (len)
+        *len = b->len;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+void tbuf_free(struct tbuf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+    b->oom = 0;
+}
+
+/* ---- escaping ---- */
+
+int tpl_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+    while (p < end) {
+        unsigned c = *p, need;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if ((size_t)(end - p) <= need)
+            return 0;
+        for (unsigned i = 1; i <= need; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        p += need + 1;
+    }
+    return 1;
+}
+
+int tpl_json_escape(struct tbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+
+    if (!tpl_utf8_valid(s, n))
+        return -1;
+    tbuf_add(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6];
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        tbuf_add(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': tbuf_add(b, "\\\"", 2); break;
+        case '\\': tbuf_add(b, "\\\\", 2); break;
+        case '\n': tbuf_add(b, "\\n", 2); break;
+        case '\r': tbuf_add(b, "\\r", 2); break;
+        case '\t': tbuf_add(b, "\\t", 2); break;
+        case '\b': tbuf_add(b, "\\b", 2); break;
+        case '\f': tbuf_add(b, "\\f", 2); break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            tbuf_add(b, esc, 6);
+        }
+    }
+    tbuf_add(b, s + run, n - run);
+    tbuf_add(b, "\"", 1);
+    return 0;
+}
+
+void tpl_url_escape(struct tbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            tbuf_add(b, &s[i], 1);
+        } else {
+            char pct[3] = { '%', hex[c >> 4], hex[c & 15] };
+            tbuf_add(b, pct, 3);
+        }
+    }
+}
+
+/* ---- fields ---- */
+
+enum field_kind { FIELD_VALUE, FIELD_KEY, FIELD_TOPIC, FIELD_PARTITION, FIELD_OFFSET, FIELD_TIMESTAMP, FIELD_ID };
+
+static const struct {
+    const char *name;
+    enum field_kind kind;
+    unsigned flag;
+} field_names[] = {
+    { "key", FIELD_KEY, TPL_F_KEY },
+    { "topic", FIELD_TOPIC, TPL_F_TOPIC },
+    { "partition", FIELD_PARTITION, TPL_F_PARTITION },
+    { "offset", FIELD_OFFSET, TPL_F_OFFSET },
+    { "timestamp", FIELD_TIMESTAMP, TPL_F_TIMESTAMP },
+    { "id", FIELD_ID, TPL_F_ID },
+};
+
+struct field {
+    enum field_kind kind;
+    struct jsonpath *path;      /* FIELD_VALUE */
+    char *text;                 /* as written, for messages */
+    int optional;
+};
+
+static unsigned field_flag(const struct field *f)
+{
+    if (f->kind == FIELD_VALUE)
+        return TPL_F_VALUE;
+    for (size_t i = 0; i < sizeof field_names / sizeof field_names[0]; i++)
+        if (field_names[i].kind == f->kind)
+            return field_names[i].flag;
+    return 0;
+}
+
+static void field_clear(struct field *f)
+{
+    jsonpath_free(f->path);
+    free(f->text);
+    f->path = NULL;
+    f->text = NULL;
+}
+
+/* Parses the inside of a placeholder, @p s[0..n). */
+static int field_parse(struct field *f, const char *s, size_t n, char *err, size_t errlen)
+{
+    char perr[256];
+
+    memset(f, 0, sizeof *f);
+    if (n > 0 && s[n - 1] == '?') {
+        f->optional = 1;
+        n--;
+    }
+    if (n == 0 || !(f->text = strndup(s, n))) {
+        snprintf(err, errlen, n == 0 ? "empty placeholder {}" : "out of memory");
+        return -1;
+    }
+    if (f->text[0] == '$') {
+        f->kind = FIELD_VALUE;
+        if (!(f->path = jsonpath_compile(f->text, perr, sizeof perr))) {
+            snprintf(err, errlen, "placeholder {%s}: %s", f->text, perr);
+            field_clear(f);
+            return -1;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof field_names / sizeof field_names[0]; i++) {
+        if (strcmp(f->text, field_names[i].name) == 0) {
+            f->kind = field_names[i].kind;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "unknown placeholder {%s}: use {$.path} into the value, {key}, {topic}, "
+             "{partition}, {offset}, {timestamp} or {id} (write {{ for a literal brace)", f->text);
+    field_clear(f);
+    return -1;
+}
+
+/* The field's value as a new JSON reference; NULL when missing (or out of memory: the
+ * caller reports it as missing, which dead-letters the record with a reason). */
+static json_t *field_value(const struct field *f, const struct tpl_record *rec, char *err, size_t errlen)
+{
+    json_t *v;
+
+    switch (f->kind) {
+    case FIELD_VALUE:
+        v = rec->doc ? jsonpath_get(f->path, rec->doc) : NULL;
+        return v ? json_incref(v) : NULL;
+    case FIELD_KEY:
+        if (!rec->key)
+            return NULL;
+        v = json_stringn(rec->key, rec->key_len);
+        if (!v)
+            snprintf(err, errlen, "the record's key is not valid UTF-8");
+        return v;
+    case FIELD_TOPIC:
+        return rec->topic ? json_string(rec->topic) : NULL;
+    case FIELD_PARTITION:
+        return json_integer(rec->partition);
+    case FIELD_OFFSET:
+        return rec->offset >= 0 ? json_integer(rec->offset) : NULL;
+    case FIELD_TIMESTAMP:
+        return rec->timestamp_ms >= 0 ? json_integer(rec->timestamp_ms) : NULL;
+    case FIELD_ID:
+        return rec->id ? json_string(rec->id) : NULL;
+    }
+    return NULL;
+}
+
+static void field_missing(const struct field *f, const struct tpl_record *rec, char *err, size_t errlen)
+{
+    if (err[0])
+        return;
+    if (f->kind == FIELD_VALUE && !rec->doc)
+        snprintf(err, errlen, "field %s: the record is a tombstone (no value)", f->text);
+    else if (f->kind == FIELD_VALUE)
+        snprintf(err, errlen, "missing field %s (write {%s?} to allow it)", f->text, f->text);
+    else
+        snprintf(err, errlen, "the record has no %s", f->text);
+}
+
+/* Appends the field as text: strings as they are, null as nothing, other values as JSON.
+ * The key keeps its raw bytes (a URL may carry any byte, percent-encoded). */
+static int field_text(const struct field *f, const struct tpl_record *rec, enum tpl_escape esc,
+                      struct tbuf *out, char *err, size_t errlen)
+{
+    struct tbuf tmp = { 0 };
+    const char *s = NULL;
+    size_t n = 0;
+    json_t *v = NULL;
+    char num[32];
+    int rc = -1;
+
+    if (f->kind == FIELD_KEY && rec->key) {
+        s = rec->key;
+        n = rec->key_len;
+    } else if (f->kind == FIELD_PARTITION || f->kind == FIELD_OFFSET || f->kind == FIELD_TIMESTAMP) {
+        int64_t x = f->kind == FIELD_PARTITION ? rec->partition : f->kind == FIELD_OFFSET ? rec->offset : rec->timestamp_ms;
+        if (x >= 0) {
+            n = (size_t)snprintf(num, sizeof num, "%" PRId64, x);
+            s = num;
+        }
+    } else {
+        v = field_value(f, rec, err, errlen);
+        if (v && json_is_string(v)) {
+            s = json_string_value(v);
+            n = json_string_length(v);
+        } else if (v && !json_is_null(v)) {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (!text) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
+            tbuf_adds(&tmp, text);
+            free(text);
+            s = tmp.p ? tmp.p : "";
+            n = tmp.len;
+        } else if (v) {
+            s = "";   /* null: nothing */
+        }
+    }
+    if (!s) {
+        if (!f->optional) {
+            field_missing(f, rec, err, errlen);
+            goto out;
+        }
+        s = "";
+    }
+    if (esc == TPL_URL) {
+        if (n == 0 && !f->optional) {
+            /* "/items/{$.id}" with a null or empty id would address the collection instead */
+            snprintf(err, errlen, "field %s is empty or null, which would leave a hole in the URL "
+                     "(write {%s?} to allow it)", f->text, f->text);
+            goto out;
+        }
+        tpl_url_escape(out, s, n);
+    } else {
+        if (esc == TPL_HEADER && (memchr(s, '\r', n) || memchr(s, '\n', n) || memchr(s, '\0', n))) {
+            snprintf(err, errlen, "field %s holds a line break or NUL, which a header cannot carry", f->text);
+            goto out;
+        }
+        tbuf_add(out, s, n);
+    }
+    rc = 0;
+out:
+    json_decref(v);
+    tbuf_free(&tmp);
+    return rc;
+}
+
+/* ---- string templates ---- */
+
+struct tpl_part {
+    char *literal;       /* NULL: a placeholder */
+    size_t len;
+    struct field field;
+};
+
+struct tpl {
+    struct tpl_part *parts;
+    size_t nparts;
+    unsigned fields;
+};
+
+void tpl_free(struct tpl *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nparts; i++) {
+        free(t->parts[i].literal);
+        field_clear(&t->parts[i].field);
+    }
+    free(t->parts);
+    free(t);
+}
+
+static int tpl_push(struct tpl *t, struct tpl_part *part)
+{
+    struct tpl_part *parts = realloc(t->parts, (t->nparts + 1) * sizeof *parts);
+    if (!parts)
+        return -1;
+    t->parts = parts;
+    t->parts[t->nparts++] = *part;
+    return 0;
+}
+
+struct tpl *tpl_compile(const char *text, char *err, size_t errlen)
+{
+    struct tpl *t = calloc(1, sizeof *t);
+    struct tbuf lit = { 0 };
+    const char *p = text;
+
+    if (!t)
+        goto oom;
+    while (*p) {
+        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
+            tbuf_add(&lit, p, 1);
+            p += 2;
+        } else if (p[0] == '{') {
+            const char *close = strchr(p + 1, '}');
+            struct tpl_part part = { 0 };
+
+            if (!close) {
+                snprintf(err, errlen, "unclosed { at position %zu (write {{ for a literal brace)", (size_t)(p - text));
+                goto fail;
+            }
+            if (lit.len || lit.oom) {
+                part.len = lit.len;
+                if (!(part.literal = tbuf_steal(&lit, NULL)) || tpl_push(t, &part) != 0) {
+                    free(part.literal);
+                    goto oom;
+                }
+                memset(&part, 0, sizeof part);
+            }
+            if (field_parse(&part.field, p + 1, (size_t)(close - p - 1), err, errlen) != 0)
+                goto fail;
+            if (tpl_push(t, &part) != 0) {
+                field_clear(&part.field);
+                goto oom;
+            }
+            t->fields |= field_flag(&part.field);
+            p = close + 1;
+        } else {
+            tbuf_add(&lit, p, 1);
+            p++;
+        }
+    }
+    if (lit.len || lit.oom) {
+        struct tpl_part part = { .len = lit.len };
+        if (!(part.literal = tbuf_steal(&lit, NULL)) || tpl_push(t, &part) != 0) {
+            free(part.literal);
+            goto oom;
+        }
+    }
+    return t;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    tbuf_free(&lit);
+    tpl_free(t);
+    return NULL;
+}
+
+unsigned tpl_fields(const struct tpl *t)
+{
+    return t ? t->fields : 0;
+}
+
+int tpl_render(const struct tpl *t, const struct tpl_record *rec, enum tpl_escape esc,
+               struct tbuf *out, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    for (size_t i = 0; i < t->nparts; i++) {
+        const struct tpl_part *part = &t->parts[i];
+        if (part->literal)
+            tbuf_add(out, part->literal, part->len);
+        else if (field_text(&part->field, rec, esc, out, err, errlen) != 0)
+            return -1;
+    }
+    if (out->oom) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- JSON templates ---- */
+
+#define EACH_KEY "$each"
+/* What stands for the $each array while the outer part is dumped; a template may not hold
+ * byte 0x01, so it cannot occur anywhere else. */
+#define EACH_MARK "\001sluice-each\001"
+#define EACH_MARK_DUMPED "\"\\u0001sluice-each\\u0001\""
+
+enum tnode_kind { TN_LITERAL, TN_TEXT, TN_WHOLE, TN_OBJECT, TN_ARRAY, TN_EACH };
+
+struct tnode {
+    enum tnode_kind kind;
+    json_t *literal;          /* TN_LITERAL */
+    struct tpl *text;         /* TN_TEXT: a string with placeholders and text */
+    struct field whole;       /* TN_WHOLE: a string that is exactly one placeholder */
+    char **keys;              /* TN_OBJECT */
+    struct tnode **kids;      /* TN_OBJECT, TN_ARRAY, TN_EACH (one kid) */
+    size_t nkids;
+};
+
+struct tpl_json {
+    struct tnode *root;
+    struct tnode *each;       /* borrowed: the $each node inside root, or NULL */
+    unsigned outer_fields;
+};
+
+static void tnode_free(struct tnode *n)
+{
+    if (!n)
+        return;
+    json_decref(n->literal);
+    tpl_free(n->text);
+    field_clear(&n->whole);
+    for (size_t i = 0; i < n->nkids; i++) {
+        if (n->keys)
+            free(n->keys[i]);
+        tnode_free(n->kids[i]);
+    }
+    free(n->keys);
+    free(n->kids);
+    free(n);
+}
+
+struct tcompile {
+    struct tpl_json *t;
+    int in_each;
+    char *err;
+    size_t errlen;
+};
+
+static struct tnode *tnode_compile(struct tcompile *c, const json_t *v, const char *path);
+
+static void tpath_key(char *out, size_t outlen, const char *base, const char *key)
+{
+    snprintf(out, outlen, "%s%s%s", base, base[0] ? "." : "", key);
+}
+
+static int tnode_add(struct tnode *n, const char *key, struct tnode *kid)
+{
+    struct tnode **kids = realloc(n->kids, (n->nkids + 1) * sizeof *kids);
+    if (!kids)
+        return -1;
+    n->kids = kids;
+    if (key) {
+        char **keys = realloc(n->keys, (n->nkids + 1) * sizeof *keys);
+        if (!keys)
+            return -1;
+        n->keys = keys;
+        if (!(n->keys[n->nkids] = strdup(key)))
+            return -1;
+    }
+    n->kids[n->nkids++] = kid;
+    return 0;
+}
+
+static struct tnode *tnode_compile(struct tcompile *c, const json_t *v, const char *path)
+{
+    struct tnode *n = calloc(1, sizeof *n);
+    char sub[512], ferr[400];
+    const char *key;
+    json_t *kid;
+    size_t i;
+
+    if (!n) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return NULL;
+    }
+    if (json_is_object(v) && json_object_get(v, EACH_KEY)) {
+        struct tnode *elem;
+        if (json_object_size(v) != 1) {
+            snprintf(c->err, c->errlen, "%s: an {\"$each\": ...} object takes no other key", path);
+            goto fail;
+        }
+        if (c->in_each || c->t->each) {
+            snprintf(c->err, c->errlen, "%s: only one $each per body, not nested", path);
+            goto fail;
+        }
+        n->kind = TN_EACH;
+        c->in_each = 1;
+        tpath_key(sub, sizeof sub, path, EACH_KEY);
+        elem = tnode_compile(c, json_object_get(v, EACH_KEY), sub);
+        c->in_each = 0;
+        if (!elem || tnode_add(n, NULL, elem) != 0) {
+            if (elem && !c->err[0])
+                snprintf(c->err, c->errlen, "out of memory");
+            tnode_free(elem);
+            goto fail;
+        }
+        c->t->each = n;
+        return n;
+    }
+    if (json_is_object(v)) {
+        n->kind = TN_OBJECT;
+        json_object_foreach((json_t *)v, key, kid) {
+            struct tnode *k;
+            tpath_key(sub, sizeof sub, path, key);
+            /* a key could otherwise spell the $each marker, which the batch body is spliced at */
+            if (strchr(key, '\001')) {
+                snprintf(c->err, c->errlen, "%s: byte 0x01 is not allowed in a template", sub);
+                goto fail;
+            }
+            if (!(k = tnode_compile(c, kid, sub)))
+                goto fail;
+            if (tnode_add(n, key, k) != 0) {
+                tnode_free(k);
+                snprintf(c->err, c->errlen, "out of memory");
+                goto fail;
+            }
+        }
+        return n;
+    }
+    if (json_is_array(v)) {
+        n->kind = TN_ARRAY;
+        json_array_foreach(v, i, kid) {
+            struct tnode *k;
+            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            if (!(k = tnode_compile(c, kid, sub)))
+                goto fail;
+            if (tnode_add(n, NULL, k) != 0) {
+                tnode_free(k);
+                snprintf(c->err, c->errlen, "out of memory");
+                goto fail;
+            }
+        }
+        return n;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        unsigned fields;
+
+        if (memchr(s, '\001', len)) {
+            snprintf(c->err, c->errlen, "%s: byte 0x01 is not allowed in a template", path);
+            goto fail;
+        }
+        /* exactly one placeholder: the field keeps its JSON type */
+        if (len >= 3 && s[0] == '{' && s[1] != '{' && s[len - 1] == '}' && !memchr(s + 1, '{', len - 2) &&
+            !memchr(s + 1, '}', len - 2)) {
+            n->kind = TN_WHOLE;
+            if (field_parse(&n->whole, s + 1, len - 2, ferr, sizeof ferr) != 0) {
+                snprintf(c->err, c->errlen, "%s: %s", path, ferr);
+                goto fail;
+            }
+            fields = field_flag(&n->whole);
+        } else if (strchr(s, '{') || strchr(s, '}')) {
+            n->kind = TN_TEXT;
+            if (!(n->text = tpl_compile(s, ferr, sizeof ferr))) {
+                snprintf(c->err, c->errlen, "%s: %s", path, ferr);
+                goto fail;
+            }
+            fields = tpl_fields(n->text);
+        } else {
+            n->kind = TN_LITERAL;
+            n->literal = json_incref((json_t *)v);
+            return n;
+        }
+        if (!c->in_each)
+            c->t->outer_fields |= fields;
+        return n;
+    }
+    n->kind = TN_LITERAL;
+    n->literal = json_deep_copy(v);
+    if (!n->literal) {
+        snprintf(c->err, c->errlen, "out of memory");
+        goto fail;
+    }
+    return n;
+fail:
+    tnode_free(n);
+    return NULL;
+}
+
+struct tpl_json *tpl_json_compile(const json_t *tmpl, char *err, size_t errlen)
+{
+    struct tpl_json *t = calloc(1, sizeof *t);
+    struct tcompile c = { .t = t, .err = err, .errlen = errlen };
+
+    err[0] = '\0';
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (!(t->root = tnode_compile(&c, tmpl, "body"))) {
+        if (!err[0])
+            snprintf(err, errlen, "out of memory");
+        tpl_json_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void tpl_json_free(struct tpl_json *t)
+{
+    if (!t)
+        return;
+    tnode_free(t->root);
+    free(t);
+}
+
+int tpl_json_has_each(const struct tpl_json *t)
+{
+    return t->each != NULL;
+}
+
+unsigned tpl_json_outer_fields(const struct tpl_json *t)
+{
+    return t->outer_fields;
+}
+
+/* Renders @p n over @p rec into a new JSON value; NULL with the reason. TN_EACH becomes the
+ * marker string (tpl_json_render_batch splices the elements in its place). */
+static json_t *tnode_render(const struct tnode *n, const struct tpl_record *rec, char *err, size_t errlen)
+{
+    json_t *v = NULL, *kid;
+    struct tbuf text = { 0 };
+
+    switch (n->kind) {
+    case TN_LITERAL:
+        return json_incref(n->literal);
+    case TN_WHOLE:
+        v = field_value(&n->whole, rec, err, errlen);
+        if (!v && err[0])
+            return NULL;
+        if (!v) {
+            if (!n->whole.optional) {
+                field_missing(&n->whole, rec, err, errlen);
+                return NULL;
+            }
+            v = json_null();
+        }
+        return v;
+    case TN_TEXT:
+        if (tpl_render(n->text, rec, TPL_TEXT, &text, err, errlen) != 0) {
+            tbuf_free(&text);
+            return NULL;
+        }
+        v = json_stringn(text.p ? text.p : "", text.len);
+        if (!v)
+            snprintf(err, errlen, "a rendered string is not valid UTF-8 (a key or field with binary data?)");
+        tbuf_free(&text);
+        return v;
+    case TN_EACH:
+        return json_string(EACH_MARK);
+    case TN_OBJECT:
+    case TN_ARRAY:
+        v = n->kind == TN_OBJECT ? json_object() : json_array();
+        if (!v)
+            break;
+        for (size_t i = 0; i < n->nkids; i++) {
+            if (!(kid = tnode_render(n->kids[i], rec, err, errlen))) {
+                json_decref(v);
+                return NULL;
+            }
+            if ((n->kind == TN_OBJECT ? json_object_set_new(v, n->keys[i], kid) : json_array_append_new(v, kid)) != 0) {
+                json_decref(v);
+                v = NULL;
+                break;
+            }
+        }
+        if (v)
+            return v;
+        break;
+    }
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+}
+
+static int dump_into(json_t *v, struct tbuf *out, char *err, size_t errlen)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    json_decref(v);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    tbuf_adds(out, text);
+    free(text);
+    if (out->oom) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int tpl_json_render(const struct tpl_json *t, const struct tpl_record *rec, struct tbuf *out,
+                    char *err, size_t errlen)
+{
+    json_t *v;
+
+    err[0] = '\0';
+    v = tnode_render(t->each ? t->each->kids[0] : t->root, rec, err, errlen);
+    if (!v)
+        return -1;
+    return dump_into(v, out, err, errlen);
+}
+
+int tpl_json_render_batch(const struct tpl_json *t, const struct tpl_record *batch,
+                          const char *const *elements, const size_t *lens, size_t n,
+                          struct tbuf *out, char *err, size_t errlen)
+{
+    struct tbuf outer = { 0 };
+    json_t *v;
+    char *mark;
+    size_t before;
+
+    err[0] = '\0';
+    if (!t->each) {
+        snprintf(err, errlen, "the body has no $each");
+        return -1;
+    }
+    if (!(v = tnode_render(t->root, batch, err, errlen)))
+        return -1;
+    if (dump_into(v, &outer, err, errlen) != 0) {
+        tbuf_free(&outer);
+        return -1;
+    }
+    mark = strstr(outer.p, EACH_MARK_DUMPED);
+    if (!mark) {
+        tbuf_free(&outer);
+        snprintf(err, errlen, "internal error: $each marker lost");
+        return -1;
+    }
+    before = (size_t)(mark - outer.p);
+    tbuf_add(out, outer.p, before);
+    tbuf_add(out, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            tbuf_add(out, ",", 1);
+        tbuf_add(out, elements[i], lens[i]);
+    }
+    tbuf_add(out, "]", 1);
+    tbuf_adds(out, mark + strlen(EACH_MARK_DUMPED));
+    tbuf_free(&outer);
+    if (out->oom) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
