@@ -1,0 +1,509 @@
+/* bench_postgres: how fast the postgres sink upserts, against a plain COPY of the same rows.
+ *
+ * Usage: bench_postgres CONNINFO [--records N] [--partitions P] [--batch B] [--connections C]
+ *                                [--linger MS] [--updates]
+ *
+ * 1. Starts an embedded Kafka (librdkafka's mock cluster, in this process, as `sluice dev`
+ *    does) and produces N records (~250-byte JSON, distinct keys) into P partitions, all of
+ *    them before the clock starts (64 partitions keep 1,000,000 such records: the mock keeps
+ *    about 5 MiB per partition).
+ * 2. Runs the router in this process with one postgres sink in upsert mode into an empty table
+ *    bench_accounts (8 columns, primary key id), and times the drain: from the first batch
+ *    applied to the last. With --updates, a second drain of the same keys (new values) times
+ *    the update path too.
+ * 3. COPYs the same rows into an empty copy of the table (same indexes) and times it.
+ * Prints rows/s of each and the ratio. Meant to be run by tools/bench-postgres.sh, which starts
+ * a PostgreSQL server on loopback. */
+#include <dirent.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "router/conf.h"
+#include "router/log.h"
+#include "router/router.h"
+
+struct opts {
+    const char *conninfo;
+    long records;
+    int partitions;
+    int batch;
+    int connections;
+    int depth;
+    int linger_ms;
+    int updates;
+    int repeat;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds used so far by this process, and by every process named "postgres" (the server:
+ * the backends doing the work, and its background processes). */
+static double cpu_self(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds the machine spent so far (from /proc/stat): in processes (user, nice, system,
+ * irq, softirq), and taken by the hypervisor for other machines (steal). */
+static double cpu_machine_steal(double *steal)
+{
+    unsigned long long v[8] = { 0 };
+    FILE *f = fopen("/proc/stat", "r");
+    double hz = (double)sysconf(_SC_CLK_TCK), total = 0;
+
+    *steal = 0;
+    if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                    &v[6], &v[7]) == 8) {
+        total = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+        *steal = (double)v[7] / hz;
+    }
+    if (f)
+        fclose(f);
+    return total;
+}
+
+static double cpu_machine(void)
+{
+    double steal;
+    return cpu_machine_steal(&steal);
+}
+
+static double cpu_steal(void)
+{
+    double steal;
+    cpu_machine_steal(&steal);
+    return steal;
+}
+
+static double cpu_postgres(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    double total = 0;
+    long hz = sysconf(_SC_CLK_TCK);
+
+    while (d && (e = readdir(d))) {
+        char path[300], buf[1024], *p;
+        unsigned long utime, stime;
+        FILE *f;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        if (!(f = fopen(path, "r")))
+            continue;
+        if (fgets(buf, sizeof buf, f) && strstr(buf, "(postgres)") && (p = strrchr(buf, ')')) &&
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
+            total += (double)(utime + stime) / (double)hz;
+        fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return total;
+}
+
+static void die(const char *what, const char *why)
+{
+    fprintf(stderr, "bench_postgres: %s: %s\n", what, why);
+    exit(1);
+}
+
+/* Record i of generation g: the fields, shared by the JSON value and the COPY row. */
+struct account {
+    char id[32], name[48], email[64], plan[16], country[4], signup[32], notes[96];
+    double balance;
+    int active;
+};
+
+static void account_make(long i, int g, struct account *a)
+{
+    static const char *const plans[] = { "free", "pro", "team", "enterprise" };
+    static const char *const countries[] = { "DE", "FR", "US", "JP", "BR", "IN" };
+    snprintf(a->id, sizeof a->id, "acct-%08ld", i);
+    snprintf(a->name, sizeof a->name, "Customer %08ld gen %d", i, g);
+    snprintf(a->email, sizeof a->email, "customer.%08ld@example.com", i);
+    snprintf(a->plan, sizeof a->plan, "%s", plans[(i + g) % 4]);
+    snprintf(a->country, sizeof a->country, "%s", countries[i % 6]);
+    snprintf(a->signup, sizeof a->signup, "2024-%02ld-%02ldT10:%02ld:%02ldZ", i % 12 + 1, i % 28 + 1, i % 60, (i + g) % 60);
+    snprintf(a->notes, sizeof a->notes, "account note %ld: lorem ipsum dolor sit amet, consectetur elit", i * 7 + g);
+    a->balance = (double)((i * 37 + g * 11) % 1000000) / 100.0;
+    a->active = (i + g) % 3 != 0;
+}
+
+static int account_json(const struct account *a, char *out, size_t outlen)
+{
+    return snprintf(out, outlen,
+                    "{\"id\":\"%s\",\"name\":\"%s\",\"email\":\"%s\",\"plan\":\"%s\",\"balance\":%.2f,"
+                    "\"country\":\"%s\",\"active\":%s,\"signup\":\"%s\",\"notes\":\"%s\"}",
+                    a->id, a->name, a->email, a->plan, a->balance, a->country, a->active ? "true" : "false",
+                    a->signup, a->notes);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n)
+{
+    double sorted[16];
+    memcpy(sorted, v, (size_t)n * sizeof *v);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
+    return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    if (m->err)
+        *(int *)opaque = 1;
+}
+
+static double produce(const char *bootstrap, const char *topic, long n, int g, size_t *bytes)
+{
+    char errstr[512], value[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+    int failed = 0;
+    double t0 = now_s();
+
+    rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, errstr, sizeof errstr);
+    rd_kafka_conf_set(kc, "linger.ms", "50", errstr, sizeof errstr);
+    rd_kafka_conf_set(kc, "batch.num.messages", "10000", errstr, sizeof errstr);
+    rd_kafka_conf_set(kc, "queue.buffering.max.messages", "500000", errstr, sizeof errstr);
+    rd_kafka_conf_set(kc, "compression.codec", "none", errstr, sizeof errstr);
+    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+    rd_kafka_conf_set_opaque(kc, &failed);
+    if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr)))
+        die("producer", errstr);
+    *bytes = 0;
+    for (long i = 0; i < n; i++) {
+        struct account a;
+        char key[32];
+        int len;
+        account_make(i, g, &a);
+        len = account_json(&a, value, sizeof value);
+        snprintf(key, sizeof key, "%s", a.id);
+        *bytes += (size_t)len;
+        while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                                 RD_KAFKA_V_VALUE(value, (size_t)len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(rk, 10);
+        rd_kafka_poll(rk, 0);
+    }
+    rd_kafka_flush(rk, 120000);
+    rd_kafka_destroy(rk);
+    if (failed)
+        die("produce", "some records were not delivered");
+    return now_s() - t0;
+}
+
+static PGresult *sql(PGconn *pg, const char *text)
+{
+    PGresult *res = PQexec(pg, text);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        die(text, PQerrorMessage(pg));
+    return res;
+}
+
+static void sql_do(PGconn *pg, const char *text)
+{
+    PQclear(sql(pg, text));
+}
+
+static long sql_count(PGconn *pg, const char *text)
+{
+    PGresult *res = sql(pg, text);
+    long n = atol(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
+/* ---- the drain ---- */
+
+struct drain {
+    struct router *router;
+    struct event *tick;
+    long target;
+    uint64_t start_delivered;
+    double t0, t1;
+    double self0, self1, pg0, pg1, all0, all1, steal0, steal1;   /* CPU seconds at t0 and t1 */
+};
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct drain *d = arg;
+    const struct router_sink_stats *st = router_sink_stats(d->router, 0);
+    (void)fd;
+    (void)what;
+
+    if (!st)
+        return;
+    if (d->t0 == 0 && st->delivered > 0) {
+        d->t0 = now_s();
+        d->start_delivered = st->delivered;
+        d->self0 = cpu_self();
+        d->pg0 = cpu_postgres();
+        d->all0 = cpu_machine();
+        d->steal0 = cpu_steal();
+    }
+    if (d->t1 == 0 && st->delivered >= (uint64_t)d->target) {
+        d->t1 = now_s();
+        d->self1 = cpu_self();
+        d->pg1 = cpu_postgres();
+        d->all1 = cpu_machine();
+        d->steal1 = cpu_steal();
+        router_shutdown(d->router);
+    }
+    if (st->dead_lettered > 0)
+        die("drain", "records were dead-lettered; see the log");
+}
+
+static double drain(const struct opts *o, const char *dir, const char *bootstrap, const char *topic,
+                    const char *group, long *rows)
+{
+    char path[512], err[1024];
+    struct cfg_errors errs = { 0 };
+    struct conf *conf;
+    struct event_base *eb = event_base_new();
+    struct drain d = { .target = o->records };
+    struct timeval every = { 0, 5000 };
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/bench.json", dir);
+    if (!(f = fopen(path, "w")))
+        die(path, "cannot write");
+    fprintf(f,
+            "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"%s\", \"fetch.wait.max.ms\": \"50\",\n"
+            "    \"session.timeout.ms\": \"6000\" },\n"
+            "  \"log\": { \"level\": \"warn\" },\n"
+            "  \"sinks\": [ { \"name\": \"bench\", \"type\": \"postgres\", \"topics\": [\"%s\"],\n"
+            "    \"batch\": { \"max_records\": %d, \"max_bytes\": 16777216, \"linger_ms\": %d },\n"
+            "    \"max_buffered_records\": 1000000,\n"
+            "    \"postgres\": { \"conninfo\": \"%s\", \"table\": \"bench_accounts\", \"key_columns\": [\"id\"],\n"
+            "      \"offsets_table\": \"bench_offsets\","
+            "      \"max_connections\": %d, \"pipeline_depth\": %d,\n"
+            "      \"columns\": { \"name\": \"$.name\", \"email\": \"$.email\", \"plan\": \"$.plan\",\n"
+            "        \"balance\": \"$.balance\", \"country\": \"$.country\", \"active\": \"$.active\",\n"
+            "        \"signup\": \"$.signup\", \"notes\": \"$.notes\" } } } ] }\n",
+            bootstrap, group, topic, o->batch, o->linger_ms, o->conninfo, o->connections, o->depth);
+    fclose(f);
+    if (!(conf = conf_load(path, &errs))) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        die("configuration", "refused");
+    }
+    log_min_level = LOG_WARN;
+    if (!(d.router = router_new(eb, conf, NULL, err, sizeof err)))
+        die("router", err);
+    if (router_start(d.router, err, sizeof err) != 0)
+        die("router start", err);
+    d.tick = event_new(eb, -1, EV_PERSIST, on_tick, &d);
+    event_add(d.tick, &every);
+    event_base_dispatch(eb);
+    *rows = (long)(router_sink_stats(d.router, 0)->delivered - d.start_delivered);
+    event_free(d.tick);
+    router_free(d.router);
+    conf_free(conf);
+    event_base_free(eb);
+    if (d.t1 == 0)
+        die("drain", "stopped before every record was applied");
+    printf("  drain: %.2f s; CPU: sluice process %.2f s (router, sink, consumer and the embedded Kafka), "
+           "postgres %.2f s, the rest of the machine %.2f s (+%.2f s stolen by the hypervisor)\n", d.t1 - d.t0,
+           d.self1 - d.self0, d.pg1 - d.pg0, (d.all1 - d.all0) - (d.self1 - d.self0) - (d.pg1 - d.pg0),
+           d.steal1 - d.steal0);
+    fflush(stdout);
+    return d.t1 - d.t0;
+}
+
+/* ---- COPY ---- */
+
+static double copy_rows(PGconn *pg, long n, int g)
+{
+    size_t cap = (size_t)n * 300 + 1, len = 0;
+    char *buf = malloc(cap);
+    PGresult *res;
+    double t0;
+
+    if (!buf)
+        die("copy", "out of memory");
+    for (long i = 0; i < n; i++) {
+        struct account a;
+        account_make(i, g, &a);
+        len += (size_t)snprintf(buf + len, cap - len, "%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\n", a.id, a.name, a.email,
+                                a.plan, a.balance, a.country, a.active ? "true" : "false", a.signup, a.notes);
+    }
+    t0 = now_s();
+    res = PQexec(pg, "COPY bench_copy (id, name, email, plan, balance, country, active, signup, notes) FROM STDIN");
+    if (PQresultStatus(res) != PGRES_COPY_IN)
+        die("copy", PQerrorMessage(pg));
+    PQclear(res);
+    for (size_t off = 0; off < len; off += 1 << 20) {
+        size_t chunk = len - off < (1u << 20) ? len - off : (1u << 20);
+        if (PQputCopyData(pg, buf + off, (int)chunk) != 1)
+            die("copy", PQerrorMessage(pg));
+    }
+    if (PQputCopyEnd(pg, NULL) != 1)
+        die("copy", PQerrorMessage(pg));
+    res = PQgetResult(pg);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        die("copy", PQerrorMessage(pg));
+    PQclear(res);
+    while ((res = PQgetResult(pg)))
+        PQclear(res);
+    free(buf);
+    return now_s() - t0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option long_opts[] = {
+        { "records", required_argument, NULL, 'n' }, { "partitions", required_argument, NULL, 'p' },
+        { "batch", required_argument, NULL, 'b' }, { "connections", required_argument, NULL, 'c' },
+        { "linger", required_argument, NULL, 'l' }, { "updates", no_argument, NULL, 'u' },
+        { "depth", required_argument, NULL, 'd' }, { "repeat", required_argument, NULL, 'r' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct opts o = { .records = 1000000, .partitions = 64, .batch = 1000, .connections = 2, .depth = 4, .linger_ms = 10,
+                      .repeat = 3 };
+    char dir[] = "/tmp/bench-postgres.XXXXXX", errstr[512], group[64];
+    rd_kafka_conf_t *kc;
+    rd_kafka_t *mock_rk;
+    rd_kafka_mock_cluster_t *mc;
+    const char *bootstrap;
+    size_t bytes;
+    double t_produce, t_upsert, t_update = 0;
+    double upsert_rates[16], copy_rates[16], ratios[16];
+    long rows, update_rows = 0;
+    PGconn *pg;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "n:p:b:c:d:l:ur:", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case 'n': o.records = atol(optarg); break;
+        case 'p': o.partitions = atoi(optarg); break;
+        case 'b': o.batch = atoi(optarg); break;
+        case 'c': o.connections = atoi(optarg); break;
+        case 'd': o.depth = atoi(optarg); break;
+        case 'l': o.linger_ms = atoi(optarg); break;
+        case 'u': o.updates = 1; break;
+        case 'r': o.repeat = atoi(optarg); break;
+        default:
+            fprintf(stderr, "usage: bench_postgres CONNINFO [--records N] [--partitions P] [--batch B] "
+                            "[--connections C] [--depth D] [--linger MS] [--updates] [--repeat R]\n");
+            return 2;
+        }
+    }
+    if (optind != argc - 1 || o.records < 1 || o.partitions < 1 || o.batch < 1 || o.connections < 1 ||
+        o.repeat < 1 || o.repeat > 15) {
+        fprintf(stderr, "usage: bench_postgres CONNINFO [options]\n");
+        return 2;
+    }
+    o.conninfo = argv[optind];
+    evthread_use_pthreads();
+    if (!mkdtemp(dir))
+        die("mkdtemp", "failed");
+
+    pg = PQconnectdb(o.conninfo);
+    if (PQstatus(pg) != CONNECTION_OK)
+        die("connect", PQerrorMessage(pg));
+    sql_do(pg, "SET client_min_messages = warning");
+    sql_do(pg, "DROP TABLE IF EXISTS bench_accounts, bench_copy, bench_offsets");
+    sql_do(pg, "CREATE TABLE bench_accounts (id text PRIMARY KEY, name text, email text, plan text, balance numeric(12,2), "
+               "country text, active boolean, signup timestamptz, notes text)");
+    sql_do(pg, "CREATE TABLE bench_copy (LIKE bench_accounts INCLUDING ALL)");
+    sql_do(pg, "CREATE TABLE bench_offsets (sink text NOT NULL, topic text NOT NULL, \"partition\" integer NOT NULL, "
+               "next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
+               "PRIMARY KEY (sink, topic, \"partition\"))");
+
+    /* The embedded Kafka, as in `sluice dev`. */
+    kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "log_level", "3", errstr, sizeof errstr);
+    if (!(mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr)))
+        die("mock cluster", errstr);
+    if (!(mc = rd_kafka_mock_cluster_new(mock_rk, 1)))
+        die("mock cluster", "cannot start");
+    bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
+    rd_kafka_mock_topic_create(mc, "bench", o.partitions, 1);
+    rd_kafka_mock_topic_create(mc, "sluice.dlq", 1, 1);
+
+    t_produce = produce(bootstrap, "bench", o.records, 0, &bytes);
+    printf("produced %ld records (%.0f bytes each on average) into %d partitions in %.1f s\n", o.records,
+           (double)bytes / (double)o.records, o.partitions, t_produce);
+    fflush(stdout);
+
+    /* Drain and COPY alternate, so that whatever else runs on the machine weighs on both. */
+    for (int r = 0; r < o.repeat; r++) {
+        double t_copy_r;
+        sql_do(pg, "TRUNCATE bench_accounts, bench_copy");
+        sql_do(pg, "DELETE FROM bench_offsets");
+        snprintf(group, sizeof group, "bench-%ld-%d", (long)getpid(), r);
+        printf("run %d:\n", r + 1);
+        t_upsert = drain(&o, dir, bootstrap, "bench", group, &rows);
+        if (sql_count(pg, "SELECT count(*) FROM bench_accounts") != o.records)
+            die("check", "bench_accounts does not hold one row per record");
+        {
+            double pg0 = cpu_postgres(), all0 = cpu_machine(), self0 = cpu_self(), steal0 = cpu_steal();
+            t_copy_r = copy_rows(pg, o.records, 0);
+            pg0 = cpu_postgres() - pg0;
+            printf("  COPY: %.2f s; CPU: postgres %.2f s, the rest of the machine %.2f s (+%.2f s stolen)\n", t_copy_r,
+                   pg0, (cpu_machine() - all0) - pg0 - (cpu_self() - self0), cpu_steal() - steal0);
+        }
+        if (sql_count(pg, "SELECT count(*) FROM bench_copy") != o.records)
+            die("check", "bench_copy does not hold every row");
+        upsert_rates[r] = (double)rows / t_upsert;
+        copy_rates[r] = (double)o.records / t_copy_r;
+        ratios[r] = upsert_rates[r] / copy_rates[r];
+        printf("  sluice upsert %.0f rows/s, COPY %.0f rows/s, ratio %.2f\n", upsert_rates[r], copy_rates[r], ratios[r]);
+        fflush(stdout);
+    }
+    if (o.updates) {
+        /* The update path: the same keys again, new values, into the table the last run filled. */
+        rd_kafka_mock_topic_create(mc, "bench2", o.partitions, 1);
+        produce(bootstrap, "bench2", o.records, 1, &bytes);
+        snprintf(group, sizeof group, "bench2-%ld", (long)getpid());
+        printf("update path:\n");
+        t_update = drain(&o, dir, bootstrap, "bench2", group, &update_rows);
+        if (sql_count(pg, "SELECT count(*) FROM bench_accounts WHERE name LIKE '% gen 1'") != o.records)
+            die("check", "the update pass did not update every row");
+    }
+
+    printf("\nsluice upsert into an empty table (insert path): median %.0f rows/s over %d runs "
+           "(batch %d, %d connections x depth %d, %d partitions)\n", median(upsert_rates, o.repeat), o.repeat,
+           o.batch, o.connections, o.depth, o.partitions);
+    if (o.updates)
+        printf("sluice upsert of the same keys (update path): %.0f rows/s\n", (double)update_rows / t_update);
+    printf("plain COPY into an empty copy of the table: median %.0f rows/s\n", median(copy_rates, o.repeat));
+    printf("ratio upsert/COPY: median %.2f (runs:", median(ratios, o.repeat));
+    for (int r = 0; r < o.repeat; r++)
+        printf(" %.2f", ratios[r]);
+    printf(")\n");
+
+    PQfinish(pg);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mock_rk);
+    snprintf(errstr, sizeof errstr, "%s/bench.json", dir);
+    unlink(errstr);
+    rmdir(dir);
+    return 0;
+}
