@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The SSRF guard: without allow_private_networks a sink may not reach loopback, private or
+# link-local addresses. A literal address is refused by `sluice check` with the reason and
+# the place in the file; a name that resolves to one (localhost) is refused when connecting,
+# on the address actually used: nothing reaches the receiver and the records are
+# dead-lettered with the reason. The same URL with allow_private_networks: true is delivered.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/sluice_lib.sh"
+source "$(dirname "$0")/http_lib.sh"
+lib_init
+
+lib_start_kafka events:1 sluice.dlq:1
+# shellcheck disable=SC2119 # started without extra options
+lib_start_receiver
+sluice_write_config "$WORK/sluice.json" http-ssrf
+
+# --- literal addresses: refused by the configuration check ----------------------------------
+cat >"$WORK/sinks.d/literal.json" <<JSON
+{ "name": "literal", "type": "webhook", "topics": ["events"],
+  "webhook": { "url": "$RECEIVER_URL/hook" } }
+JSON
+cat >"$WORK/sinks.d/metadata.json" <<JSON
+{ "name": "metadata", "type": "http", "topics": ["events"],
+  "http": { "url": "http://169.254.169.254/latest/meta-data/{key}" } }
+JSON
+rc=0
+"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >"$WORK/check.out" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || lib_fail "sluice check exited $rc on private destinations: $(cat "$WORK/check.out")"
+grep -q "literal.json:2:[0-9]*: webhook.url: url points at 127.0.0.1, a loopback address: the SSRF guard refuses non-public destinations; set \"allow_private_networks\": true" \
+    "$WORK/check.out" || lib_fail "no located, clear message for 127.0.0.1: $(cat "$WORK/check.out")"
+grep -q "metadata.json:2:[0-9]*: http.url: url points at 169.254.169.254, a link-local address" "$WORK/check.out" ||
+    lib_fail "no message for 169.254.169.254: $(cat "$WORK/check.out")"
+rm "$WORK/sinks.d/literal.json" "$WORK/sinks.d/metadata.json"
+lib_pass "sluice check refuses 127.0.0.1 and 169.254.169.254 without allow_private_networks, with file:line and the fix"
+
+# --- a name that resolves to loopback: refused when connecting ------------------------------
+cat >"$WORK/sinks.d/guarded.json" <<JSON
+{ "name": "guarded", "type": "webhook", "topics": ["events"],
+  "retry": { "max_attempts": 2, "initial_backoff_ms": 50, "max_backoff_ms": 100 },
+  "webhook": { "url": "http://localhost:$RECEIVER_PORT/guarded", "batch_format": "json_array" } }
+JSON
+cat >"$WORK/sinks.d/allowed.json" <<JSON
+{ "name": "allowed", "type": "webhook", "topics": ["events"],
+  "webhook": { "url": "http://localhost:$RECEIVER_PORT/allowed", "batch_format": "json_array",
+               "allow_private_networks": true } }
+JSON
+"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >/dev/null || lib_fail "a host name was refused by check"
+make_records 5 5 "$WORK/records.tsv"
+lib_produce events "$WORK/records.tsv"
+sluice_start "$WORK/sluice.json"
+TIMEOUT=30 lib_wait_for topic_has sluice.dlq 5
+TIMEOUT=30 lib_wait_for rx_has /allowed 1 200
+sleep 0.5
+sluice_stop
+
+[ "$(rx_count /guarded)" -eq 0 ] || lib_fail "the guarded sink reached the receiver"
+dlq=$(LIB_CONSUME_FORMAT='%h\n' lib_consume sluice.dlq 10)
+[ "$(grep -c 'sluice.sink=guarded' <<<"$dlq")" -eq 5 ] || lib_fail "expected 5 dead letters from guarded: $dlq"
+grep -q -E 'refused to connect to (127\.0\.0\.1|::1) \(localhost:[0-9]+ resolves to it\): a loopback address; the SSRF guard allows only public destinations unless "allow_private_networks": true' <<<"$dlq" ||
+    lib_fail "the dead letters lack a clear reason: $(head -1 <<<"$dlq")"
+grep -q 'refused to connect to' "$SLUICE_LOG" || lib_fail "the refusal is not in the log"
+lib_pass "localhost: refused on connect (nothing sent), records dead-lettered with the reason"
+[ "$(rx_records_ok /allowed | wc -l)" -eq 5 ] || lib_fail "the allowed sink did not deliver the 5 records"
+lib_pass "the same URL with allow_private_networks: true delivered all 5 records"
+lib_summary

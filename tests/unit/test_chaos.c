@@ -1,0 +1,133 @@
+/* Allocation failures: every allocation the configuration loader and the filters make is failed
+ * in turn (the Nth one, for N = 0, 1, 2, ... until a run makes no more), and each run must end
+ * cleanly: a configuration or an error, never a crash, and no leak (ASan and valgrind check). The
+ * test is linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc so the calls of sluice's own
+ * code come here. jansson's allocations are left alone: json_loadb itself frees an invalid
+ * pointer when its allocator fails midway (jansson 2.14), which is not ours to test. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "router/conf.h"
+#include "router/filter.h"
+#include "sinks/sink.h"
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+
+static long fail_at = -1;      /* the allocation to fail, counting from 0; -1: none */
+static long allocations;
+
+static int should_fail(void)
+{
+    return fail_at >= 0 && allocations++ == fail_at;
+}
+
+void *__wrap_malloc(size_t size)
+{
+    return should_fail() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return should_fail() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+    return should_fail() ? NULL : __real_realloc(p, size);
+}
+
+/* Runs @p fn with the 0th, 1st, ... allocation failing until a run has fewer allocations than
+ * the failure point, i.e. ran to its end untouched. Returns how many runs were made. */
+static long sweep(int (*fn)(void))
+{
+    long n;
+    for (n = 0;; n++) {
+        allocations = 0;
+        fail_at = n;
+        fn();
+        fail_at = -1;
+        if (allocations <= n)
+            break;
+    }
+    return n;
+}
+
+static int load_valid_config(void)
+{
+    struct cfg_errors errs = { 0 };
+    struct conf *conf = conf_load("fixtures/conf/valid/main.json", &errs);
+    int ok = conf != NULL;
+    conf_free(conf);
+    cfg_errors_clear(&errs);
+    return ok;
+}
+
+static int load_broken_config(void)
+{
+    struct cfg_errors errs = { 0 };
+    struct conf *conf = conf_load("fixtures/conf/dup/main.json", &errs);
+    conf_free(conf);
+    cfg_errors_clear(&errs);
+    return conf == NULL;
+}
+
+static int compile_filter(void)
+{
+    json_error_t jerr;
+    json_t *spec = json_loads("{\"any\": [{\"path\": \"$.a.b[2]\", \"in\": [1, \"x\"]},"
+                              " {\"not\": {\"path\": \"$[\\\"odd key\\\"]\", \"exists\": true}}]}", 0, &jerr);
+    char err[256];
+    struct filter *f = spec ? filter_compile(spec, err, sizeof err) : NULL;
+    json_t *doc = json_loads("{\"a\": {\"b\": [0, 0, \"x\"]}}", 0, &jerr);
+    int matched = f && doc ? filter_match(f, doc) : -1;
+    filter_free(f);
+    json_decref(spec);
+    json_decref(doc);
+    return matched;
+}
+
+static void test_config_loader_survives_every_allocation_failure(void **state)
+{
+    (void)state;
+    setenv("SLUICE_TEST_TOKEN", "chaos-token", 1);
+    assert_true(load_valid_config());          /* sanity: it loads without failures */
+    long runs = sweep(load_valid_config);
+    print_message("config loader: %ld allocation failure points\n", runs);
+    assert_true(runs >= 20);                   /* the sweep really went through the loader */
+    assert_true(load_valid_config());
+}
+
+static void test_config_errors_survive_every_allocation_failure(void **state)
+{
+    (void)state;
+    assert_true(load_broken_config());
+    assert_true(sweep(load_broken_config) >= 10);
+}
+
+static void test_filters_survive_every_allocation_failure(void **state)
+{
+    (void)state;
+    assert_int_equal(compile_filter(), 1);
+    long runs = sweep(compile_filter);
+    print_message("filter: %ld allocation failure points\n", runs);
+    assert_true(runs >= 5);
+    assert_int_equal(compile_filter(), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_loader_survives_every_allocation_failure),
+        cmocka_unit_test(test_config_errors_survive_every_allocation_failure),
+        cmocka_unit_test(test_filters_survive_every_allocation_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
