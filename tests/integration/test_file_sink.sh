@@ -75,11 +75,19 @@ lib_pass "SIGTERM drained and committed the end of all 4 partitions"
 sluice_start "$WORK/sluice.json"
 make_records 100 97 "$WORK/more.tsv" "$N"
 lib_produce orders "$WORK/more.tsv"
-TIMEOUT=60 lib_wait_for has_lines "$WORK/all.ndjson" $((N + 100)) ||
+# A tombstone (null value, kcat -Z) is written with "value": null, not dropped.
+printf 'k-5\t\n' | timeout "$(lib_tmout 30)" kcat -P -q -Z -b "$KAFKA_BROKERS" -t orders -K '\t' -z none ||
+    lib_fail "kcat could not produce the tombstone"
+TIMEOUT=60 lib_wait_for has_lines "$WORK/all.ndjson" $((N + 101)) ||
     lib_fail "after restart: $(lines_of "$WORK/all.ndjson") records"
 sluice_stop
-check_file_output "$WORK/all.ndjson" $((N + 100))
+jq -c 'select(.value != null)' "$WORK/all.ndjson" >"$WORK/all-values.ndjson"
+check_file_output "$WORK/all-values.ndjson" $((N + 100))
 lib_pass "after a restart the next 100 records arrived and nothing was written twice"
+tomb=$(jq -c 'select(.value == null) | [.key, .topic, (.timestamp | type), (.offset | type)]' "$WORK/all.ndjson")
+[ "$tomb" = '["k-5","orders","number","number"]' ] ||
+    lib_fail "expected one tombstone line for k-5 with value null and a timestamp, got: $tomb"
+lib_pass "a tombstone is written once, as \"value\": null with its key, offset and timestamp"
 dlq_count=$(kcat -C -q -b "$KAFKA_BROKERS" -t sluice.dlq -o beginning -e 2>/dev/null | wc -l)
 [ "$dlq_count" -eq 2 ] || lib_fail "the dead-letter topic holds $dlq_count letters after the restart, expected 2"
 lib_pass "the restart dead-lettered nothing again: the sinks' stored positions had moved past the bad record"

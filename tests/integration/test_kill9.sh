@@ -24,12 +24,16 @@ TIMEOUT=60 lib_wait_for has_lines "$WORK/events.ndjson" 1000
 sluice_kill9
 killed_at=$(lines_of "$WORK/events.ndjson")
 lib_log "first kill after $killed_at records"
+# The kill must land mid-stream, or this would be a plain restart test.
+[ "$killed_at" -lt $((N / 2)) ] || lib_fail "the first kill came after all $((N / 2)) records were written"
 
 lib_produce events "$WORK/second.tsv"
 sluice_start "$WORK/sluice.json"
 TIMEOUT=60 lib_wait_for has_lines "$WORK/events.ndjson" $((killed_at + 1500))
 sluice_kill9
-lib_log "second kill after $(lines_of "$WORK/events.ndjson") records"
+second_at=$(lines_of "$WORK/events.ndjson")
+lib_log "second kill after $second_at records"
+[ "$second_at" -lt "$N" ] || lib_fail "the second kill came after all $N records were written"
 
 sluice_start "$WORK/sluice.json"
 TIMEOUT=90 lib_wait_for has_lines "$WORK/events.ndjson" "$N" ||

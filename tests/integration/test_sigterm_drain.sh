@@ -37,5 +37,6 @@ lib_pass "SIGTERM flushed all $N waiting records and exited 0 (in ${took} ms)"
 while read -r p committed end; do
     [ "$committed" -eq "$end" ] || lib_fail "partition $p committed $committed, end is $end"
 done <"$WORK/after"
+[ "$(wc -l <"$WORK/after")" -eq 3 ] || lib_fail "expected committed offsets of 3 partitions: $(cat "$WORK/after")"
 lib_pass "the drain committed the end of every partition: $(tr '\n' ' ' <"$WORK/after")"
 lib_summary

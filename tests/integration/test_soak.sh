@@ -13,7 +13,9 @@
 # request came meanwhile (sluice rejoining after a kill), until the first one (at most 15 s more).
 #
 # Environment:
-#   SLUICE_SOAK_SEED     the schedule's seed (default: today's date, YYYYMMDD); the same seed
+#   SLUICE_SOAK_SEED     the schedule's seed (default 20261202, fixed so that CI runs the same
+#                        schedule every time; pass $(date +%Y%m%d) or any number to explore
+#                        others); the same seed
 #                        gives the same schedule of faults (which fault after which chunk, how
 #                        long things stay down), whatever SLUICE_SOAK_RECORDS is
 #   SLUICE_SOAK_RECORDS  how many records (default 200000); the output says what ran
@@ -24,7 +26,7 @@ source "$(dirname "$0")/postgres_lib.sh"
 source "$(dirname "$0")/http_lib.sh"
 lib_init
 
-SEED=${SLUICE_SOAK_SEED:-$(date +%Y%m%d)}
+SEED=${SLUICE_SOAK_SEED:-20261202}
 N=${SLUICE_SOAK_RECORDS:-200000}
 [[ $SEED =~ ^[0-9]{1,9}$ ]] || lib_fail "SLUICE_SOAK_SEED must be a number of at most 9 digits, not '$SEED'"
 { [[ $N =~ ^[0-9]+$ ]] && [ "$N" -ge 1000 ]; } || lib_fail "SLUICE_SOAK_RECORDS must be a number >= 1000, not '$N'"
