@@ -174,6 +174,7 @@ static void render_metrics(struct router *r, FILE *out)
         { "sluice_sink_parks_total", "Times the sink was parked (buffer full too long, or on_failure block).", SINK_STAT(parks), "counter" },
         { "sluice_sink_records_lost_total", "Offsets deleted by the topic's retention before the sink got them.", SINK_STAT(records_lost), "counter" },
         { "sluice_sink_records_oversized_total", "Records over max_record_bytes (dead-lettered).", SINK_STAT(oversized), "counter" },
+        { "sluice_sink_positions_beyond_end_total", "Partitions where the sink's position lay past the log end (topic recreated or truncated).", SINK_STAT(positions_beyond_end), "counter" },
     };
     size_t nsinks = router_sink_count(r);
     struct router_sink_view *views = calloc(nsinks ? nsinks : 1, sizeof *views);

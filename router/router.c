@@ -61,6 +61,7 @@ struct spart {
     int resyncing;              /* fenced: reloading the stored position */
     int64_t rewind_to;          /* a rewind waiting for the batch in flight; NO_REWIND: none */
     int64_t lost_until;         /* records below this were reported lost (retention); -1: none */
+    int beyond_end_reported;    /* its position was found past the log end (logged once) */
 };
 
 enum rpart_state { RPART_LOADING, RPART_ACTIVE, RPART_REVOKING };
@@ -737,6 +738,32 @@ static void rpart_check_backpressure(struct rpart *rp)
 
 /* ---- routing ---- */
 
+/* A record below the sink's position is normally one it already has. But when that position
+ * lies past the log end, the topic was recreated or truncated: the records it skips are new
+ * ones. Say so loudly, once per partition, instead of skipping them in silence. */
+static void spart_check_beyond_end(struct spart *sp)
+{
+    struct rpart *rp = sp->rp;
+    struct sink_state *st = sp->sk->state;
+    int64_t low = -1, high = -1;
+    int64_t next = offsets_next(rp->op, sp->sink_index);
+
+    /* The watermarks of the last fetch response: no broker round trip. */
+    if (next == OFFSET_UNKNOWN ||
+        rd_kafka_get_watermark_offsets(rp->r->rk, rp->rt->name, rp->partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0 || high >= next)
+        return;
+    sp->beyond_end_reported = 1;
+    st->stats.positions_beyond_end++;
+    snprintf(st->last_error, sizeof st->last_error,
+             "position %" PRId64 " of %s [%" PRId32 "] is past the log end %" PRId64
+             ": the topic was recreated or truncated; records below %" PRId64
+             " are skipped for this sink (POST /sinks/%s/replay to deliver them)",
+             next, rp->rt->name, rp->partition, high, next, sp->sk->name);
+    st->last_error_ms = wall_ms();
+    sink_log(sp->sk, LOG_ERROR, "%s", st->last_error);
+}
+
 static void router_route(struct router *r, rd_kafka_message_t *rkm)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
@@ -774,6 +801,8 @@ static void router_route(struct router *r, rd_kafka_message_t *rkm)
         }
         if (!offsets_accept(rp->op, k, rkm->offset)) {
             sk->state->stats.skipped++;
+            if (!sp->beyond_end_reported)
+                spart_check_beyond_end(sp);
             continue;
         }
         if (!rec) {
