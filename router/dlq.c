@@ -19,6 +19,7 @@ struct dlq_job {
     size_t key_len, value_len;
     int tombstone;
     int64_t lost_end;
+    size_t cut_from;               /* original value size when the value was cut; 0: whole */
     unsigned attempts;
     dlq_done_fn done;
     void *arg;
@@ -38,6 +39,24 @@ struct dlq {
 };
 
 static int dlq_produce(struct dlq_job *job);
+
+/* What is kept of a value too large for the dead-letter topic: enough to recognise the record,
+ * which stays whole at its source offset (the headers say where). */
+#define DLQ_CUT_VALUE_BYTES 65536
+
+/* A letter Kafka refuses as too large would be retried forever and hold the sink's commits:
+ * send the start of its value instead, marked with sluice.truncated. Returns 0 when cut. */
+static int dlq_job_cut(struct dlq_job *job)
+{
+    if (job->cut_from || job->tombstone || job->value_len <= DLQ_CUT_VALUE_BYTES)
+        return -1;
+    LOG(LOG_WARN, "dead-letter topic %s: the letter of %s [%" PRId32 "] @%" PRId64
+        " (%zu bytes) is too large: sending its first %d bytes, marked sluice.truncated",
+        job->dlq->topic, job->topic, job->partition, job->offset, job->value_len, DLQ_CUT_VALUE_BYTES);
+    job->cut_from = job->value_len;
+    job->value_len = DLQ_CUT_VALUE_BYTES;
+    return 0;
+}
 
 static void dlq_job_free(struct dlq_job *job)
 {
@@ -78,6 +97,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
 
     if (dlq->closing)
         return;
+    if ((rkm->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || rkm->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) &&
+        dlq_job_cut(job) == 0 && dlq_produce(job) == 0)
+        return;
     if (rkm->err) {
         /* The letter must not be lost: the source offset stays unfinished until it lands. */
         struct timeval tv = { 1, 0 };
@@ -108,9 +130,9 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 static int dlq_produce(struct dlq_job *job)
 {
-    char partition[16], offset[24], timestamp[24], lost_end[24];
+    char partition[16], offset[24], timestamp[24], lost_end[24], cut_from[24];
     rd_kafka_resp_err_t err;
-    rd_kafka_headers_t *headers = rd_kafka_headers_new(7);
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(8);
 
     snprintf(partition, sizeof partition, "%" PRId32, job->partition);
     snprintf(offset, sizeof offset, "%" PRId64, job->offset);
@@ -124,6 +146,10 @@ static int dlq_produce(struct dlq_job *job)
     rd_kafka_header_add(headers, "sluice.timestamp", -1, timestamp, -1);
     if (job->lost_end > 0)
         rd_kafka_header_add(headers, "sluice.lost.end", -1, lost_end, -1);
+    if (job->cut_from) {
+        snprintf(cut_from, sizeof cut_from, "%zu", job->cut_from);
+        rd_kafka_header_add(headers, "sluice.truncated", -1, cut_from, -1);
+    }
     err = rd_kafka_producev(job->dlq->rk,
         RD_KAFKA_V_TOPIC(job->dlq->topic),
         RD_KAFKA_V_KEY(job->key, job->key_len),
@@ -135,6 +161,8 @@ static int dlq_produce(struct dlq_job *job)
         RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(headers);
+        if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && dlq_job_cut(job) == 0)
+            return dlq_produce(job);
         LOG(LOG_WARN, "dead-letter topic %s: produce: %s", job->dlq->topic, rd_kafka_err2str(err));
         return -1;
     }
