@@ -260,6 +260,12 @@ struct dlq *dlq_new(struct event_base *eb, const json_t *kafka, const char *topi
             continue;
     }
     rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof errstr);
+    /* One request in flight: a failed one is retried before any later one goes out. The
+     * idempotent producer otherwise takes a later success as proof that earlier sequences were
+     * stored, which only a broker checking sequences makes true (librdkafka's mock cluster does
+     * not: letters were lost there). Dead letters are few; their latency matters little. */
+    if (!json_object_get(kafka, "max.in.flight.requests.per.connection") && !json_object_get(kafka, "max.in.flight"))
+        rd_kafka_conf_set(conf, "max.in.flight.requests.per.connection", "1", errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof errstr);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_log_cb(conf, log_kafka);
