@@ -221,6 +221,15 @@ static int sink_holds_off(const struct sink *sk)
     return sk->state->paused || sk->state->parked;
 }
 
+/* The sink's own readiness (connected); a sink without the hook, or one a dry run never
+ * started, counts as ready. */
+static int sink_can_deliver(struct sink *sk, char *why, size_t whylen)
+{
+    if (sk->state->r->dry_run || !sk->ops->ready)
+        return 1;
+    return sk->ops->ready(sk, why, whylen);
+}
+
 static void deferred_unlink(struct deferred *d)
 {
     if (d->prev)
@@ -512,23 +521,31 @@ static void spart_drop_queue(struct spart *sp)
 
 static void on_batch_verdict(evutil_socket_t fd, short what, void *arg);
 
-/* The record as the sink would send it: its own description, the prepared bytes when they are
- * text, or the value. */
+/* The record as the sink would send it: its own description, or the prepared bytes when the
+ * sink says they are text. Otherwise prepared is the sink's private structure (its size only an
+ * estimate), so the key and value the sink maps are shown instead; the batch line names the type. */
 static json_t *dry_run_record(struct sink *sk, const struct sink_record *e)
 {
     json_t *out = json_pack("{s:I}", "offset", (json_int_t)e->offset), *shown = NULL;
     char *text = sk->ops->describe ? sk->ops->describe(sk, e) : NULL;
+    const char *field = "would_send";
 
+    if (!out) {
+        free(text);
+        return NULL;
+    }
     json_object_set_new(out, "key", e->key ? json_stringn(e->key, e->key_len) : json_null());
     if (text) {
         shown = json_string(text);
         free(text);
-    } else if (e->prepared && e->prepared_len) {
+    } else if ((sk->ops->flags & SINK_F_PREPARED_TEXT) && e->prepared && e->prepared_len) {
         shown = json_stringn(e->prepared, e->prepared_len);
-    }
-    if (!shown)
+    } else {
+        field = "value";
         shown = e->value ? json_stringn(e->value, e->value_len) : json_null();
-    json_object_set_new(out, "would_send", shown ? shown : json_string("(binary)"));
+    }
+    /* json_stringn refuses text that is not UTF-8 */
+    json_object_set_new(out, field, shown ? shown : json_string("(binary)"));
     return out;
 }
 
@@ -1368,7 +1385,8 @@ static void assign_job_start(struct assign_job *job)
             struct sink *sk = r->conf->sinks[rt->sinks[s]];
             struct positions_req *req;
             size_t j = 0;
-            if (!(sk->ops->flags & SINK_F_TRANSACTIONAL))
+            /* A dry run starts no sink, so none reads its target: it joins at the committed offset. */
+            if (!(sk->ops->flags & SINK_F_TRANSACTIONAL) || r->dry_run)
                 continue;
             if (!(req = positions_req_new(r, rt, rt->sinks[s], n)))
                 abort();
@@ -2006,7 +2024,7 @@ static void router_check_parking(struct router *r)
         char why[256] = "";
         if (!st->parked || st->paused || now - st->parked_since_ms < sink_unpark_wait_ms(st) || st->buffered)
             continue;
-        if (sk->ops->ready && !sk->ops->ready(sk, why, sizeof why))
+        if (!sink_can_deliver(sk, why, sizeof why))
             continue;
         st->parked = 0;
         st->park_reason[0] = '\0';
@@ -2346,7 +2364,7 @@ int router_ready(const struct router *r, char *why, size_t whylen)
         char reason[256] = "";
         /* A parked sink counts as ready: sluice is doing what it should, isolating a target
          * that is down; /metrics and /sinks say so. */
-        if (sink_holds_off(sk) || !sk->ops->ready || sk->ops->ready(sk, reason, sizeof reason))
+        if (sink_holds_off(sk) || sink_can_deliver(sk, reason, sizeof reason))
             continue;
         snprintf(why, whylen, "sink %s: %s", sk->name, reason[0] ? reason : "not ready");
         return 0;
@@ -2539,6 +2557,14 @@ int router_start(struct router *r, char *err, size_t errlen)
         return -1;
     for (size_t k = 0; k < r->conf->nsinks; k++) {
         struct sink *sk = r->conf->sinks[k];
+        if (r->dry_run) {
+            /* start opens, creates, truncates or migrates the target (the file sink's file, a
+             * positions table): a dry run touches none. prepare needs only what the
+             * configuration check built, and nothing is ever written. */
+            sink_log(sk, LOG_INFO, "dry run: not started; its batches are printed, reading %zu topic(s)",
+                     sk->topics.n);
+            continue;
+        }
         why[0] = '\0';
         if (sk->ops->start(sk, why, sizeof why) != 0) {
             snprintf(err, errlen, "sink %s (%s): %s", sk->name, sk->type, why);
@@ -2547,7 +2573,7 @@ int router_start(struct router *r, char *err, size_t errlen)
         }
         sink_log(sk, LOG_INFO, "started, reading %zu topic(s)", sk->topics.n);
     }
-    r->sinks_started = (int)r->conf->nsinks;
+    r->sinks_started = r->dry_run ? 0 : (int)r->conf->nsinks;
     evtimer_add(r->commit_timer, &commit_every);
     {
         struct timeval tick = ms_to_tv(LOOP_TICK_MS);
