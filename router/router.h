@@ -85,9 +85,10 @@ struct router_partition_view {
 struct router *router_new(struct event_base *eb, struct conf *conf, const char *bootstrap_override,
                           char *err, size_t errlen);
 
-/** @brief Dry run (before router_start): batches are printed to @p out as JSON lines instead of
- * written, dead letters are printed instead of produced, nothing is committed, and the consumer
- * uses its own group ("<group.id>.dry-run") so it takes no partition from the real one. */
+/** @brief Dry run (before router_start): no sink is started (nothing is opened, created or
+ * connected) and none reads stored positions; batches are printed to @p out as JSON lines instead
+ * of written, dead letters are printed instead of produced, nothing is committed, and the
+ * consumer uses its own group ("<group.id>.dry-run") so it takes no partition from the real one. */
 void router_set_dry_run(struct router *r, FILE *out);
 
 /** @brief Start the sinks and the consumer. 0, or -1 with the reason. */
