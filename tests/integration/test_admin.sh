@@ -197,13 +197,12 @@ TIMEOUT=60 lib_wait_for hook_has 2700
 sleep 1
 names=$(api GET /sinks | jq -r '[.sinks[].name] | sort | join(",")')
 [ "$names" = beta,delta,gamma,hook ] || lib_fail "sinks after reload: $names"
-[ "$(jq -r .value.seq "$WORK/gamma.ndjson" | sort -n | uniq | wc -l)" -eq 1200 ] &&
-    [ "$(jq -r .value.seq "$WORK/gamma.ndjson" | sort -n | tr '\n' ,)" = "$(seq -s, 1500 2699)," ] ||
+[ "$(jq -r .value.seq "$WORK/gamma.ndjson" | sort -n | tr '\n' ,)" = "$(seq -s, 1500 2699)," ] ||
     lib_fail "kept gamma does not hold 1500..2699 exactly once"
 [ "$(rx_check_exactly_once /hook 2700)" -eq 0 ] || lib_fail "the kept webhook sink got a record twice across the reload"
 alpha_new=$(jq -r 'select(.value.seq >= 1700) | .value.seq' "$WORK/alpha.ndjson" | wc -l)
 delta_all=$(lines_of "$WORK/delta.ndjson")
-[ "$alpha_new" -ge 100 ] && [ "$delta_all" -ge 100 ] ||
+{ [ "$alpha_new" -ge 100 ] && [ "$delta_all" -ge 100 ]; } ||
     lib_fail "the records did not flow across the reload: alpha got $alpha_new, delta $delta_all"
 [ "$( { jq -r 'select(.value.seq >= 1700) | .value.seq' "$WORK/alpha.ndjson"; jq -r .value.seq "$WORK/delta.ndjson"; } |
       sort -n | tr '\n' ,)" = "$(seq -s, 1700 2699)," ] ||
