@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -72,7 +73,7 @@ static int admin_authorized(const struct admin *a, struct evhttp_request *req, i
 
     if (!a->has_token)
         return 1;
-    if (auth && strncmp(auth, "Bearer ", 7) == 0)
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)   /* the scheme is case-insensitive (RFC 9110) */
         given = auth + 7;
     if (!given && allow_query) {
         const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
@@ -167,6 +168,7 @@ static void render_metrics(struct router *r, FILE *out)
         { "sluice_sink_records_skipped_total", "Records below the sink's position (it had them already).", SINK_STAT(skipped), "counter" },
         { "sluice_sink_records_failed_total", "Records in batch attempts that failed (retried or dead-lettered).", SINK_STAT(records_failed), "counter" },
         { "sluice_sink_retries_total", "Batch attempts that failed and were retried.", SINK_STAT(retries), "counter" },
+        { "sluice_sink_records_retried_total", "Records in batch attempts that failed and were tried again.", SINK_STAT(records_retried), "counter" },
         { "sluice_sink_fenced_total", "Batches refused because another writer moved the stored position.", SINK_STAT(fenced), "counter" },
         { "sluice_sink_batches_total", "Batches applied.", SINK_STAT(batches), "counter" },
         { "sluice_sink_delivered_bytes_total", "Bytes of keys and values applied.", SINK_STAT(bytes), "counter" },
@@ -560,7 +562,13 @@ struct admin *admin_new(struct event_base *eb, const char *listen, const char *t
     }
     memcpy(host, listen, (size_t)(colon - listen));
     host[colon - listen] = '\0';
-    if (token && token[0]) {
+    if (token && !token[0]) {
+        /* Set, but to nothing (an empty ${NAME}): running without the protection it asked for
+         * would be worse than not starting. */
+        snprintf(err, errlen, "admin.token is set but empty; unset it to run the admin API without a token");
+        goto fail;
+    }
+    if (token) {
         SHA256((const unsigned char *)token, strlen(token), a->token_digest);
         a->has_token = 1;
     }

@@ -123,7 +123,9 @@ static void print_summary(struct router *router, struct conf *conf)
 
 static void app_on_router_stopped(void *arg);
 
-static int app_router_start(struct app *app, struct conf *conf, char *err, size_t errlen)
+/* @p carry (may be NULL): what the sinks kept from the previous router, see router_carry_take. */
+static int app_router_start(struct app *app, struct conf *conf, const struct router_carry *carry,
+                            char *err, size_t errlen)
 {
     if (app->dk.mcluster)
         dev_kafka_create_topics(&app->dk, conf);
@@ -132,6 +134,7 @@ static int app_router_start(struct app *app, struct conf *conf, char *err, size_
     router_on_stopped(app->router, app_on_router_stopped, app);
     if (app->dry_run)
         router_set_dry_run(app->router, stdout);
+    router_set_carry(app->router, carry);
     if (router_start(app->router, err, errlen) != 0) {
         router_free(app->router);
         app->router = NULL;
@@ -145,6 +148,7 @@ static int app_router_start(struct app *app, struct conf *conf, char *err, size_
 static void app_after_drain(evutil_socket_t fd, short what, void *arg)
 {
     struct app *app = arg;
+    struct router_carry *carry = NULL;
     char err[1024];
     (void)fd;
     (void)what;
@@ -152,13 +156,16 @@ static void app_after_drain(evutil_socket_t fd, short what, void *arg)
     print_summary(app->router, app->conf);
     if (app->exit_code == 0)
         app->exit_code = router_exit_code(app->router);
+    if (!app->stopping && app->next_conf)
+        carry = router_carry_take(app->router);   /* refers to app->conf's sinks: freed after */
     router_free(app->router);
     app->router = NULL;
     if (app->stopping || !app->next_conf) {
         event_base_loopexit(app->eb, NULL);
         return;
     }
-    if (app_router_start(app, app->next_conf, err, sizeof err) == 0) {
+    if (app_router_start(app, app->next_conf, carry, err, sizeof err) == 0) {
+        router_carry_free(carry);
         conf_free(app->conf);
         app->conf = app->next_conf;
         app->next_conf = NULL;
@@ -168,11 +175,12 @@ static void app_after_drain(evutil_socket_t fd, short what, void *arg)
     LOG(LOG_ERROR, "reload: the new configuration cannot start (%s); going back to the previous one", err);
     conf_free(app->next_conf);
     app->next_conf = NULL;
-    if (app_router_start(app, app->conf, err, sizeof err) != 0) {
+    if (app_router_start(app, app->conf, carry, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "the previous configuration cannot start either: %s", err);
         app->exit_code = 1;
         event_base_loopexit(app->eb, NULL);
     }
+    router_carry_free(carry);
 }
 
 static void app_on_router_stopped(void *arg)
@@ -182,10 +190,11 @@ static void app_on_router_stopped(void *arg)
     event_base_once(app->eb, -1, EV_TIMEOUT, app_after_drain, app, &now);
 }
 
-/* Validates the file again; on success the current router drains and the new one starts. */
-static int app_reload(void *arg, char *msg, size_t msglen)
+/* Validates the file again; on success the current router drains and the new one starts. On
+ * refusal every problem is logged as `sluice check` prints it, whoever asked (@p trigger), and
+ * written to @p msg for the admin API. */
+static int app_reload(struct app *app, const char *trigger, char *msg, size_t msglen)
 {
-    struct app *app = arg;
     struct cfg_errors errs = { 0 };
     struct conf *conf;
     size_t used = 0;
@@ -195,13 +204,16 @@ static int app_reload(void *arg, char *msg, size_t msglen)
         return -1;
     }
     if (!(conf = conf_load(app->file, &errs))) {
-        for (size_t i = 0; i < errs.n && used < msglen; i++)
-            used += (size_t)snprintf(msg + used, msglen - used, "%s\n", errs.msgs[i]);
+        for (size_t i = 0; i < errs.n; i++) {
+            LOG(LOG_ERROR, "reload (%s) refused: %s", trigger, errs.msgs[i]);
+            if (used < msglen)
+                used += (size_t)snprintf(msg + used, msglen - used, "%s\n", errs.msgs[i]);
+        }
         if (used < msglen)
             snprintf(msg + used, msglen - used, "%zu problem%s found; the running configuration is unchanged",
                      errs.n, errs.n == 1 ? "" : "s");
-        LOG(LOG_ERROR, "reload refused: %zu problem%s in %s; the running configuration is unchanged",
-            errs.n, errs.n == 1 ? "" : "s", app->file);
+        LOG(LOG_ERROR, "reload (%s) refused: %zu problem%s in %s; the running configuration is unchanged",
+            trigger, errs.n, errs.n == 1 ? "" : "s", app->file);
         cfg_errors_clear(&errs);
         return -1;
     }
@@ -213,6 +225,11 @@ static int app_reload(void *arg, char *msg, size_t msglen)
     if (app->router)
         router_shutdown(app->router);
     return 0;
+}
+
+static int app_reload_from_admin(void *arg, char *msg, size_t msglen)
+{
+    return app_reload(arg, "POST /reload", msg, msglen);
 }
 
 static struct router *app_router(void *arg)
@@ -228,7 +245,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
     if (sig == SIGHUP) {
         LOG(LOG_INFO, "SIGHUP: reloading %s", app->file);
-        app_reload(app, msg, sizeof msg);
+        app_reload(app, "SIGHUP", msg, sizeof msg);   /* the log has the messages */
         return;
     }
     if (++app->signals > 1) {
@@ -251,7 +268,7 @@ static int command_run(struct conf *conf, const char *file, int dev, int partiti
     struct app app = { .file = file, .conf = conf, .dry_run = dry_run };
     struct event *signals[3] = { NULL, NULL, NULL };
     static const int signal_numbers[3] = { SIGTERM, SIGINT, SIGHUP };
-    struct admin_hooks hooks = { app_router, app_reload, &app };
+    struct admin_hooks hooks = { app_router, app_reload_from_admin, &app };
     char err[1024];
     int rc = EXIT_RUNTIME;
 
@@ -278,7 +295,7 @@ static int command_run(struct conf *conf, const char *file, int dev, int partiti
             goto out;
         }
     }
-    if (app_router_start(&app, conf, err, sizeof err) != 0) {
+    if (app_router_start(&app, conf, NULL, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "cannot start: %s", err);
         goto out;
     }
@@ -387,6 +404,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "run") == 0 && !json_object_get(conf->kafka, "bootstrap.servers")) {
         fprintf(stderr, "%s: kafka[\"bootstrap.servers\"] is required for run (sluice dev brings its own Kafka)\n", file);
+        conf_free(conf);
+        return EXIT_USAGE;
+    }
+    if (conf->admin_token && !conf->admin_token[0] && conf->admin_listen && conf->admin_listen[0]) {
+        fprintf(stderr, "%s: admin.token is set but empty (an empty ${NAME}?); set it, or leave it out to run the "
+                "admin API without a token\n", file);
         conf_free(conf);
         return EXIT_USAGE;
     }

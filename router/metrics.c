@@ -2,7 +2,8 @@
 
 #include "metrics.h"
 
-const double metrics_latency_bounds[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
+const double metrics_latency_bounds[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+                                         900, 3600, 21600 };   /* a parked sink's backlog can be hours old */
 const size_t metrics_latency_nbounds = sizeof metrics_latency_bounds / sizeof metrics_latency_bounds[0];
 const double metrics_batch_bounds[] = { 1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000 };
 const size_t metrics_batch_nbounds = sizeof metrics_batch_bounds / sizeof metrics_batch_bounds[0];

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define HISTOGRAM_MAX_BUCKETS 16
+#define HISTOGRAM_MAX_BUCKETS 20
 
 /* A cumulative histogram as Prometheus shows it: counts per upper bound, plus +Inf. */
 struct histogram {
@@ -17,7 +17,7 @@ struct histogram {
     double sum;
 };
 
-extern const double metrics_latency_bounds[];      /* seconds: 1 ms .. 5 min */
+extern const double metrics_latency_bounds[];      /* seconds: 1 ms .. 6 h */
 extern const size_t metrics_latency_nbounds;
 extern const double metrics_batch_bounds[];        /* records per batch: 1 .. 10,000 */
 extern const size_t metrics_batch_nbounds;

@@ -194,6 +194,12 @@ struct router {
     void *on_stopped_arg;
     FILE *dry_run;                 /* set: print instead of write, produce and commit */
     struct deferred *deferred;     /* callbacks waiting for a later loop turn */
+    /* Reload: positions noted while this router drains, for the next one (router_carry_take),
+     * and the positions handed over from the previous one, each used at its first assignment. */
+    struct router_carry *leaving;
+    struct carry_position *joins;
+    size_t njoins;
+    const struct router_carry *arriving;   /* set before router_start; read there only */
     /* Batches a sink still holds whose partition is gone: they keep Kafka messages alive, so
      * router_free releases them (after the sinks stopped) before destroying the consumer. */
     struct batch *orphans;
@@ -211,6 +217,8 @@ struct deferred {
 };
 
 static void spart_flush(struct spart *sp);
+static void router_note_positions(struct router *r, const struct rpart *rp);
+static int64_t router_carried_next(struct router *r, size_t k, const char *topic, int32_t partition);
 
 static void sink_park(struct sink *sk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void spart_check_lost(struct spart *sp, int64_t from);
@@ -220,6 +228,15 @@ static void spart_check_lost(struct spart *sp, int64_t from);
 static int sink_holds_off(const struct sink *sk)
 {
     return sk->state->paused || sk->state->parked;
+}
+
+/* The sink's own readiness (connected); a sink without the hook, or one a dry run never
+ * started, counts as ready. */
+static int sink_can_deliver(struct sink *sk, char *why, size_t whylen)
+{
+    if (sk->state->r->dry_run || !sk->ops->ready)
+        return 1;
+    return sk->ops->ready(sk, why, whylen);
 }
 
 static void deferred_unlink(struct deferred *d)
@@ -421,12 +438,12 @@ static void spart_dead_letter(struct spart *sp, const struct sink_record *e, con
     sink_log(sp->sk, LOG_WARN, "dead-lettering %s [%" PRId32 "] @%" PRId64 ": %s",
              e->topic, e->partition, e->offset, reason);
     if (!ctx) {
-        LOG(LOG_ERROR, "out of memory while dead-lettering; the record stays unfinished");
+        sink_log(sp->sk, LOG_ERROR, "out of memory while dead-lettering; the record stays unfinished");
         return;
     }
     *ctx = (struct letter_ctx){ r, sp->rp->rt, sp->rp->partition, sp->rp->generation, sp->sink_index, e->offset };
     if (dlq_send(r->dlq, &letter, on_letter_stored, ctx) != 0) {
-        LOG(LOG_ERROR, "out of memory while dead-lettering; the record stays unfinished");
+        sink_log(sp->sk, LOG_ERROR, "out of memory while dead-lettering; the record stays unfinished");
         free(ctx);
     }
 }
@@ -513,23 +530,31 @@ static void spart_drop_queue(struct spart *sp)
 
 static void on_batch_verdict(evutil_socket_t fd, short what, void *arg);
 
-/* The record as the sink would send it: its own description, the prepared bytes when they are
- * text, or the value. */
+/* The record as the sink would send it: its own description, or the prepared bytes when the
+ * sink says they are text. Otherwise prepared is the sink's private structure (its size only an
+ * estimate), so the key and value the sink maps are shown instead; the batch line names the type. */
 static json_t *dry_run_record(struct sink *sk, const struct sink_record *e)
 {
     json_t *out = json_pack("{s:I}", "offset", (json_int_t)e->offset), *shown = NULL;
     char *text = sk->ops->describe ? sk->ops->describe(sk, e) : NULL;
+    const char *field = "would_send";
 
+    if (!out) {
+        free(text);
+        return NULL;
+    }
     json_object_set_new(out, "key", e->key ? json_stringn(e->key, e->key_len) : json_null());
     if (text) {
         shown = json_string(text);
         free(text);
-    } else if (e->prepared && e->prepared_len) {
+    } else if ((sk->ops->flags & SINK_F_PREPARED_TEXT) && e->prepared && e->prepared_len) {
         shown = json_stringn(e->prepared, e->prepared_len);
-    }
-    if (!shown)
+    } else {
+        field = "value";
         shown = e->value ? json_stringn(e->value, e->value_len) : json_null();
-    json_object_set_new(out, "would_send", shown ? shown : json_string("(binary)"));
+    }
+    /* json_stringn refuses text that is not UTF-8 */
+    json_object_set_new(out, field, shown ? shown : json_string("(binary)"));
     return out;
 }
 
@@ -585,7 +610,7 @@ static void spart_flush(struct spart *sp)
     b = calloc(1, sizeof *b);
     if (!b || !(b->pub.records = malloc(n * sizeof *b->pub.records)) ||
         !(b->timer = evtimer_new(sp->rp->r->eb, on_batch_verdict, b))) {
-        LOG(LOG_ERROR, "out of memory forming a batch; trying again later");
+        sink_log(sk, LOG_ERROR, "out of memory forming a batch; trying again later");
         if (b)
             free(b->pub.records);
         free(b);
@@ -848,7 +873,7 @@ static void router_route(struct router *r, rd_kafka_message_t *rkm)
             e.prepared_len = e.key_len + e.value_len;
         }
         if (spart_enqueue(sp, &e) != 0) {
-            LOG(LOG_ERROR, "out of memory queueing a record");
+            sink_log(sk, LOG_ERROR, "out of memory queueing a record");
             abort();
         }
         spart_schedule(sp);
@@ -1035,6 +1060,7 @@ static void on_batch_verdict(evutil_socket_t fd, short what, void *arg)
         if ((long long)b->pub.attempt >= sk->retry.max_attempts)   /* on_failure block: keep trying, parked */
             sink_park(sk, "%s [%" PRId32 "]: %u attempts failed: %s (on_failure block: retrying, not skipped)",
                       b->pub.topic, b->pub.partition, b->pub.attempt, b->error ? b->error : "unknown error");
+        sk->state->stats.records_retried += b->pub.count;
         {
             int64_t delay = backoff_full_jitter(b->pub.attempt, sk->retry.initial_backoff_ms, sk->retry.max_backoff_ms);
             struct timeval tv = ms_to_tv(delay);
@@ -1229,8 +1255,8 @@ static void on_positions_verdict(struct router *r, void *arg)
     } else {
         struct assign_job *job = req->job;
         if (!v->ok) {
-            LOG(LOG_WARN, "sink %s: cannot load positions of %s: %s",
-                job->r->conf->sinks[req->sink_index]->name, req->rt->name, v->error ? v->error : "unknown error");
+            sink_log(job->r->conf->sinks[req->sink_index], LOG_WARN, "cannot load positions of %s: %s",
+                     req->rt->name, v->error ? v->error : "unknown error");
             job->failed = 1;
         } else {
             /* Write the stored positions into the sparts of the loading partitions. */
@@ -1397,7 +1423,8 @@ static void assign_job_start(struct assign_job *job)
             struct sink *sk = r->conf->sinks[rt->sinks[s]];
             struct positions_req *req;
             size_t j = 0;
-            if (!(sk->ops->flags & SINK_F_TRANSACTIONAL))
+            /* A dry run starts no sink, so none reads its target: it joins at the committed offset. */
+            if (!(sk->ops->flags & SINK_F_TRANSACTIONAL) || r->dry_run)
                 continue;
             if (!(req = positions_req_new(r, rt, rt->sinks[s], n)))
                 abort();
@@ -1441,9 +1468,14 @@ static void assign_job_step(struct assign_job *job)
             continue;   /* revoked while loading */
         for (size_t s = 0; s < rp->rt->nsinks; s++) {
             struct spart *sp = rp->sparts[rp->rt->sinks[s]];
-            int64_t next = committed;
+            int64_t next = committed, carried;
             if ((sp->sk->ops->flags & SINK_F_TRANSACTIONAL) && sp->stored != OFFSET_UNKNOWN)
                 next = sp->stored;
+            /* A sink kept across a reload has finished everything below its carried position,
+             * even when another sink held the commit back: it skips those records. */
+            carried = router_carried_next(r, sp->sink_index, tp->topic, tp->partition);
+            if (carried != OFFSET_UNKNOWN && (next == OFFSET_UNKNOWN || carried > next))
+                next = carried;
             offsets_sink_join(rp->op, sp->sink_index, next);
         }
         start = offsets_commit_position(rp->op);
@@ -1543,8 +1575,11 @@ static void router_revoke_finish(struct router *r)
         router_commit(r, list);    /* what the revoked partitions finished, for their next owner */
     for (int i = 0; i < list->cnt; i++) {
         struct rpart *rp = router_part(r, list->elems[i].topic, list->elems[i].partition);
-        if (rp)
-            rpart_free(rp);
+        if (!rp)
+            continue;
+        if (r->phase != PHASE_RUNNING)   /* the drain of a stop or reload: the next router may use them */
+            router_note_positions(r, rp);
+        rpart_free(rp);
     }
     r->revoking = NULL;
     if (r->cooperative)
@@ -1918,8 +1953,8 @@ static void spart_rewind(struct spart *sp, int64_t next)
         rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition)->offset = next;
         kerr = rd_kafka_seek_partitions(rp->r->rk, list, 0);
         if (kerr) {
-            LOG(LOG_WARN, "seek %s [%" PRId32 "] to %" PRId64 ": %s", rp->rt->name, rp->partition, next,
-                rd_kafka_error_string(kerr));
+            sink_log(sp->sk, LOG_WARN, "seek %s [%" PRId32 "] to %" PRId64 ": %s", rp->rt->name, rp->partition, next,
+                     rd_kafka_error_string(kerr));
             rd_kafka_error_destroy(kerr);
         }
         rd_kafka_topic_partition_list_destroy(list);
@@ -2035,7 +2070,7 @@ static void router_check_parking(struct router *r)
         char why[256] = "";
         if (!st->parked || st->paused || now - st->parked_since_ms < sink_unpark_wait_ms(st) || st->buffered)
             continue;
-        if (sk->ops->ready && !sk->ops->ready(sk, why, sizeof why))
+        if (!sink_can_deliver(sk, why, sizeof why))
             continue;
         st->parked = 0;
         st->park_reason[0] = '\0';
@@ -2103,7 +2138,7 @@ static void spart_report_lost(struct spart *sp, int64_t from, int64_t to)
     snprintf(st->last_loss, sizeof st->last_loss, "%s", reason);
     sink_log(sp->sk, LOG_ERROR, "%s", reason);
     if (!rp->r->dry_run && dlq_send(rp->r->dlq, &marker, on_loss_marker_stored, NULL) != 0)
-        LOG(LOG_ERROR, "out of memory sending a loss marker");
+        sink_log(sp->sk, LOG_ERROR, "out of memory sending a loss marker");
 }
 
 /* Reports what of the sink's partition below the log start it has not got: from @p from (a gap
@@ -2375,7 +2410,7 @@ int router_ready(const struct router *r, char *why, size_t whylen)
         char reason[256] = "";
         /* A parked sink counts as ready: sluice is doing what it should, isolating a target
          * that is down; /metrics and /sinks say so. */
-        if (sink_holds_off(sk) || !sk->ops->ready || sk->ops->ready(sk, reason, sizeof reason))
+        if (sink_holds_off(sk) || sink_can_deliver(sk, reason, sizeof reason))
             continue;
         snprintf(why, whylen, "sink %s: %s", sk->name, reason[0] ? reason : "not ready");
         return 0;
@@ -2419,6 +2454,267 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             evtimer_add(r->consume_more, &zero);
         }
     }
+}
+
+/* ---- reload: what a sink keeps when the next configuration has it too ---- */
+
+/* The position of one sink (by name) in one partition: every offset below it is finished there. */
+struct carry_position {
+    char *sink;
+    char *topic;
+    int32_t partition;
+    int64_t next;
+    size_t sink_index;          /* in the next router, once matched */
+};
+
+struct carry_sink {
+    const struct sink *sk;      /* of the previous configuration, alive until the next router started */
+    struct sink_state state;    /* a copy: operator pause, park, counters, errors, recent deliveries */
+};
+
+struct router_carry {
+    struct carry_sink *sinks;
+    size_t nsinks;
+    struct carry_position *positions;
+    size_t npositions, cap;
+};
+
+void router_carry_free(struct router_carry *carry)
+{
+    if (!carry)
+        return;
+    for (size_t i = 0; i < carry->npositions; i++) {
+        free(carry->positions[i].sink);
+        free(carry->positions[i].topic);
+    }
+    free(carry->positions);
+    free(carry->sinks);
+    free(carry);
+}
+
+static void carry_note(struct router_carry *carry, const char *sink, const char *topic, int32_t partition, int64_t next)
+{
+    struct carry_position *cp;
+
+    for (size_t i = 0; i < carry->npositions; i++) {
+        cp = &carry->positions[i];
+        if (cp->partition == partition && strcmp(cp->sink, sink) == 0 && strcmp(cp->topic, topic) == 0) {
+            cp->next = next;
+            return;
+        }
+    }
+    if (carry->npositions == carry->cap) {
+        size_t cap = carry->cap ? 2 * carry->cap : 16;
+        struct carry_position *more = realloc(carry->positions, cap * sizeof *more);
+        if (!more)
+            return;   /* the sink then starts at the committed offset: at least once, as before */
+        carry->positions = more;
+        carry->cap = cap;
+    }
+    cp = &carry->positions[carry->npositions];
+    cp->sink = strdup(sink);
+    cp->topic = strdup(topic);
+    if (!cp->sink || !cp->topic) {
+        free(cp->sink);
+        free(cp->topic);
+        return;
+    }
+    cp->partition = partition;
+    cp->next = next;
+    carry->npositions++;
+}
+
+/* Transactional sinks read their positions from the target on assignment; the others have them
+ * only here, in memory: without this a kept webhook or http sink would start again at the
+ * committed offset, which any slower or paused sink holds back, and send those records twice. */
+static void router_note_positions(struct router *r, const struct rpart *rp)
+{
+    if (!r->leaving && !(r->leaving = calloc(1, sizeof *r->leaving)))
+        return;
+    for (size_t i = 0; i < rp->rt->nsinks; i++) {
+        size_t k = rp->rt->sinks[i];
+        const struct sink *sk = r->conf->sinks[k];
+        int64_t next = offsets_next(rp->op, k);
+        if (!(sk->ops->flags & SINK_F_TRANSACTIONAL) && next != OFFSET_UNKNOWN)
+            carry_note(r->leaving, sk->name, rp->rt->name, rp->partition, next);
+    }
+}
+
+struct router_carry *router_carry_take(struct router *r)
+{
+    struct router_carry *carry;
+
+    if (r->dry_run)
+        return NULL;
+    /* Partitions not revoked (the consumer's close failed or timed out) still hold theirs. */
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            if (rp && rp->state != RPART_LOADING)
+                router_note_positions(r, rp);
+        }
+    if (!(carry = r->leaving) && !(carry = calloc(1, sizeof *carry)))
+        return NULL;
+    r->leaving = NULL;
+    if (r->conf->nsinks && !(carry->sinks = calloc(r->conf->nsinks, sizeof *carry->sinks))) {
+        router_carry_free(carry);
+        return NULL;
+    }
+    for (size_t k = 0; k < r->conf->nsinks; k++) {
+        const struct sink *sk = r->conf->sinks[k];
+        if (!sk->state)
+            continue;
+        carry->sinks[carry->nsinks].sk = sk;
+        carry->sinks[carry->nsinks].state = *sk->state;
+        carry->nsinks++;
+    }
+    return carry;
+}
+
+void router_set_carry(struct router *r, const struct router_carry *carry)
+{
+    r->arriving = carry;
+}
+
+/* Options of one table that differ between two sinks of the same type. */
+static int cfg_values_same(const struct cfg_opt *opts, const void *a, const void *b)
+{
+    for (const struct cfg_opt *o = opts; o && o->name; o++) {
+        const char *pa = (const char *)a + o->offset, *pb = (const char *)b + o->offset;
+        switch (o->type) {
+        case CFG_T_STR: {
+            const char *x = *(char *const *)(const void *)pa, *y = *(char *const *)(const void *)pb;
+            if ((x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0))
+                return 0;
+            break;
+        }
+        case CFG_T_INT:
+            if (*(const long long *)(const void *)pa != *(const long long *)(const void *)pb)
+                return 0;
+            break;
+        case CFG_T_BOOL:
+        case CFG_T_ENUM:
+            if (*(const int *)(const void *)pa != *(const int *)(const void *)pb)
+                return 0;
+            break;
+        case CFG_T_STRLIST: {
+            const struct cfg_strlist *x = (const void *)pa, *y = (const void *)pb;
+            if (x->n != y->n)
+                return 0;
+            for (size_t i = 0; i < x->n; i++)
+                if (strcmp(x->v[i], y->v[i]) != 0)
+                    return 0;
+            break;
+        }
+        case CFG_T_JSON: {
+            const json_t *x = *(json_t *const *)(const void *)pa, *y = *(json_t *const *)(const void *)pb;
+            if ((x == NULL) != (y == NULL) || (x && !json_equal(x, y)))
+                return 0;
+            break;
+        }
+        case CFG_T_SECTION:   /* its table's offsets are into the same struct */
+            if (!cfg_values_same(o->section, a, b))
+                return 0;
+            break;
+        }
+    }
+    return 1;
+}
+
+/* Same type, same options: the common ones (the fields conf.c's sink table fills) and the
+ * type's own table, secrets included (compared, never printed). */
+static int sink_conf_same(const struct sink *a, const struct sink *b)
+{
+    const struct cfg_strlist *ta = &a->topics, *tb = &b->topics;
+
+    if (a->ops != b->ops || ta->n != tb->n || a->batch.max_records != b->batch.max_records ||
+        a->batch.max_bytes != b->batch.max_bytes || a->batch.linger_ms != b->batch.linger_ms ||
+        a->retry.max_attempts != b->retry.max_attempts || a->retry.initial_backoff_ms != b->retry.initial_backoff_ms ||
+        a->retry.max_backoff_ms != b->retry.max_backoff_ms || a->on_failure != b->on_failure ||
+        a->max_buffered_records != b->max_buffered_records || a->max_buffered_bytes != b->max_buffered_bytes ||
+        a->park_after_ms != b->park_after_ms || a->max_record_bytes != b->max_record_bytes ||
+        (a->filter == NULL) != (b->filter == NULL) || (a->filter && !json_equal(a->filter, b->filter)))
+        return 0;
+    for (size_t i = 0; i < ta->n; i++)
+        if (strcmp(ta->v[i], tb->v[i]) != 0)
+            return 0;
+    return cfg_values_same(a->ops->opts, a, b);
+}
+
+/* Before the sinks start: a sink of the previous configuration with the same name and type keeps
+ * its operator pause and its positions (what it already finished is not sent again); when its
+ * options are unchanged too, it also keeps its park, counters, last error and recent deliveries. */
+static int router_apply_carry(struct router *r)
+{
+    const struct router_carry *carry = r->arriving;
+
+    r->arriving = NULL;
+    if (!carry)
+        return 0;
+    for (size_t k = 0; k < r->conf->nsinks; k++) {
+        struct sink *sk = r->conf->sinks[k];
+        struct sink_state *st = sk->state;
+        const struct carry_sink *cs = NULL;
+        size_t positions = 0;
+        int same;
+
+        for (size_t i = 0; i < carry->nsinks && !cs; i++)
+            if (strcmp(carry->sinks[i].sk->name, sk->name) == 0 && carry->sinks[i].sk->ops == sk->ops)
+                cs = &carry->sinks[i];
+        if (!cs)
+            continue;
+        same = sink_conf_same(cs->sk, sk);
+        st->paused = cs->state.paused;
+        if (same) {
+            st->stats = cs->state.stats;
+            st->stats.in_flight = 0;
+            st->parked = cs->state.parked;
+            st->parked_since_ms = cs->state.parked_since_ms;
+            st->park_streak = cs->state.park_streak;
+            memcpy(st->park_reason, cs->state.park_reason, sizeof st->park_reason);
+            memcpy(st->last_loss, cs->state.last_loss, sizeof st->last_loss);
+            memcpy(st->last_error, cs->state.last_error, sizeof st->last_error);
+            st->last_error_ms = cs->state.last_error_ms;
+            memcpy(st->deliveries, cs->state.deliveries, sizeof st->deliveries);
+            st->ndeliveries = cs->state.ndeliveries;
+        }
+        for (size_t i = 0; i < carry->npositions; i++) {
+            const struct carry_position *cp = &carry->positions[i];
+            struct carry_position *joins;
+            if (strcmp(cp->sink, sk->name) != 0)
+                continue;
+            if (!(joins = realloc(r->joins, (r->njoins + 1) * sizeof *joins)))
+                return -1;
+            r->joins = joins;
+            joins[r->njoins] = *cp;
+            joins[r->njoins].sink = NULL;   /* the carry keeps its strings; matched by index here */
+            if (!(joins[r->njoins].topic = strdup(cp->topic)))
+                return -1;
+            joins[r->njoins].sink_index = k;
+            r->njoins++;
+            positions++;
+        }
+        sink_log(sk, LOG_INFO, "kept across the reload (%s options)%s%s; positions of %zu partition(s)",
+                 same ? "same" : "changed", st->paused ? "; still paused" : "", st->parked ? "; still parked" : "",
+                 positions);
+    }
+    return 0;
+}
+
+/* The position a kept sink carried for this partition, once: a later assignment of the same
+ * partition (after a rebalance) goes by the committed offset again. */
+static int64_t router_carried_next(struct router *r, size_t k, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < r->njoins; i++) {
+        struct carry_position *cp = &r->joins[i];
+        if (cp->sink_index == k && cp->partition == partition && cp->next != OFFSET_UNKNOWN &&
+            strcmp(cp->topic, topic) == 0) {
+            int64_t next = cp->next;
+            cp->next = OFFSET_UNKNOWN;
+            return next;
+        }
+    }
+    return OFFSET_UNKNOWN;
 }
 
 /* ---- construction ---- */
@@ -2554,6 +2850,10 @@ int router_start(struct router *r, char *err, size_t errlen)
         }
         sk->eb = r->eb;
     }
+    if (router_apply_carry(r) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     if (!(r->worker = worker_new(r->eb, err, errlen)))
         return -1;
     r->commit_timer = event_new(r->eb, -1, EV_PERSIST, on_commit_timer, r);
@@ -2568,6 +2868,14 @@ int router_start(struct router *r, char *err, size_t errlen)
         return -1;
     for (size_t k = 0; k < r->conf->nsinks; k++) {
         struct sink *sk = r->conf->sinks[k];
+        if (r->dry_run) {
+            /* start opens, creates, truncates or migrates the target (the file sink's file, a
+             * positions table): a dry run touches none. prepare needs only what the
+             * configuration check built, and nothing is ever written. */
+            sink_log(sk, LOG_INFO, "dry run: not started; its batches are printed, reading %zu topic(s)",
+                     sk->topics.n);
+            continue;
+        }
         why[0] = '\0';
         if (sk->ops->start(sk, why, sizeof why) != 0) {
             snprintf(err, errlen, "sink %s (%s): %s", sk->name, sk->type, why);
@@ -2576,7 +2884,7 @@ int router_start(struct router *r, char *err, size_t errlen)
         }
         sink_log(sk, LOG_INFO, "started, reading %zu topic(s)", sk->topics.n);
     }
-    r->sinks_started = (int)r->conf->nsinks;
+    r->sinks_started = r->dry_run ? 0 : (int)r->conf->nsinks;
     evtimer_add(r->commit_timer, &commit_every);
     {
         struct timeval tick = ms_to_tv(LOOP_TICK_MS);
@@ -2646,6 +2954,10 @@ void router_free(struct router *r)
     }
     dlq_free(r->dlq, 2000);
     worker_free(r->worker);
+    router_carry_free(r->leaving);
+    for (size_t i = 0; i < r->njoins; i++)
+        free(r->joins[i].topic);
+    free(r->joins);
     if (r->consume_ev)
         event_free(r->consume_ev);
     if (r->consume_more)

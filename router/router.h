@@ -25,6 +25,7 @@ struct router_sink_stats {
     uint64_t batches;         /* batches applied */
     uint64_t bytes;           /* bytes of records applied */
     uint64_t records_failed;  /* records in batch attempts that failed (retried or not) */
+    uint64_t records_retried; /* records in batch attempts that failed and are tried again */
     uint64_t fenced;          /* batches refused by the position compare-and-set */
     uint64_t parks;           /* times the router parked the sink */
     uint64_t records_lost;    /* offsets deleted by retention before the sink got them */
@@ -85,9 +86,10 @@ struct router_partition_view {
 struct router *router_new(struct event_base *eb, struct conf *conf, const char *bootstrap_override,
                           char *err, size_t errlen);
 
-/** @brief Dry run (before router_start): batches are printed to @p out as JSON lines instead of
- * written, dead letters are printed instead of produced, nothing is committed, and the consumer
- * uses its own group ("<group.id>.dry-run") so it takes no partition from the real one. */
+/** @brief Dry run (before router_start): no sink is started (nothing is opened, created or
+ * connected) and none reads stored positions; batches are printed to @p out as JSON lines instead
+ * of written, dead letters are printed instead of produced, nothing is committed, and the
+ * consumer uses its own group ("<group.id>.dry-run") so it takes no partition from the real one. */
 void router_set_dry_run(struct router *r, FILE *out);
 
 /** @brief Start the sinks and the consumer. 0, or -1 with the reason. */
@@ -161,6 +163,24 @@ typedef void (*router_replay_done_fn)(void *arg, int rewound, size_t unmatched, 
  */
 int router_sink_replay_time(struct router *r, size_t sink_index, const char *topic, int32_t partition,
                             int64_t timestamp_ms, router_replay_done_fn done, void *arg, char *err, size_t errlen);
+
+/* What sinks keep across a reload (see router_carry_take). */
+struct router_carry;
+
+/**
+ * @brief After the drain of a reload (before router_free): what the next router needs to keep
+ * each sink that stays, by name: positions of the non-transactional sinks (a transactional sink
+ * reads its own from the target), operator pause, park, counters, last error, recent deliveries.
+ * Refers to the sinks of this router's configuration, which must outlive its use. NULL for a dry
+ * run or when out of memory (the sinks then start afresh, at the committed offsets).
+ */
+struct router_carry *router_carry_take(struct router *r);
+
+/** @brief Before router_start: @p carry (borrowed, read by router_start only) is applied to the
+ * sinks of the same name and type; pause and positions always, the rest when their options are
+ * unchanged. */
+void router_set_carry(struct router *r, const struct router_carry *carry);
+void router_carry_free(struct router_carry *carry);
 
 /** @brief Process metrics: loop stalls (turns late by more than 100 ms) and the worst lateness. */
 void router_loop_stats(const struct router *r, uint64_t *stalls, double *worst_s);

@@ -78,6 +78,9 @@ struct sink_positions {
  * (over records at a partition's tail that were dead-lettered or filtered out, so that a
  * restart does not redo them). */
 #define SINK_F_POSITION_BATCHES 0x4u
+/* prepared is the text the sink sends (prepared_len bytes), shown as is by --dry-run. Without
+ * it prepared is the sink's own structure, which the router never reads. */
+#define SINK_F_PREPARED_TEXT 0x8u
 
 struct sink_ops {
     const char *type;                 /* the "type" in the sink's configuration */
@@ -107,7 +110,8 @@ struct sink_ops {
      * Optional: without it a started sink counts as ready. */
     int (*ready)(struct sink *sk, char *why, size_t whylen);
     /* What would be sent for one prepared record, as text (malloc'd), for `sluice run --dry-run`.
-     * Optional: without it the prepared bytes are shown when they are text, else the value. */
+     * Optional: without it the prepared bytes are shown under SINK_F_PREPARED_TEXT, else the
+     * record's key and value as the sink would map them. */
     char *(*describe)(struct sink *sk, const struct sink_record *rec);
 };
 
