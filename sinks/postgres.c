@@ -811,7 +811,11 @@ static void write_finish(struct pg_job *job, enum sink_result result, const char
     struct pg_sink *ps = job->ps;
     struct sink_batch *b = job->b;
 
-    memo_free(memo_find(ps, b->topic, b->partition, 1));   /* settled, whatever it was */
+    /* A memo is settled once the partition's position is known: applied (OK) or owned by
+     * another writer (FENCED). After a RETRY the commit it stands for may still have happened,
+     * and the next attempt needs it to dead-letter the refused records. */
+    if (result == SINK_OK || result == SINK_FENCED)
+        memo_free(memo_find(ps, b->topic, b->partition, 1));
     if (result == SINK_OK && job->rejects)
         for (size_t i = 0; i < b->count; i++)
             if (job->rejects[i])
@@ -866,12 +870,14 @@ static void job_conn_lost(struct pg_job *job, const char *why)
         job_fail(job, msg);
         return;
     }
-    if (job->phase == W_FINAL && job->nrejects > 0) {
+    if (job->phase == W_FINAL) {
         /* If that final round committed, the retry will find the batch applied: it needs
-         * to know which records were refused. */
+         * to know which records were refused, these and not an earlier attempt's. */
+        memo_free(memo_find(ps, job->b->topic, job->b->partition, 1));
+    }
+    if (job->phase == W_FINAL && job->nrejects > 0) {
         struct pg_memo *m = calloc(1, sizeof *m);
         if (m && (m->topic = strdup(job->b->topic))) {
-            memo_free(memo_find(ps, job->b->topic, job->b->partition, 1));
             m->partition = job->b->partition;
             m->next_offset = job->b->next;
             m->count = job->b->count;
@@ -884,7 +890,7 @@ static void job_conn_lost(struct pg_job *job, const char *why)
             free(m);
         }
     }
-    /* Not write_finish: it would drop the memo just made. */
+    /* The job is off its connection already, and conn_fail dispatches once they all ended. */
     evtimer_del(job->timer);
     sink_batch_done(job->b, SINK_RETRY, msg);
     job_free(job);
@@ -1928,7 +1934,8 @@ const struct sink_ops sink_postgres_ops = {
     .type = "postgres",
     .size = sizeof(struct pg_sink),
     .opts = pg_opts,
-    /* Not SINK_F_JSON: prepare reads the JSON itself, without building a tree. */
+    /* Not SINK_F_JSON: prepare reads the JSON itself, without building a tree. A batch of no
+     * record is a round of the compare-and-set alone. */
     .flags = SINK_F_TRANSACTIONAL,
     .help = "Upserts (or appends) records into a PostgreSQL table, exactly once",
     .check = pg_check,
