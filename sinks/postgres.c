@@ -1936,7 +1936,7 @@ const struct sink_ops sink_postgres_ops = {
     .opts = pg_opts,
     /* Not SINK_F_JSON: prepare reads the JSON itself, without building a tree. A batch of no
      * record is a round of the compare-and-set alone. */
-    .flags = SINK_F_TRANSACTIONAL,
+    .flags = SINK_F_TRANSACTIONAL | SINK_F_POSITION_BATCHES,
     .help = "Upserts (or appends) records into a PostgreSQL table, exactly once",
     .check = pg_check,
     .start = pg_start,
