@@ -19,8 +19,9 @@
  * means it was applied (OK), anything else means another writer (FENCED).
  *
  * Everything runs on the loop: libpq non-blocking, in pipeline mode, its socket watched by
- * libevent. The only blocking step is the check of the table when the sink starts, before the
- * loop runs, so that a mismatch stops sluice with a clear error. */
+ * libevent. The only blocking step is the check of the table at the first start, before the
+ * loop runs, so that a mismatch stops sluice with a clear error. A sink started on the running
+ * loop (a reload) checks the table asynchronously on its first connection instead. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -1663,11 +1664,11 @@ static PGresult *preflight_query(PGconn *pg, const char *sql, const char *p0, co
 {
     const char *params[2] = { p0, p1 };
     int n = p1 ? 2 : 0;
-    return PQexecParams(pg, sql, n, NULL, n ? params : NULL, NULL, NULL, 0); /* banned-ok: before the loop */
+    return PQexecParams(pg, sql, n, NULL, n ? params : NULL, NULL, NULL, 0); /* banned-ok: loop not running */
 }
 
-/* The table checks, on a blocking connection, before the loop runs: a mismatch stops sluice at
- * start, naming the table and the column. */
+/* The table checks, on a blocking connection, at the first start (pg_start makes sure the loop
+ * is not running yet): a mismatch stops sluice at start, naming the table and the column. */
 static int preflight(struct pg_sink *ps, PGconn *pg, char *err, size_t errlen)
 {
     struct pgsink_map *m = &ps->map;
@@ -1676,7 +1677,7 @@ static int preflight(struct pg_sink *ps, PGconn *pg, char *err, size_t errlen)
     int rc = -1, offsets;
 
     snprintf(sql, sizeof sql, "SET statement_timeout = %lld", ps->request_timeout_ms);
-    res = PQexec(pg, sql); /* banned-ok: runs before the loop starts, bounded by statement_timeout */
+    res = PQexec(pg, sql); /* banned-ok: loop not running yet, bounded by statement_timeout */
     if (!res_ok(res))
         goto server_error;
     PQclear(res);
@@ -1705,7 +1706,7 @@ static int preflight(struct pg_sink *ps, PGconn *pg, char *err, size_t errlen)
         }
         if (pass == 1)
             break;
-        res = PQexec(pg, m->sql_create_offsets); /* banned-ok: runs before the loop starts */
+        res = PQexec(pg, m->sql_create_offsets); /* banned-ok: loop not running yet */
         if (!res_ok(res) && !create_raced(res_state(res))) {
             pgsink_error_text(res, server, sizeof server);
             snprintf(err, errlen, "cannot create the offsets table %s: %s (create it, or set offsets_table)",
@@ -1778,9 +1779,19 @@ static int pg_start(struct sink *sk, char *err, size_t errlen)
             return -1;
         }
     }
+    if (event_base_get_running_event(sk->eb)) {
+        /* Started from a callback of the running loop (a reload): no blocking pre-flight here.
+         * The table is checked on the first connection instead (JOB_VERIFY), and nothing is
+         * written or loaded before that check passed. */
+        ps->verify = PG_VERIFY_PENDING;
+        sink_log(sk, LOG_INFO, "started on the running loop (a reload): the table is checked once connected");
+        pg_dispatch(ps);
+        return 0;
+    }
     conn_values(ps, values);
-    /* The pre-flight connection blocks, before the loop runs, at most connect_timeout. */
-    pg = PQconnectdbParams(conn_keywords(), values, 1); /* banned-ok: runs before the loop starts */
+    /* The pre-flight connection blocks, at most connect_timeout; only at the first start, when
+     * no event is running (checked above). */
+    pg = PQconnectdbParams(conn_keywords(), values, 1); /* banned-ok: the loop is not running yet */
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
         one_line(why, sizeof why, pg ? PQerrorMessage(pg) : "out of memory");
         PQfinish(pg);
