@@ -923,6 +923,16 @@ static void job_on_deadline(evutil_socket_t fd, short what, void *arg)
     job_fail(job, why);
 }
 
+static const struct pgsink_row *job_row(const struct pg_job *job, size_t rec);
+
+static int job_all_tombstones(const struct pg_job *job)
+{
+    for (size_t e = 0; e < job->nentries; e++)
+        if (!job_row(job, job->entries[e])->tombstone)
+            return 0;
+    return 1;
+}
+
 static void job_run(struct pg_job *job, struct pg_conn *c)
 {
     struct pg_sink *ps = job->ps;
@@ -932,7 +942,9 @@ static void job_run(struct pg_job *job, struct pg_conn *c)
     case JOB_WRITE:
         job->phase = W_FAST;
         job->plain = 0;
-        if (ps->map.mode == PGSINK_UPSERT) {
+        /* A batch with no row to write (tombstones only, or a position-only batch) tells
+         * nothing about whether keys exist: it leaves the plain INSERT heuristic alone. */
+        if (ps->map.mode == PGSINK_UPSERT && job->nentries > 0 && !job_all_tombstones(job)) {
             if (ps->plain_skip > 0)
                 ps->plain_skip--;
             else
