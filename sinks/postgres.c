@@ -19,8 +19,9 @@
  * means it was applied (OK), anything else means another writer (FENCED).
  *
  * Everything runs on the loop: libpq non-blocking, in pipeline mode, its socket watched by
- * libevent. The only blocking step is the check of the table when the sink starts, before the
- * loop runs, so that a mismatch stops sluice with a clear error. */
+ * libevent. The only blocking step is the check of the table at the first start, before the
+ * loop runs, so that a mismatch stops sluice with a clear error. A sink started on the running
+ * loop (a reload) checks the table asynchronously on its first connection instead. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -811,7 +812,11 @@ static void write_finish(struct pg_job *job, enum sink_result result, const char
     struct pg_sink *ps = job->ps;
     struct sink_batch *b = job->b;
 
-    memo_free(memo_find(ps, b->topic, b->partition, 1));   /* settled, whatever it was */
+    /* A memo is settled once the partition's position is known: applied (OK) or owned by
+     * another writer (FENCED). After a RETRY the commit it stands for may still have happened,
+     * and the next attempt needs it to dead-letter the refused records. */
+    if (result == SINK_OK || result == SINK_FENCED)
+        memo_free(memo_find(ps, b->topic, b->partition, 1));
     if (result == SINK_OK && job->rejects)
         for (size_t i = 0; i < b->count; i++)
             if (job->rejects[i])
@@ -866,12 +871,14 @@ static void job_conn_lost(struct pg_job *job, const char *why)
         job_fail(job, msg);
         return;
     }
-    if (job->phase == W_FINAL && job->nrejects > 0) {
+    if (job->phase == W_FINAL) {
         /* If that final round committed, the retry will find the batch applied: it needs
-         * to know which records were refused. */
+         * to know which records were refused, these and not an earlier attempt's. */
+        memo_free(memo_find(ps, job->b->topic, job->b->partition, 1));
+    }
+    if (job->phase == W_FINAL && job->nrejects > 0) {
         struct pg_memo *m = calloc(1, sizeof *m);
         if (m && (m->topic = strdup(job->b->topic))) {
-            memo_free(memo_find(ps, job->b->topic, job->b->partition, 1));
             m->partition = job->b->partition;
             m->next_offset = job->b->next;
             m->count = job->b->count;
@@ -884,7 +891,7 @@ static void job_conn_lost(struct pg_job *job, const char *why)
             free(m);
         }
     }
-    /* Not write_finish: it would drop the memo just made. */
+    /* The job is off its connection already, and conn_fail dispatches once they all ended. */
     evtimer_del(job->timer);
     sink_batch_done(job->b, SINK_RETRY, msg);
     job_free(job);
@@ -916,6 +923,16 @@ static void job_on_deadline(evutil_socket_t fd, short what, void *arg)
     job_fail(job, why);
 }
 
+static const struct pgsink_row *job_row(const struct pg_job *job, size_t rec);
+
+static int job_all_tombstones(const struct pg_job *job)
+{
+    for (size_t e = 0; e < job->nentries; e++)
+        if (!job_row(job, job->entries[e])->tombstone)
+            return 0;
+    return 1;
+}
+
 static void job_run(struct pg_job *job, struct pg_conn *c)
 {
     struct pg_sink *ps = job->ps;
@@ -925,7 +942,9 @@ static void job_run(struct pg_job *job, struct pg_conn *c)
     case JOB_WRITE:
         job->phase = W_FAST;
         job->plain = 0;
-        if (ps->map.mode == PGSINK_UPSERT) {
+        /* A batch with no row to write (tombstones only, or a position-only batch) tells
+         * nothing about whether keys exist: it leaves the plain INSERT heuristic alone. */
+        if (ps->map.mode == PGSINK_UPSERT && job->nentries > 0 && !job_all_tombstones(job)) {
             if (ps->plain_skip > 0)
                 ps->plain_skip--;
             else
@@ -1657,11 +1676,11 @@ static PGresult *preflight_query(PGconn *pg, const char *sql, const char *p0, co
 {
     const char *params[2] = { p0, p1 };
     int n = p1 ? 2 : 0;
-    return PQexecParams(pg, sql, n, NULL, n ? params : NULL, NULL, NULL, 0); /* banned-ok: before the loop */
+    return PQexecParams(pg, sql, n, NULL, n ? params : NULL, NULL, NULL, 0); /* banned-ok: loop not running */
 }
 
-/* The table checks, on a blocking connection, before the loop runs: a mismatch stops sluice at
- * start, naming the table and the column. */
+/* The table checks, on a blocking connection, at the first start (pg_start makes sure the loop
+ * is not running yet): a mismatch stops sluice at start, naming the table and the column. */
 static int preflight(struct pg_sink *ps, PGconn *pg, char *err, size_t errlen)
 {
     struct pgsink_map *m = &ps->map;
@@ -1670,7 +1689,7 @@ static int preflight(struct pg_sink *ps, PGconn *pg, char *err, size_t errlen)
     int rc = -1, offsets;
 
     snprintf(sql, sizeof sql, "SET statement_timeout = %lld", ps->request_timeout_ms);
-    res = PQexec(pg, sql); /* banned-ok: runs before the loop starts, bounded by statement_timeout */
+    res = PQexec(pg, sql); /* banned-ok: loop not running yet, bounded by statement_timeout */
     if (!res_ok(res))
         goto server_error;
     PQclear(res);
@@ -1699,7 +1718,7 @@ static int preflight(struct pg_sink *ps, PGconn *pg, char *err, size_t errlen)
         }
         if (pass == 1)
             break;
-        res = PQexec(pg, m->sql_create_offsets); /* banned-ok: runs before the loop starts */
+        res = PQexec(pg, m->sql_create_offsets); /* banned-ok: loop not running yet */
         if (!res_ok(res) && !create_raced(res_state(res))) {
             pgsink_error_text(res, server, sizeof server);
             snprintf(err, errlen, "cannot create the offsets table %s: %s (create it, or set offsets_table)",
@@ -1772,9 +1791,19 @@ static int pg_start(struct sink *sk, char *err, size_t errlen)
             return -1;
         }
     }
+    if (event_base_get_running_event(sk->eb)) {
+        /* Started from a callback of the running loop (a reload): no blocking pre-flight here.
+         * The table is checked on the first connection instead (JOB_VERIFY), and nothing is
+         * written or loaded before that check passed. */
+        ps->verify = PG_VERIFY_PENDING;
+        sink_log(sk, LOG_INFO, "started on the running loop (a reload): the table is checked once connected");
+        pg_dispatch(ps);
+        return 0;
+    }
     conn_values(ps, values);
-    /* The pre-flight connection blocks, before the loop runs, at most connect_timeout. */
-    pg = PQconnectdbParams(conn_keywords(), values, 1); /* banned-ok: runs before the loop starts */
+    /* The pre-flight connection blocks, at most connect_timeout; only at the first start, when
+     * no event is running (checked above). */
+    pg = PQconnectdbParams(conn_keywords(), values, 1); /* banned-ok: the loop is not running yet */
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
         one_line(why, sizeof why, pg ? PQerrorMessage(pg) : "out of memory");
         PQfinish(pg);
@@ -1928,8 +1957,9 @@ const struct sink_ops sink_postgres_ops = {
     .type = "postgres",
     .size = sizeof(struct pg_sink),
     .opts = pg_opts,
-    /* Not SINK_F_JSON: prepare reads the JSON itself, without building a tree. */
-    .flags = SINK_F_TRANSACTIONAL,
+    /* Not SINK_F_JSON: prepare reads the JSON itself, without building a tree. A batch of no
+     * record is a round of the compare-and-set alone. */
+    .flags = SINK_F_TRANSACTIONAL | SINK_F_POSITION_BATCHES,
     .help = "Upserts (or appends) records into a PostgreSQL table, exactly once",
     .check = pg_check,
     .start = pg_start,

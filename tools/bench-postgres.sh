@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark of the postgres sink: starts PostgreSQL on loopback (as the tests do: an unprivileged
 # user, fsync off, a throwaway directory) and runs bench_postgres against it, which produces
-# 1,000,000 records into an embedded Kafka, drains them through sluice into a table in upsert
-# mode, then COPYs the same rows into an empty copy of the table, and prints both rates.
+# 1,000,000 records into an embedded Kafka (and 1,000,000 more with the same keys), and in each
+# run drains the first through sluice into an empty table in upsert mode (new keys), COPYs the
+# same rows into an empty copy of the table, then drains the second into the full table (keys
+# that exist: the update path), and prints the rates and each path's ratio to the COPY.
 #
-#   bash tools/bench-postgres.sh [bench_postgres options: --records N --batch B --connections C
-#                                 --partitions P --linger MS --updates]
+#   bash tools/bench-postgres.sh [bench_postgres options: --records N --repeat R --batch B
+#                                 --connections C --depth D --partitions P --linger MS]
 #
 # SLUICE_BUILD_DIR: where bench_postgres was built (default: build).
 source "$(dirname "$0")/../tests/integration/lib.sh"

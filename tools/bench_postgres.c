@@ -1,19 +1,21 @@
 /* bench_postgres: how fast the postgres sink upserts, against a plain COPY of the same rows.
  *
  * Usage: bench_postgres CONNINFO [--records N] [--partitions P] [--batch B] [--connections C]
- *                                [--linger MS] [--updates]
+ *                                [--depth D] [--linger MS] [--repeat R]
  *
  * 1. Starts an embedded Kafka (librdkafka's mock cluster, in this process, as `sluice dev`
- *    does) and produces N records (~250-byte JSON, distinct keys) into P partitions, all of
- *    them before the clock starts (64 partitions keep 1,000,000 such records: the mock keeps
- *    about 5 MiB per partition).
- * 2. Runs the router in this process with one postgres sink in upsert mode into an empty table
- *    bench_accounts (8 columns, primary key id), and times the drain: from the first batch
- *    applied to the last. With --updates, a second drain of the same keys (new values) times
- *    the update path too.
- * 3. COPYs the same rows into an empty copy of the table (same indexes) and times it.
- * Prints rows/s of each and the ratio. Meant to be run by tools/bench-postgres.sh, which starts
- * a PostgreSQL server on loopback. */
+ *    does) and produces N records (~250-byte JSON, distinct keys) into P partitions of topic
+ *    bench, and N more with the same keys and new values into topic bench2, all of them before
+ *    the clock starts (64 partitions keep 1,000,000 such records: the mock keeps about 5 MiB
+ *    per partition).
+ * 2. Each run: the router, in this process, drains bench through one postgres sink in upsert
+ *    mode into the empty table bench_accounts (8 columns, primary key id): every key is new
+ *    (the insert path). It COPYs the same rows into an empty copy of the table (same indexes).
+ *    Then it drains bench2 into the full table: every key exists (the update path, which is
+ *    what keeping a table in step mostly is). Each drain is timed from the first batch applied
+ *    to the last.
+ * Prints rows/s of each, and each upsert path's ratio to the COPY of the same run. Meant to be
+ * run by tools/bench-postgres.sh, which starts a PostgreSQL server on loopback. */
 #include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -42,7 +44,6 @@ struct opts {
     int connections;
     int depth;
     int linger_ms;
-    int updates;
     int repeat;
 };
 
@@ -380,7 +381,7 @@ int main(int argc, char **argv)
     static const struct option long_opts[] = {
         { "records", required_argument, NULL, 'n' }, { "partitions", required_argument, NULL, 'p' },
         { "batch", required_argument, NULL, 'b' }, { "connections", required_argument, NULL, 'c' },
-        { "linger", required_argument, NULL, 'l' }, { "updates", no_argument, NULL, 'u' },
+        { "linger", required_argument, NULL, 'l' },
         { "depth", required_argument, NULL, 'd' }, { "repeat", required_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 },
     };
@@ -392,13 +393,13 @@ int main(int argc, char **argv)
     rd_kafka_mock_cluster_t *mc;
     const char *bootstrap;
     size_t bytes;
-    double t_produce, t_upsert, t_update = 0;
-    double upsert_rates[16], copy_rates[16], ratios[16];
-    long rows, update_rows = 0;
+    double t_produce, t_drain;
+    double insert_rates[16], update_rates[16], copy_rates[16], insert_ratios[16], update_ratios[16];
+    long rows;
     PGconn *pg;
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "n:p:b:c:d:l:ur:", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "n:p:b:c:d:l:r:", long_opts, NULL)) != -1) {
         switch (opt) {
         case 'n': o.records = atol(optarg); break;
         case 'p': o.partitions = atoi(optarg); break;
@@ -406,11 +407,10 @@ int main(int argc, char **argv)
         case 'c': o.connections = atoi(optarg); break;
         case 'd': o.depth = atoi(optarg); break;
         case 'l': o.linger_ms = atoi(optarg); break;
-        case 'u': o.updates = 1; break;
         case 'r': o.repeat = atoi(optarg); break;
         default:
             fprintf(stderr, "usage: bench_postgres CONNINFO [--records N] [--partitions P] [--batch B] "
-                            "[--connections C] [--depth D] [--linger MS] [--updates] [--repeat R]\n");
+                            "[--connections C] [--depth D] [--linger MS] [--repeat R]\n");
             return 2;
         }
     }
@@ -445,23 +445,27 @@ int main(int argc, char **argv)
         die("mock cluster", "cannot start");
     bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
     rd_kafka_mock_topic_create(mc, "bench", o.partitions, 1);
+    rd_kafka_mock_topic_create(mc, "bench2", o.partitions, 1);
     rd_kafka_mock_topic_create(mc, "sluice.dlq", 1, 1);
 
     t_produce = produce(bootstrap, "bench", o.records, 0, &bytes);
-    printf("produced %ld records (%.0f bytes each on average) into %d partitions in %.1f s\n", o.records,
-           (double)bytes / (double)o.records, o.partitions, t_produce);
+    t_produce += produce(bootstrap, "bench2", o.records, 1, &bytes);
+    printf("produced %ld records (%.0f bytes each on average) into %d partitions, and as many with the same "
+           "keys and new values into %d more, in %.1f s\n", o.records, (double)bytes / (double)o.records,
+           o.partitions, o.partitions, t_produce);
     fflush(stdout);
 
-    /* Drain and COPY alternate, so that whatever else runs on the machine weighs on both. */
+    /* Drains and COPY alternate, so that whatever else runs on the machine weighs on each. */
     for (int r = 0; r < o.repeat; r++) {
         double t_copy_r;
         sql_do(pg, "TRUNCATE bench_accounts, bench_copy");
         sql_do(pg, "DELETE FROM bench_offsets");
+        printf("run %d:\n insert path (every key new):\n", r + 1);
         snprintf(group, sizeof group, "bench-%ld-%d", (long)getpid(), r);
-        printf("run %d:\n", r + 1);
-        t_upsert = drain(&o, dir, bootstrap, "bench", group, &rows);
+        t_drain = drain(&o, dir, bootstrap, "bench", group, &rows);
         if (sql_count(pg, "SELECT count(*) FROM bench_accounts") != o.records)
             die("check", "bench_accounts does not hold one row per record");
+        insert_rates[r] = (double)rows / t_drain;
         {
             double pg0 = cpu_postgres(), all0 = cpu_machine(), self0 = cpu_self(), steal0 = cpu_steal();
             t_copy_r = copy_rows(pg, o.records, 0);
@@ -471,33 +475,33 @@ int main(int argc, char **argv)
         }
         if (sql_count(pg, "SELECT count(*) FROM bench_copy") != o.records)
             die("check", "bench_copy does not hold every row");
-        upsert_rates[r] = (double)rows / t_upsert;
         copy_rates[r] = (double)o.records / t_copy_r;
-        ratios[r] = upsert_rates[r] / copy_rates[r];
-        printf("  sluice upsert %.0f rows/s, COPY %.0f rows/s, ratio %.2f\n", upsert_rates[r], copy_rates[r], ratios[r]);
+        printf(" update path (every key exists, new values):\n");
+        snprintf(group, sizeof group, "bench2-%ld-%d", (long)getpid(), r);
+        t_drain = drain(&o, dir, bootstrap, "bench2", group, &rows);
+        if (sql_count(pg, "SELECT count(*) FROM bench_accounts WHERE name LIKE '% gen 1'") != o.records ||
+            sql_count(pg, "SELECT count(*) FROM bench_accounts") != o.records)
+            die("check", "the update path did not update every row in place");
+        update_rates[r] = (double)rows / t_drain;
+        insert_ratios[r] = insert_rates[r] / copy_rates[r];
+        update_ratios[r] = update_rates[r] / copy_rates[r];
+        printf("  sluice upsert: insert path %.0f rows/s, update path %.0f rows/s; COPY %.0f rows/s; "
+               "ratios to COPY %.2f and %.2f\n", insert_rates[r], update_rates[r], copy_rates[r], insert_ratios[r],
+               update_ratios[r]);
         fflush(stdout);
     }
-    if (o.updates) {
-        /* The update path: the same keys again, new values, into the table the last run filled. */
-        rd_kafka_mock_topic_create(mc, "bench2", o.partitions, 1);
-        produce(bootstrap, "bench2", o.records, 1, &bytes);
-        snprintf(group, sizeof group, "bench2-%ld", (long)getpid());
-        printf("update path:\n");
-        t_update = drain(&o, dir, bootstrap, "bench2", group, &update_rows);
-        if (sql_count(pg, "SELECT count(*) FROM bench_accounts WHERE name LIKE '% gen 1'") != o.records)
-            die("check", "the update pass did not update every row");
-    }
 
-    printf("\nsluice upsert into an empty table (insert path): median %.0f rows/s over %d runs "
-           "(batch %d, %d connections x depth %d, %d partitions)\n", median(upsert_rates, o.repeat), o.repeat,
-           o.batch, o.connections, o.depth, o.partitions);
-    if (o.updates)
-        printf("sluice upsert of the same keys (update path): %.0f rows/s\n", (double)update_rows / t_update);
-    printf("plain COPY into an empty copy of the table: median %.0f rows/s\n", median(copy_rates, o.repeat));
-    printf("ratio upsert/COPY: median %.2f (runs:", median(ratios, o.repeat));
+    printf("\n%ld records per drain, batch %d, %d connections x depth %d, %d partitions, median of %d run(s):\n",
+           o.records, o.batch, o.connections, o.depth, o.partitions, o.repeat);
+    printf("sluice upsert, update path (keys exist): %.0f rows/s, ratio to COPY %.2f (runs:",
+           median(update_rates, o.repeat), median(update_ratios, o.repeat));
     for (int r = 0; r < o.repeat; r++)
-        printf(" %.2f", ratios[r]);
-    printf(")\n");
+        printf(" %.2f", update_ratios[r]);
+    printf(")\nsluice upsert, insert path (keys new): %.0f rows/s, ratio to COPY %.2f (runs:",
+           median(insert_rates, o.repeat), median(insert_ratios, o.repeat));
+    for (int r = 0; r < o.repeat; r++)
+        printf(" %.2f", insert_ratios[r]);
+    printf(")\nplain COPY into an empty copy of the table: %.0f rows/s\n", median(copy_rates, o.repeat));
 
     PQfinish(pg);
     rd_kafka_mock_cluster_destroy(mc);

@@ -53,6 +53,13 @@ pg_kill_backends() {
         echo 0
 }
 
+# pg_commits_hanging: true while a commit of sluice waits for a synchronous standby (set
+# synchronous_standby_names to one that does not exist: commits are written, not confirmed).
+pg_commits_hanging() {
+    [ "$(lib_psql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'sluice:%'
+                   AND wait_event = 'SyncRep'")" -ge 1 ]
+}
+
 # pg_crash: stops the server like a crash (immediate: no checkpoint, clients cut).
 pg_crash() {
     lib__as_pg "$PG_BINDIR/pg_ctl" -D "$WORK/pg/data" -m immediate -w -t 10 stop >>"$WORK/pg-ctl.log" 2>&1 ||

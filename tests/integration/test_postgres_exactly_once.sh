@@ -30,10 +30,6 @@ PRODUCER_PID=$LIB_LAST_PID
 
 rows() { lib_psql "SELECT count(*) FROM events" 2>/dev/null || echo 0; }
 has_rows() { [ "$(rows)" -ge "$1" ]; }
-commits_hanging() {
-    [ "$(lib_psql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'sluice:%'
-                   AND wait_event = 'SyncRep'")" -ge 1 ]
-}
 kill_backends() {
     local n=0
     for _ in $(seq "$1"); do
@@ -57,7 +53,7 @@ TIMEOUT=60 lib_wait_for has_rows $(($(rows) + 500))
 # connections are cut while they wait.
 lib_psql "ALTER SYSTEM SET synchronous_standby_names = 'nobody'" >/dev/null
 lib_psql "SELECT pg_reload_conf()" >/dev/null
-TIMEOUT=30 lib_wait_for commits_hanging
+TIMEOUT=30 lib_wait_for pg_commits_hanging
 sleep 0.5
 kill_backends 1
 lib_psql "ALTER SYSTEM RESET synchronous_standby_names" >/dev/null

@@ -137,4 +137,27 @@ for s in items items-log items-ref; do
         lib_fail "$s: the 9 items records did not go in one batch"
 done
 lib_pass "the items records went in one batch per sink"
+
+# ---- a record dropped at a partition's tail -------------------------------------------------
+# The last record of items has no id: items and items-ref dead-letter it, so no batch of theirs
+# carries it. Their stored positions must still move past it (a batch of no record), or a
+# restart would read it again and dead-letter it a second time.
+printf 'i8\t{"qty":8}\n' >"$WORK/tail.tsv"
+pg_produce items "$WORK/tail.tsv"
+sluice_start "$WORK/sluice.json"
+TIMEOUT=30 lib_wait_for topic_has sluice.dlq 11
+for s in items items-log items-ref; do
+    TIMEOUT=30 lib_wait_for pg_positions_reach "$s" 10
+done
+lib_pass "the positions of items and items-ref moved past a dead-lettered record at the partition's tail"
+sluice_stop
+sluice_start "$WORK/sluice.json"
+TIMEOUT=30 lib_wait_for grep -q 'assigned items \[0\]' "$SLUICE_LOG"
+grep -q 'assigned items \[0\]: committed 10, starting at 10' "$SLUICE_LOG" ||
+    lib_fail "after a restart items [0] does not start past its last record: $(grep 'assigned items' "$SLUICE_LOG")"
+sleep 2   # a record read again would be dead-lettered by now
+dlq=$(lib_consume sluice.dlq 20 | wc -l)
+[ "$dlq" -eq 11 ] || lib_fail "the dead-letter topic holds $dlq records after a restart, expected 11"
+sluice_stop
+lib_pass "after a restart the record dropped at the tail is not read again, nor dead-lettered twice"
 lib_summary
