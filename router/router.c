@@ -1049,7 +1049,8 @@ static void on_batch_verdict(evutil_socket_t fd, short what, void *arg)
             spart_batch_finished(sp, b);
             return;
         }
-        if ((long long)b->pub.attempt >= sk->retry.max_attempts && sk->on_failure == SINK_ON_FAILURE_DEAD_LETTER) {
+        if ((long long)b->pub.attempt >= sk->retry.max_attempts && sk->on_failure == SINK_ON_FAILURE_DEAD_LETTER &&
+            !b->pub.unreachable) {
             snprintf(reason, sizeof reason, "gave up after %u attempts: %s", b->pub.attempt,
                      b->error ? b->error : "unknown error");
             sink_log(sk, LOG_ERROR, "%s [%" PRId32 "]: %s", b->pub.topic, b->pub.partition, reason);
@@ -1057,9 +1058,11 @@ static void on_batch_verdict(evutil_socket_t fd, short what, void *arg)
             spart_batch_finished(sp, b);
             return;
         }
-        if ((long long)b->pub.attempt >= sk->retry.max_attempts)   /* on_failure block: keep trying, parked */
-            sink_park(sk, "%s [%" PRId32 "]: %u attempts failed: %s (on_failure block: retrying, not skipped)",
-                      b->pub.topic, b->pub.partition, b->pub.attempt, b->error ? b->error : "unknown error");
+        /* on_failure block, or a target that never answered about the batch: keep trying, parked */
+        if ((long long)b->pub.attempt >= sk->retry.max_attempts)
+            sink_park(sk, "%s [%" PRId32 "]: %u attempts failed: %s (%s: retrying, not skipped)",
+                      b->pub.topic, b->pub.partition, b->pub.attempt, b->error ? b->error : "unknown error",
+                      b->pub.unreachable ? "the target did not answer" : "on_failure block");
         sk->state->stats.records_retried += b->pub.count;
         {
             int64_t delay = backoff_full_jitter(b->pub.attempt, sk->retry.initial_backoff_ms, sk->retry.max_backoff_ms);

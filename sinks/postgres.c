@@ -893,6 +893,7 @@ static void job_conn_lost(struct pg_job *job, const char *why)
     }
     /* The job is off its connection already, and conn_fail dispatches once they all ended. */
     evtimer_del(job->timer);
+    job->b->unreachable = 1;   /* it may have committed: never dead-lettered for this */
     sink_batch_done(job->b, SINK_RETRY, msg);
     job_free(job);
 }
@@ -920,6 +921,8 @@ static void job_on_deadline(evutil_socket_t fd, short what, void *arg)
     queue_remove(ps, job);
     snprintf(why, sizeof why, "no connection to PostgreSQL within %lld ms%s%s", ps->request_timeout_ms,
              ps->last_error[0] ? ": " : "", ps->last_error);
+    if (job->kind == JOB_WRITE)
+        job->b->unreachable = 1;   /* the server is away: the records are not at fault */
     job_fail(job, why);
 }
 

@@ -788,6 +788,7 @@ static void batch_on_reply(struct redis_sink *rs, struct sink_batch *b, const re
 
     if (!reply) {
         rs->count.unknown_outcome++;
+        b->unreachable = 1;   /* it may have been applied: never dead-lettered for this */
         sink_batch_note(b, "connection lost before the reply; the retry compares positions and applies once");
         sink_batch_done(b, SINK_RETRY, rs->last_error[0] ? rs->last_error : "connection to redis lost");
         return;
@@ -959,8 +960,10 @@ static void command_timer_arm(struct redis_sink *rs)
 static void req_fail(struct redis_sink *rs, struct redis_req *req, const char *why)
 {
     if (!rs->stopped) {
-        if (req->kind == REQ_BATCH)
+        if (req->kind == REQ_BATCH) {
+            req->batch->unreachable = 1;
             sink_batch_done(req->batch, SINK_RETRY, why);
+        }
         else if (req->kind == REQ_LOAD)
             sink_positions_done(req->load, 0, why);
     }
@@ -1439,6 +1442,7 @@ static void redis_write(struct sink *sk, struct sink_batch *b)
     if (rs->state == CONN_IDLE) {
         char why[320];
         snprintf(why, sizeof why, "not connected to redis (%s)", rs->last_error[0] ? rs->last_error : "reconnecting");
+        b->unreachable = 1;
         sink_batch_done(b, SINK_RETRY, why);
         return;
     }

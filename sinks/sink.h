@@ -54,6 +54,11 @@ struct sink_batch {
     int64_t prev_next;
     int64_t next;
     unsigned attempt;             /* 1 on the first try */
+    /* Set by the sink (and kept across attempts) when an attempt failed without a word from
+     * the target about these records: the connection was lost (the batch may have been
+     * applied) or never made. Such a batch is never dead-lettered for running out of
+     * attempts; the sink is parked and the batch retried until the target settles it. */
+    int unreachable;
 };
 
 enum sink_result {

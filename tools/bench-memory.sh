@@ -173,5 +173,20 @@ printf 'peak RSS: VmHWM of the sluice process when the healthy sink had all %d r
 printf 'the largest VmRSS seen in the 0.2 s samples. The parked sink of "hang" may hold up to its\n'
 printf 'max_buffered_records / max_buffered_bytes (defaults 100000 / 64 MiB, as counted by the router)\n'
 printf 'before it is parked, plus one batch per partition in flight after.\n'
+# The stated bound: a parked (or paused) sink costs at most twice its max_buffered_bytes over
+# the healthy sink alone (the router's count of a record's memory is an estimate; malloc's
+# overhead and the batches in flight come on top of it).
+if [ -n "$base_hwm" ]; then
+    parked_bytes=$(jq -n --argjson o "${BENCH_PARKED_OPTS:-{\}}" '$o.max_buffered_bytes // 67108864')
+    bound_kib=$((base_hwm + 2 * parked_bytes / 1024))
+    printf '\nbound: peak RSS <= alone + 2 x max_buffered_bytes of the parked sink = %.1f MiB\n' \
+        "$(awk -v k="$bound_kib" 'BEGIN { printf "%.1f", k / 1024 }')"
+    for r in "${RESULTS[@]}"; do
+        IFS='|' read -r name _ _ hwm _ <<<"$r"
+        [ "$name" != alone ] || continue
+        if [ "$hwm" -le "$bound_kib" ]; then verdict=within; else verdict=OVER; fi
+        printf '  %-6s %.1f MiB: %s the bound\n' "$name" "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')" "$verdict"
+    done
+fi
 
 exit 0
