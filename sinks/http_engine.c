@@ -1008,7 +1008,8 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
     error[0] = '\0';
     if (cls != HTTP_OK)
         result_error(eng, req, code, status, error, sizeof error);
-    if ((status == 429 || status == 503) && req->retry_after[0] &&
+    /* Retry-After on any answer we retry (408, 429, 5xx): the server says when it can take more. */
+    if (cls == HTTP_RETRY && status != 0 && req->retry_after[0] &&
         http_retry_after_parse(req->retry_after, time(NULL), &delay) == 0) {
         if (delay > RETRY_AFTER_CAP_MS)
             delay = RETRY_AFTER_CAP_MS;

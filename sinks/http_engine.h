@@ -6,7 +6,8 @@
  * - a FIFO of requests, at most max_in_flight of them on the wire;
  * - a token bucket (rate_limit) that every request, retries included, takes from; a 429 halves
  *   the rate, which then creeps back to the configured one;
- * - Retry-After (seconds or an HTTP date) from a 429 or 503: nothing is sent before it;
+ * - Retry-After (seconds or an HTTP date) on any retried answer (408, 429, 5xx): nothing is
+ *   sent before it;
  * - a circuit breaker: after N consecutive failures (network error, timeout, 408, 5xx) it holds
  *   every request for a cool-down, then lets one probe through; while open, requests wait in
  *   the queue and burn no attempt;
@@ -171,9 +172,10 @@ extern const char *const http_on_gone_names[];
             "Whole-request timeout; a request that takes longer is retried"),                           \
     CFG_INT("max_in_flight", "16", 1, 1024, HTTP_BASE_OFF(max_in_flight),                               \
             "Requests of this sink on the wire at once (over all partitions)"),                         \
-    CFG_ENUM("order", "\"key\"", http_order_names, HTTP_BASE_OFF(order),                                \
-             "One request per record: \"key\" sends records of different keys of a batch in "           \
-             "parallel, those of one key one after the other; \"partition\" one at a time"),            \
+    CFG_ENUM("order", "\"partition\"", http_order_names, HTTP_BASE_OFF(order),                          \
+             "One request per record: \"partition\" one at a time, in offset order; \"key\" sends "    \
+             "records of different keys of a batch in parallel (faster, but a retry can let a later "    \
+             "record of the partition arrive first; per key, order holds)"),                            \
     CFG_BOOL("allow_private_networks", "false", HTTP_BASE_OFF(allow_private_networks),                  \
              "Allow loopback, private and link-local destinations (the SSRF guard refuses them)"),      \
     CFG_BOOL("tls_verify", "true", HTTP_BASE_OFF(tls_verify),                                           \
