@@ -996,10 +996,13 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
 {
     int64_t now = mono_ms(), delay;
     int transport_failed = code != CURLE_OK;
-    enum http_class cls = http_classify(transport_failed, status);
+    /* The SSRF guard's refusal is a verdict on the destination, not a network fault: retrying
+     * cannot help, and it says nothing about the server's health (the breaker). */
+    int refused = req->refused[0] != '\0';
+    enum http_class cls = refused ? HTTP_PERMANENT : http_classify(transport_failed, status);
     struct http_result res;
     char error[1024];
-    int change;
+    int change = 0;
 
     if (req->bypass) {
         token_done(eng, req, code, status);
@@ -1023,7 +1026,8 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
         sink_log(eng->sk, LOG_WARN, "HTTP 429 from %s: rate lowered to %.2f requests/s (configured %.2f)",
                  req->host, eng->bucket.rate, eng->bucket.configured);
     }
-    change = http_breaker_record(&eng->breaker, cls == HTTP_RETRY && status != 429, now);
+    if (!refused)
+        change = http_breaker_record(&eng->breaker, cls == HTTP_RETRY && status != 429, now);
     if (change > 0)
         sink_log(eng->sk, LOG_ERROR, "circuit open after %u consecutive failures (last: %s): holding requests "
                  "for %" PRId64 " ms, then one probe", eng->breaker.failures, error, eng->breaker.cooldown_ms);

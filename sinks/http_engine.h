@@ -15,7 +15,8 @@
  *   answered, until the process restarts; a loud line is logged every minute;
  * - an SSRF guard on the address actually connected to (curl's open-socket hook): loopback,
  *   private, link-local and other non-public addresses are refused unless
- *   allow_private_networks;
+ *   allow_private_networks; a refusal is permanent (dead letter with the reason) and does not
+ *   count toward the circuit breaker;
  * - OAuth2 client credentials: a token fetched from token_url, added at send time, cached until
  *   it expires, and fetched again once when a request gets 401.
  *
@@ -43,7 +44,8 @@ enum http_class {
 };
 
 /** @brief Class of a transfer: @p transport_failed when no response arrived (connect error,
- * timeout, refused by the SSRF guard), else by @p status. */
+ * timeout), else by @p status. (A refusal by the SSRF guard is permanent: the engine decides
+ * that before asking.) */
 enum http_class http_classify(int transport_failed, long status);
 const char *http_class_name(enum http_class cls);
 
