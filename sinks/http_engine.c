@@ -841,14 +841,15 @@ static int engine_wire_headers(struct http_request *req)
 static void engine_start(struct http_engine *eng, struct http_request *req)
 {
     CURL *easy = engine_easy(eng);
+    CURLcode code = CURLE_ABORTED_BY_CALLBACK;   /* the before-send hook refused */
     char line[8192];
 
     request_clear_attempt(req);
     if (!easy)
         goto fail;
     req->easy = easy;
-    if (req->before)
-        req->before(req, req->before_arg);
+    if (req->before && req->before(req, req->before_arg, req->errbuf, sizeof req->errbuf) != 0)
+        goto fail_ready;
     if (eng->oauth && !req->bypass && eng->token) {
         snprintf(line, sizeof line, "Authorization: Bearer %s", eng->token);
         req->token_gen = eng->token_gen;
@@ -899,11 +900,13 @@ static void engine_start(struct http_engine *eng, struct http_request *req)
     return;
 fail:
     snprintf(req->errbuf, sizeof req->errbuf, "cannot start the request (out of memory)");
+    code = CURLE_OUT_OF_MEMORY;
+fail_ready:
     if (easy) {
         req->easy = NULL;
         engine_easy_release(eng, easy);
     }
-    engine_finish(eng, req, CURLE_OUT_OF_MEMORY, 0);
+    engine_finish(eng, req, code, 0);
 }
 
 static void engine_collect(struct http_engine *eng)

@@ -208,8 +208,10 @@ struct http_result {
 };
 
 typedef void (*http_done_fn)(struct http_request *req, const struct http_result *res, void *arg);
-/* Called right before a request goes on the wire (sign it with the current time here). */
-typedef void (*http_before_fn)(struct http_request *req, void *arg);
+/* Called right before a request goes on the wire (sign it with the current time here).
+ * Returns 0, or -1 with the reason in @p err: the attempt then fails as retryable and the
+ * request is not sent (never unsigned). */
+typedef int (*http_before_fn)(struct http_request *req, void *arg, char *err, size_t errlen);
 
 struct http_engine_stats {
     uint64_t requests;               /* put on the wire */

@@ -218,8 +218,10 @@ static void webhook_release(struct sink *sk, struct sink_record *rec)
 
 /* ---- requests ---- */
 
-/* Right before the request goes out: timestamp and signature for this attempt. */
-static void webhook_sign(struct http_request *req, void *arg)
+/* Right before the request goes out: timestamp and signature for this attempt. Without both,
+ * the attempt fails (retryable): a receiver that verifies would reject it anyway, and one that
+ * does not must never get an unsigned request from a sink configured to sign. */
+static int webhook_sign(struct http_request *req, void *arg, char *err, size_t errlen)
 {
     struct webhook_sink *ws = arg;
     long long now = (long long)time(NULL);
@@ -228,12 +230,19 @@ static void webhook_sign(struct http_request *req, void *arg)
     const char *body = http_request_body_data(req, &len);
 
     snprintf(line, sizeof line, "webhook-timestamp: %lld", now);
-    http_request_late_header(req, line);
-    if (ws->signer) {
-        memcpy(line, "webhook-signature: ", 19);
-        if (http_signer_sign(ws->signer, http_request_id(req), now, body, len, line + 19, sizeof line - 19) == 0)
-            http_request_late_header(req, line);
+    if (http_request_late_header(req, line) != 0) {
+        snprintf(err, errlen, "cannot add the webhook-timestamp header (out of memory); not sent");
+        return -1;
     }
+    if (!ws->signer)
+        return 0;
+    memcpy(line, "webhook-signature: ", 19);
+    if (http_signer_sign(ws->signer, http_request_id(req), now, body, len, line + 19, sizeof line - 19) != 0 ||
+        http_request_late_header(req, line) != 0) {
+        snprintf(err, errlen, "cannot sign the request (HMAC-SHA256 or out of memory); not sent unsigned");
+        return -1;
+    }
+    return 0;
 }
 
 static struct http_request *webhook_request(struct webhook_sink *ws, const char *id, char *body, size_t len,
