@@ -184,9 +184,9 @@ static int webhook_prepare(struct sink *sk, struct sink_record *rec, char *err, 
         }
         size_t at = b.len;
         tbuf_add(&b, rec->value, rec->value_len);
-        for (size_t i = at; !b.oom && i < b.len; i++)
-            if (b.p[i] == '\n' || b.p[i] == '\r')
-                b.p[i] = ' ';
+        for (const char *brk = "\n\r"; *brk && !b.oom; brk++)
+            for (char *q = b.p + at; (q = memchr(q, *brk, b.len - (size_t)(q - b.p))); q++)
+                *q = ' ';
     }
     tbuf_add(&b, ",\"timestamp\":", 13);
     if (rec->timestamp_ms >= 0)
