@@ -316,6 +316,8 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
         http_fanout_start(ws->eng, b, webhook_make_single, ws, &ws->attempts);
         return;
     }
+    /* prepared_len is an element and its separator: the body in one allocation. */
+    tbuf_reserve_more(&body, b->bytes + 2);
     if (ws->batch_format == WEBHOOK_JSON_ARRAY)
         tbuf_add(&body, "[", 1);
     for (size_t i = 0; i < b->count; i++) {
