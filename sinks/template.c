@@ -186,6 +186,28 @@ static long json_u_escape(const unsigned char *p)
     return v;
 }
 
+/* Past the bytes of a string that need no attention (not '"', not '\\', not a control
+ * character): eight at a time while none of them is one (the usual SWAR tests for a zero byte
+ * and for a byte below 0x20), then one by one. */
+static const unsigned char *json_plain_run(const unsigned char *p, const unsigned char *end)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+
+    while (end - p >= 8) {
+        uint64_t x, quote, backslash, control;
+        memcpy(&x, p, 8);
+        quote = x ^ (ones * '"');
+        backslash = x ^ (ones * '\\');
+        control = (x - ones * 0x20) & ~x & highs;      /* some byte < 0x20 (bytes >= 0x80 excluded) */
+        if (((quote - ones) & ~quote & highs) || ((backslash - ones) & ~backslash & highs) || control)
+            break;
+        p += 8;
+    }
+    while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
 /* A string from its opening quote at @p *pp; leaves *pp after the closing one, or at the
  * problem (a backslash for a bad escape), which it returns. (UTF-8 is checked beforehand.) */
 static const char *json_scan_string(const unsigned char **pp, const unsigned char *end)
@@ -203,9 +225,7 @@ static const char *json_scan_string(const unsigned char **pp, const unsigned cha
         } else if (*p < 0x20) {
             problem = "control character in a string";
         } else if (*p != '\\') {
-            p++;
-            while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')   /* the plain run */
-                p++;
+            p = json_plain_run(p + 1, end);
         } else if (end - p >= 2 && p[1] && strchr("\"\\/bfnrt", p[1])) {
             p += 2;
         } else if (end - p < 6 || p[1] != 'u') {

@@ -308,6 +308,7 @@ static void test_json_check(void **state)
         "{}", "[]", " {\"a\":1} ", "42", "-0.5e+10", "\"x\"", "true", "false", "null", "[1,[2,[3]],{}]",
         "{\"a\":{\"b\":[true,false,null]},\"c\":\"\\u00e9\\n\\\"\"}", "\"\\ud83d\\ude00\"", "\"a\\u0000b\"",
         "{\n\"a\" :\r\n1\t}", "\"caf\xc3\xa9\"", "1E5", "0",
+        "[\"abcdefghijklmnopqrstuvwxyz\",\"0123456789abcdef\\\"ghij\xc3\xa9klmnopqrstuvw\"]",
     };
     static const struct { const char *text, *reason; } bad[] = {
         { "", "unexpected end of the text at byte 0" },
@@ -332,6 +333,10 @@ static void test_json_check(void **state)
         { "\"\\udc00\"", "lone low surrogate in a \\u escape at byte 1" },
         { "\"caf\xe9\"", "not valid UTF-8" },
         { "tru", "unexpected character at byte 0" },
+        /* past the eight-bytes-at-a-time scan of a string's plain run */
+        { "\"abcdefghijk\x01lmnopqrstuvwx\"", "control character in a string at byte 12" },
+        { "\"abcdefghijklmno\\qrstuvwxyz\"", "invalid escape in a string at byte 16" },
+        { "[\"abcdefghijklmnopqrstuvwxyz\u00e9\" ", "unexpected end of the text at byte 32" },
     };
     char err[256], *deep;
     json_error_t jerr;
