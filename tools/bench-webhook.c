@@ -303,7 +303,10 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
     /* max_buffered_records and max_buffered_bytes are raised: with the defaults, the router
      * pauses every partition once the sink holds 100,000 records or 64 MiB (about 3 KiB a
      * record here, with the parsed JSON), and a paused partition is fetched again only when
-     * librdkafka's fetcher next looks: the drain then stalls at ~25k records/s, whatever the sink. */
+     * librdkafka's fetcher next looks: the drain then stalls at ~25k records/s, whatever the sink.
+     * The consumer's queued.max.messages.kbytes too: at its default (64 MiB, ~210,000 of these
+     * records) the fetcher stops until the router has acknowledged them, and the drain runs dry
+     * for 0.2-0.4 s every ~0.8 s with nothing in flight. */
     fprintf(f, "{ \"name\": \"bench\", \"type\": \"webhook\", \"topics\": [\"bench\"],\n"
                "  \"batch\": { \"max_records\": %d, \"max_bytes\": 8388608, \"linger_ms\": 5 }, \"max_buffered_records\": 10000000,\n"
                "  \"max_buffered_bytes\": 4294967296,\n"
@@ -314,7 +317,7 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
     snprintf(path, sizeof path, "%s/sluice-%s.json", dir, single ? "single" : "array");
     if (!(f = fopen(path, "w")))
         goto out;
-    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d\", \"fetch.wait.max.ms\": \"50\",\n"
+    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d\", \"fetch.wait.max.ms\": \"50\", \"queued.max.messages.kbytes\": \"1048576\",\n"
                "             \"session.timeout.ms\": \"6000\" },\n"
                "  \"commit_interval_ms\": 1000, \"sinks_dir\": \"%s\", \"log\": { \"level\": \"warn\" } }\n",
             brokers, single ? "single" : "array", (int)getpid(), sinks);
