@@ -841,14 +841,15 @@ static int engine_wire_headers(struct http_request *req)
 static void engine_start(struct http_engine *eng, struct http_request *req)
 {
     CURL *easy = engine_easy(eng);
+    CURLcode code = CURLE_ABORTED_BY_CALLBACK;   /* the before-send hook refused */
     char line[8192];
 
     request_clear_attempt(req);
     if (!easy)
         goto fail;
     req->easy = easy;
-    if (req->before)
-        req->before(req, req->before_arg);
+    if (req->before && req->before(req, req->before_arg, req->errbuf, sizeof req->errbuf) != 0)
+        goto fail_ready;
     if (eng->oauth && !req->bypass && eng->token) {
         snprintf(line, sizeof line, "Authorization: Bearer %s", eng->token);
         req->token_gen = eng->token_gen;
@@ -899,11 +900,13 @@ static void engine_start(struct http_engine *eng, struct http_request *req)
     return;
 fail:
     snprintf(req->errbuf, sizeof req->errbuf, "cannot start the request (out of memory)");
+    code = CURLE_OUT_OF_MEMORY;
+fail_ready:
     if (easy) {
         req->easy = NULL;
         engine_easy_release(eng, easy);
     }
-    engine_finish(eng, req, CURLE_OUT_OF_MEMORY, 0);
+    engine_finish(eng, req, code, 0);
 }
 
 static void engine_collect(struct http_engine *eng)
@@ -996,10 +999,13 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
 {
     int64_t now = mono_ms(), delay;
     int transport_failed = code != CURLE_OK;
-    enum http_class cls = http_classify(transport_failed, status);
+    /* The SSRF guard's refusal is a verdict on the destination, not a network fault: retrying
+     * cannot help, and it says nothing about the server's health (the breaker). */
+    int refused = req->refused[0] != '\0';
+    enum http_class cls = refused ? HTTP_PERMANENT : http_classify(transport_failed, status);
     struct http_result res;
     char error[1024];
-    int change;
+    int change = 0;
 
     if (req->bypass) {
         token_done(eng, req, code, status);
@@ -1008,7 +1014,8 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
     error[0] = '\0';
     if (cls != HTTP_OK)
         result_error(eng, req, code, status, error, sizeof error);
-    if ((status == 429 || status == 503) && req->retry_after[0] &&
+    /* Retry-After on any answer we retry (408, 429, 5xx): the server says when it can take more. */
+    if (cls == HTTP_RETRY && status != 0 && req->retry_after[0] &&
         http_retry_after_parse(req->retry_after, time(NULL), &delay) == 0) {
         if (delay > RETRY_AFTER_CAP_MS)
             delay = RETRY_AFTER_CAP_MS;
@@ -1022,7 +1029,8 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
         sink_log(eng->sk, LOG_WARN, "HTTP 429 from %s: rate lowered to %.2f requests/s (configured %.2f)",
                  req->host, eng->bucket.rate, eng->bucket.configured);
     }
-    change = http_breaker_record(&eng->breaker, cls == HTTP_RETRY && status != 429, now);
+    if (!refused)
+        change = http_breaker_record(&eng->breaker, cls == HTTP_RETRY && status != 429, now);
     if (change > 0)
         sink_log(eng->sk, LOG_ERROR, "circuit open after %u consecutive failures (last: %s): holding requests "
                  "for %" PRId64 " ms, then one probe", eng->breaker.failures, error, eng->breaker.cooldown_ms);

@@ -6,7 +6,8 @@
  * - a FIFO of requests, at most max_in_flight of them on the wire;
  * - a token bucket (rate_limit) that every request, retries included, takes from; a 429 halves
  *   the rate, which then creeps back to the configured one;
- * - Retry-After (seconds or an HTTP date) from a 429 or 503: nothing is sent before it;
+ * - Retry-After (seconds or an HTTP date) on any retried answer (408, 429, 5xx): nothing is
+ *   sent before it;
  * - a circuit breaker: after N consecutive failures (network error, timeout, 408, 5xx) it holds
  *   every request for a cool-down, then lets one probe through; while open, requests wait in
  *   the queue and burn no attempt;
@@ -14,7 +15,8 @@
  *   answered, until the process restarts; a loud line is logged every minute;
  * - an SSRF guard on the address actually connected to (curl's open-socket hook): loopback,
  *   private, link-local and other non-public addresses are refused unless
- *   allow_private_networks;
+ *   allow_private_networks; a refusal is permanent (dead letter with the reason) and does not
+ *   count toward the circuit breaker;
  * - OAuth2 client credentials: a token fetched from token_url, added at send time, cached until
  *   it expires, and fetched again once when a request gets 401.
  *
@@ -42,7 +44,8 @@ enum http_class {
 };
 
 /** @brief Class of a transfer: @p transport_failed when no response arrived (connect error,
- * timeout, refused by the SSRF guard), else by @p status. */
+ * timeout), else by @p status. (A refusal by the SSRF guard is permanent: the engine decides
+ * that before asking.) */
 enum http_class http_classify(int transport_failed, long status);
 const char *http_class_name(enum http_class cls);
 
@@ -171,9 +174,10 @@ extern const char *const http_on_gone_names[];
             "Whole-request timeout; a request that takes longer is retried"),                           \
     CFG_INT("max_in_flight", "16", 1, 1024, HTTP_BASE_OFF(max_in_flight),                               \
             "Requests of this sink on the wire at once (over all partitions)"),                         \
-    CFG_ENUM("order", "\"key\"", http_order_names, HTTP_BASE_OFF(order),                                \
-             "One request per record: \"key\" sends records of different keys of a batch in "           \
-             "parallel, those of one key one after the other; \"partition\" one at a time"),            \
+    CFG_ENUM("order", "\"partition\"", http_order_names, HTTP_BASE_OFF(order),                          \
+             "One request per record: \"partition\" one at a time, in offset order; \"key\" sends "    \
+             "records of different keys of a batch in parallel (faster, but a retry can let a later "    \
+             "record of the partition arrive first; per key, order holds)"),                            \
     CFG_BOOL("allow_private_networks", "false", HTTP_BASE_OFF(allow_private_networks),                  \
              "Allow loopback, private and link-local destinations (the SSRF guard refuses them)"),      \
     CFG_BOOL("tls_verify", "true", HTTP_BASE_OFF(tls_verify),                                           \
@@ -204,8 +208,10 @@ struct http_result {
 };
 
 typedef void (*http_done_fn)(struct http_request *req, const struct http_result *res, void *arg);
-/* Called right before a request goes on the wire (sign it with the current time here). */
-typedef void (*http_before_fn)(struct http_request *req, void *arg);
+/* Called right before a request goes on the wire (sign it with the current time here).
+ * Returns 0, or -1 with the reason in @p err: the attempt then fails as retryable and the
+ * request is not sent (never unsigned). */
+typedef int (*http_before_fn)(struct http_request *req, void *arg, char *err, size_t errlen);
 
 struct http_engine_stats {
     uint64_t requests;               /* put on the wire */

@@ -2,7 +2,8 @@
  * endpoint), one record per request or a batch per request, signed the Standard Webhooks way.
  *
  * Each record is carried as {"id", "topic", "partition", "offset", "key", "value",
- * "timestamp"}; the value is the record's JSON as it was produced. The id is
+ * "timestamp"}; the value is the record's JSON as it was produced (checked, not parsed; a line
+ * break between tokens becomes a space, so that an element is one line). The id is
  * "<sink>:<topic>:<partition>:<offset>": the same on every retry and after a restart, so a
  * receiver that dedupes on it gets each record once. A request's webhook-id (and
  * Idempotency-Key) is that id for one record, or "<sink>:<topic>:<partition>:<first>-<last>"
@@ -43,6 +44,7 @@ struct webhook_sink {
     int has_content_type;
     struct http_engine *eng;
     struct http_attempt *attempts;
+    struct tbuf element, element_id;   /* prepare's scratch, reused from record to record */
 };
 
 /* A record, ready to go: its element of the body. */
@@ -143,70 +145,78 @@ static void record_id(struct tbuf *b, const char *sink, const char *topic, int32
     tbuf_add_i64(b, offset);
 }
 
+/* Empties a scratch buffer, keeping its memory for the next record. */
+static void scratch_reset(struct tbuf *b)
+{
+    if (b->oom)
+        tbuf_free(b);
+    b->len = 0;
+}
+
 static int webhook_prepare(struct sink *sk, struct sink_record *rec, char *err, size_t errlen)
 {
-    struct tbuf b = { 0 }, id = { 0 };
+    struct webhook_sink *ws = (struct webhook_sink *)sk;
+    struct tbuf *b = &ws->element, *id = &ws->element_id;
     struct webhook_rec *wr;
-    char *dumped = NULL;
+    char jerr[128];
 
-    /* Room for the whole element at once: it is built for every record. */
-    tbuf_reserve_more(&b, 2 * strlen(sk->name) + 3 * strlen(rec->topic) + rec->key_len + rec->value_len + 160);
-    record_id(&id, sk->name, rec->topic, rec->partition, rec->offset);
-    tbuf_add(&b, "{\"id\":", 6);
-    if (id.oom || tpl_json_escape(&b, id.p, id.len) != 0) {
+    /* Built in the sink's scratch buffers (it runs for every record), then copied once. */
+    scratch_reset(b);
+    scratch_reset(id);
+    tbuf_reserve_more(b, 2 * strlen(sk->name) + 3 * strlen(rec->topic) + rec->key_len + rec->value_len + 160);
+    record_id(id, sk->name, rec->topic, rec->partition, rec->offset);
+    tbuf_add(b, "{\"id\":", 6);
+    if (id->oom || tpl_json_escape(b, id->p, id->len) != 0) {
         snprintf(err, errlen, "out of memory");
-        goto fail;
+        return -1;
     }
-    tbuf_add(&b, ",\"topic\":", 9);
-    tpl_json_escape(&b, rec->topic, strlen(rec->topic));
-    tbuf_add(&b, ",\"partition\":", 13);
-    tbuf_add_i64(&b, rec->partition);
-    tbuf_add(&b, ",\"offset\":", 10);
-    tbuf_add_i64(&b, rec->offset);
-    tbuf_add(&b, ",\"key\":", 7);
+    tbuf_add(b, ",\"topic\":", 9);
+    tpl_json_escape(b, rec->topic, strlen(rec->topic));
+    tbuf_add(b, ",\"partition\":", 13);
+    tbuf_add_i64(b, rec->partition);
+    tbuf_add(b, ",\"offset\":", 10);
+    tbuf_add_i64(b, rec->offset);
+    tbuf_add(b, ",\"key\":", 7);
     if (!rec->key) {
-        tbuf_add(&b, "null", 4);
-    } else if (tpl_json_escape(&b, rec->key, rec->key_len) != 0) {
+        tbuf_add(b, "null", 4);
+    } else if (tpl_json_escape(b, rec->key, rec->key_len) != 0) {
         snprintf(err, errlen, "key is not valid UTF-8");
-        goto fail;
+        return -1;
     }
-    tbuf_add(&b, ",\"value\":", 9);
+    tbuf_add(b, ",\"value\":", 9);
     if (!rec->value) {
-        tbuf_add(&b, "null", 4);
-    } else if (!memchr(rec->value, '\n', rec->value_len) && !memchr(rec->value, '\r', rec->value_len)) {
-        /* The router parsed it: valid JSON. Kept byte for byte, and one line (for ndjson). */
-        tbuf_add(&b, rec->value, rec->value_len);
+        tbuf_add(b, "null", 4);
     } else {
-        if (!(dumped = json_dumps(rec->doc, JSON_COMPACT | JSON_ENCODE_ANY))) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
+        /* Checked here, not parsed by the router: a tree per record would cost more than all
+         * the rest of the sink's work. Kept byte for byte, on one line (for ndjson): in valid
+         * JSON a raw CR or LF can only be whitespace between tokens, so a space may replace it. */
+        if (tpl_json_check(rec->value, rec->value_len, jerr, sizeof jerr) != 0) {
+            snprintf(err, errlen, "value is not JSON: %s", jerr);
+            return -1;
         }
-        tbuf_adds(&b, dumped);
-        free(dumped);
+        size_t at = b->len;
+        tbuf_add(b, rec->value, rec->value_len);
+        for (const char *brk = "\n\r"; *brk && !b->oom; brk++)
+            for (char *q = b->p + at; (q = memchr(q, *brk, b->len - (size_t)(q - b->p))); q++)
+                *q = ' ';
     }
-    tbuf_add(&b, ",\"timestamp\":", 13);
+    tbuf_add(b, ",\"timestamp\":", 13);
     if (rec->timestamp_ms >= 0)
-        tbuf_add_i64(&b, rec->timestamp_ms);
+        tbuf_add_i64(b, rec->timestamp_ms);
     else
-        tbuf_add(&b, "null", 4);
-    tbuf_add(&b, "}", 1);
-    if (b.oom || !(wr = malloc(sizeof *wr + b.len + 1))) {
+        tbuf_add(b, "null", 4);
+    tbuf_add(b, "}", 1);
+    if (b->oom || !(wr = malloc(sizeof *wr + b->len + 1))) {
         snprintf(err, errlen, "out of memory");
-        goto fail;
+        return -1;
     }
     wr->http.state = HTTP_REC_PENDING;
     wr->http.key_hash = http_key_hash(rec->key, rec->key_len);
-    wr->len = b.len;
-    memcpy(wr->json, b.p, b.len + 1);
-    tbuf_free(&b);
-    tbuf_free(&id);
+    wr->len = b->len;
+    memcpy(wr->json, b->p, b->len + 1);
     rec->prepared = wr;
     rec->prepared_len = wr->len + 1;
     return 0;
-fail:
-    tbuf_free(&b);
-    tbuf_free(&id);
-    return -1;
 }
 
 static void webhook_release(struct sink *sk, struct sink_record *rec)
@@ -218,8 +228,10 @@ static void webhook_release(struct sink *sk, struct sink_record *rec)
 
 /* ---- requests ---- */
 
-/* Right before the request goes out: timestamp and signature for this attempt. */
-static void webhook_sign(struct http_request *req, void *arg)
+/* Right before the request goes out: timestamp and signature for this attempt. Without both,
+ * the attempt fails (retryable): a receiver that verifies would reject it anyway, and one that
+ * does not must never get an unsigned request from a sink configured to sign. */
+static int webhook_sign(struct http_request *req, void *arg, char *err, size_t errlen)
 {
     struct webhook_sink *ws = arg;
     long long now = (long long)time(NULL);
@@ -228,12 +240,19 @@ static void webhook_sign(struct http_request *req, void *arg)
     const char *body = http_request_body_data(req, &len);
 
     snprintf(line, sizeof line, "webhook-timestamp: %lld", now);
-    http_request_late_header(req, line);
-    if (ws->signer) {
-        memcpy(line, "webhook-signature: ", 19);
-        if (http_signer_sign(ws->signer, http_request_id(req), now, body, len, line + 19, sizeof line - 19) == 0)
-            http_request_late_header(req, line);
+    if (http_request_late_header(req, line) != 0) {
+        snprintf(err, errlen, "cannot add the webhook-timestamp header (out of memory); not sent");
+        return -1;
     }
+    if (!ws->signer)
+        return 0;
+    memcpy(line, "webhook-signature: ", 19);
+    if (http_signer_sign(ws->signer, http_request_id(req), now, body, len, line + 19, sizeof line - 19) != 0 ||
+        http_request_late_header(req, line) != 0) {
+        snprintf(err, errlen, "cannot sign the request (HMAC-SHA256 or out of memory); not sent unsigned");
+        return -1;
+    }
+    return 0;
 }
 
 static struct http_request *webhook_request(struct webhook_sink *ws, const char *id, char *body, size_t len,
@@ -303,6 +322,8 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
         http_fanout_start(ws->eng, b, webhook_make_single, ws, &ws->attempts);
         return;
     }
+    /* prepared_len is an element and its separator: the body in one allocation. */
+    tbuf_reserve_more(&body, b->bytes + 2);
     if (ws->batch_format == WEBHOOK_JSON_ARRAY)
         tbuf_add(&body, "[", 1);
     for (size_t i = 0; i < b->count; i++) {
@@ -389,6 +410,8 @@ static void webhook_destroy(struct sink *sk)
     ws->nheader_lines = 0;
     http_signer_free(ws->signer);
     ws->signer = NULL;
+    tbuf_free(&ws->element);
+    tbuf_free(&ws->element_id);
     OPENSSL_cleanse(ws->key, sizeof ws->key);
 }
 
@@ -396,7 +419,7 @@ const struct sink_ops sink_webhook_ops = {
     .type = "webhook",
     .size = sizeof(struct webhook_sink),
     .opts = webhook_opts,
-    .flags = SINK_F_JSON,
+    .flags = 0,                       /* values are checked as JSON by prepare, never parsed */
     .help = "POSTs records to an HTTP endpoint, signed (Standard Webhooks) and idempotent, at least once",
     .check = webhook_check,
     .start = webhook_start,

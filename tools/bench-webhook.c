@@ -9,7 +9,10 @@
  *
  * Prints, per mode, records/s and requests/s (counted by the receiver), and the CPU seconds
  * spent meanwhile by this process (router, sink, Kafka consumer), the receiver and the mock
- * Kafka: where the time goes. */
+ * Kafka: where the time goes. After the json_array mode, in the same run, a bare libcurl
+ * multi client (its own code, none of the sink's) posts records / K bodies of K records,
+ * shaped and signed as the sink's, with as many requests in flight as the sink had, to the same
+ * receiver; it prints that client's rates and the ratio sluice/bare (the target is >= 0.70). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,12 +33,17 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <librdkafka/rdkafka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "router/conf.h"
 #include "router/log.h"
 #include "router/router.h"
 
 extern char **environ;
+
+/* The Standard Webhooks spec's example secret: the sink and the bare client both sign with it. */
+#define BENCH_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 struct options {
     long records;
@@ -163,6 +171,22 @@ static long receiver_requests(const char *url)
     return n;
 }
 
+/* Record i of the workload: its key and JSON value (also what the bare client's bodies carry). */
+static int record_key(long i, char *out, size_t outlen)
+{
+    return snprintf(out, outlen, "k-%ld", i % 100000);
+}
+
+static int record_value(long i, char *out, size_t outlen)
+{
+    return snprintf(out, outlen,
+                    "{\"id\":\"k-%ld\",\"seq\":%ld,\"tier\":\"%s\",\"name\":\"Customer %ld\","
+                    "\"email\":\"customer%ld@example.com\",\"country\":\"DE\",\"plan\":\"business\","
+                    "\"address\":{\"street\":\"Hauptstrasse %ld\",\"city\":\"Berlin\",\"zip\":\"10115\"},"
+                    "\"score\":%ld.5,\"active\":true}",
+                    i % 100000, i, i % 10 == 0 ? "gold" : "basic", i, i % 100000, i % 300, i % 1000);
+}
+
 static int produce(const char *brokers, const struct options *o, long *available)
 {
     char errstr[512], key[32], value[512];
@@ -179,13 +203,8 @@ static int produce(const char *brokers, const struct options *o, long *available
         return -1;
     }
     for (long i = 0; i < o->records; i++) {
-        int klen = snprintf(key, sizeof key, "k-%ld", i % 100000);
-        int vlen = snprintf(value, sizeof value,
-                            "{\"id\":\"k-%ld\",\"seq\":%ld,\"tier\":\"%s\",\"name\":\"Customer %ld\","
-                            "\"email\":\"customer%ld@example.com\",\"country\":\"DE\",\"plan\":\"business\","
-                            "\"address\":{\"street\":\"Hauptstrasse %ld\",\"city\":\"Berlin\",\"zip\":\"10115\"},"
-                            "\"score\":%ld.5,\"active\":true}",
-                            i % 100000, i, i % 10 == 0 ? "gold" : "basic", i, i % 100000, i % 300, i % 1000);
+        int klen = record_key(i, key, sizeof key);
+        int vlen = record_value(i, value, sizeof value);
         rd_kafka_resp_err_t err;
         while ((err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("bench"), RD_KAFKA_V_PARTITION((int32_t)(i % o->partitions)),
                                         RD_KAFKA_V_KEY(key, (size_t)klen), RD_KAFKA_V_VALUE(value, (size_t)vlen),
@@ -262,7 +281,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 static int bench_mode(const char *dir, const char *brokers, const char *url, const struct options *o, long available,
-                      int single, struct child *rcv, struct child *kafka)
+                      int single, struct child *rcv, struct child *kafka, double *rate)
 {
     char path[PATH_MAX], sinks[1024], err[1024];
     struct cfg_errors errs = { 0 };
@@ -281,18 +300,24 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
     snprintf(path, sizeof path, "%s/hook.json", sinks);
     if (!(f = fopen(path, "w")))
         goto out;
-    /* max_buffered_records is raised: with the default, the router pauses every partition once
-     * the sink holds 100,000 records, and resumes only those whose own batches finish. */
+    /* max_buffered_records and max_buffered_bytes are raised: with the defaults, the router
+     * pauses every partition once the sink holds 100,000 records or 64 MiB (about 3 KiB a
+     * record here, with the parsed JSON), and a paused partition is fetched again only when
+     * librdkafka's fetcher next looks: the drain then stalls at ~25k records/s, whatever the sink.
+     * The consumer's queued.max.messages.kbytes too: at its default (64 MiB, ~210,000 of these
+     * records) the fetcher stops until the router has acknowledged them, and the drain runs dry
+     * for 0.2-0.4 s every ~0.8 s with nothing in flight. */
     fprintf(f, "{ \"name\": \"bench\", \"type\": \"webhook\", \"topics\": [\"bench\"],\n"
                "  \"batch\": { \"max_records\": %d, \"max_bytes\": 8388608, \"linger_ms\": 5 }, \"max_buffered_records\": 10000000,\n"
+               "  \"max_buffered_bytes\": 4294967296,\n"
                "  \"webhook\": { \"url\": \"%s/hook\", \"batch_format\": \"%s\", \"max_in_flight\": %d,\n"
-               "               \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"allow_private_networks\": true } }\n",
+               "               \"secret\": \"" BENCH_SECRET "\", \"allow_private_networks\": true } }\n",
             o->array_size, url, single ? "single" : "json_array", single ? o->max_in_flight : o->partitions);
     fclose(f);
     snprintf(path, sizeof path, "%s/sluice-%s.json", dir, single ? "single" : "array");
     if (!(f = fopen(path, "w")))
         goto out;
-    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d\", \"fetch.wait.max.ms\": \"50\",\n"
+    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d\", \"fetch.wait.max.ms\": \"50\", \"queued.max.messages.kbytes\": \"1048576\",\n"
                "             \"session.timeout.ms\": \"6000\" },\n"
                "  \"commit_interval_ms\": 1000, \"sinks_dir\": \"%s\", \"log\": { \"level\": \"warn\" } }\n",
             brokers, single ? "single" : "array", (int)getpid(), sinks);
@@ -329,6 +354,7 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
             snprintf(label, sizeof label, "json_array x%d", o->array_size);
         printf("%s: %ld records in %.2f s: %.0f records/s, %.0f requests/s (%ld requests)\n",
                label, available, secs, recs / secs, (double)(req1 - req0) / secs, req1 - req0);
+        *rate = recs / secs;
         printf("  CPU from start to drained (the ~3 s group join included): sluice %.2f s, receiver %.2f s, "
                "mock kafka %.2f s\n", self_cpu_s() - cpu0, proc_cpu_s(rcv->pid) - rcpu0, proc_cpu_s(kafka->pid) - kcpu0);
         rc = 0;
@@ -339,6 +365,187 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
 out:
     event_base_free(eb);
     return rc;
+}
+
+/* ---- the bare client: libcurl multi on its own, none of sluice's code, as the yardstick ---- */
+
+struct bare_slot {
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    int busy;
+};
+
+struct bare {
+    const struct options *o;
+    const char *url;
+    unsigned char key[64];
+    int keylen;
+    long next, total, done, failed;
+};
+
+static size_t bare_discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+/* Body j: the array_size records the sink would send as one batch of partition j % P (each
+ * element shaped as the webhook sink shapes it), signed as the sink signs it, ready to post. */
+static int bare_prepare(struct bare *bb, struct bare_slot *slot, long j)
+{
+    const struct options *o = bb->o;
+    int partition = (int)(j % o->partitions);
+    long first = (j / o->partitions) * o->array_size;
+    size_t cap = (size_t)o->array_size * 560 + 16, len = 0;
+    char *body = malloc(cap), id[128], value[512], key[32], line[256], *msg = NULL;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    long long ts = (long long)time(NULL);
+    struct curl_slist *h = NULL;
+    int idlen, msglen;
+
+    if (!body)
+        return -1;
+    body[len++] = '[';
+    for (int k = 0; k < o->array_size; k++) {
+        long offset = first + k, i = offset * o->partitions + partition;
+        record_key(i, key, sizeof key);
+        record_value(i, value, sizeof value);
+        len += (size_t)snprintf(body + len, cap - len,
+                                "%s{\"id\":\"bench:bench:%d:%ld\",\"topic\":\"bench\",\"partition\":%d,\"offset\":%ld,"
+                                "\"key\":\"%s\",\"value\":%s,\"timestamp\":1764600000000}",
+                                k ? "," : "", partition, offset, partition, offset, key, value);
+    }
+    body[len++] = ']';
+    body[len] = '\0';
+    idlen = snprintf(id, sizeof id, "bench:bench:%d:%ld-%ld", partition, first, first + o->array_size - 1);
+    msglen = idlen + 32 + (int)len;
+    if (!(msg = malloc((size_t)msglen + 1))) {
+        free(body);
+        return -1;
+    }
+    msglen = snprintf(msg, (size_t)msglen + 1, "%s.%lld.%s", id, ts, body);
+    HMAC(EVP_sha256(), bb->key, bb->keylen, (unsigned char *)msg, (size_t)msglen, mac, &maclen);
+    free(msg);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    snprintf(line, sizeof line, "webhook-id: %s", id);
+    h = curl_slist_append(h, line);
+    snprintf(line, sizeof line, "Idempotency-Key: %s", id);
+    h = curl_slist_append(h, line);
+    snprintf(line, sizeof line, "webhook-timestamp: %lld", ts);
+    h = curl_slist_append(h, line);
+    memcpy(line, "webhook-signature: v1,", 22);
+    EVP_EncodeBlock((unsigned char *)line + 22, mac, (int)maclen);
+    h = curl_slist_append(h, line);
+    slot->headers = h;
+    slot->body = body;
+    curl_easy_setopt(slot->easy, CURLOPT_URL, bb->url);
+    curl_easy_setopt(slot->easy, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(slot->easy, CURLOPT_WRITEFUNCTION, bare_discard);
+    curl_easy_setopt(slot->easy, CURLOPT_PRIVATE, slot);
+    return 0;
+}
+
+static void bare_release(struct bare_slot *slot)
+{
+    curl_slist_free_all(slot->headers);
+    free(slot->body);
+    slot->headers = NULL;
+    slot->body = NULL;
+    slot->busy = 0;
+}
+
+/* Starts the next body on every idle slot. */
+static int bare_fill(struct bare *bb, CURLM *multi, struct bare_slot *slots, int nslots)
+{
+    for (int s = 0; s < nslots && bb->next < bb->total; s++) {
+        if (slots[s].busy)
+            continue;
+        if (bare_prepare(bb, &slots[s], bb->next) != 0 || curl_multi_add_handle(multi, slots[s].easy) != CURLM_OK)
+            return -1;
+        slots[s].busy = 1;
+        bb->next++;
+    }
+    return 0;
+}
+
+/* Posts records / array_size bodies of array_size records to URL/bare, keeping as many
+ * requests in flight as the sink had; prints and returns its records/s (0 on failure). */
+static double bench_bare(const char *url, const struct options *o, int in_flight)
+{
+    char full[256];
+    const char *b64 = BENCH_SECRET + 6;
+    unsigned char key[64];
+    struct bare bb = { .o = o, .url = full, .total = o->records / o->array_size };
+    struct bare_slot *slots = calloc((size_t)in_flight, sizeof *slots);
+    CURLM *multi = curl_multi_init();
+    double t0, secs, rate = 0;
+    int running = 0, left, ok = 1;
+    CURLMsg *msg;
+
+    snprintf(full, sizeof full, "%s/bare", url);
+    bb.keylen = EVP_DecodeBlock(key, (const unsigned char *)b64, (int)strlen(b64));
+    memcpy(bb.key, key, sizeof key);
+    if (!slots || !multi || bb.keylen <= 0 || bb.total < 1) {
+        fprintf(stderr, "bench-webhook: bare client: cannot set up\n");
+        goto out;
+    }
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)in_flight);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)in_flight + 4);
+    for (int s = 0; s < in_flight; s++)
+        if (!(slots[s].easy = curl_easy_init()))
+            goto out;
+    t0 = now_s();
+    if (bare_fill(&bb, multi, slots, in_flight) != 0)
+        goto out;
+    while (bb.done < bb.total && ok) {
+        curl_multi_perform(multi, &running);
+        while ((msg = curl_multi_info_read(multi, &left))) {
+            struct bare_slot *slot = NULL;
+            long status = 0;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&slot);
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+            if (msg->data.result != CURLE_OK || status != 200)
+                bb.failed++;
+            curl_multi_remove_handle(multi, msg->easy_handle);
+            bare_release(slot);
+            bb.done++;
+        }
+        if (bare_fill(&bb, multi, slots, in_flight) != 0) {
+            ok = 0;
+            break;
+        }
+        if (bb.done < bb.total)
+            curl_multi_poll(multi, NULL, 0, 1000, NULL);
+    }
+    secs = now_s() - t0;
+    if (ok && bb.failed == 0 && secs > 0) {
+        rate = (double)(bb.total * o->array_size) / secs;
+        printf("bare libcurl multi, json_array x%d, %d in flight: %ld records in %.2f s: %.0f records/s, "
+               "%.0f requests/s (%ld requests)\n", o->array_size, in_flight, bb.total * o->array_size, secs, rate,
+               (double)bb.total / secs, bb.total);
+    } else {
+        fprintf(stderr, "bench-webhook: bare client: %ld of %ld requests failed\n", bb.failed, bb.done);
+    }
+out:
+    for (int s = 0; slots && s < in_flight; s++) {
+        if (slots[s].busy)
+            curl_multi_remove_handle(multi, slots[s].easy);
+        bare_release(&slots[s]);
+        if (slots[s].easy)
+            curl_easy_cleanup(slots[s].easy);
+    }
+    free(slots);
+    if (multi)
+        curl_multi_cleanup(multi);
+    return rate;
 }
 
 static void usage(FILE *out)
@@ -354,6 +561,7 @@ int main(int argc, char **argv)
          bfile[PATH_MAX], topic[64], brokers[512], port[32], url[128];
     struct child kafka = { 0 }, rcv = { 0 };
     long available = 0;
+    double single_rate = 0;
     ssize_t n;
     int rc = 1;
 
@@ -418,9 +626,18 @@ int main(int argc, char **argv)
     if (produce(brokers, &o, &available) != 0)
         goto out;
     rc = 0;
-    if (strcmp(o.mode, "single") != 0 && bench_mode(dir, brokers, url, &o, available, 0, &rcv, &kafka) != 0)
-        rc = 1;
-    if (strcmp(o.mode, "array") != 0 && bench_mode(dir, brokers, url, &o, available, 1, &rcv, &kafka) != 0)
+    if (strcmp(o.mode, "single") != 0) {
+        double sink_rate = 0, bare_rate;
+        if (bench_mode(dir, brokers, url, &o, available, 0, &rcv, &kafka, &sink_rate) != 0)
+            rc = 1;
+        /* The same receiver, the same bodies, as many requests in flight as the sink had. */
+        bare_rate = bench_bare(url, &o, o.partitions);
+        if (bare_rate > 0 && sink_rate > 0)
+            printf("ratio sluice/bare: %.2f (target >= 0.70)\n", sink_rate / bare_rate);
+        else
+            rc = 1;
+    }
+    if (strcmp(o.mode, "array") != 0 && bench_mode(dir, brokers, url, &o, available, 1, &rcv, &kafka, &single_rate) != 0)
         rc = 1;
 out:
     stop(&rcv);

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# rate_limit holds under a backlog: 300 records wait in Kafka, the http sink may have 16
-# requests in flight, yet the receiver sees at most burst + rate requests in any second
-# (40/s, burst 5; tolerance +2 for the jitter between sending and arrival on a loaded
-# machine) and about 40/s over the run (between half and 105% of it). A 429 without
+# rate_limit holds under a backlog.
+# Part 1 (the issue's check): 200 records wait in Kafka; an http sink limited to 20 requests/s
+# (burst 5) sends one request per record; no 429 comes. The first to the last request take
+# about 10 s (9..11.5 s), and at every request i (0-based, by arrival at the receiver)
+# i + 1 <= burst + 20 * (t_i - t_0) + 1: never more than the burst above the line (one token
+# of slack for the clock's granularity).
+# Part 2: 300 records, 16 requests in flight allowed, 40/s, burst 5: the receiver sees at most
+# burst + rate requests in any second (tolerance +2 for the jitter between sending and arrival
+# on a loaded machine) and about 40/s over the run (between half and 105% of it). A 429 without
 # Retry-After halves the rate for a while.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sluice_lib.sh"
@@ -10,10 +15,21 @@ source "$(dirname "$0")/http_lib.sh"
 lib_init
 
 N=300 RATE=40 BURST=5
-lib_start_kafka events:4 sluice.dlq:1
+PACED_N=200 PACED_RATE=20 PACED_BURST=5
+lib_start_kafka events:4 paced:4 sluice.dlq:1
 # shellcheck disable=SC2119 # started without extra options
 lib_start_receiver
+PACED_URL=$RECEIVER_URL PACED_OUT=$RECEIVER_OUT
+# shellcheck disable=SC2119
+lib_start_receiver
 sluice_write_config "$WORK/sluice.json" http-ratelimit
+cat >"$WORK/sinks.d/paced.json" <<JSON
+{ "name": "paced", "type": "http", "topics": ["paced"],
+  "batch": { "max_records": 100, "linger_ms": 10 },
+  "http": { "url": "$PACED_URL/paced/{key}", "max_in_flight": 16,
+            "rate_limit": { "requests_per_second": $PACED_RATE, "burst": $PACED_BURST },
+            "allow_private_networks": true } }
+JSON
 cat >"$WORK/sinks.d/api.json" <<JSON
 { "name": "api", "type": "http", "topics": ["events"],
   "batch": { "max_records": 100, "linger_ms": 10 },
@@ -23,12 +39,35 @@ cat >"$WORK/sinks.d/api.json" <<JSON
 JSON
 make_records "$N" 50 "$WORK/records.tsv"
 lib_produce events "$WORK/records.tsv"
+make_records "$PACED_N" 200 "$WORK/paced.tsv"
+lib_produce paced "$WORK/paced.tsv"
 sluice_start "$WORK/sluice.json"
+
+# --- part 2: 429 slows the bucket down (its 429 is asked for first, then part 1 is checked) ---
 
 ok_count() { jq -s '[.[] | select(.status == 200)] | length' "$RECEIVER_OUT"; }
 at_least() { [ "$(ok_count)" -ge "$1" ]; }
 TIMEOUT=60 lib_wait_for at_least 100
 lib_receiver_mode '{"mode":"status","status":429,"count":1}'
+
+# --- part 1: 200 records at 20/s -------------------------------------------------------------
+paced_ok() { [ "$(jq -s '[.[] | select(.status == 200)] | length' "$PACED_OUT")" -ge "$PACED_N" ]; }
+TIMEOUT=60 lib_wait_for paced_ok
+[ "$(jq -s 'length' "$PACED_OUT")" -eq "$PACED_N" ] ||
+    lib_fail "the paced sink sent $(jq -s 'length' "$PACED_OUT") requests for $PACED_N records"
+# The first request i (0-based) that came before the line allows, or -1; and the span in ms.
+report=$(jq -rs --argjson rate "$PACED_RATE" --argjson burst "$PACED_BURST" '
+    [.[] | .received_ms] | sort | . as $t
+    | [range(0; length) | select(. + 1 > $burst + $rate * ($t[.] - $t[0]) / 1000 + 1)] as $over
+    | "\($t[-1] - $t[0]) \(if ($over | length) > 0 then $over[0] else -1 end) \(if ($over | length) > 0 then $t[$over[0]] - $t[0] else 0 end)"' "$PACED_OUT")
+read -r span over over_at <<<"$report"
+lib_log "paced: $PACED_N requests from first to last in $span ms"
+[ "$span" -ge 9000 ] && [ "$span" -le 11500 ] ||
+    lib_fail "$PACED_N requests at $PACED_RATE/s (burst $PACED_BURST) took $span ms, expected 9000..11500"
+[ "$over" -eq -1 ] ||
+    lib_fail "request $over arrived $over_at ms after the first: above burst $PACED_BURST + $PACED_RATE/s + 1"
+lib_pass "rate limit: $PACED_N requests at $PACED_RATE/s took $span ms, none above the burst line"
+
 TIMEOUT=60 lib_wait_for at_least "$N"
 sleep 0.5
 sluice_stop

@@ -36,8 +36,9 @@ lib_pass "sluice check refuses 127.0.0.1 and 169.254.169.254 without allow_priva
 # --- a name that resolves to loopback: refused when connecting ------------------------------
 cat >"$WORK/sinks.d/guarded.json" <<JSON
 { "name": "guarded", "type": "webhook", "topics": ["events"],
-  "retry": { "max_attempts": 2, "initial_backoff_ms": 50, "max_backoff_ms": 100 },
-  "webhook": { "url": "http://localhost:$RECEIVER_PORT/guarded", "batch_format": "json_array" } }
+  "retry": { "max_attempts": 5, "initial_backoff_ms": 50, "max_backoff_ms": 100 },
+  "webhook": { "url": "http://localhost:$RECEIVER_PORT/guarded", "batch_format": "json_array",
+               "circuit_breaker": { "failures": 1, "cooldown_ms": 60000 } } }
 JSON
 cat >"$WORK/sinks.d/allowed.json" <<JSON
 { "name": "allowed", "type": "webhook", "topics": ["events"],
@@ -56,10 +57,15 @@ sluice_stop
 [ "$(rx_count /guarded)" -eq 0 ] || lib_fail "the guarded sink reached the receiver"
 dlq=$(LIB_CONSUME_FORMAT='%h\n' lib_consume sluice.dlq 10)
 [ "$(grep -c 'sluice.sink=guarded' <<<"$dlq")" -eq 5 ] || lib_fail "expected 5 dead letters from guarded: $dlq"
-grep -q -E 'refused to connect to (127\.0\.0\.1|::1) \(localhost:[0-9]+ resolves to it\): a loopback address; the SSRF guard allows only public destinations unless "allow_private_networks": true' <<<"$dlq" ||
-    lib_fail "the dead letters lack a clear reason: $(head -1 <<<"$dlq")"
+# The reason is the refusal itself (a permanent failure: no "gave up after N attempts").
+[ "$(grep 'sluice.sink=guarded' <<<"$dlq" | grep -c -E 'sluice.reason=refused to connect to (127\.0\.0\.1|::1) \(localhost:[0-9]+ resolves to it\): a loopback address; the SSRF guard allows only public destinations unless "allow_private_networks": true')" -eq 5 ] ||
+    lib_fail "the dead letters lack the refusal as their reason: $(head -1 <<<"$dlq")"
 grep -q 'refused to connect to' "$SLUICE_LOG" || lib_fail "the refusal is not in the log"
-lib_pass "localhost: refused on connect (nothing sent), records dead-lettered with the reason"
+! grep 'sink=guarded' "$SLUICE_LOG" | grep -q -E 'attempt [0-9]+ failed|gave up after' ||
+    lib_fail "the refusal was retried: $(grep 'sink=guarded' "$SLUICE_LOG" | grep -E 'attempt|gave up' | head -1)"
+! grep 'sink=guarded' "$SLUICE_LOG" | grep -q 'circuit open' ||
+    lib_fail "the refusal counted toward the circuit breaker (failures: 1)"
+lib_pass "localhost: refused on connect (nothing sent), dead-lettered at once with the refusal as the reason, breaker untouched"
 [ "$(rx_records_ok /allowed | wc -l)" -eq 5 ] || lib_fail "the allowed sink did not deliver the 5 records"
 lib_pass "the same URL with allow_private_networks: true delivered all 5 records"
 lib_summary

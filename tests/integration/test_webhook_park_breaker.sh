@@ -70,8 +70,8 @@ sleep 1
 ! topic_has sluice.dlq 1 || lib_fail "a parked sink dead-lettered records: $(lib_consume sluice.dlq 5)"
 lib_pass "410 parks the sink: one request, nothing dead-lettered, nothing sent for 3 s, even once the endpoint is back"
 
-# The operator's restart. (Not SIGTERM: the router cannot free a batch a sink still holds when
-# it stops, and librdkafka's close waits for its messages; see the notes on parking.)
+# The operator's restart, here with kill -9 (SIGTERM of a parked sink, which waits out the
+# shutdown timeout, is test_webhook_park_stop.sh).
 sluice_kill9
 sluice_start "$WORK/sluice.json"
 TIMEOUT=60 lib_wait_for rx_has /gone 2 200

@@ -1,7 +1,9 @@
-/* The pure parts of the HTTP engine: response classes, Retry-After, the token bucket, the
- * circuit breaker, the SSRF guard's address classes, Standard Webhooks signatures. */
+/* The HTTP engine: response classes, Retry-After, the token bucket, the
+ * circuit breaker, the SSRF guard's address classes, Standard Webhooks signatures (the pure
+ * parts), and a failing before-send hook (an engine on a loop). */
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
@@ -290,6 +292,56 @@ static void test_key_hash(void **state)
     assert_int_not_equal(http_key_hash(NULL, 0), http_key_hash("", 0));
 }
 
+/* A before-send hook that fails (a signature that cannot be made) fails the attempt as
+ * retryable, with its reason, and nothing goes on the wire. */
+static int refuse_to_sign(struct http_request *req, void *arg, char *err, size_t errlen)
+{
+    (void)req;
+    (void)arg;
+    snprintf(err, errlen, "cannot sign the request; not sent unsigned");
+    return -1;
+}
+
+struct hook_outcome {
+    int calls;
+    enum http_class cls;
+    char error[512];
+};
+
+static void on_hook_done(struct http_request *req, const struct http_result *res, void *arg)
+{
+    struct hook_outcome *out = arg;
+    out->calls++;
+    out->cls = res->cls;
+    snprintf(out->error, sizeof out->error, "%s", res->error);
+    http_request_free(req);
+}
+
+static void test_before_send_failure_retries_unsent(void **state)
+{
+    struct event_base *eb = event_base_new();
+    struct sink sk = { .name = "unit", .type = "webhook", .eb = eb };
+    struct http_engine_conf conf = { .timeout_ms = 1000, .max_in_flight = 1, .allow_private_networks = 1,
+                                     .tls_verify = 1 };
+    struct hook_outcome out = { 0 };
+    char err[256];
+    struct http_engine *eng;
+    struct http_request *req;
+
+    (void)state;
+    assert_non_null(eb);
+    assert_non_null(eng = http_engine_new(&sk, &conf, err, sizeof err));
+    assert_non_null(req = http_request_new("POST", "http://127.0.0.1:9/hook", on_hook_done, &out));
+    http_request_before_send(req, refuse_to_sign, NULL);
+    http_engine_submit(eng, req);
+    assert_int_equal(out.calls, 1);
+    assert_int_equal(out.cls, HTTP_RETRY);
+    assert_non_null(strstr(out.error, "cannot sign the request; not sent unsigned"));
+    assert_int_equal(http_engine_stats(eng)->requests, 0);
+    http_engine_free(eng);
+    event_base_free(eb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_signature_vector),
         cmocka_unit_test(test_whsec_rejects),
         cmocka_unit_test(test_key_hash),
+        cmocka_unit_test(test_before_send_failure_retries_unsent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
