@@ -4,9 +4,9 @@
 # at once (a rate the producer does not limit), measured in the same run:
 #   Unimpeded: both targets answer; two bursts give the baseline rate.
 #   Outage: the webhook receiver hangs, then answers 503. The webhook sink fills its buffer,
-#   holds its partitions paused for park_after_ms, and is parked; redis goes on. Two bursts
-#   while the receiver hangs (the first includes the time redis is held until the park) and two
-#   while it answers 503: each phase's rate must be at least half the baseline rate.
+#   holds its partitions paused for park_after_ms, and is parked; redis goes on. The burst that
+#   meets the park is timed and printed; then two bursts while the receiver hangs and two while
+#   it answers 503: each phase's rate must be at least half the baseline rate.
 #   The parked state shows in /sinks and /metrics; nothing is dead-lettered.
 #   Recovery: the receiver answers again; the webhook sink unparks, the consumer rewinds for it
 #   and it receives every record of all phases; redis got every record exactly once.
@@ -16,7 +16,7 @@ source "$(dirname "$0")/http_lib.sh"
 source "$(dirname "$0")/redis_lib.sh"
 lib_init
 
-lib_start_kafka iso:8 sluice.dlq:1
+lib_start_kafka iso:16 sluice.dlq:1
 lib_start_redis
 lib_start_receiver
 
@@ -78,13 +78,18 @@ admin_sink_is hook running || lib_fail "the webhook sink left the running state 
 lib_log "unimpeded: redis drained $BURST-record bursts at ${rates_ok[*]} records/s (baseline $rate_ok)"
 
 # --- outage: the receiver hangs, then answers 503 ---------------------------------------------
-# The first burst of the outage includes the time redis is held: the webhook sink's buffer
-# fills, its partitions stay paused for park_after_ms, then it is parked.
+# The first burst of the outage meets the park: the webhook sink's buffer fills, its partitions
+# stay paused for park_after_ms (1 s here), then it is parked and redis goes on. That burst is
+# reported, not compared: over an outage of 30 s, a hold of about park_after_ms costs a few
+# percent, while it would dominate a burst that drains in a fraction of a second.
 lib_receiver_mode '{"mode":"hang"}'
-rates_out=()
-burst_rate "$seq"; seq=$((seq + BURST)); rates_out+=("$BURST_RATE"); hang_ms=$BURST_MS
+burst_rate "$seq"; seq=$((seq + BURST)); park_rate=$BURST_RATE; park_ms=$BURST_MS
 TIMEOUT=60 lib_wait_for admin_sink_is hook parked
-burst_rate "$seq"; seq=$((seq + BURST)); rates_out+=("$BURST_RATE"); hang_ms=$((hang_ms + BURST_MS))
+rates_out=()
+hang_ms=0
+for _ in 1 2; do
+    burst_rate "$seq"; seq=$((seq + BURST)); rates_out+=("$BURST_RATE"); hang_ms=$((hang_ms + BURST_MS))
+done
 state=$(admin /sinks | jq -c '.sinks[] | select(.name == "hook") | {state, parked, parks}')
 lib_log "webhook after the bursts with a hanging receiver: $state"
 [ "$(jq -r .state <<<"$state")" = parked ] || lib_fail "the webhook sink is not parked while its receiver hangs"
@@ -101,10 +106,10 @@ done
 TOTAL=$seq
 admin_sink_is hook parked ||
     lib_fail "the webhook sink is not parked while its receiver answers 503"
-# Each phase's rate: its two bursts together (the hanging phase includes the park).
+# Each phase's rate: its two bursts together, the webhook sink parked.
 rate_hang=$((2 * BURST * 1000 / hang_ms))
 rate_503=$((2 * BURST * 1000 / unavail_ms))
-lib_log "redis drain rate: unimpeded $rate_ok records/s; receiver hanging $rate_hang (bursts ${rates_out[0]} ${rates_out[1]}); answering 503 $rate_503 (bursts ${rates_out[2]} ${rates_out[3]})"
+lib_log "redis drain rate: unimpeded $rate_ok records/s; the burst that met the park $park_rate ($BURST records in $park_ms ms); receiver hanging $rate_hang (bursts ${rates_out[0]} ${rates_out[1]}); answering 503 $rate_503 (bursts ${rates_out[2]} ${rates_out[3]})"
 ratios=()
 for rate in "$rate_hang" "$rate_503"; do
     ratio=$(awk -v a="$rate_ok" -v b="$rate" 'BEGIN { printf "%.2f", b / a }')
@@ -112,7 +117,7 @@ for rate in "$rate_hang" "$rate_503"; do
     awk -v r="$ratio" 'BEGIN { exit !(r >= 0.5) }' ||
         lib_fail "redis drained at $ratio of its unimpeded rate while the webhook was down (at least 0.5 expected)"
 done
-lib_pass "during the webhook outage redis drained backlogs at ${ratios[0]} (receiver hanging, the park included) and ${ratios[1]} (503) of its unimpeded $rate_ok records/s"
+lib_pass "during the webhook outage redis drained backlogs at ${ratios[0]} (receiver hanging) and ${ratios[1]} (503) of its unimpeded $rate_ok records/s; the burst that met the park took $park_ms ms"
 
 # --- recovery ---------------------------------------------------------------------------------
 lib_receiver_mode '{"mode":"ok"}'
