@@ -229,6 +229,7 @@ static int is_consumer_property(const char *name)
         "group.", "fetch.", "auto.", "enable.auto.", "session.timeout.ms", "heartbeat.", "max.poll.",
         "partition.assignment.", "enable.partition.eof", "isolation.level", "queued.", "check.crcs",
         "coordinator.", "consume.", "allow.auto.create.topics", "rebalance.", "offset.store.",
+        "max.partition.fetch.bytes",
     };
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
         if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)

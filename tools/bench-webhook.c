@@ -306,7 +306,9 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
      * librdkafka's fetcher next looks: the drain then stalls at ~25k records/s, whatever the sink.
      * The consumer's queued.max.messages.kbytes too: at its default (64 MiB, ~210,000 of these
      * records) the fetcher stops until the router has acknowledged them, and the drain runs dry
-     * for 0.2-0.4 s every ~0.8 s with nothing in flight. */
+     * for 0.2-0.4 s every ~0.8 s with nothing in flight. The fetch sizes (8 MiB a partition,
+     * 200 MiB a response instead of 1 MiB and 50 MiB): fewer, larger fetches from the backlog
+     * took the drain from ~0.35 to ~0.43 of the bare client here. */
     fprintf(f, "{ \"name\": \"bench\", \"type\": \"webhook\", \"topics\": [\"bench\"],\n"
                "  \"batch\": { \"max_records\": %d, \"max_bytes\": 8388608, \"linger_ms\": 5 }, \"max_buffered_records\": 10000000,\n"
                "  \"max_buffered_bytes\": 4294967296,\n"
@@ -317,7 +319,7 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
     snprintf(path, sizeof path, "%s/sluice-%s.json", dir, single ? "single" : "array");
     if (!(f = fopen(path, "w")))
         goto out;
-    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d\", \"fetch.wait.max.ms\": \"50\", \"queued.max.messages.kbytes\": \"1048576\",\n"
+    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d\", \"fetch.wait.max.ms\": \"50\", \"queued.max.messages.kbytes\": \"1048576\", \"max.partition.fetch.bytes\": \"8388608\", \"fetch.max.bytes\": \"209715200\",\n"
                "             \"session.timeout.ms\": \"6000\" },\n"
                "  \"commit_interval_ms\": 1000, \"sinks_dir\": \"%s\", \"log\": { \"level\": \"warn\" } }\n",
             brokers, single ? "single" : "array", (int)getpid(), sinks);
