@@ -56,6 +56,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/common/tool_util.h"
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -125,55 +127,6 @@ static long long now_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    if (s == NULL || *s == '\0')
-        return -1;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int write_file_atomic(const char *path, const char *text, char *err, size_t errlen)
-{
-    char tmp[PATH_MAX];
-    FILE *f = NULL;
-    int rc = -1;
-
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
-        snprintf(err, errlen, "%s: path too long", path);
-        return -1;
-    }
-    f = fopen(tmp, "w");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s (temporary copy): %s", path, strerror(errno));
-        goto fail;
-    }
-    if (fprintf(f, "%s\n", text) < 0 || fclose(f) != 0) {
-        f = NULL;
-        snprintf(err, errlen, "%s (temporary copy): write failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    f = NULL;
-    if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: rename from temporary copy: %s", path, strerror(errno));
-        goto fail;
-    }
-    rc = 0;
-fail:
-    if (f != NULL)
-        fclose(f);
-    if (rc != 0)
-        unlink(tmp);
-    return rc;
 }
 
 /* Parses a mode object as POST /_control takes it; 0 on success. Unknown keys are errors, so
@@ -672,7 +625,7 @@ int main(int argc, char **argv)
         }
         i++;
         if (strcmp(a, "--port") == 0) {
-            if (parse_long(val, 0, 65535, &port) != 0) {
+            if (tool_parse_long(val, 0, 65535, &port) != 0) {
                 fprintf(stderr, "http-receiver: --port %s: must be 0..65535\n", val);
                 return 2;
             }
@@ -687,7 +640,7 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--token-path") == 0) {
             rcv.token_path = val;
         } else if (strcmp(a, "--token-expires-in") == 0) {
-            if (parse_long(val, 0, 100000000, &rcv.token_expires_in) != 0) {
+            if (tool_parse_long(val, 0, 100000000, &rcv.token_expires_in) != 0) {
                 fprintf(stderr, "http-receiver: --token-expires-in %s: must be 0..100000000\n", val);
                 return 2;
             }
@@ -739,7 +692,7 @@ int main(int argc, char **argv)
         goto out;
     }
     snprintf(text, sizeof text, "%ld", bound);
-    if (port_file != NULL && write_file_atomic(port_file, text, err, sizeof err) != 0) {
+    if (port_file != NULL && tool_write_file_atomic(port_file, text, err, sizeof err) != 0) {
         fprintf(stderr, "http-receiver: %s\n", err);
         goto out;
     }

@@ -51,6 +51,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tools/common/tool_util.h"
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -99,22 +101,6 @@ static void usage(FILE *out)
                  "[--bootstrap-file PATH] [--control FIFO] [--exit-on-eof]\n");
 }
 
-/* Whole-string integer in [min, max]; 0 on success. */
-static int parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    if (s == NULL || *s == '\0')
-        return -1;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_topic(const char *arg, struct topic_spec *ts, char *err, size_t errlen)
 {
     /* Kafka topic names cannot hold ':', so the last one separates the partition count. */
@@ -122,7 +108,7 @@ static int parse_topic(const char *arg, struct topic_spec *ts, char *err, size_t
     long parts = 1;
     char *name;
 
-    if (colon != NULL && parse_long(colon + 1, 1, 100000, &parts) != 0) {
+    if (colon != NULL && tool_parse_long(colon + 1, 1, 100000, &parts) != 0) {
         snprintf(err, errlen, "--topic %s: partitions must be 1..100000", arg);
         return -1;
     }
@@ -160,7 +146,7 @@ static int parse_args(int argc, char **argv, struct options *opt, char *err, siz
         }
         i++;
         if (strcmp(a, "--brokers") == 0) {
-            if (parse_long(val, 1, 64, &v) != 0) {
+            if (tool_parse_long(val, 1, 64, &v) != 0) {
                 snprintf(err, errlen, "--brokers %s: must be 1..64", val);
                 return -1;
             }
@@ -183,41 +169,6 @@ static int parse_args(int argc, char **argv, struct options *opt, char *err, siz
         }
     }
     return 0;
-}
-
-/* Write to a temporary name and rename, so a reader never sees a half-written file. */
-static int write_file_atomic(const char *path, const char *text, char *err, size_t errlen)
-{
-    char tmp[PATH_MAX];
-    FILE *f = NULL;
-    int rc = -1;
-
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
-        snprintf(err, errlen, "%s: path too long", path);
-        return -1;
-    }
-    f = fopen(tmp, "w");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s (temporary copy): %s", path, strerror(errno));
-        goto fail;
-    }
-    if (fprintf(f, "%s\n", text) < 0 || fclose(f) != 0) {
-        f = NULL;
-        snprintf(err, errlen, "%s (temporary copy): write failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    f = NULL;
-    if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: rename from temporary copy: %s", path, strerror(errno));
-        goto fail;
-    }
-    rc = 0;
-fail:
-    if (f != NULL)
-        fclose(f);
-    if (rc != 0)
-        unlink(tmp);
-    return rc;
 }
 
 static int control_open(struct control *ctl, const char *path, char *err, size_t errlen)
@@ -254,7 +205,7 @@ static int parse_api_key(const char *s, int16_t *out)
 {
     long v;
 
-    if (parse_long(s, 0, INT16_MAX, &v) == 0) {
+    if (tool_parse_long(s, 0, INT16_MAX, &v) == 0) {
         *out = (int16_t)v;
         return 0;
     }
@@ -274,7 +225,7 @@ static int parse_err_code(const char *s, rd_kafka_resp_err_t *out)
     size_t cnt;
     long v;
 
-    if (parse_long(s, -200, 1000, &v) == 0) {
+    if (tool_parse_long(s, -200, 1000, &v) == 0) {
         *out = (rd_kafka_resp_err_t)v;
         return 0;
     }
@@ -298,7 +249,7 @@ static int control_exec(rd_kafka_mock_cluster_t *mc, char **w, int n, char *err,
     int16_t api;
 
 #define NEED(k) do { if (n != (k)) { snprintf(err, errlen, "%s takes %d argument(s)", w[0], (k) - 1); return -1; } } while (0)
-#define NUM(s, lo, hi, out) do { if (parse_long((s), (lo), (hi), (out)) != 0) { \
+#define NUM(s, lo, hi, out) do { if (tool_parse_long((s), (lo), (hi), (out)) != 0) { \
             snprintf(err, errlen, "%s: bad number '%s'", w[0], (s)); return -1; } } while (0)
 
     if (strcmp(w[0], "ping") == 0) {
@@ -502,7 +453,7 @@ int main(int argc, char **argv)
     printf("BROKERS=%s\n", bootstraps);
     fflush(stdout);
     if (opt.bootstrap_file != NULL &&
-        write_file_atomic(opt.bootstrap_file, bootstraps, err, sizeof err) != 0) {
+        tool_write_file_atomic(opt.bootstrap_file, bootstraps, err, sizeof err) != 0) {
         fprintf(stderr, "mock-kafka: %s\n", err);
         goto out;
     }
