@@ -46,6 +46,8 @@ SLUICE_PID=$pid_a; SLUICE_LOG=$log_a; sluice_stop
 wait "$producer" || lib_fail "producer failed"
 grep -q 'partitions revoked' "$log_a" || lib_fail "a did not log its revoke"
 sluice_start "$WORK/c.json"
+# c must have joined before the last records flow, or b alone may take them all.
+TIMEOUT=60 lib_wait_for grep -q 'assigned moves' "$SLUICE_LOG"
 produce_range 5000 2000
 TIMEOUT=90 lib_wait_for has_total 7000 || lib_fail "only $(total_lines) of 7000 records arrived"
 sleep 2
