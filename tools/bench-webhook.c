@@ -267,6 +267,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         router_shutdown(run->router);
         return;
     }
+    if (getenv("BENCH_TRACE")) {
+        struct router_sink_view v;
+        router_sink_view(run->router, 0, &v);
+        fprintf(stderr, "trace %.3f delivered=%" PRIu64 " inflight=%" PRIu64 " buffered=%zu\n", now_s(), st->delivered, st->in_flight, v.buffered);
+    }
     if (st->delivered > 0 && run->t_first == 0) {
         run->t_first = now_s();
         run->d_first = st->delivered;
@@ -274,6 +279,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if ((long)(st->delivered + st->dead_lettered) >= run->target) {
         run->t_end = now_s();
         run->done = 1;
+        if (getenv("BENCH_TRACE"))
+            system("for t in /proc/$PPID/task/*; do echo \"thread $(cat $t/comm) $(awk '{print ($14+$15)/100}' $t/stat) s\"; done >&2");
         if (st->dead_lettered)
             fprintf(stderr, "bench-webhook: %" PRIu64 " records dead-lettered\n", st->dead_lettered);
         router_shutdown(run->router);
@@ -310,19 +317,18 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
      * 200 MiB a response instead of 1 MiB and 50 MiB): fewer, larger fetches from the backlog
      * took the drain from ~0.35 to ~0.43 of the bare client here. */
     fprintf(f, "{ \"name\": \"bench\", \"type\": \"webhook\", \"topics\": [\"bench\"],\n"
-               "  \"batch\": { \"max_records\": %d, \"max_bytes\": 8388608, \"linger_ms\": 5 }, \"max_buffered_records\": 10000000,\n"
-               "  \"max_buffered_bytes\": 4294967296,\n"
+               "  \"batch\": { \"max_records\": %d, \"max_bytes\": 8388608, \"linger_ms\": 5 }%s,\n"
                "  \"webhook\": { \"url\": \"%s/hook\", \"batch_format\": \"%s\", \"max_in_flight\": %d,\n"
                "               \"secret\": \"" BENCH_SECRET "\", \"allow_private_networks\": true } }\n",
-            o->array_size, url, single ? "single" : "json_array", single ? o->max_in_flight : o->partitions);
+            o->array_size, getenv("BENCH_SINK_TUNING") ? getenv("BENCH_SINK_TUNING") : ", \"max_buffered_records\": 10000000, \"max_buffered_bytes\": 4294967296", url, single ? "single" : "json_array", single ? o->max_in_flight : o->partitions);
     fclose(f);
     snprintf(path, sizeof path, "%s/sluice-%s.json", dir, single ? "single" : "array");
     if (!(f = fopen(path, "w")))
         goto out;
-    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d\", \"fetch.wait.max.ms\": \"50\", \"queued.max.messages.kbytes\": \"1048576\", \"max.partition.fetch.bytes\": \"8388608\", \"fetch.max.bytes\": \"209715200\",\n"
-               "             \"session.timeout.ms\": \"6000\" },\n"
+    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d\", %s\n"
+               "             \"session.timeout.ms\": \"6000\"%s },\n"
                "  \"commit_interval_ms\": 1000, \"sinks_dir\": \"%s\", \"log\": { \"level\": \"warn\" } }\n",
-            brokers, single ? "single" : "array", (int)getpid(), sinks);
+            brokers, single ? "single" : "array", (int)getpid(), getenv("BENCH_KAFKA_TUNING") ? getenv("BENCH_KAFKA_TUNING") : "\"fetch.wait.max.ms\": \"50\", \"queued.max.messages.kbytes\": \"1048576\", \"max.partition.fetch.bytes\": \"8388608\", \"fetch.max.bytes\": \"209715200\",", getenv("BENCH_KAFKA_EXTRA") ? getenv("BENCH_KAFKA_EXTRA") : "", sinks);
     fclose(f);
     if (!(conf = conf_load(path, &errs))) {
         for (size_t i = 0; i < errs.n; i++)
@@ -330,7 +336,7 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
         cfg_errors_clear(&errs);
         goto out;
     }
-    log_min_level = getenv("BENCH_LOG") ? LOG_INFO : LOG_WARN;
+    log_min_level = getenv("BENCH_LOG") ? (strcmp(getenv("BENCH_LOG"), "debug") ? LOG_INFO : LOG_DEBUG) : LOG_WARN;
     if (!(run.router = router_new(eb, conf, NULL, err, sizeof err)) || router_start(run.router, err, sizeof err) != 0) {
         fprintf(stderr, "bench-webhook: %s\n", err);
         if (run.router)
@@ -478,7 +484,7 @@ static int bare_fill(struct bare *bb, CURLM *multi, struct bare_slot *slots, int
 
 /* Posts records / array_size bodies of array_size records to URL/bare, keeping as many
  * requests in flight as the sink had; prints and returns its records/s (0 on failure). */
-static double bench_bare(const char *url, const struct options *o, int in_flight)
+static double bench_bare(const char *url, const struct options *o, int in_flight, const struct child *rcv)
 {
     char full[256];
     const char *b64 = BENCH_SECRET + 6;
@@ -486,7 +492,7 @@ static double bench_bare(const char *url, const struct options *o, int in_flight
     struct bare bb = { .o = o, .url = full, .total = o->records / o->array_size };
     struct bare_slot *slots = calloc((size_t)in_flight, sizeof *slots);
     CURLM *multi = curl_multi_init();
-    double t0, secs, rate = 0;
+    double t0, secs, rate = 0, cpu0 = self_cpu_s(), rcpu0 = proc_cpu_s(rcv->pid);
     int running = 0, left, ok = 1;
     CURLMsg *msg;
 
@@ -533,6 +539,7 @@ static double bench_bare(const char *url, const struct options *o, int in_flight
         printf("bare libcurl multi, json_array x%d, %d in flight: %ld records in %.2f s: %.0f records/s, "
                "%.0f requests/s (%ld requests)\n", o->array_size, in_flight, bb.total * o->array_size, secs, rate,
                (double)bb.total / secs, bb.total);
+        printf("  CPU meanwhile: client %.2f s, receiver %.2f s\n", self_cpu_s() - cpu0, proc_cpu_s(rcv->pid) - rcpu0);
     } else {
         fprintf(stderr, "bench-webhook: bare client: %ld of %ld requests failed\n", bb.failed, bb.done);
     }
@@ -633,7 +640,7 @@ int main(int argc, char **argv)
         if (bench_mode(dir, brokers, url, &o, available, 0, &rcv, &kafka, &sink_rate) != 0)
             rc = 1;
         /* The same receiver, the same bodies, as many requests in flight as the sink had. */
-        bare_rate = bench_bare(url, &o, o.partitions);
+        bare_rate = bench_bare(url, &o, o.partitions, &rcv);
         if (bare_rate > 0 && sink_rate > 0)
             printf("ratio sluice/bare: %.2f (target >= 0.70)\n", sink_rate / bare_rate);
         else
