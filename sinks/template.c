@@ -377,39 +377,84 @@ key:    /* an object's member: "name" : value */
     return -1;
 }
 
-int tpl_json_escape(struct tbuf *b, const char *s, size_t n)
+/* The escape of byte @p c in a JSON string: 0 when it stands for itself, else its length
+ * (2 for the short forms, 6 for \u00XX); written at @p out when not NULL. */
+static size_t json_byte_escape(unsigned char c, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t run = 0;
+    char two = 0;
+
+    if (c >= 0x20 && c != '"' && c != '\\')
+        return 0;
+    switch (c) {
+    case '"': two = '"'; break;
+    case '\\': two = '\\'; break;
+    case '\n': two = 'n'; break;
+    case '\r': two = 'r'; break;
+    case '\t': two = 't'; break;
+    case '\b': two = 'b'; break;
+    case '\f': two = 'f'; break;
+    default: break;
+    }
+    if (two) {
+        if (out) {
+            out[0] = '\\';
+            out[1] = two;
+        }
+        return 2;
+    }
+    if (out) {
+        memcpy(out, "\\u00", 4);
+        out[4] = hex[c >> 4];
+        out[5] = hex[c & 15];
+    }
+    return 6;
+}
+
+long long tpl_json_escaped_len(const char *s, size_t n)
+{
+    size_t len = n;
 
     if (!tpl_utf8_valid(s, n))
         return -1;
-    tbuf_add(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t e = json_byte_escape((unsigned char)s[i], NULL);
+        if (e)
+            len += e - 1;
+    }
+    return (long long)len;
+}
+
+char *tpl_json_escape_to(char *out, const char *s, size_t n)
+{
+    size_t run = 0;
+
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        char esc[6];
-
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        tbuf_add(b, s + run, i - run);
+        memcpy(out, s + run, i - run);
+        out += i - run;
+        out += json_byte_escape(c, out);
         run = i + 1;
-        switch (c) {
-        case '"': tbuf_add(b, "\\\"", 2); break;
-        case '\\': tbuf_add(b, "\\\\", 2); break;
-        case '\n': tbuf_add(b, "\\n", 2); break;
-        case '\r': tbuf_add(b, "\\r", 2); break;
-        case '\t': tbuf_add(b, "\\t", 2); break;
-        case '\b': tbuf_add(b, "\\b", 2); break;
-        case '\f': tbuf_add(b, "\\f", 2); break;
-        default:
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            tbuf_add(b, esc, 6);
-        }
     }
-    tbuf_add(b, s + run, n - run);
-    tbuf_add(b, "\"", 1);
+    memcpy(out, s + run, n - run);
+    return out + (n - run);
+}
+
+int tpl_json_escape(struct tbuf *b, const char *s, size_t n)
+{
+    long long len = tpl_json_escaped_len(s, n);
+
+    if (len < 0)
+        return -1;
+    tbuf_reserve_more(b, (size_t)len + 2);
+    if (b->oom)
+        return 0;   /* the caller checks oom once at the end */
+    b->p[b->len] = '"';
+    b->len = (size_t)(tpl_json_escape_to(b->p + b->len + 1, s, n) - b->p);
+    b->p[b->len++] = '"';
+    b->p[b->len] = '\0';
     return 0;
 }
 

@@ -56,6 +56,13 @@ int tpl_json_check(const char *s, size_t n, char *err, size_t errlen);
 /** @brief Append @p s as a quoted JSON string. -1 (nothing appended) when not valid UTF-8. */
 int tpl_json_escape(struct tbuf *b, const char *s, size_t n);
 
+/** @brief Length of @p s JSON-escaped, without the quotes; -1 when not valid UTF-8. */
+long long tpl_json_escaped_len(const char *s, size_t n);
+
+/** @brief Write @p s JSON-escaped, without the quotes, at @p out, which has room for
+ * tpl_json_escaped_len() bytes (UTF-8 checked beforehand); returns the end of what it wrote. */
+char *tpl_json_escape_to(char *out, const char *s, size_t n);
+
 /** @brief Append @p s percent-encoded: every byte but A-Z a-z 0-9 - . _ ~ becomes %XX. */
 void tpl_url_escape(struct tbuf *b, const char *s, size_t n);
 

@@ -24,6 +24,7 @@
 
 #include "http_engine.h"
 #include "template.h"
+#include "webhook_element.h"
 
 enum webhook_format { WEBHOOK_SINGLE, WEBHOOK_JSON_ARRAY, WEBHOOK_NDJSON };
 
@@ -44,10 +45,11 @@ struct webhook_sink {
     int has_content_type;
     struct http_engine *eng;
     struct http_attempt *attempts;
-    struct tbuf element, element_id;   /* prepare's scratch, reused from record to record */
+    struct webhook_names names;        /* the escaped sink name and topic of the elements */
 };
 
-/* A record, ready to go: its element of the body. */
+/* A record of a one-record-per-request sink, ready to go: its body. (Batches are written
+ * straight from the records into the request's body: no copy per record.) */
 struct webhook_rec {
     struct http_rec http;       /* first: the engine's per-record progress */
     size_t len;
@@ -133,89 +135,184 @@ static int webhook_check(struct sink *sk, char *err, size_t errlen, const char *
 
 /* ---- records ---- */
 
-/* Appends "<sink>:<topic>:<partition>:<offset>", the record's id. */
-static void record_id(struct tbuf *b, const char *sink, const char *topic, int32_t partition, int64_t offset)
+/* An element of a body, for one record:
+ *   {"id":"<sink>:<topic>:<partition>:<offset>","topic":"<topic>","partition":P,"offset":O,
+ *    "key":"<key>"|null,"value":<value as produced>|null,"timestamp":T|null}
+ * Its exact length is known before it is written (prepare counts it against batch.max_bytes;
+ * write reserves it), so a batch's body is one allocation and each record is copied once. */
+
+int webhook_names_set(struct webhook_names *n, const char *sink, const char *topic)
 {
-    tbuf_adds(b, sink);
-    tbuf_add(b, ":", 1);
-    tbuf_adds(b, topic);
-    tbuf_add(b, ":", 1);
-    tbuf_add_i64(b, partition);
-    tbuf_add(b, ":", 1);
-    tbuf_add_i64(b, offset);
+    long long len;
+
+    if (!n->name_esc.p || n->name_esc.len == 0) {
+        if (tpl_json_escaped_len(sink, strlen(sink)) < 0)
+            return -1;
+        n->name_esc.len = 0;
+        tbuf_reserve_more(&n->name_esc, (size_t)tpl_json_escaped_len(sink, strlen(sink)));
+        if (n->name_esc.oom)
+            return -1;
+        n->name_esc.len = (size_t)(tpl_json_escape_to(n->name_esc.p, sink, strlen(sink)) - n->name_esc.p);
+    }
+    if (n->topic && strcmp(n->topic, topic) == 0)
+        return 0;
+    free(n->topic);
+    n->topic = NULL;
+    n->topic_esc.len = 0;
+    if ((len = tpl_json_escaped_len(topic, strlen(topic))) < 0)
+        return -1;
+    tbuf_reserve_more(&n->topic_esc, (size_t)len);
+    if (n->topic_esc.oom || !(n->topic = strdup(topic)))
+        return -1;
+    n->topic_esc.len = (size_t)(tpl_json_escape_to(n->topic_esc.p, topic, strlen(topic)) - n->topic_esc.p);
+    return 0;
 }
 
-/* Empties a scratch buffer, keeping its memory for the next record. */
-static void scratch_reset(struct tbuf *b)
+void webhook_names_free(struct webhook_names *n)
 {
-    if (b->oom)
-        tbuf_free(b);
-    b->len = 0;
+    tbuf_free(&n->name_esc);
+    tbuf_free(&n->topic_esc);
+    free(n->topic);
+    n->topic = NULL;
+}
+
+static size_t decimal_len(int64_t v)
+{
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = v < 0 ? 2 : 1;
+
+    while (u >= 10) {
+        u /= 10;
+        n++;
+    }
+    return n;
+}
+
+static char *put_decimal(char *out, int64_t v)
+{
+    size_t n = decimal_len(v);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char *p = out + n;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return out + n;
+}
+
+#define LIT_LEN(lit) (sizeof lit - 1)
+#define PUT_LIT(out, lit) (memcpy((out), lit, LIT_LEN(lit)), (out) += LIT_LEN(lit))
+
+size_t webhook_element_len(const struct webhook_names *n, const struct sink_record *rec, size_t key_esc)
+{
+    size_t pd = decimal_len(rec->partition), od = decimal_len(rec->offset);
+
+    return LIT_LEN("{\"id\":\"") + n->name_esc.len + 1 + n->topic_esc.len + 1 + pd + 1 + od + 1 +
+           LIT_LEN(",\"topic\":\"") + n->topic_esc.len + 1 +
+           LIT_LEN(",\"partition\":") + pd +
+           LIT_LEN(",\"offset\":") + od +
+           LIT_LEN(",\"key\":") + (rec->key ? key_esc + 2 : 4) +
+           LIT_LEN(",\"value\":") + (rec->value ? rec->value_len : 4) +
+           LIT_LEN(",\"timestamp\":") + (rec->timestamp_ms >= 0 ? decimal_len(rec->timestamp_ms) : 4) + 1;
+}
+
+char *webhook_element_write(const struct webhook_names *n, const struct sink_record *rec, char *out)
+{
+    PUT_LIT(out, "{\"id\":\"");
+    memcpy(out, n->name_esc.p, n->name_esc.len);
+    out += n->name_esc.len;
+    *out++ = ':';
+    memcpy(out, n->topic_esc.p, n->topic_esc.len);
+    out += n->topic_esc.len;
+    *out++ = ':';
+    out = put_decimal(out, rec->partition);
+    *out++ = ':';
+    out = put_decimal(out, rec->offset);
+    PUT_LIT(out, "\",\"topic\":\"");
+    memcpy(out, n->topic_esc.p, n->topic_esc.len);
+    out += n->topic_esc.len;
+    PUT_LIT(out, "\",\"partition\":");
+    out = put_decimal(out, rec->partition);
+    PUT_LIT(out, ",\"offset\":");
+    out = put_decimal(out, rec->offset);
+    PUT_LIT(out, ",\"key\":");
+    if (rec->key) {
+        *out++ = '"';
+        out = tpl_json_escape_to(out, rec->key, rec->key_len);
+        *out++ = '"';
+    } else {
+        PUT_LIT(out, "null");
+    }
+    PUT_LIT(out, ",\"value\":");
+    if (rec->value) {
+        /* Byte for byte, on one line (for ndjson): in valid JSON a raw CR or LF can only be
+         * whitespace between tokens, so a space may replace it. */
+        char *at = out, *q;
+        memcpy(out, rec->value, rec->value_len);
+        out += rec->value_len;
+        for (q = at; (q = memchr(q, '\n', (size_t)(out - q))); q++)
+            *q = ' ';
+        for (q = at; (q = memchr(q, '\r', (size_t)(out - q))); q++)
+            *q = ' ';
+    } else {
+        PUT_LIT(out, "null");
+    }
+    PUT_LIT(out, ",\"timestamp\":");
+    if (rec->timestamp_ms >= 0)
+        out = put_decimal(out, rec->timestamp_ms);
+    else
+        PUT_LIT(out, "null");
+    *out++ = '}';
+    return out;
+}
+
+/* The record's element length, or -1 with the reason it cannot be sent. The value is checked
+ * here, not parsed by the router: a tree per record would cost more than all the rest of the
+ * sink's work. */
+static long long element_check(struct webhook_sink *ws, const struct sink_record *rec, char *err, size_t errlen)
+{
+    char jerr[128];
+    long long key_esc = 0;
+
+    if (webhook_names_set(&ws->names, ws->base.super.name, rec->topic) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (rec->key && (key_esc = tpl_json_escaped_len(rec->key, rec->key_len)) < 0) {
+        snprintf(err, errlen, "key is not valid UTF-8");
+        return -1;
+    }
+    if (rec->value && tpl_json_check(rec->value, rec->value_len, jerr, sizeof jerr) != 0) {
+        snprintf(err, errlen, "value is not JSON: %s", jerr);
+        return -1;
+    }
+    return (long long)webhook_element_len(&ws->names, rec, (size_t)key_esc);
 }
 
 static int webhook_prepare(struct sink *sk, struct sink_record *rec, char *err, size_t errlen)
 {
     struct webhook_sink *ws = (struct webhook_sink *)sk;
-    struct tbuf *b = &ws->element, *id = &ws->element_id;
     struct webhook_rec *wr;
-    char jerr[128];
+    long long len = element_check(ws, rec, err, errlen);
 
-    /* Built in the sink's scratch buffers (it runs for every record), then copied once. */
-    scratch_reset(b);
-    scratch_reset(id);
-    tbuf_reserve_more(b, 2 * strlen(sk->name) + 3 * strlen(rec->topic) + rec->key_len + rec->value_len + 160);
-    record_id(id, sk->name, rec->topic, rec->partition, rec->offset);
-    tbuf_add(b, "{\"id\":", 6);
-    if (id->oom || tpl_json_escape(b, id->p, id->len) != 0) {
-        snprintf(err, errlen, "out of memory");
+    if (len < 0)
         return -1;
-    }
-    tbuf_add(b, ",\"topic\":", 9);
-    tpl_json_escape(b, rec->topic, strlen(rec->topic));
-    tbuf_add(b, ",\"partition\":", 13);
-    tbuf_add_i64(b, rec->partition);
-    tbuf_add(b, ",\"offset\":", 10);
-    tbuf_add_i64(b, rec->offset);
-    tbuf_add(b, ",\"key\":", 7);
-    if (!rec->key) {
-        tbuf_add(b, "null", 4);
-    } else if (tpl_json_escape(b, rec->key, rec->key_len) != 0) {
-        snprintf(err, errlen, "key is not valid UTF-8");
-        return -1;
-    }
-    tbuf_add(b, ",\"value\":", 9);
-    if (!rec->value) {
-        tbuf_add(b, "null", 4);
-    } else {
-        /* Checked here, not parsed by the router: a tree per record would cost more than all
-         * the rest of the sink's work. Kept byte for byte, on one line (for ndjson): in valid
-         * JSON a raw CR or LF can only be whitespace between tokens, so a space may replace it. */
-        if (tpl_json_check(rec->value, rec->value_len, jerr, sizeof jerr) != 0) {
-            snprintf(err, errlen, "value is not JSON: %s", jerr);
-            return -1;
-        }
-        size_t at = b->len;
-        tbuf_add(b, rec->value, rec->value_len);
-        for (const char *brk = "\n\r"; *brk && !b->oom; brk++)
-            for (char *q = b->p + at; (q = memchr(q, *brk, b->len - (size_t)(q - b->p))); q++)
-                *q = ' ';
-    }
-    tbuf_add(b, ",\"timestamp\":", 13);
-    if (rec->timestamp_ms >= 0)
-        tbuf_add_i64(b, rec->timestamp_ms);
-    else
-        tbuf_add(b, "null", 4);
-    tbuf_add(b, "}", 1);
-    if (b->oom || !(wr = malloc(sizeof *wr + b->len + 1))) {
+    /* With a separator (',' or '\n'): a batch's body is the sum of its records' lengths. */
+    rec->prepared_len = (size_t)len + 1;
+    if (ws->batch_format != WEBHOOK_SINGLE)
+        return 0;
+    if (!(wr = malloc(sizeof *wr + (size_t)len + 1))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     wr->http.state = HTTP_REC_PENDING;
     wr->http.key_hash = http_key_hash(rec->key, rec->key_len);
-    wr->len = b->len;
-    memcpy(wr->json, b->p, b->len + 1);
+    wr->len = (size_t)(webhook_element_write(&ws->names, rec, wr->json) - wr->json);
+    wr->json[wr->len] = '\0';
     rec->prepared = wr;
-    rec->prepared_len = wr->len + 1;
     return 0;
 }
 
@@ -300,7 +397,7 @@ static struct http_request *webhook_make_single(void *ctx, struct sink_batch *b,
     if (!body)
         return NULL;
     memcpy(body, wr->json, wr->len + 1);
-    record_id(&id, ws->base.super.name, rec->topic, rec->partition, rec->offset);
+    tbuf_printf(&id, "%s:%s:%" PRId32 ":%" PRId64, ws->base.super.name, rec->topic, rec->partition, rec->offset);
     if (id.oom) {
         free(body);
         return NULL;
@@ -322,20 +419,38 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
         http_fanout_start(ws->eng, b, webhook_make_single, ws, &ws->attempts);
         return;
     }
-    /* prepared_len is an element and its separator: the body in one allocation. */
+    /* prepared_len is an element and its separator: the body in one allocation, each
+     * element written in place. */
+    if (webhook_names_set(&ws->names, sk->name, b->topic) != 0) {
+        sink_batch_done(b, SINK_RETRY, "out of memory");
+        return;
+    }
     tbuf_reserve_more(&body, b->bytes + 2);
-    if (ws->batch_format == WEBHOOK_JSON_ARRAY)
-        tbuf_add(&body, "[", 1);
-    for (size_t i = 0; i < b->count; i++) {
-        const struct webhook_rec *wr = b->records[i].prepared;
-        if (ws->batch_format == WEBHOOK_JSON_ARRAY && i > 0)
-            tbuf_add(&body, ",", 1);
-        tbuf_add(&body, wr->json, wr->len);
-        if (ws->batch_format == WEBHOOK_NDJSON)
-            tbuf_add(&body, "\n", 1);
+    if (body.oom) {
+        sink_batch_done(b, SINK_RETRY, "out of memory");
+        return;
     }
     if (ws->batch_format == WEBHOOK_JSON_ARRAY)
-        tbuf_add(&body, "]", 1);
+        body.p[body.len++] = '[';
+    for (size_t i = 0; i < b->count; i++) {
+        const struct sink_record *rec = &b->records[i];
+        char *end;
+        if (ws->batch_format == WEBHOOK_JSON_ARRAY && i > 0)
+            body.p[body.len++] = ',';
+        /* Never past what prepare counted (the key and value are the same bytes). */
+        if (body.len + rec->prepared_len > body.cap) {
+            tbuf_free(&body);
+            sink_batch_done(b, SINK_RETRY, "internal error: an element is longer than counted");
+            return;
+        }
+        end = webhook_element_write(&ws->names, rec, body.p + body.len);
+        body.len = (size_t)(end - body.p);
+        if (ws->batch_format == WEBHOOK_NDJSON)
+            body.p[body.len++] = '\n';
+    }
+    if (ws->batch_format == WEBHOOK_JSON_ARRAY)
+        body.p[body.len++] = ']';
+    body.p[body.len] = '\0';
     snprintf(id, sizeof id, "%s:%s:%" PRId32 ":%" PRId64 "-%" PRId64, sk->name, b->topic, b->partition,
              b->records[0].offset, b->records[b->count - 1].offset);
     if (!(text = tbuf_steal(&body, &len)) || !(req = webhook_request(ws, id, text, len, NULL, NULL))) {
@@ -410,8 +525,7 @@ static void webhook_destroy(struct sink *sk)
     ws->nheader_lines = 0;
     http_signer_free(ws->signer);
     ws->signer = NULL;
-    tbuf_free(&ws->element);
-    tbuf_free(&ws->element_id);
+    webhook_names_free(&ws->names);
     OPENSSL_cleanse(ws->key, sizeof ws->key);
 }
 
