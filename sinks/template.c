@@ -113,47 +113,56 @@ void tbuf_free(struct tbuf *b)
 
 /* ---- escaping ---- */
 
+/* Length of the well-formed UTF-8 sequence at @p p (no overlong form, no surrogate, at most
+ * U+10FFFF), or 0 when there is none. */
+static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = *p, need;
+    uint32_t cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 1;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) <= need)
+        return 0;
+    for (unsigned i = 1; i <= need; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return need + 1;
+}
+
 int tpl_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
 
     while (p < end) {
-        unsigned c = *p, need;
-        uint32_t cp;
         uint64_t eight;
+        size_t len;
 
         /* ASCII runs (most of JSON) eight bytes at a time. */
         if (end - p >= 8 && (memcpy(&eight, p, 8), (eight & 0x8080808080808080ull) == 0)) {
             p += 8;
             continue;
         }
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            cp = c & 0x07;
-        } else {
+        if (!(len = utf8_seq_len(p, end)))
             return 0;
-        }
-        if ((size_t)(end - p) <= need)
-            return 0;
-        for (unsigned i = 1; i <= need; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        p += need + 1;
+        p += len;
     }
     return 1;
 }
@@ -186,37 +195,40 @@ static long json_u_escape(const unsigned char *p)
     return v;
 }
 
-/* Past the bytes of a string that need no attention (not '"', not '\\', not a control
- * character): eight at a time while none of them is one (the usual SWAR tests for a zero byte
- * and for a byte below 0x20), then one by one. */
+/* Past the ASCII bytes of a string that need no attention (not '"', not '\\', not a control
+ * character, not the start of a multi-byte UTF-8 sequence): eight at a time with the usual SWAR
+ * tests, the first byte that needs attention found from the lowest flag (a borrow can only
+ * raise false flags above a true one). */
 static const unsigned char *json_plain_run(const unsigned char *p, const unsigned char *end)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 
     while (end - p >= 8) {
-        uint64_t x, quote, backslash, control;
+        uint64_t x, quote, backslash, flags;
         memcpy(&x, p, 8);
         quote = x ^ (ones * '"');
         backslash = x ^ (ones * '\\');
-        control = (x - ones * 0x20) & ~x & highs;      /* some byte < 0x20 (bytes >= 0x80 excluded) */
-        if (((quote - ones) & ~quote & highs) || ((backslash - ones) & ~backslash & highs) || control)
-            break;
+        flags = (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | (x - ones * 0x20) | x) & highs;
+        if (flags)
+            return p + (__builtin_ctzll(flags) >> 3);
         p += 8;
     }
-    while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
         p++;
     return p;
 }
 
 /* A string from its opening quote at @p *pp; leaves *pp after the closing one, or at the
- * problem (a backslash for a bad escape), which it returns. (UTF-8 is checked beforehand.) */
+ * problem (a backslash for a bad escape), which it returns. Checks the UTF-8 too. */
 static const char *json_scan_string(const unsigned char **pp, const unsigned char *end)
 {
     const unsigned char *p = *pp + 1, *esc;
     const char *problem = NULL;
     long u, lo;
+    size_t len;
 
     while (!problem) {
+        p = json_plain_run(p, end);
         if (p >= end) {
             problem = "unterminated string";
         } else if (*p == '"') {
@@ -224,8 +236,11 @@ static const char *json_scan_string(const unsigned char **pp, const unsigned cha
             return NULL;
         } else if (*p < 0x20) {
             problem = "control character in a string";
-        } else if (*p != '\\') {
-            p = json_plain_run(p + 1, end);
+        } else if (*p >= 0x80) {
+            if ((len = utf8_seq_len(p, end)))
+                p += len;
+            else
+                problem = "not valid UTF-8";
         } else if (end - p >= 2 && p[1] && strchr("\"\\/bfnrt", p[1])) {
             p += 2;
         } else if (end - p < 6 || p[1] != 'u') {
@@ -290,10 +305,7 @@ int tpl_json_check(const char *s, size_t n, char *err, size_t errlen)
     const char *problem = NULL;
     int want_value = 1;                        /* else: a ',' or a closing bracket */
 
-    if (!tpl_utf8_valid(s, n)) {
-        snprintf(err, errlen, "not valid UTF-8");
-        return -1;
-    }
+    /* UTF-8 is checked inside strings, the only place JSON allows bytes above 0x7f. */
     for (;;) {
         while (p < end && json_is_space(*p))
             p++;
@@ -329,7 +341,7 @@ int tpl_json_check(const char *s, size_t n, char *err, size_t errlen)
             else if (end - p >= 5 && memcmp(p, "false", 5) == 0)
                 p += 5;
             else
-                problem = "unexpected character";
+                problem = *p >= 0x80 && !utf8_seq_len(p, end) ? "not valid UTF-8" : "unexpected character";
             if (problem)
                 break;
             want_value = 0;

@@ -331,7 +331,10 @@ static void test_json_check(void **state)
         { "\"\\u12g4\"", "invalid \\u escape in a string at byte 1" },
         { "\"\\ud800\"", "high surrogate without its low half in a \\u escape at byte 1" },
         { "\"\\udc00\"", "lone low surrogate in a \\u escape at byte 1" },
-        { "\"caf\xe9\"", "not valid UTF-8" },
+        { "\"caf\xe9\"", "not valid UTF-8 at byte 4" },
+        { "\xff", "not valid UTF-8 at byte 0" },
+        { "[1,\xc3\xa9]", "unexpected character at byte 3" },
+        { "\"abcdefghijklmn\xed\xa0\x80\"", "not valid UTF-8 at byte 15" },
         { "tru", "unexpected character at byte 0" },
         /* past the eight-bytes-at-a-time scan of a string's plain run */
         { "\"abcdefghijk\x01lmnopqrstuvwx\"", "control character in a string at byte 12" },
