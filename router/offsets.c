@@ -7,7 +7,8 @@ struct offsets_sink {
     int joined;
     int64_t next;          /* OFFSET_UNKNOWN until a position is known */
     int64_t handed_end;    /* one past the highest offset ever handed; OFFSET_UNKNOWN if none */
-    /* Outstanding offsets in increasing order, as a ring: offset and finished flag. */
+    /* Outstanding offsets in increasing order, as a ring (capacity a power of two, so a slot
+     * is a mask, not a division): offset and finished flag. */
     int64_t *ring;
     uint8_t *finished;
     size_t head, count, cap;
@@ -71,8 +72,8 @@ static int ring_grow(struct offsets_sink *s)
         return -1;
     }
     for (size_t i = 0; i < s->count; i++) {
-        ring[i] = s->ring[(s->head + i) % s->cap];
-        finished[i] = s->finished[(s->head + i) % s->cap];
+        ring[i] = s->ring[(s->head + i) & (s->cap - 1)];
+        finished[i] = s->finished[(s->head + i) & (s->cap - 1)];
     }
     free(s->ring);
     free(s->finished);
@@ -96,7 +97,7 @@ int offsets_accept(struct offsets_partition *op, size_t sink, int64_t offset)
         return 0;
     if (s->count == s->cap && ring_grow(s) != 0)
         abort();   /* out of memory while tracking offsets: better dead than wrong */
-    slot = (s->head + s->count) % s->cap;
+    slot = (s->head + s->count) & (s->cap - 1);
     s->ring[slot] = offset;
     s->finished[slot] = 0;
     s->count++;
@@ -109,21 +110,24 @@ int offsets_accept(struct offsets_partition *op, size_t sink, int64_t offset)
 void offsets_done(struct offsets_partition *op, size_t sink, int64_t offset)
 {
     struct offsets_sink *s = &op->sinks[sink];
-    size_t lo = 0, hi = s->count;
+    size_t mask = s->cap - 1, lo = 0, hi = s->count;
 
-    /* Binary search: the ring holds offsets in increasing order. */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->ring[(s->head + mid) % s->cap] < offset)
-            lo = mid + 1;
-        else
-            hi = mid;
+    /* Verdicts come in offset order, as a rule: the oldest outstanding one first. */
+    if (s->count == 0 || s->ring[s->head] != offset) {
+        /* Binary search: the ring holds offsets in increasing order. */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (s->ring[(s->head + mid) & mask] < offset)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == s->count || s->ring[(s->head + lo) & mask] != offset)
+            return;   /* not outstanding: a late verdict after a rewind or revoke */
     }
-    if (lo == s->count || s->ring[(s->head + lo) % s->cap] != offset)
-        return;   /* not outstanding: a late verdict after a rewind or revoke */
-    s->finished[(s->head + lo) % s->cap] = 1;
+    s->finished[(s->head + lo) & mask] = 1;
     while (s->count && s->finished[s->head]) {
-        s->head = (s->head + 1) % s->cap;
+        s->head = (s->head + 1) & mask;
         s->count--;
     }
     s->next = s->count ? s->ring[s->head] : s->handed_end;
