@@ -26,6 +26,8 @@
 #include "sinks/sink.h"
 
 #define CONSUME_BURST 10000        /* records per wake-up before other events get a turn */
+#define CONSUME_BATCH 256          /* records taken from the consumer queue at once */
+#define HOLD_MAX_MS 1000           /* longest the router stops taking records instead of pausing */
 #define COMMIT_WAIT_MS 5000        /* how long a shutdown waits for its last commit */
 #define LOAD_RETRY_MS 2000         /* pause before loading positions again after a failure */
 #define DELIVERY_RING 32           /* recent deliveries kept per sink for the debug view */
@@ -78,7 +80,8 @@ struct rpart {
     struct spart **sparts;      /* per sink index; NULL for sinks not reading the topic */
     int64_t committed;          /* last position sent in a commit; -1: none */
     int64_t fetched_end;        /* one past the highest offset consumed */
-    int paused;
+    int paused;                 /* by backpressure: no record of it is wanted now */
+    int kafka_paused;           /* paused in librdkafka too (which drops what it prefetched) */
     int64_t paused_since_ms;    /* monotonic, while paused by backpressure */
 };
 
@@ -169,6 +172,7 @@ struct router {
     int wake_fds[2];
     struct event *consume_ev;
     struct event *consume_more;    /* the next burst, after the loop has polled I/O */
+    int64_t held_since_ms;         /* monotonic; 0 unless the router stopped taking records */
     struct event *commit_timer;
     struct event *phase_timer;     /* drain and commit deadlines */
     struct dlq *dlq;
@@ -709,11 +713,11 @@ static size_t spart_limit(const struct spart *sp)
 }
 
 /* Its share of the partition, or the sink as a whole, holds as much as it may. */
+static int sink_full(const struct sink *sk);
+
 static int spart_full(const struct spart *sp)
 {
-    const struct sink *sk = sp->sk;
-    return sp->qcount >= spart_limit(sp) || sk->state->buffered >= (size_t)sk->max_buffered_records ||
-           sk->state->buffered_bytes >= (size_t)sk->max_buffered_bytes;
+    return sp->qcount >= spart_limit(sp) || sink_full(sp->sk);
 }
 
 static int spart_below_half(const struct spart *sp)
@@ -723,25 +727,116 @@ static int spart_below_half(const struct spart *sp)
            sk->state->buffered_bytes < (size_t)sk->max_buffered_bytes / 2;
 }
 
-static void rpart_set_paused(struct rpart *rp, int paused)
+/* Backpressure without librdkafka's pause where it can: pausing a partition drops what the
+ * consumer prefetched for it, and after the resume the partition waits for the fetch in flight
+ * (up to fetch.wait.max.ms) and fetches it all again; a backlog behind one busy sink then
+ * drains in bursts with idle gaps. So while every active partition is paused, the router simply
+ * stops taking records from the consumer queue (librdkafka stops fetching at its own limit,
+ * queued.max.messages.kbytes) and resumes with what was prefetched. Not for long: the queue also
+ * carries the rebalance callback, and a consumer that does not poll for max.poll.interval.ms
+ * leaves its group. After HOLD_MAX_MS, or as soon as some partition may flow again, the paused
+ * partitions are paused in librdkafka and records are taken again. */
+static int router_hold_wanted(struct router *r)
 {
-    rd_kafka_topic_partition_list_t *list;
+    int some_active = 0, prefetch_kept = 0;
 
+    if (r->phase != PHASE_RUNNING || !r->rk)
+        return 0;
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            const struct rpart *rp = r->topics[t].parts[p];
+            if (!rp || rp->state != RPART_ACTIVE)
+                continue;
+            if (!rp->paused)
+                return 0;
+            some_active = 1;
+            prefetch_kept |= !rp->kafka_paused;
+        }
+    return some_active && prefetch_kept;
+}
+
+static void router_update_hold(struct router *r)
+{
+    rd_kafka_topic_partition_list_t *list = NULL;
+    int64_t now = mono_ms();
+
+    if (router_hold_wanted(r) && (r->held_since_ms == 0 || now - r->held_since_ms < HOLD_MAX_MS)) {
+        if (r->held_since_ms == 0)
+            r->held_since_ms = now;
+        return;
+    }
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            if (rp && rp->state == RPART_ACTIVE && rp->paused && !rp->kafka_paused && r->rk) {
+                if (!list)
+                    list = rd_kafka_topic_partition_list_new(16);
+                rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition);
+                rp->kafka_paused = 1;
+            }
+        }
+    if (list) {
+        rd_kafka_pause_partitions(r->rk, list);
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+    if (r->held_since_ms) {
+        r->held_since_ms = 0;
+        if (r->consume_more)
+            evtimer_add(r->consume_more, &ZERO_TV);
+    }
+}
+
+static void rpart_set_paused_only(struct rpart *rp, int paused)
+{
     if (rp->paused == paused)
         return;
     rp->paused = paused;
     rp->paused_since_ms = paused ? mono_ms() : 0;
-    list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition);
-    if (paused)
-        rd_kafka_pause_partitions(rp->r->rk, list);
-    else
+    if (!paused && rp->kafka_paused) {
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition);
         rd_kafka_resume_partitions(rp->r->rk, list);
-    rd_kafka_topic_partition_list_destroy(list);
+        rd_kafka_topic_partition_list_destroy(list);
+        rp->kafka_paused = 0;
+    }
 }
 
-static void rpart_check_backpressure(struct rpart *rp)
+static void rpart_set_paused(struct rpart *rp, int paused)
 {
+    if (rp->paused == paused)
+        return;
+    rpart_set_paused_only(rp, paused);
+    router_update_hold(rp->r);
+}
+
+/* The sink as a whole holds as much as it may: no partition it reads may bring more now, not
+ * only the one whose record filled it (they resume with router_recheck_paused). */
+static void router_pause_sink_partitions(struct router *r, const struct sink *full)
+{
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            if (!rp || rp->state != RPART_ACTIVE || rp->paused)
+                continue;
+            for (size_t i = 0; i < rp->rt->nsinks; i++)
+                if (rp->sparts[rp->rt->sinks[i]]->sk == full) {
+                    rpart_set_paused_only(rp, 1);
+                    break;
+                }
+        }
+    router_update_hold(r);
+}
+
+static int sink_full(const struct sink *sk)
+{
+    return sk->state->buffered >= (size_t)sk->max_buffered_records ||
+           sk->state->buffered_bytes >= (size_t)sk->max_buffered_bytes;
+}
+
+/* Pauses or resumes @p rp; with @p update_hold 0 the caller updates the hold once for many. */
+static void rpart_backpressure(struct rpart *rp, int update_hold)
+{
+    const struct sink *full = NULL;
     int over = 0, under_half = 1;
 
     if (rp->r->phase != PHASE_RUNNING || rp->state != RPART_ACTIVE)
@@ -752,13 +847,20 @@ static void rpart_check_backpressure(struct rpart *rp)
             continue;   /* what it still has in flight holds nobody back */
         if (spart_full(sp))
             over = 1;
+        if (sink_full(sp->sk))
+            full = sp->sk;
         if (!spart_below_half(sp))
             under_half = 0;
     }
-    if (over)
-        rpart_set_paused(rp, 1);
-    else if (under_half)
-        rpart_set_paused(rp, 0);
+    if (over && full && !rp->paused)
+        router_pause_sink_partitions(rp->r, full);
+    else if (over || under_half)
+        update_hold ? rpart_set_paused(rp, over) : rpart_set_paused_only(rp, over);
+}
+
+static void rpart_check_backpressure(struct rpart *rp)
+{
+    rpart_backpressure(rp, 1);
 }
 
 /* ---- routing ---- */
@@ -955,12 +1057,15 @@ static void spart_rewind(struct spart *sp, int64_t next);
  * that sink frees room, check every paused partition, not only the one whose batch finished. */
 static void router_recheck_paused(struct router *r)
 {
+    /* All first, then the hold: resuming them one by one would end the hold at the first and
+     * pause the others in librdkafka, dropping what it prefetched for them. */
     for (size_t t = 0; t < r->ntopics; t++)
         for (size_t p = 0; p < r->topics[t].nparts; p++) {
             struct rpart *rp = r->topics[t].parts[p];
             if (rp && rp->paused)
-                rpart_check_backpressure(rp);
+                rpart_backpressure(rp, 0);
         }
+    router_update_hold(r);
 }
 
 static void spart_batch_finished(struct spart *sp, struct batch *b)
@@ -1740,28 +1845,33 @@ static void on_commit_timer(evutil_socket_t fd, short what, void *arg)
 static void on_consumer_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct router *r = arg;
+    rd_kafka_message_t *msgs[CONSUME_BATCH];
     char drain[64];
     int n = 0;
+    ssize_t got = 0;
 
     (void)what;
     if (fd >= 0)
         while (read(fd, drain, sizeof drain) > 0)
             ;
-    while (n < CONSUME_BURST) {
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(r->rk, 0);
-        if (!rkm)
-            break;
-        n++;
-        if (rkm->err) {
-            if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                LOG(LOG_WARN, "consumer: %s%s%s", rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "",
-                    rkm->rkt ? ": " : "", rd_kafka_message_errstr(rkm));
-            rd_kafka_message_destroy(rkm);
-            continue;
+    /* In batches: one lock of the consumer queue for many records (it serves the rebalance
+     * callback as rd_kafka_consumer_poll does). Not while held (router_update_hold). */
+    while (n < CONSUME_BURST && !r->held_since_ms &&
+           (got = rd_kafka_consume_batch_queue(r->queue, 0, msgs, CONSUME_BATCH)) > 0) {
+        for (ssize_t i = 0; i < got; i++) {
+            rd_kafka_message_t *rkm = msgs[i];
+            if (rkm->err) {
+                if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    LOG(LOG_WARN, "consumer: %s%s%s", rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "",
+                        rkm->rkt ? ": " : "", rd_kafka_message_errstr(rkm));
+                rd_kafka_message_destroy(rkm);
+                continue;
+            }
+            router_route(r, rkm);
         }
-        router_route(r, rkm);
+        n += (int)got;
     }
-    if (n == CONSUME_BURST) {
+    if (n >= CONSUME_BURST && !r->held_since_ms) {
         /* More may wait, and the wake-up only comes on empty -> non-empty. A zero timer, not
          * event_active: an activated event runs again in this same pass, before any I/O. */
         struct timeval zero = { 0, 0 };
@@ -1905,6 +2015,7 @@ void router_shutdown(struct router *r)
         return;
     LOG(LOG_INFO, "shutting down: flushing batches and waiting up to %lld ms for the sinks", r->conf->shutdown_timeout_ms);
     r->phase = PHASE_DRAINING;
+    router_update_hold(r);   /* the consumer is served again until it is closed */
     if (!r->rk) {
         router_finish(r);
         return;
@@ -2446,6 +2557,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             r->loop_worst_s = (double)late / 1000.0;
     }
     r->tick_expected_ms = now + LOOP_TICK_MS;
+    /* A hold ends after HOLD_MAX_MS, and assignments and revokes change what may be held. */
+    router_update_hold(r);
     if (now - r->park_checked_ms >= PARK_CHECK_MS) {
         r->park_checked_ms = now;
         if (r->phase == PHASE_RUNNING)

@@ -14,8 +14,7 @@
  * alternating: sluice, then a bare libcurl multi client (its own code, none of the sink's)
  * posting records / K bodies of K records, shaped and signed as the sink's, with as many
  * requests in flight as the sink had, to the same receiver; it prints each ratio sluice/bare
- * and their median (the target is >= 0.70). Then one more sluice run with the sink's default
- * buffer limits, for what an unconfigured sink reaches on a backlog. BENCH_TRACE=1 prints the
+ * and their median (the target is >= 0.70). BENCH_TRACE=1 prints the
  * sink's progress every 20 ms on stderr (stalls show as runs of the same count). */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +60,6 @@ struct options {
 /* How one sluice run is set up. */
 struct mode_run {
     int single;            /* one record per request, else json_array */
-    int default_buffers;   /* the sink's default max_buffered_records / max_buffered_bytes */
     int index;             /* makes the consumer group new for each run */
 };
 
@@ -328,18 +326,13 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
     snprintf(path, sizeof path, "%s/hook.json", sinks);
     if (!(f = fopen(path, "w")))
         goto out;
-    /* max_buffered_records and max_buffered_bytes are raised (unless default_buffers): with the
-     * defaults (100,000 records, 64 MiB, about 60,000 of these records as the sink counts them)
-     * the router pauses the partitions of a backlog again and again, and a paused partition is
-     * fetched again only after the fetch in flight (fetch.wait.max.ms) and a refetch of what
-     * the pause dropped: the default_buffers run shows what that costs. The consumer runs on
-     * sluice's defaults. */
+    /* The sink's defaults but for the batch shape (and the max_in_flight the bare client gets
+     * too), and sluice's consumer defaults: what an app team's sink file would say. */
     fprintf(f, "{ \"name\": \"bench\", \"type\": \"webhook\", \"topics\": [\"bench\"],\n"
-               "  \"batch\": { \"max_records\": %d, \"max_bytes\": 8388608, \"linger_ms\": 5 }%s,\n"
+               "  \"batch\": { \"max_records\": %d, \"max_bytes\": 8388608, \"linger_ms\": 5 },\n"
                "  \"webhook\": { \"url\": \"%s/hook\", \"batch_format\": \"%s\", \"max_in_flight\": %d,\n"
                "               \"secret\": \"" BENCH_SECRET "\", \"allow_private_networks\": true } }\n",
-            o->array_size, m->default_buffers ? "" : ", \"max_buffered_records\": 10000000, \"max_buffered_bytes\": 4294967296",
-            url, single ? "single" : "json_array", single ? o->max_in_flight : o->partitions);
+            o->array_size, url, single ? "single" : "json_array", single ? o->max_in_flight : o->partitions);
     fclose(f);
     snprintf(path, sizeof path, "%s/sluice-%s.json", dir, single ? "single" : "array");
     if (!(f = fopen(path, "w")))
@@ -380,9 +373,8 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
             snprintf(label, sizeof label, "single (%d in flight)", o->max_in_flight);
         else
             snprintf(label, sizeof label, "json_array x%d", o->array_size);
-        printf("sluice %s%s: %ld records in %.2f s: %.0f records/s, %.0f requests/s (%ld requests)\n", label,
-               m->default_buffers ? ", default buffer limits" : "", available, secs, recs / secs,
-               (double)(req1 - req0) / secs, req1 - req0);
+        printf("sluice %s: %ld records in %.2f s: %.0f records/s, %.0f requests/s (%ld requests)\n", label,
+               available, secs, recs / secs, (double)(req1 - req0) / secs, req1 - req0);
         *rate = recs / secs;
         printf("  CPU from start to drained (the ~3 s group join included): sluice %.2f s (event loop %.2f s, "
                "librdkafka threads %.2f s), receiver %.2f s, mock kafka %.2f s\n", all, loop, all - loop,
@@ -670,7 +662,7 @@ int main(int argc, char **argv)
         goto out;
     rc = 0;
     if (strcmp(o.mode, "single") != 0) {
-        double ratios[MAX_REPEAT], sink_rates[MAX_REPEAT], default_rate = 0;
+        double ratios[MAX_REPEAT], sink_rates[MAX_REPEAT];
         int n_ok = 0;
         /* Alternating runs, and the median: the machine is shared and one run can be unlucky. */
         for (int r = 0; r < o.repeat; r++) {
@@ -694,11 +686,6 @@ int main(int argc, char **argv)
             printf("ratio sluice/bare: median %.2f of %d runs (min %.2f, max %.2f; target >= 0.70); "
                    "sluice median %.0f records/s\n", ratios[n_ok / 2], n_ok, ratios[0], ratios[n_ok - 1],
                    sink_rates[n_ok / 2]);
-        }
-        {
-            struct mode_run m = { .single = 0, .default_buffers = 1, .index = o.repeat };
-            if (bench_mode(dir, brokers, url, &o, available, &m, &rcv, &kafka, &default_rate) != 0)
-                rc = 1;
         }
     }
     if (strcmp(o.mode, "array") != 0) {
