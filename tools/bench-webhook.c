@@ -327,9 +327,13 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
     if (!(f = fopen(path, "w")))
         goto out;
     /* The sink's defaults but for the batch shape (and the max_in_flight the bare client gets
-     * too), and sluice's consumer defaults: what an app team's sink file would say. */
+     * too) and buffers sized for it: two full batches for each of the 128 partitions, ~1.3 KB
+     * a record as the sink counts them (the defaults, 100,000 records and 64 MiB, hold about
+     * 50,000 of these: the batches then leave at ~270 records, cut by linger_ms). The consumer
+     * runs on sluice's defaults. What an app team's sink file would say. */
     fprintf(f, "{ \"name\": \"bench\", \"type\": \"webhook\", \"topics\": [\"bench\"],\n"
-               "  \"batch\": { \"max_records\": %d, \"max_bytes\": 8388608, \"linger_ms\": 5 },\n"
+               "  \"batch\": { \"max_records\": %d },\n"
+               "  \"max_buffered_records\": 262144, \"max_buffered_bytes\": 268435456,\n"
                "  \"webhook\": { \"url\": \"%s/hook\", \"batch_format\": \"%s\", \"max_in_flight\": %d,\n"
                "               \"secret\": \"" BENCH_SECRET "\", \"allow_private_networks\": true } }\n",
             o->array_size, url, single ? "single" : "json_array", single ? o->max_in_flight : o->partitions);
