@@ -199,7 +199,8 @@ static long json_u_escape(const unsigned char *p)
  * character, not the start of a multi-byte UTF-8 sequence): eight at a time with the usual SWAR
  * tests, the first byte that needs attention found from the lowest flag (a borrow can only
  * raise false flags above a true one). */
-static const unsigned char *json_plain_run(const unsigned char *p, const unsigned char *end)
+static inline __attribute__((always_inline)) const unsigned char *json_plain_run(const unsigned char *p,
+                                                                              const unsigned char *end)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 
@@ -262,6 +263,20 @@ static const char *json_scan_string(const unsigned char **pp, const unsigned cha
     }
     *pp = p;
     return problem;
+}
+
+/* A string at @p *pp: the common case (plain ASCII up to the closing quote) inline, the rest in
+ * json_scan_string. */
+static inline __attribute__((always_inline)) const char *json_check_string(const unsigned char **pp,
+                                                                    const unsigned char *end)
+{
+    const unsigned char *q = json_plain_run(*pp + 1, end);
+
+    if (q < end && *q == '"') {
+        *pp = q + 1;
+        return NULL;
+    }
+    return json_scan_string(pp, end);
 }
 
 /* A number at @p *pp (RFC 8259 grammar); leaves *pp after it. */
@@ -333,7 +348,7 @@ int tpl_json_check(const char *s, size_t n, char *err, size_t errlen)
                 continue;
             }
             if (*p == '"')
-                problem = json_scan_string(&p, end);
+                problem = json_check_string(&p, end);
             else if (*p == '-' || (*p >= '0' && *p <= '9'))
                 problem = json_scan_number(&p, end);
             else if (end - p >= 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "null", 4) == 0))
@@ -372,7 +387,7 @@ key:    /* an object's member: "name" : value */
             problem = "expected a member name";
             break;
         }
-        if ((problem = json_scan_string(&p, end)))
+        if ((problem = json_check_string(&p, end)))
             break;
         while (p < end && json_is_space(*p))
             p++;
