@@ -786,19 +786,27 @@ static void router_update_hold(struct router *r)
     }
 }
 
+static void rpart_kafka_resume(struct rpart *rp)
+{
+    rd_kafka_topic_partition_list_t *list;
+
+    rp->kafka_paused = 0;
+    if (!rp->r->rk)
+        return;
+    list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition);
+    rd_kafka_resume_partitions(rp->r->rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
 static void rpart_set_paused_only(struct rpart *rp, int paused)
 {
     if (rp->paused == paused)
         return;
     rp->paused = paused;
     rp->paused_since_ms = paused ? mono_ms() : 0;
-    if (!paused && rp->kafka_paused) {
-        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition);
-        rd_kafka_resume_partitions(rp->r->rk, list);
-        rd_kafka_topic_partition_list_destroy(list);
-        rp->kafka_paused = 0;
-    }
+    if (!paused && rp->kafka_paused)
+        rpart_kafka_resume(rp);
 }
 
 static void rpart_set_paused(struct rpart *rp, int paused)
@@ -1447,6 +1455,10 @@ fail:
 static void rpart_free(struct rpart *rp)
 {
     struct rtopic *rt = rp->rt;
+    /* librdkafka keeps an application's pause across a revoke: the next assignment of this
+     * partition (here or after a rebalance) must not start paused. */
+    if (rp->kafka_paused)
+        rpart_kafka_resume(rp);
     for (size_t i = 0; i < rt->nsinks; i++) {
         struct spart *sp = rp->sparts[rt->sinks[i]];
         spart_drop_queue(sp);
