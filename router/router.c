@@ -771,16 +771,22 @@ static void spart_flush(struct spart *sp)
         int draining = sp->rp->r->phase != PHASE_RUNNING;   /* a drain sends what it has */
         if (sp->first_batch && sp->recorded_last >= 0 && spart_queued(sp, 0)->offset == sp->recorded_first) {
             /* Sent before the restart: it ends where it ended then. */
-            size_t m = 0;
-            if (spart_recorded_cut_pending(sp) && !draining) {
-                spart_wait_first_batch(sp);
-                return;
+            size_t m = 0, m_bytes = 0;
+            if (spart_recorded_cut_pending(sp)) {
+                if (!draining) {
+                    spart_wait_first_batch(sp);
+                    return;
+                }
+                /* else a drain sends what it has, as a new cut */
+            } else {
+                while (m < n && spart_queued(sp, m)->offset <= sp->recorded_last)
+                    m_bytes += spart_queued(sp, m++)->prepared_len;
+                if (m == sp->qcount || spart_queued(sp, m)->offset > sp->recorded_last) {
+                    n = m;
+                    bytes = m_bytes;
+                    recorded = 1;
+                }   /* else the limits end it sooner (they changed since): cut as usual */
             }
-            bytes = 0;
-            while (m < n && spart_queued(sp, m)->offset <= sp->recorded_last)
-                bytes += spart_queued(sp, m++)->prepared_len;
-            n = m;
-            recorded = 1;
         } else if (sp->first_batch && !full && !draining && !spart_first_batch_may_go(sp)) {
             spart_wait_first_batch(sp);
             return;
@@ -876,7 +882,8 @@ static void spart_schedule(struct spart *sp)
         return;   /* the verdict of the batch in flight flushes what waits */
     if (sp->qcount >= (size_t)sk->batch.max_records || sp->qbytes >= (size_t)sk->batch.max_bytes ||
         sp->rp->r->phase != PHASE_RUNNING ||
-        (sp->first_batch && sp->recorded_last >= 0 && spart_queued(sp, sp->qcount - 1)->offset >= sp->recorded_last)) {
+        (sp->first_batch && sp->recorded_last >= 0 && sp->qcount &&
+         spart_queued(sp, sp->qcount - 1)->offset >= sp->recorded_last)) {
         spart_flush(sp);
         return;
     }
@@ -1802,7 +1809,7 @@ static size_t router_revoking_in_flight(struct router *r)
     return n;
 }
 
-static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only);
+static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only, int held_only);
 
 static void router_revoke_finish(struct router *r)
 {
@@ -1813,7 +1820,7 @@ static void router_revoke_finish(struct router *r)
         return;
     evtimer_del(r->revoke_timer);
     if (!r->revoking_lost)
-        router_commit(r, list);    /* what the revoked partitions finished, for their next owner */
+        router_commit(r, list, 0);    /* what the revoked partitions finished, for their next owner */
     for (int i = 0; i < list->cnt; i++) {
         struct rpart *rp = router_part(r, list->elems[i].topic, list->elems[i].partition);
         if (!rp)
@@ -1922,7 +1929,10 @@ static void router_retry_cut_commit(struct router *r)
         evtimer_add(r->cut_commit, &tv);
 }
 
-static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only)
+/* Commits the position of each partition that moved (of those in @p only when set), with the
+ * cuts in flight as metadata. @p held_only: only the partitions with a batch held for its cut
+ * (their position too, so that a restart begins at the held batch). */
+static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only, int held_only)
 {
     rd_kafka_topic_partition_list_t *list;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -1941,14 +1951,18 @@ static void router_commit(struct router *r, const rd_kafka_topic_partition_list_
             void *copy = NULL;
             int64_t pos;
             size_t len;
+            int holds;
             if (!rp || rp->state == RPART_LOADING)
                 continue;
             if (only && !rd_kafka_topic_partition_list_find(only, rt->name, (int32_t)p))
                 continue;
+            holds = rpart_holds_cut(rp);
+            if (held_only && !holds)
+                continue;
             pos = offsets_commit_position(rp->op);
             /* A batch held for its cut needs a commit even without progress: the same position
              * again, with the metadata. */
-            if (pos == OFFSET_UNKNOWN || (pos <= rp->committed && !rpart_holds_cut(rp)))
+            if (pos == OFFSET_UNKNOWN || (pos <= rp->committed && !holds))
                 continue;
             if (pos < rp->committed)
                 pos = rp->committed;   /* a rewind never moves the commit back */
@@ -2054,7 +2068,7 @@ static void on_commit_timer(evutil_socket_t fd, short what, void *arg)
             }
     }
     if (r->phase == PHASE_RUNNING || r->phase == PHASE_DRAINING)
-        router_commit(r, NULL);
+        router_commit(r, NULL, 0);
 }
 
 static void on_cut_commit(evutil_socket_t fd, short what, void *arg)
@@ -2063,7 +2077,7 @@ static void on_cut_commit(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (r->phase == PHASE_RUNNING || r->phase == PHASE_DRAINING)
-        router_commit(r, NULL);
+        router_commit(r, NULL, 1);
 }
 
 /* ---- consuming ---- */
@@ -2183,7 +2197,7 @@ static void router_begin_commit(struct router *r)
 {
     struct timeval tv = ms_to_tv(COMMIT_WAIT_MS);
     r->phase = PHASE_COMMITTING;
-    router_commit(r, NULL);
+    router_commit(r, NULL, 0);
     evtimer_del(r->phase_timer);
     evtimer_add(r->phase_timer, &tv);
     router_check_progress(r);
