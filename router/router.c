@@ -654,7 +654,7 @@ static size_t rpart_cut_metadata(const struct rpart *rp, const struct batch *ext
             continue;
         }
         w = snprintf(buf + len, CUT_METADATA_MAX + 1 - len, "%s%s=%" PRId64 "-%" PRId64, len ? ";" : CUT_METADATA_TAG,
-                     i < rp->rt->nsinks ? sp->sk->name : b->pub.sink->name, first, last);
+                     (sp ? sp->sk : b->pub.sink)->name, first, last);
         if (w < 0 || (size_t)w > CUT_METADATA_MAX - len)
             return SIZE_MAX;
         len += (size_t)w;
