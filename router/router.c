@@ -37,6 +37,16 @@
 #define PARK_CHECK_MS 250          /* how often sinks are looked at for parking and unparking */
 #define UNPARK_WAIT_MIN_MS 1000    /* the shortest park */
 #define UNPARK_WAIT_MAX_MS 60000   /* the longest wait before a parked sink is tried again */
+/* Stable batches (SINK_F_STABLE_BATCHES): the ends of batches cut by linger go into the commit
+ * metadata of their partition as "sluice1 <sink>=<first>-<last>;...", within Kafka's default
+ * offset.metadata.max.bytes. */
+#define CUT_METADATA_TAG "sluice1 "
+#define CUT_METADATA_MAX 4096
+#define CUT_COMMIT_RETRY_MS 200    /* pause before committing a batch's cut again after a failure */
+#define FIRST_BATCH_POLL_MIN_MS 10 /* how often a first batch waiting to be full looks again */
+/* The longest a first batch waits to be full when the partition's end seems never reached (a
+ * transaction marker after its last record keeps the high watermark one past it). */
+#define FIRST_BATCH_WAIT_MAX_MS 10000
 static const struct timeval ZERO_TV = { 0, 0 };
 
 /* A consumed record, shared by the sinks that take it; freed by the last one. */
@@ -64,6 +74,13 @@ struct spart {
     int64_t rewind_to;          /* a rewind waiting for the batch in flight; NO_REWIND: none */
     int64_t lost_until;         /* records below this were reported lost (retention); -1: none */
     int beyond_end_reported;    /* its position was found past the log end (logged once) */
+    /* SINK_F_STABLE_BATCHES: the first batch since the assignment is still to be cut (it waits
+     * to be full, see spart_flush), the cut the commit metadata recorded for it (-1: none),
+     * and since when it waits (monotonic ms, 0: not waiting). */
+    int first_batch;
+    int64_t recorded_first, recorded_last;
+    int64_t first_wait_since_ms;
+    int cut_overflow_reported;  /* a cut left out of the full metadata was logged */
 };
 
 enum rpart_state { RPART_LOADING, RPART_ACTIVE, RPART_REVOKING };
@@ -103,6 +120,8 @@ struct batch {
     int at_sink;                /* ops->write called, verdict not processed yet */
     int64_t started_ms;         /* monotonic, when this attempt was handed to the sink */
     char note[512];             /* sink_batch_note */
+    int cut;                    /* cut by linger: its end is in every commit while it is in flight */
+    int awaiting_commit;        /* its first write waits for a commit that carries its cut */
     struct batch *orphan_prev, *orphan_next;   /* in router->orphans while orphaned at a sink */
 };
 
@@ -174,6 +193,7 @@ struct router {
     struct event *consume_more;    /* the next burst, after the loop has polled I/O */
     int64_t held_since_ms;         /* monotonic; 0 unless the router stopped taking records */
     struct event *commit_timer;
+    struct event *cut_commit;      /* commits the cuts of batches held for it (one per loop pass) */
     struct event *phase_timer;     /* drain and commit deadlines */
     struct dlq *dlq;
     struct worker *worker;
@@ -596,20 +616,186 @@ static void batch_write(struct batch *b)
         sk->ops->write(sk, &b->pub);
 }
 
+/* ---- stable batches (SINK_F_STABLE_BATCHES) ----
+ * A batch's id names its first and last offsets, so a batch re-sent after a restart or a
+ * rebalance must cover the same offsets. One cut by max_records or max_bytes does, as long as
+ * the re-formed batch waits to be full. One cut by linger has its end recorded in the commit
+ * metadata of its partition before its first attempt goes, and in every commit while it is in
+ * flight; the next owner of the partition reads it back with the committed offset, from which
+ * the batch starts again. */
+
+static int spart_stable(const struct spart *sp)
+{
+    return ((sp->sk->ops->flags | sp->sk->flags) & SINK_F_STABLE_BATCHES) && !sp->rp->r->dry_run;
+}
+
+static const struct sink_record *spart_queued(const struct spart *sp, size_t i)
+{
+    return &sp->queue[(sp->qhead + i) % sp->qcap];
+}
+
+/* The commit metadata of a partition, "sluice1 <sink>=<first>-<last>;...": the cuts of its
+ * batches in flight and of those sent but not settled (a recorded cut still to be sent again),
+ * plus @p extra when set. Written to @p buf (CUT_METADATA_MAX + 1 bytes); returns its length
+ * (0: no cut), or SIZE_MAX when it would be over CUT_METADATA_MAX. */
+static size_t rpart_cut_metadata(const struct rpart *rp, const struct batch *extra, char *buf)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i <= rp->rt->nsinks; i++) {
+        const struct spart *sp = i < rp->rt->nsinks ? rp->sparts[rp->rt->sinks[i]] : NULL;
+        const struct batch *b = sp ? sp->inflight : extra;
+        int64_t first, last;
+        int w;
+        if (b && (!sp || b->cut)) {
+            first = b->pub.records[0].offset;
+            last = b->pub.records[b->pub.count - 1].offset;
+        } else if (sp && sp->recorded_last >= 0) {
+            first = sp->recorded_first;
+            last = sp->recorded_last;
+        } else {
+            continue;
+        }
+        w = snprintf(buf + len, CUT_METADATA_MAX + 1 - len, "%s%s=%" PRId64 "-%" PRId64, len ? ";" : CUT_METADATA_TAG,
+                     (sp ? sp->sk : b->pub.sink)->name, first, last);
+        if (w < 0 || (size_t)w > CUT_METADATA_MAX - len)
+            return SIZE_MAX;
+        len += (size_t)w;
+    }
+    return len;
+}
+
+/* A new batch of @p sp cut anywhere but at a full batch: whether its end fits in the commit
+ * metadata. One that does not is sent unrecorded (after a restart it is re-formed like a first
+ * batch: full, or all the partition has). */
+static int spart_cut_fits(struct spart *sp, const struct batch *b)
+{
+    char buf[CUT_METADATA_MAX + 1];
+
+    if (rpart_cut_metadata(sp->rp, b, buf) != SIZE_MAX)
+        return 1;
+    if (!sp->cut_overflow_reported) {
+        sp->cut_overflow_reported = 1;
+        sink_log(sp->sk, LOG_WARN, "%s [%" PRId32 "]: the ends of the batches in flight do not all fit in the "
+                 "%d bytes of commit metadata; batches left out are sent unrecorded (after a restart they may "
+                 "be cut at other offsets)", sp->rp->rt->name, sp->rp->partition, CUT_METADATA_MAX);
+    }
+    return 0;
+}
+
+/* The first batch since the assignment, not full: it may go when every record up to the high
+ * watermark of the last fetch is queued (the batch sent before, if any, had no more records
+ * than these), or when it has waited FIRST_BATCH_WAIT_MAX_MS for that. */
+static int spart_first_batch_may_go(struct spart *sp)
+{
+    struct rpart *rp = sp->rp;
+    int64_t low = -1, high = -1, now = mono_ms();
+
+    if (rd_kafka_get_watermark_offsets(rp->r->rk, rp->rt->name, rp->partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high >= 0 && rp->fetched_end >= high)
+        return 1;
+    if (!sp->first_wait_since_ms) {
+        sp->first_wait_since_ms = now;
+    } else if (now - sp->first_wait_since_ms >= FIRST_BATCH_WAIT_MAX_MS) {
+        sink_log(sp->sk, LOG_INFO, "%s [%" PRId32 "]: the first batch waited %d ms to be full or reach the high "
+                 "watermark (%" PRId64 ", consumed up to %" PRId64 "); sending it as it is", rp->rt->name,
+                 rp->partition, FIRST_BATCH_WAIT_MAX_MS, high, rp->fetched_end);
+        return 1;
+    }
+    return 0;
+}
+
+/* The first batch starts where the recorded one did, and the record it ended with is not
+ * consumed yet. */
+static int spart_recorded_cut_pending(const struct spart *sp)
+{
+    return sp->qcount && sp->recorded_last >= 0 && spart_queued(sp, 0)->offset == sp->recorded_first &&
+           spart_queued(sp, sp->qcount - 1)->offset < sp->recorded_last && sp->rp->fetched_end <= sp->recorded_last;
+}
+
+static void spart_wait_first_batch(struct spart *sp)
+{
+    if (!evtimer_pending(sp->linger_timer, NULL)) {
+        struct timeval tv = ms_to_tv(sp->sk->batch.linger_ms > FIRST_BATCH_POLL_MIN_MS ? sp->sk->batch.linger_ms
+                                                                                       : FIRST_BATCH_POLL_MIN_MS);
+        evtimer_add(sp->linger_timer, &tv);
+    }
+}
+
+/* A batch of @p sp that was sent is dropped unsettled (revoke, park): the batch that carries its
+ * records next is cut like a first batch, at the same end when it was cut by linger, and until
+ * then the cut stays in the commit metadata for whoever sends it next. */
+static void spart_keep_cut(struct spart *sp, const struct batch *b)
+{
+    if (!spart_stable(sp) || !b->pub.count || b->awaiting_commit)
+        return;   /* nothing sent yet: it was never seen, any cut will do */
+    sp->first_batch = 1;
+    sp->first_wait_since_ms = 0;
+    sp->recorded_first = b->cut ? b->pub.records[0].offset : -1;
+    sp->recorded_last = b->cut ? b->pub.records[b->pub.count - 1].offset : -1;
+}
+
+/* Drops the batch of @p sp that waits for a retry or for its cut's commit. */
+static void spart_drop_waiting_batch(struct spart *sp)
+{
+    if (sp->inflight && !sp->inflight->at_sink) {
+        spart_keep_cut(sp, sp->inflight);
+        evtimer_del(sp->inflight->timer);
+        batch_free(sp->inflight);
+        sp->inflight = NULL;
+    }
+}
+
+/* Batches held for their cut: one commit for all that the same loop pass formed. */
+static void router_want_cut_commit(struct router *r)
+{
+    evtimer_add(r->cut_commit, &ZERO_TV);
+}
+
 static void spart_flush(struct spart *sp)
 {
     struct sink *sk = sp->sk;
     struct batch *b;
     size_t n = 0, bytes = 0;
+    int full, recorded = 0, cut = 0;
 
     if (sp->inflight || sp->qcount == 0 || sp->resyncing || sink_holds_off(sk) || sp->rp->state != RPART_ACTIVE)
         return;
     while (n < sp->qcount && n < (size_t)sk->batch.max_records) {
-        size_t len = sp->queue[(sp->qhead + n) % sp->qcap].prepared_len;
+        size_t len = spart_queued(sp, n)->prepared_len;
         if (n > 0 && bytes + len > (size_t)sk->batch.max_bytes)
             break;
         bytes += len;
         n++;
+    }
+    /* Cut by a limit: the same records give the same cut, whenever it is made. */
+    full = n == (size_t)sk->batch.max_records || n < sp->qcount || bytes >= (size_t)sk->batch.max_bytes;
+    if (spart_stable(sp)) {
+        int draining = sp->rp->r->phase != PHASE_RUNNING;   /* a drain sends what it has */
+        if (sp->first_batch && sp->recorded_last >= 0 && spart_queued(sp, 0)->offset == sp->recorded_first) {
+            /* Sent before the restart: it ends where it ended then. */
+            size_t m = 0, m_bytes = 0;
+            if (spart_recorded_cut_pending(sp)) {
+                if (!draining) {
+                    spart_wait_first_batch(sp);
+                    return;
+                }
+                /* else a drain sends what it has, as a new cut */
+            } else {
+                while (m < n && spart_queued(sp, m)->offset <= sp->recorded_last)
+                    m_bytes += spart_queued(sp, m++)->prepared_len;
+                if (m == sp->qcount || spart_queued(sp, m)->offset > sp->recorded_last) {
+                    n = m;
+                    bytes = m_bytes;
+                    recorded = 1;
+                }   /* else the limits end it sooner (they changed since): cut as usual */
+            }
+        } else if (sp->first_batch && !full && !draining && !spart_first_batch_may_go(sp)) {
+            spart_wait_first_batch(sp);
+            return;
+        }
+        cut = recorded || !full;
     }
     b = calloc(1, sizeof *b);
     if (!b || !(b->pub.records = malloc(n * sizeof *b->pub.records)) ||
@@ -623,7 +809,7 @@ static void spart_flush(struct spart *sp)
         return;
     }
     for (size_t i = 0; i < n; i++)
-        b->pub.records[i] = sp->queue[(sp->qhead + i) % sp->qcap];
+        b->pub.records[i] = *spart_queued(sp, i);
     sp->qhead = (sp->qhead + n) % sp->qcap;
     sp->qcount -= n;
     sp->qbytes -= bytes;
@@ -640,8 +826,19 @@ static void spart_flush(struct spart *sp)
     b->pub.prev_next = sp->stored;
     b->pub.next = b->pub.records[n - 1].offset + 1;
     b->pub.attempt = 1;
+    sp->first_batch = 0;
+    sp->recorded_first = sp->recorded_last = -1;
+    sp->first_wait_since_ms = 0;
+    if (cut && spart_cut_fits(sp, b)) {
+        b->cut = 1;
+        /* A recorded cut is in the committed metadata already; a new one goes there first. */
+        b->awaiting_commit = !recorded;
+    }
     sp->inflight = b;
-    batch_write(b);
+    if (b->awaiting_commit)
+        router_want_cut_commit(b->r);
+    else
+        batch_write(b);
 }
 
 /* A batch of no record that moves the target's stored position to the tracker's: records at the
@@ -688,7 +885,9 @@ static void spart_schedule(struct spart *sp)
     if (sp->inflight)
         return;   /* the verdict of the batch in flight flushes what waits */
     if (sp->qcount >= (size_t)sk->batch.max_records || sp->qbytes >= (size_t)sk->batch.max_bytes ||
-        sp->rp->r->phase != PHASE_RUNNING) {
+        sp->rp->r->phase != PHASE_RUNNING ||
+        (sp->first_batch && sp->recorded_last >= 0 && sp->qcount &&
+         spart_queued(sp, sp->qcount - 1)->offset >= sp->recorded_last)) {
         spart_flush(sp);
         return;
     }
@@ -1159,6 +1358,7 @@ static void on_batch_verdict(evutil_socket_t fd, short what, void *arg)
     case SINK_RETRY:
         sk->state->stats.retries++;
         if (sp->rp->state == RPART_REVOKING) {   /* the next owner will write it */
+            spart_keep_cut(sp, b);
             spart_batch_finished(sp, b);
             return;
         }
@@ -1197,6 +1397,7 @@ static void on_batch_verdict(evutil_socket_t fd, short what, void *arg)
             return;
         }
         if (sk->on_failure == SINK_ON_FAILURE_BLOCK) {   /* the next owner of the partition tries it */
+            spart_keep_cut(sp, b);
             spart_batch_finished(sp, b);
             return;
         }
@@ -1435,6 +1636,7 @@ static struct rpart *rpart_new(struct router *r, struct rtopic *rt, int32_t part
         sp->stored = OFFSET_UNKNOWN;
         sp->rewind_to = NO_REWIND;
         sp->lost_until = -1;
+        sp->recorded_first = sp->recorded_last = -1;
         if (!(sp->linger_timer = evtimer_new(r->eb, on_linger, sp)))
             goto fail;
     }
@@ -1558,6 +1760,48 @@ static void assign_job_start(struct assign_job *job)
     }
 }
 
+/* Stable sinks of a newly assigned partition: their first batch waits to be full (spart_flush),
+ * and the cuts of the batches in flight at the last commit, read from its metadata
+ * ("sluice1 <sink>=<first>-<last>;..."), say where the re-sent ones end. */
+static void rpart_read_cuts(struct rpart *rp, const rd_kafka_topic_partition_t *tp)
+{
+    char text[CUT_METADATA_MAX + 1], *entry, *save = NULL;
+    size_t taglen = strlen(CUT_METADATA_TAG);
+
+    for (size_t s = 0; s < rp->rt->nsinks; s++) {
+        struct spart *sp = rp->sparts[rp->rt->sinks[s]];
+        sp->first_batch = spart_stable(sp);
+        sp->recorded_first = sp->recorded_last = -1;
+    }
+    if (!tp->metadata || tp->metadata_size <= taglen || tp->metadata_size > CUT_METADATA_MAX ||
+        memcmp(tp->metadata, CUT_METADATA_TAG, taglen) != 0)
+        return;   /* none, or another client's */
+    memcpy(text, (const char *)tp->metadata + taglen, tp->metadata_size - taglen);
+    text[tp->metadata_size - taglen] = '\0';
+    for (entry = strtok_r(text, ";", &save); entry; entry = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(entry, '='), *dash, *end;
+        long long first, last;
+        if (!eq)
+            continue;
+        *eq = '\0';
+        first = strtoll(eq + 1, &dash, 10);
+        if (*dash != '-')
+            continue;
+        last = strtoll(dash + 1, &end, 10);
+        if (*end || first < 0 || last < first)
+            continue;
+        for (size_t s = 0; s < rp->rt->nsinks; s++) {
+            struct spart *sp = rp->sparts[rp->rt->sinks[s]];
+            if (!sp->first_batch || strcmp(sp->sk->name, entry) != 0)
+                continue;
+            sp->recorded_first = first;
+            sp->recorded_last = last;
+            sink_log(sp->sk, LOG_INFO, "%s [%" PRId32 "]: the last commit recorded a batch %lld-%lld in flight; "
+                     "if it is sent again, it ends at %lld again", rp->rt->name, rp->partition, first, last, last);
+        }
+    }
+}
+
 /* Once every position is known: join each sink at its next, and start the consumer at the
  * lowest of them, so a transactional sink that stored less than the commit catches up. */
 static void assign_job_step(struct assign_job *job)
@@ -1598,6 +1842,7 @@ static void assign_job_step(struct assign_job *job)
                 next = carried;
             offsets_sink_join(rp->op, sp->sink_index, next);
         }
+        rpart_read_cuts(rp, tp);
         start = offsets_commit_position(rp->op);
         rd_kafka_topic_partition_list_add(assign, tp->topic, tp->partition)->offset =
             start == OFFSET_UNKNOWN ? RD_KAFKA_OFFSET_INVALID : start;
@@ -1681,7 +1926,7 @@ static size_t router_revoking_in_flight(struct router *r)
     return n;
 }
 
-static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only);
+static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only, int held_only);
 
 static void router_revoke_finish(struct router *r)
 {
@@ -1692,7 +1937,7 @@ static void router_revoke_finish(struct router *r)
         return;
     evtimer_del(r->revoke_timer);
     if (!r->revoking_lost)
-        router_commit(r, list);    /* what the revoked partitions finished, for their next owner */
+        router_commit(r, list, 0);    /* what the revoked partitions finished, for their next owner */
     for (int i = 0; i < list->cnt; i++) {
         struct rpart *rp = router_part(r, list->elems[i].topic, list->elems[i].partition);
         if (!rp)
@@ -1747,11 +1992,7 @@ static void router_revoke(struct router *r, const rd_kafka_topic_partition_list_
         for (size_t s = 0; s < rp->rt->nsinks; s++) {
             struct spart *sp = rp->sparts[rp->rt->sinks[s]];
             spart_drop_queue(sp);
-            if (sp->inflight && !sp->inflight->at_sink) {   /* waiting for a retry: drop it */
-                evtimer_del(sp->inflight->timer);
-                batch_free(sp->inflight);
-                sp->inflight = NULL;
-            }
+            spart_drop_waiting_batch(sp);   /* waiting for a retry (or its cut's commit) */
         }
     }
     if (router_revoking_in_flight(r) == 0)
@@ -1777,10 +2018,43 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 /* ---- commits ---- */
 
-static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only)
+/* A batch of the partition waits for a commit that records its cut. */
+static int rpart_holds_cut(const struct rpart *rp)
+{
+    for (size_t s = 0; s < rp->rt->nsinks; s++) {
+        const struct batch *b = rp->sparts[rp->rt->sinks[s]]->inflight;
+        if (b && b->awaiting_commit)
+            return 1;
+    }
+    return 0;
+}
+
+static int router_holds_cuts(const struct router *r)
+{
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++)
+            if (r->topics[t].parts[p] && rpart_holds_cut(r->topics[t].parts[p]))
+                return 1;
+    return 0;
+}
+
+/* After a failed commit: batches held for their cut wait for another, a moment later. */
+static void router_retry_cut_commit(struct router *r)
+{
+    struct timeval tv = ms_to_tv(CUT_COMMIT_RETRY_MS);
+    if (!evtimer_pending(r->cut_commit, NULL) && router_holds_cuts(r))
+        evtimer_add(r->cut_commit, &tv);
+}
+
+/* Commits the position of each partition that moved (of those in @p only when set), with the
+ * cuts in flight as metadata. @p held_only: only the partitions with a batch held for its cut
+ * (their position too, so that a restart begins at the held batch). */
+static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only, int held_only)
 {
     rd_kafka_topic_partition_list_t *list;
-    rd_kafka_resp_err_t err;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    char metadata[CUT_METADATA_MAX + 1];
+    int failed = 0;
 
     if (r->dry_run)
         return;
@@ -1790,15 +2064,39 @@ static void router_commit(struct router *r, const rd_kafka_topic_partition_list_
         struct rtopic *rt = &r->topics[t];
         for (size_t p = 0; p < rt->nparts; p++) {
             struct rpart *rp = rt->parts[p];
+            rd_kafka_topic_partition_t *tp;
+            void *copy = NULL;
             int64_t pos;
+            size_t len;
+            int holds;
             if (!rp || rp->state == RPART_LOADING)
                 continue;
             if (only && !rd_kafka_topic_partition_list_find(only, rt->name, (int32_t)p))
                 continue;
-            pos = offsets_commit_position(rp->op);
-            if (pos == OFFSET_UNKNOWN || pos <= rp->committed)
+            holds = rpart_holds_cut(rp);
+            if (held_only && !holds)
                 continue;
-            rd_kafka_topic_partition_list_add(list, rt->name, (int32_t)p)->offset = pos;
+            pos = offsets_commit_position(rp->op);
+            /* A batch held for its cut needs a commit even without progress: the same position
+             * again, with the metadata. */
+            if (pos == OFFSET_UNKNOWN || (pos <= rp->committed && !holds))
+                continue;
+            if (pos < rp->committed)
+                pos = rp->committed;   /* a rewind never moves the commit back */
+            /* Every commit carries the cuts still in flight: Kafka keeps the last metadata only. */
+            len = rpart_cut_metadata(rp, NULL, metadata);
+            if (len > 0 && len != SIZE_MAX && !(copy = malloc(len))) {
+                LOG(LOG_ERROR, "out of memory committing %s [%zu]; trying again later", rt->name, p);
+                failed = 1;
+                continue;
+            }
+            tp = rd_kafka_topic_partition_list_add(list, rt->name, (int32_t)p);
+            tp->offset = pos;
+            if (copy) {
+                memcpy(copy, metadata, len);
+                tp->metadata = copy;   /* the list frees it */
+                tp->metadata_size = len;
+            }
             rp->committed = pos;
         }
     }
@@ -1809,12 +2107,44 @@ static void router_commit(struct router *r, const rd_kafka_topic_partition_list_
         else
             r->commits_in_flight++;
     }
+    if (failed || err)
+        router_retry_cut_commit(r);
     rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* A commit that recorded a batch's cut succeeded: that batch goes now. */
+static void rpart_release_cuts(struct rpart *rp, const rd_kafka_topic_partition_t *tp)
+{
+    char metadata[CUT_METADATA_MAX + 1], entry[160];
+
+    if (!tp->metadata || tp->metadata_size <= strlen(CUT_METADATA_TAG) || tp->metadata_size > CUT_METADATA_MAX ||
+        memcmp(tp->metadata, CUT_METADATA_TAG, strlen(CUT_METADATA_TAG)) != 0)
+        return;
+    memcpy(metadata, tp->metadata, tp->metadata_size);
+    metadata[tp->metadata_size] = '\0';
+    for (size_t s = 0; s < rp->rt->nsinks; s++) {
+        struct batch *b = rp->sparts[rp->rt->sinks[s]]->inflight;
+        const char *at, *from;
+        size_t n;
+        if (!b || !b->awaiting_commit)
+            continue;
+        n = (size_t)snprintf(entry, sizeof entry, "%s=%" PRId64 "-%" PRId64, b->pub.sink->name,
+                             b->pub.records[0].offset, b->pub.records[b->pub.count - 1].offset);
+        /* "<sink>=<first>-<last>" as a whole entry: after the tag or a ';', before a ';' or the end */
+        for (from = metadata + 1; (at = strstr(from, entry)) != NULL; from = at + 1)
+            if ((at[-1] == ' ' || at[-1] == ';') && (at[n] == ';' || at[n] == '\0'))
+                break;
+        if (at) {
+            b->awaiting_commit = 0;
+            batch_write(b);
+        }
+    }
 }
 
 static void on_commit_result(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
     struct router *r = opaque;
+    int failed = 0;
     (void)rk;
 
     if (r->commits_in_flight > 0)
@@ -1823,15 +2153,21 @@ static void on_commit_result(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_t
         err = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &offsets->elems[i];
-        if (!err && !tp->err)
-            continue;
-        /* Not committed: make the next tick send it again. */
         struct rpart *rp = router_part(r, tp->topic, tp->partition);
+        if (!err && !tp->err) {
+            if (rp && rp->state == RPART_ACTIVE)
+                rpart_release_cuts(rp, tp);
+            continue;
+        }
+        /* Not committed: make the next tick send it again. */
         if (rp && rp->committed == tp->offset)
             rp->committed = OFFSET_UNKNOWN;
         LOG(LOG_WARN, "commit of %s [%" PRId32 "] at %" PRId64 " failed: %s", tp->topic, tp->partition,
             tp->offset, rd_kafka_err2str(tp->err ? tp->err : err));
+        failed = 1;
     }
+    if (failed || (err && !offsets))
+        router_retry_cut_commit(r);
     router_check_progress(r);
 }
 
@@ -1849,7 +2185,16 @@ static void on_commit_timer(evutil_socket_t fd, short what, void *arg)
             }
     }
     if (r->phase == PHASE_RUNNING || r->phase == PHASE_DRAINING)
-        router_commit(r, NULL);
+        router_commit(r, NULL, 0);
+}
+
+static void on_cut_commit(evutil_socket_t fd, short what, void *arg)
+{
+    struct router *r = arg;
+    (void)fd;
+    (void)what;
+    if (r->phase == PHASE_RUNNING || r->phase == PHASE_DRAINING)
+        router_commit(r, NULL, 1);
 }
 
 /* ---- consuming ---- */
@@ -1974,7 +2319,7 @@ static void router_begin_commit(struct router *r)
 {
     struct timeval tv = ms_to_tv(COMMIT_WAIT_MS);
     r->phase = PHASE_COMMITTING;
-    router_commit(r, NULL);
+    router_commit(r, NULL, 0);
     evtimer_del(r->phase_timer);
     evtimer_add(r->phase_timer, &tv);
     router_check_progress(r);
@@ -2112,11 +2457,7 @@ static void spart_shed(struct spart *sp, void *arg)
  * the probe that tells when the target is back). */
 static void spart_park(struct spart *sp, void *arg)
 {
-    if (sp->inflight && !sp->inflight->at_sink) {
-        evtimer_del(sp->inflight->timer);
-        batch_free(sp->inflight);
-        sp->inflight = NULL;
-    }
+    spart_drop_waiting_batch(sp);
     spart_shed(sp, arg);
 }
 
@@ -3001,10 +3342,11 @@ int router_start(struct router *r, char *err, size_t errlen)
     if (!(r->worker = worker_new(r->eb, err, errlen)))
         return -1;
     r->commit_timer = event_new(r->eb, -1, EV_PERSIST, on_commit_timer, r);
+    r->cut_commit = evtimer_new(r->eb, on_cut_commit, r);
     r->phase_timer = evtimer_new(r->eb, on_phase_timeout, r);
     r->revoke_timer = evtimer_new(r->eb, on_revoke_timeout, r);
     r->tick = event_new(r->eb, -1, EV_PERSIST, on_tick, r);
-    if (!r->commit_timer || !r->phase_timer || !r->revoke_timer || !r->tick) {
+    if (!r->commit_timer || !r->cut_commit || !r->phase_timer || !r->revoke_timer || !r->tick) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -3108,6 +3450,8 @@ void router_free(struct router *r)
         event_free(r->consume_more);
     if (r->commit_timer)
         event_free(r->commit_timer);
+    if (r->cut_commit)
+        event_free(r->cut_commit);
     if (r->phase_timer)
         event_free(r->phase_timer);
     if (r->revoke_timer)

@@ -9,8 +9,10 @@
  * Authentication: a bearer token, HTTP Basic, any header, or OAuth2 client credentials (the
  * engine fetches the token, caches it until it expires and fetches it again once on a 401).
  * Tombstones are skipped, sent through the same templates, or sent as a DELETE to delete_url.
- * Delivery is at least once; {id} ("<sink>:<topic>:<partition>:<offset>") and the optional
- * idempotency_header let an API that supports idempotency keys drop the repeats. */
+ * Delivery is at least once; {id} ("<sink>:<topic>:<partition>:<offset>", or
+ * "...:<first>-<last>" for a batch, which the router re-sends with the same offsets after a
+ * restart: SINK_F_STABLE_BATCHES) and the optional idempotency_header let an API that supports
+ * idempotency keys drop the repeats. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,6 +373,9 @@ static int http_check(struct sink *sk, char *err, size_t errlen, const char **ke
         *key = "auth";
         return -1;
     }
+    /* A batch's id names its offsets: it must cover the same ones when re-sent. */
+    if (hs->batch_mode)
+        sk->flags |= SINK_F_STABLE_BATCHES;
     return 0;
 }
 

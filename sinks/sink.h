@@ -86,6 +86,12 @@ struct sink_positions {
 /* prepared is the text the sink sends (prepared_len bytes), shown as is by --dry-run. Without
  * it prepared is the sink's own structure, which the router never reads. */
 #define SINK_F_PREPARED_TEXT 0x8u
+/* A batch re-sent after a restart or rebalance covers the same offsets as the first time (its
+ * id names them): the first batch of a newly assigned partition is not cut by linger before it
+ * is full, and a batch cut by linger has its end recorded in the Kafka commit metadata before it
+ * is sent. Costs a commit per linger-cut batch; a sink whose requests carry per-record ids only
+ * does not need it. Set in struct sink's flags by the sink's check (it may depend on options). */
+#define SINK_F_STABLE_BATCHES 0x10u
 
 struct sink_ops {
     const char *type;                 /* the "type" in the sink's configuration */
@@ -125,6 +131,7 @@ enum sink_on_failure { SINK_ON_FAILURE_DEAD_LETTER, SINK_ON_FAILURE_BLOCK };
 /* Common to every sink; the type's struct begins with it. Filled by the configuration loader. */
 struct sink {
     const struct sink_ops *ops;
+    unsigned flags;                 /* SINK_F_* of this instance, besides ops->flags (set by check) */
     char *name;
     char *type;
     struct cfg_strlist topics;

@@ -7,8 +7,8 @@
  * "<sink>:<topic>:<partition>:<offset>": the same on every retry and after a restart, so a
  * receiver that dedupes on it gets each record once. A request's webhook-id (and
  * Idempotency-Key) is that id for one record, or "<sink>:<topic>:<partition>:<first>-<last>"
- * for a batch: stable across retries of the batch, but after a restart the router may cut the
- * batches differently, so receivers of batches should dedupe on the ids inside the body.
+ * for a batch: the same on every retry and, as the sink asks for SINK_F_STABLE_BATCHES, on the
+ * re-sent batch after a restart or rebalance (the router cuts it at the same offsets).
  *
  * With a secret, webhook-signature is "v1," + base64(HMAC-SHA256(key, id.timestamp.body)),
  * computed when the request goes on the wire (webhook-timestamp is that moment: a request
@@ -130,6 +130,9 @@ static int webhook_check(struct sink *sk, char *err, size_t errlen, const char *
         *key = "headers";
         return -1;
     }
+    /* A batch's webhook-id names its offsets: it must cover the same ones when re-sent. */
+    if (ws->batch_format != WEBHOOK_SINGLE)
+        sk->flags |= SINK_F_STABLE_BATCHES;
     return 0;
 }
 
