@@ -3254,6 +3254,10 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
         { "queued.min.messages", "1000000" },
         { "fetch.error.backoff.ms", "50" },
         { "fetch.wait.max.ms", "100" },
+        /* Fetch responses of up to 8 MiB instead of 50: the consumer's thread then reuses its
+         * buffers instead of mapping fresh pages for each response (page faults were a quarter
+         * of its time draining a backlog; bench-webhook: ratio ~0.70 -> ~0.78). */
+        { "fetch.max.bytes", "8388608" },
     };
     for (size_t i = 0; i < sizeof consumer_defaults / sizeof consumer_defaults[0]; i++)
         if (!json_object_get(r->conf->kafka, consumer_defaults[i][0]))

@@ -15,7 +15,8 @@
  * posting records / K bodies of K records, shaped and signed as the sink's, with as many
  * requests in flight as the sink had, to the same receiver; it prints each ratio sluice/bare
  * and their median (the target is >= 0.70). BENCH_TRACE=1 prints the
- * sink's progress every 20 ms on stderr (stalls show as runs of the same count). */
+ * sink's progress every 20 ms on stderr (stalls show as runs of the same count);
+ * BENCH_KAFKA=', "name": "value"' adds consumer properties, to try them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -341,9 +342,10 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
     snprintf(path, sizeof path, "%s/sluice-%s.json", dir, single ? "single" : "array");
     if (!(f = fopen(path, "w")))
         goto out;
-    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d-%d\", \"session.timeout.ms\": \"6000\" },\n"
+    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d-%d\", \"session.timeout.ms\": \"6000\"%s },\n"
                "  \"commit_interval_ms\": 1000, \"sinks_dir\": \"%s\", \"log\": { \"level\": \"warn\" } }\n",
-            brokers, single ? "single" : "array", (int)getpid(), m->index, sinks);
+            brokers, single ? "single" : "array", (int)getpid(), m->index,
+            getenv("BENCH_KAFKA") ? getenv("BENCH_KAFKA") : "", sinks);
     fclose(f);
     if (!(conf = conf_load(path, &errs))) {
         for (size_t i = 0; i < errs.n; i++)
