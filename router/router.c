@@ -2102,10 +2102,17 @@ static void router_commit(struct router *r, const rd_kafka_topic_partition_list_
     }
     if (list->cnt > 0) {
         err = rd_kafka_commit(r->rk, list, 1);
-        if (err)
+        if (err) {
             LOG(LOG_WARN, "commit: %s", rd_kafka_err2str(err));
-        else
+            /* Not sent: as for a commit that failed later, the next tick sends these again. */
+            for (int i = 0; i < list->cnt; i++) {
+                struct rpart *rp = router_part(r, list->elems[i].topic, list->elems[i].partition);
+                if (rp && rp->committed == list->elems[i].offset)
+                    rp->committed = OFFSET_UNKNOWN;
+            }
+        } else {
             r->commits_in_flight++;
+        }
     }
     if (failed || err)
         router_retry_cut_commit(r);
