@@ -15,13 +15,7 @@
 #include "sinks/template.h"
 #include "sinks/webhook_element.h"
 
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "fuzz_json_check: check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
+#include "fuzz_check.h"
 
 static int number_too_big(const json_error_t *jerr)
 {

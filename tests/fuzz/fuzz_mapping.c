@@ -26,13 +26,7 @@
 #define MAX_RECORDS 16
 #define TOPIC "accounts.v1"
 
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "fuzz_mapping: check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
+#include "fuzz_check.h"
 
 /* ---- fixed configurations ---- */
 

@@ -19,13 +19,7 @@
 #define MAX_RECORDS 16
 #define TOPIC "orders.v1"
 
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "fuzz_template: check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
+#include "fuzz_check.h"
 
 /* One record of the input, as the router would hand it over. */
 struct frec {
