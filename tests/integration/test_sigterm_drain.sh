@@ -8,6 +8,7 @@ lib_init
 N=777
 lib_start_kafka slow:3 sluice.dlq:1
 sluice_write_config "$WORK/sluice.json" drain-test
+sluice_admin_on "$WORK/sluice.json"
 cat >"$WORK/sinks.d/slow.json" <<JSON
 { "name": "lingering", "type": "file", "topics": ["slow"],
   "batch": { "max_records": 100000, "max_bytes": 104857600, "linger_ms": 600000 },
@@ -17,10 +18,12 @@ make_records "$N" 31 "$WORK/records.tsv"
 lib_produce slow "$WORK/records.tsv"
 
 sluice_start "$WORK/sluice.json"
-# Wait until every record is consumed and sits in a batch: the log says the partitions were
-# assigned, and nothing can have been written because no batch is full and none lingered out.
-TIMEOUT=30 lib_wait_for grep -q 'assigned slow \[2\]' "$SLUICE_LOG"
-sleep 2
+# Wait until every record is consumed and sits in a batch: the sink reports all of them
+# buffered (GET /sinks), and nothing can have been written because no batch is full and none
+# lingered out.
+all_buffered() { [ "$(admin_sink lingering .buffered)" = "$N" ]; }
+TIMEOUT=30 lib_wait_for all_buffered
+sleep 1   # a batch written or an offset committed too early would show up now
 [ "$(lines_of "$WORK/slow.ndjson")" -eq 0 ] || lib_fail "records were written before the linger ran out"
 "$SLUICE_BUILD_DIR/kafka-committed" -b "$KAFKA_BROKERS" -g drain-test -t slow >"$WORK/before"
 # Committed may be -1 (nothing yet) or 0 (nothing below the first record is finished): never more.
