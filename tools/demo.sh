@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash tools/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+bash tools/setup.sh --demo
+# The tests (and cmocka, which only the tests need) are left out; tools/test.sh turns them on.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)" --target sluice
 
 out=sluice-demo.ndjson
 rm -f "$out" "$out.positions"
-log=$(mktemp /tmp/sluice-demo.XXXXXX.log)
+# The log stays inside the checkout (build/ is ignored by git): nothing is left elsewhere.
+log=build/sluice-demo.log
 ./build/sluice dev -c config/sluice.json >"$log" 2>&1 </dev/null &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
@@ -21,7 +23,7 @@ for _ in $(seq 100); do
   [ -n "$brokers" ] && break
   sleep 0.1
 done
-[ -n "$brokers" ] || { cat "$log"; echo "demo: sluice dev did not start" >&2; exit 1; }
+[ -n "$brokers" ] || { cat "$log"; echo "demo: sluice dev did not start (log: $(pwd)/$log)" >&2; exit 1; }
 echo "demo: sluice dev is running on an embedded Kafka at $brokers"
 
 printf '%s\n' \
@@ -40,8 +42,8 @@ kill -TERM "$pid"
 wait "$pid" || true
 trap - EXIT
 if [ ! -f "$out" ] || [ "$(wc -l <"$out")" -lt 4 ]; then
-  cat "$log"; echo "demo: the records did not arrive" >&2; exit 1
+  cat "$log"; echo "demo: the records did not arrive (log: $(pwd)/$log)" >&2; exit 1
 fi
 echo "demo: the file sink wrote them to $(pwd)/$out:"
 cat "$out"
-echo "demo: sluice's log is in $log"
+echo "demo: sluice's log is in $(pwd)/$log"

@@ -20,7 +20,7 @@ for src in tests/fuzz/fuzz_*.c; do
         "build-fuzz/tests/fuzz/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="build-fuzz/findings/$name-" "$scratch" "tests/fuzz/corpus/$name" </dev/null \
         >"build-fuzz/$name.log" 2>&1; then
-        grep -E '^stat::number_of_executed_units|^Done [0-9]+ runs' "build-fuzz/$name.log" | tail -1
+        echo "--- $name clean: $(grep -E '^stat::number_of_executed_units|^Done [0-9]+ runs' "build-fuzz/$name.log" | tail -1)"
     else
         tail -40 "build-fuzz/$name.log"
         echo "$name: FINDING (see build-fuzz/findings/)"

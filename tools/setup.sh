@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
-# Installs every Debian package sluice's build, demo and tests need. Idempotent: safe to run twice.
-# Runs as root (or through sudo when it is available).
+# Installs the Debian packages sluice needs. Idempotent: safe to run twice.
+#   bash tools/setup.sh          everything the tests need (the README's second command)
+#   bash tools/setup.sh --demo   only what building sluice and running tools/demo.sh need
+# Runs as root (or through sudo when it is available). Changes nothing on the machine but the
+# packages it installs: the two settings it needs during the install are undone afterwards.
 set -euo pipefail
 
-# prometheus brings promtool (the tests check /metrics with it); chromium renders the status page;
-# clang and its runtime build the libFuzzer targets.
-packages=(
+# Building sluice, and the demo (kcat produces its sample records).
+demo_packages=(
   build-essential cmake pkg-config
   librdkafka-dev libevent-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libjansson-dev libssl-dev
+  kcat
+)
+# The tests on top: cmocka for the unit tests, the real servers, the test scripts' tools;
+# prometheus brings promtool (the tests check /metrics with it); chromium renders the status
+# page; clang and its runtime build the libFuzzer targets; valgrind runs the unit tests.
+test_packages=(
   libcmocka-dev
-  redis-server redis-tools postgresql-15 kcat curl jq valgrind procps openssl
+  redis-server redis-tools postgresql-15 curl jq valgrind procps openssl
   prometheus chromium
   clang libclang-rt-14-dev
 )
+
+case "${1:-}" in
+  --demo) packages=("${demo_packages[@]}") ;;
+  "")     packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
+  *)      echo "usage: setup.sh [--demo]" >&2; exit 2 ;;
+esac
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -28,20 +42,46 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-# The tests start their own redis-server and PostgreSQL on free ports: keep the packages from
-# starting system services or creating a default cluster on 5432.
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+# During the install only: the tests start their own redis-server and PostgreSQL on free ports,
+# so keep the packages from starting system services (policy-rc.d) and postgresql-15 from
+# creating a default cluster on 5432 (createcluster.conf). Both are put back as they were.
+policy=/usr/sbin/policy-rc.d
+cc_conf=/etc/postgresql-common/createcluster.conf
+cc_saved=
+policy_created=0
+restore() {
+  if [ "$policy_created" = 1 ]; then as_root rm -f "$policy"; fi
+  if [ -n "$cc_saved" ]; then
+    if [ -s "$cc_saved/had" ]; then
+      as_root cp -p "$cc_saved/createcluster.conf" "$cc_conf"
+    elif [ -e /usr/share/postgresql-common/createcluster.conf ]; then
+      # There was none: leave the file postgresql-common itself installs (its template).
+      as_root cp /usr/share/postgresql-common/createcluster.conf "$cc_conf"
+      as_root chmod 644 "$cc_conf"
+    else
+      as_root rm -f "$cc_conf"
+    fi
+    rm -rf "$cc_saved"
+  fi
+}
+trap restore EXIT
+
+if [ ! -e "$policy" ]; then
+  as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
   policy_created=1
 fi
-as_root mkdir -p /etc/postgresql-common
-if ! grep -qs '^create_main_cluster *= *false' /etc/postgresql-common/createcluster.conf; then
-  as_root sh -c 'echo "create_main_cluster = false" >> /etc/postgresql-common/createcluster.conf'
+if printf '%s\n' "${missing[@]}" | grep -q '^postgresql'; then
+  cc_saved=$(mktemp -d /tmp/sluice-setup.XXXXXX)
+  if [ -e "$cc_conf" ]; then
+    cp -p "$cc_conf" "$cc_saved/createcluster.conf"
+    echo yes >"$cc_saved/had"
+  fi
+  as_root mkdir -p "$(dirname "$cc_conf")"
+  as_root sh -c "echo 'create_main_cluster = false' >> $cc_conf"
 fi
 
 echo "setup.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 as_root apt-get update -q
 as_root apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
-if [ "${policy_created:-0}" = 1 ]; then as_root rm -f /usr/sbin/policy-rc.d; fi
 echo "setup.sh: done"
