@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Exactly once into Redis across faults, counted where a duplicate would show: shape list
 # (RPUSH), 20,000 records over 50 keys. First a lost reply made on purpose: redis stops
-# answering (DEBUG SLEEP) while a batch is in flight, the sink gives up on it (command timeout)
+# answering (SIGSTOP) while a batch is in flight, the sink gives up on it (command timeout)
 # and reconnects, redis then runs the batch anyway; the retry must find it applied. Then, while
 # a producer keeps feeding records, redis-server is killed (-9) and restarted from its AOF,
 # sluice is killed (-9) and restarted, and redis is killed again. At the end every list holds
@@ -33,16 +33,20 @@ sluice_start "$WORK/sluice.json"
 lib_produce events "$WORK/chunk.0.tsv"
 TIMEOUT=60 lib_wait_for applied_at_least "$CHUNK"
 
-# A reply lost for sure: redis sleeps 2 s with a batch in its socket; the sink times out after
-# 300 ms and reconnects; when redis wakes it runs the old connection's batch first.
-timeout 10 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" DEBUG SLEEP 2 >/dev/null &
-sleeper=$!
-sleep 0.2
+# A reply lost for sure: redis-server is stopped (SIGSTOP) before the next records come, so
+# the sink's batch waits in redis's socket; the sink times out after 300 ms and reconnects; only
+# once the log says so does redis go on (SIGCONT), and it runs the old connection's batch first.
+timeouts() { grep -c 'no reply within command_timeout_ms' "$SLUICE_LOG" || true; }
+timeouts_before=$(timeouts)
+timed_out() { [ "$(timeouts)" -gt "$timeouts_before" ]; }
+kill -STOP "$REDIS_PID"
 lib_produce events "$WORK/chunk.1.tsv"
-wait "$sleeper" || lib_fail "DEBUG SLEEP failed"
+TIMEOUT=30 lib_wait_for timed_out
+kill -CONT "$REDIS_PID"
 TIMEOUT=60 lib_wait_for applied_at_least $((2 * CHUNK))
-grep -q 'no reply within command_timeout_ms' "$SLUICE_LOG" || lib_fail "the sink never timed out on the sleeping redis"
-grep -q 'already applied by an earlier attempt' "$SLUICE_LOG" ||
+grep -q 'no reply within command_timeout_ms' "$SLUICE_LOG" || lib_fail "the sink never timed out on the stopped redis"
+# The old batch moves the positions before the retry reads them and logs its finding.
+TIMEOUT=30 lib__wait_until "$SLUICE_PID" grep -q 'already applied by an earlier attempt' "$SLUICE_LOG" ||
     lib_fail "no retry found its batch already applied: $(grep -E 'redis|attempt' "$SLUICE_LOG" | tail -5)"
 lib_pass "a batch applied after its reply was lost is recognised by the retry, not applied twice"
 
