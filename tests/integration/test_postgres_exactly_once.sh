@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Exactly once in PostgreSQL across faults, counted: 20,000 records stream into an insert-mode
+# Exactly once in PostgreSQL across faults, counted: records stream into an insert-mode
 # table (no unique constraint, so a record applied twice would show as a second row) while
 # sluice's backends are killed with pg_terminate_backend, the server is restarted like a
 # crash, commits are made to hang after they were written (synchronous replication to a
 # standby that does not exist) and then cut off, so sluice cannot know whether they happened
 # (its retries find out from the stored positions), and sluice is killed with SIGKILL and
 # started again while the server is down (it checks the table once the server is back). The
-# table ends with exactly 20,000 rows, each source (partition, offset) once.
+# table ends with exactly one row per record produced, each source (partition, offset) once.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sluice_lib.sh"
 source "$(dirname "$0")/postgres_lib.sh"
+source "$(dirname "$0")/reliability_lib.sh"
 lib_init
 
-N=20000
 lib_start_kafka events:4 sluice.dlq:1
 lib_start_postgres
 lib_psql "CREATE TABLE events (seq integer NOT NULL, part integer NOT NULL, off bigint NOT NULL)"
@@ -20,13 +20,10 @@ sluice_write_config "$WORK/sluice.json" pg-eo
 pg_sink_file events events '"table": "events", "mode": "insert",
     "columns": {"seq": "$.seq", "part": "@partition", "off": "@offset"}' '{ "max_records": 100, "linger_ms": 5 }'
 
-# The records arrive over ~20 s (40 chunks of 500), so the faults below hit a live stream.
-make_records "$N" 997 "$WORK/records.tsv"
-split -l 500 -d -a 2 "$WORK/records.tsv" "$WORK/chunk."
-# shellcheck disable=SC2016 # expanded by the inner shell
-lib__spawn "$WORK/producer.log" bash -c 'for f in "$1"/chunk.*; do cat "$f"; sleep 0.5; done |
-    kcat -P -q -b "$2" -t events -K "\t" -z none -X linger.ms=20' _ "$WORK" "$KAFKA_BROKERS"
-PRODUCER_PID=$LIB_LAST_PID
+# The records stream in (chunks of 500, 0.5 s apart) until the faults are done, so each fault
+# below hits a live stream whatever the speed of the machine.
+CHUNK=500
+rel_start_producer events "$WORK/producer" "$CHUNK" 0.5 997
 
 rows() { lib_psql "SELECT count(*) FROM events" 2>/dev/null || echo 0; }
 has_rows() { [ "$(rows)" -ge "$1" ]; }
@@ -74,8 +71,9 @@ grep -q 'table public.events checked' "$SLUICE_LOG" || lib_fail "the table was n
 kill_backends 3
 [ "$KILLED" -gt 0 ] || lib_fail "no backend of sluice was terminated: the fault did not happen"
 
-wait "$PRODUCER_PID" || lib_fail "the producer failed"
-lib__forget_pid "$PRODUCER_PID"
+rel_stop_producer
+N=$((REL_CHUNKS * CHUNK))
+lib_log "produced $N records"
 TIMEOUT=120 lib_wait_for pg_positions_reach events "$N"
 sleep 1   # anything applied twice would show up now
 sluice_stop
