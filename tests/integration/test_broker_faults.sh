@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Broker faults while records stream in (a paced producer, chunks of 250): the mock Kafka's
-# only broker goes down for 2 s and comes back; OffsetCommit requests fail ("rebalance in
-# progress", then retriable errors); Fetch requests fail; the dead-letter producer's Produce
-# requests fail (the test's producer holds meanwhile, so only sluice produces: the postgres
-# sink, paused through the admin API, is resumed to catch up on records that include bad
-# ones); the broker answers 2.5 s late, past socket.timeout.ms, so requests (heartbeats too)
-# time out; then it goes down for 7 s, longer than the session timeout, so the member is
-# dropped and sluice must join again and reload its positions. A postgres insert-mode sink
-# (exactly once: positions in the same transaction) and a file sink (exactly once: positions
-# file) read the topic; every 500th record is not JSON, which the postgres
-# sink dead-letters and the file sink writes as a string. At the end: the table holds every
-# good record once (count, (partition, offset) and seq uniqueness), the file every record once
-# and in offset order, each bad record is on the dead-letter topic, the group committed the
-# end of every partition, the log shows each fault reached sluice, and sluice, alive
-# throughout, exits 0 on SIGTERM.
+# only broker goes down until sluice sees a refused connection, and comes back; OffsetCommit
+# requests fail ("rebalance in progress", then retriable errors); Fetch requests fail; the
+# dead-letter producer's Produce requests fail (the test's producer holds meanwhile, so only
+# sluice produces: the postgres sink, paused through the admin API, is resumed to catch up on
+# records that include bad ones); the broker answers 2.5 s late, past socket.timeout.ms, until
+# a request timed out; then it goes down until the member's session timed out, so sluice must
+# join the group again and reload its positions. Each fault lasts until sluice's log shows it,
+# not for a fixed time. A postgres insert-mode sink (exactly once: positions in the same
+# transaction) and a file sink (exactly once: positions file) read the topic; every 500th
+# record is not JSON, which the postgres sink dead-letters and the file sink writes as a
+# string. At the end: the table holds every good record once (count, (partition, offset) and
+# seq uniqueness), the file every record once and in offset order, each bad record is on the
+# dead-letter topic, the group committed the end of every partition, the log shows each fault
+# reached sluice, and sluice, alive throughout, exits 0 on SIGTERM.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sluice_lib.sh"
 source "$(dirname "$0")/postgres_lib.sh"
@@ -67,6 +67,21 @@ commits_move() {
 ctl() {
     lib_kafka_ctl "$@" >/dev/null || lib_fail "mock-kafka refused: $*"
 }
+# seen PATTERN: how many lines of the log match; seen_more PATTERN N: more than N do.
+seen() { grep -c -- "$1" "$SLUICE_LOG" || true; }
+seen_more() { [ "$(seen "$1")" -gt "$2" ]; }
+# fault_until PATTERN ON OFF: sends the mock command ON, waits (bounded) until the log shows
+# PATTERN once more than before, then sends OFF: the fault lasts until it reached sluice.
+fault_until() {
+    local before
+    before=$(seen "$1")
+    # shellcheck disable=SC2086 # ON and OFF are commands of several words
+    ctl $2
+    TIMEOUT=60 lib__wait_until "$SLUICE_PID" seen_more "$1" "$before" ||
+        lib_fail "sluice did not log '$1' after '$2'"
+    # shellcheck disable=SC2086
+    ctl $3
+}
 
 sluice_start "$WORK/sluice.json"
 ADMIN_PORT=$(rel_admin_port "$SLUICE_LOG")
@@ -75,10 +90,10 @@ TIMEOUT=60 lib_wait_for has_rows 1000
 lib_log "streaming: $(rows) rows"
 
 # 1. The broker goes away for 2 s (less than session.timeout.ms 6000) and comes back.
-ctl broker-down 1
-sleep 2
-ctl broker-up 1
-progress "after a 2 s broker outage"
+# The outage lasts until sluice saw it (a refused connection), usually well under the session
+# timeout.
+fault_until 'Connection refused' 'broker-down 1' 'broker-up 1'
+progress "after a short broker outage"
 
 # 2. Commits fail. First "rebalance in progress", which reaches sluice (the positions are sent
 # again with the next commit); it is pushed once commits flow again after the outage, since the
@@ -118,18 +133,14 @@ TIMEOUT=60 lib_wait_for topic_has sluice.dlq $((letters + 2))
 rel_release_producer
 progress "after failed produces of dead letters"
 
-# 5. The broker answers 2.5 s late for 4 s: requests time out (socket.timeout.ms 2000).
-ctl broker-rtt 1 2500
-sleep 4
-ctl broker-rtt 1 0
+# 5. The broker answers 2.5 s late until a request timed out (socket.timeout.ms 2000).
+fault_until 'REQTMOUT' 'broker-rtt 1 2500' 'broker-rtt 1 0'
 progress "after a slow broker"
 
-# 6. The broker is away for 7 s, longer than session.timeout.ms (6 s): the member's session
-# expires, and it must join the group again and reload its positions.
-ctl broker-down 1
-sleep 7
-ctl broker-up 1
-progress "after a 7 s broker outage"
+# 6. The broker is away longer than session.timeout.ms (6 s): until the member's session
+# expired; it must join the group again and reload its positions.
+fault_until 'Consumer group session timed out' 'broker-down 1' 'broker-up 1'
+progress "after a broker outage past the session timeout"
 
 rel_stop_producer
 N=$((REL_CHUNKS * CHUNK))
