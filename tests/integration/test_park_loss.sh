@@ -84,16 +84,23 @@ done
 [ "$(admin /metrics | awk '$1 == "sluice_sink_records_lost_total{sink=\"flood-file\",type=\"file\"}" { print $2 }')" = 0 ] ||
     lib_fail "the healthy file sink reports a loss"
 lost_metric() { admin /metrics | awk '$1 == "sluice_sink_records_lost_total{sink=\"flood-hook\",type=\"webhook\"}" { print $2 }'; }
-lost_some() { [ "$(lost_metric)" -gt 0 ]; }
-TIMEOUT=30 lib_wait_for lost_some
-sleep 2   # the log start is looked at every 250 ms: let the last range be counted
+# Every record is produced: the log start no longer moves. The sink looks at it every 250 ms;
+# the loss is complete once it counts every offset from 1 (offset 0 was delivered) up to it.
+log_start=$(kcat -C -q -b "$KAFKA_BROKERS" -t flood -o beginning -c 1 -e -f '%o\n')
+[ "$log_start" -gt 1 ] || lib_fail "the flood did not move the log start (it is $log_start)"
+loss_complete() { local n; n=$(lost_metric); [ -n "$n" ] && [ $((1 + n)) -eq "$log_start" ]; }
+TIMEOUT=30 lib__wait_until "$SLUICE_PID" loss_complete ||
+    lib_fail "flood-hook counts $(lost_metric) lost records, the log start is $log_start"
 lost=$(lost_metric)
 lib_log "flood-hook lost $lost records while parked"
 grep -q 'sink=flood-hook .*lost: offsets 1\.\.' "$SLUICE_LOG" || lib_fail "no log line for the lost range"
 [ "$(admin_sink flood-hook .loss.records)" = "$lost" ] || lib_fail "/sinks does not show the loss: $(admin_sink flood-hook .loss)"
 case $(admin_sink flood-hook .loss.last) in lost:*) ;; *) lib_fail "/sinks does not say what was lost: $(admin_sink flood-hook .loss)" ;; esac
 # One marker per range reported; together they cover 1 .. 1 + lost, without a gap or overlap.
-LIB_CONSUME_FORMAT='%h\n' lib_consume sluice.dlq 100 | grep 'sluice.sink=flood-hook' >"$WORK/markers" || true
+# The markers are produced as the ranges are found: wait until one ends at the log start.
+markers() { LIB_CONSUME_FORMAT='%h\n' lib_consume sluice.dlq 100 | grep 'sluice.sink=flood-hook' >"$WORK/markers" || true; }
+markers_reach_log_start() { markers; grep -q "sluice\.lost\.end=$log_start\([^0-9]\|\$\)" "$WORK/markers"; }
+TIMEOUT=30 lib_wait_for markers_reach_log_start
 ranges=$(sed -n 's/.*sluice\.offset=\([0-9]*\),.*sluice\.lost\.end=\([0-9]*\).*/\1 \2/p' "$WORK/markers" | sort -n)
 [ -n "$ranges" ] || lib_fail "no loss marker in the dead-letter topic: $(cat "$WORK/markers")"
 covered=$(awk 'BEGIN { end = 1 } { if ($1 != end) { print "gap"; exit } end = $2 } END { print end }' <<<"$ranges")
