@@ -172,8 +172,17 @@ lib_pass "resumed after the reload, beta catches up to exactly 1700"
 
 # Reload while records are produced across it: delta added, beta changed (gold only), alpha
 # removed; gamma and hook unchanged.
+# The producer sends half of its chunks, then holds until the reload is done, then sends
+# the rest: records flow before and during the reload whatever the speed, and at least 500 come
+# after it (so alpha and delta both get some by construction).
 produce_slowly() {   # 1000 records, 25 at a time, over several seconds
     for c in $(seq 0 39); do
+        if [ "$c" -eq 20 ]; then
+            for _ in $(seq $(($(lib_tmout 60) * 10))); do
+                [ ! -e "$WORK/reloaded" ] || break
+                sleep 0.1
+            done
+        fi
         make_records 25 17 "$WORK/c$c.tsv" $((1700 + 25 * c))
         lib_produce ops "$WORK/c$c.tsv"
         sleep 0.2
@@ -191,6 +200,8 @@ cat >"$WORK/sinks.d/delta.json" <<JSON
 { "name": "delta", "type": "file", "topics": ["ops"], "file": { "path": "$WORK/delta.ndjson" } }
 JSON
 api POST /reload >"$WORK/reload.json" || lib_fail "reload refused: $(cat "$WORK/reload.json")"
+TIMEOUT=60 lib_wait_for reloads_at_least 2   # the new sinks run: the old pipeline is gone
+: >"$WORK/reloaded"
 wait "$producer" || lib_fail "the producer failed"
 TIMEOUT=90 lib_wait_for has_lines "$WORK/gamma.ndjson" 1200
 TIMEOUT=60 lib_wait_for hook_has 2700
