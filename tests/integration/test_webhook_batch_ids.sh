@@ -28,11 +28,19 @@ JSON
 make_records $((2 * N)) 97 "$WORK/records.tsv"
 
 # produce_bursts FROM COUNT: records FROM..FROM+COUNT-1 (lines of records.tsv, from 0) in bursts
-# of 3..41 (odd sizes, spread over the 3 partitions by key), 60..180 ms apart.
+# of 3..41 (odd sizes, spread over the 3 partitions by key), 60..180 ms apart. It holds twice
+# until the test lets it go on (let_producer_go): once 600 records are out, and 300 before the
+# end, so the kill and the rebalance come while records flow, and before the last ones, by
+# construction.
 produce_bursts() {
-    local sizes=(7 13 29 3 17 41 11 5 23 37 9 31) pauses=(0.06 0.18 0.09 0.12 0.15) i=0
+    local sizes=(7 13 29 3 17 41 11 5 23 37 9 31) pauses=(0.06 0.18 0.09 0.12 0.15) i=0 gate=1
     local from=$(($1 + 1)) end=$(($1 + $2)) size
     while [ "$from" -le "$end" ]; do
+        if { [ "$gate" -eq 1 ] && [ $((from - $1 - 1)) -ge 600 ]; } ||
+           { [ "$gate" -eq 2 ] && [ $((end - from + 1)) -le 300 ]; }; then
+            await_go "$WORK/go.$1.$gate" || { echo "not let go at gate $gate"; return 1; }
+            gate=$((gate + 1))
+        fi
         size=${sizes[i % ${#sizes[@]}]}
         [ $((from + size - 1)) -le "$end" ] || size=$((end - from + 1))
         sed -n "${from},$((from + size - 1))p" "$WORK/records.tsv" >"$WORK/burst.tsv"
@@ -43,9 +51,24 @@ produce_bursts() {
     done
     echo "produced $2 records from $1 in $i bursts"
 }
+await_go() {   # FILE: waits (bounded) until FILE exists
+    local n
+    for ((n = $(lib_tmout 120) * 10; n > 0; n--)); do
+        [ ! -e "$1" ] || return 0
+        sleep 0.1
+    done
+    return 1
+}
 start_producer() {
+    PRODUCER_FROM=$1
+    PRODUCER_GATE=0
     lib__spawn "$WORK/producer.log" produce_bursts "$1" "$2"
     PRODUCER_PID=$LIB_LAST_PID
+}
+# let_producer_go: the producer passes its next gate.
+let_producer_go() {
+    PRODUCER_GATE=$((PRODUCER_GATE + 1))
+    : >"$WORK/go.$PRODUCER_FROM.$PRODUCER_GATE"
 }
 wait_producer() {
     local rc=0
@@ -57,10 +80,12 @@ wait_producer() {
 distinct_ids() { rx_records_ok /array | jq -s 'unique_by(.id) | length'; }
 at_least() { [ "$(distinct_ids)" -ge "$1" ]; }
 pending() { [ "$(lib_receiver_stats | jq .pending)" -ge "$1" ]; }
-# The receiver holds the next requests unanswered until a batch of every partition waits, and a
+# The receiver holds the next requests unanswered; then the producer goes on past its first
+# gate, so new records reach every partition, until a batch of every partition waits; and a
 # periodic commit (commit_interval_ms 200) has gone after them.
 hold_a_batch_per_partition() {
     lib_receiver_mode '{"mode":"hang"}'
+    let_producer_go
     TIMEOUT=30 lib_wait_for pending 3
     sleep 0.5
 }
@@ -79,13 +104,14 @@ hold_a_batch_per_partition
 sluice_kill9
 release_batches
 before=$(distinct_ids)
-lib__alive "$PRODUCER_PID" || lib_fail "the producer had finished before the kill: the kill did not land mid-stream"
+lib__alive "$PRODUCER_PID" || lib_fail "the producer ended before the kill: $(cat "$WORK/producer.log")"
 [ "$before" -lt "$N" ] || lib_fail "all $N records went before the kill"
-lib_log "killed mid-stream: $before of $N records delivered, the producer still running"
+lib_log "killed mid-stream: $before of $N records delivered, the producer holding before the last 300"
 
 sluice_start "$WORK/sluice.json"
 pid_a=$SLUICE_PID
 log_a=$SLUICE_LOG
+let_producer_go
 wait_producer
 TIMEOUT=120 lib_wait_for at_least "$N"
 cuts_phase1=$(recorded_cuts_read)
@@ -94,12 +120,13 @@ cuts_phase1=$(recorded_cuts_read)
 start_producer "$N" "$N"
 TIMEOUT=60 lib_wait_for at_least $((N + 300))
 hold_a_batch_per_partition
-lib__alive "$PRODUCER_PID" || lib_fail "the producer had finished before the rebalance began"
+lib__alive "$PRODUCER_PID" || lib_fail "the producer ended before the rebalance began: $(cat "$WORK/producer.log")"
 sluice_start "$WORK/sluice.json"   # the second process; sluice_stop below stops it first
 log_b=$SLUICE_LOG
 TIMEOUT=60 lib_wait_for grep -q 'partitions revoked' "$log_a"
 TIMEOUT=60 lib_wait_for grep -q 'assigned events' "$log_b"
 release_batches
+let_producer_go
 wait_producer
 TIMEOUT=120 lib_wait_for at_least $((2 * N))
 cuts_phase2=$(($(recorded_cuts_read) - cuts_phase1))
