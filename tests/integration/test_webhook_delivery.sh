@@ -14,11 +14,13 @@ lib_start_kafka events:1 sluice.dlq:1
 # shellcheck disable=SC2119 # started without extra options
 lib_start_receiver
 sluice_write_config "$WORK/sluice.json" webhook-delivery
+# A linger of 10 minutes: every batch is cut by max_records (1000 records make whole batches),
+# so the body sizes below hold however slowly the records come in.
 for spec in array:json_array:100 ndjson:ndjson:250 single:single:100; do
     IFS=: read -r name format max <<<"$spec"
     cat >"$WORK/sinks.d/$name.json" <<JSON
 { "name": "hook-$name", "type": "webhook", "topics": ["events"],
-  "batch": { "max_records": $max, "linger_ms": 2000 },
+  "batch": { "max_records": $max, "linger_ms": 600000 },
   "webhook": { "url": "$RECEIVER_URL/$name", "batch_format": "$format", "secret": "$HTTP_TEST_SECRET",
                "headers": { "X-Team": "growth" }, "allow_private_networks": true } }
 JSON
