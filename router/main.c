@@ -14,8 +14,8 @@
 
 #include "admin.h"
 #include "conf.h"
-#include "log.h"
 #include "router.h"
+#include "lib/log.h"
 #include "sinks/sink.h"
 
 #define EXIT_RUNTIME 1

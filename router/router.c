@@ -15,14 +15,14 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "backoff.h"
 #include "conf.h"
 #include "dlq.h"
 #include "filter.h"
-#include "log.h"
 #include "offsets.h"
 #include "router.h"
-#include "worker.h"
+#include "lib/backoff.h"
+#include "lib/log.h"
+#include "lib/worker.h"
 #include "sinks/sink.h"
 
 #define CONSUME_BURST 10000        /* records per wake-up before other events get a turn */

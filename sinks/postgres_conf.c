@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "postgres_conf.h"
-#include "router/jsonpath.h"
+#include "lib/jsonpath.h"
 
 #define ROW_ARRAYS(n) ((size_t)(n) * (sizeof(int32_t) + sizeof(uint32_t)))
 

@@ -37,7 +37,7 @@
 
 #include "sink.h"
 #include "redis_conf.h"
-#include "router/backoff.h"
+#include "lib/backoff.h"
 
 /* The script unpacks at most 1000 keys or 2000 values per call, far below Lua's limit of
  * about 8000; an XADD cannot be split, so a stream entry is held to this many fields. */

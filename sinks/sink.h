@@ -16,8 +16,8 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "../router/cfg.h"
-#include "../router/log.h"
+#include "lib/cfg.h"
+#include "lib/log.h"
 
 struct sink;
 struct sink_state;      /* router-private */

@@ -40,8 +40,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "lib/log.h"
 #include "router/conf.h"
-#include "router/log.h"
 #include "router/router.h"
 
 extern char **environ;
