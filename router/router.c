@@ -21,6 +21,7 @@
 #include "offsets.h"
 #include "router.h"
 #include "lib/backoff.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/worker.h"
 #include "sinks/sink.h"
@@ -47,7 +48,6 @@
 /* The longest a first batch waits to be full when the partition's end seems never reached (a
  * transaction marker after its last record keeps the high watermark one past it). */
 #define FIRST_BATCH_WAIT_MAX_MS 10000
-static const struct timeval ZERO_TV = { 0, 0 };
 
 /* A consumed record, shared by the sinks that take it; freed by the last one. */
 struct record {
@@ -288,7 +288,7 @@ static void router_defer(struct router *r, int64_t delay_ms, void (*fn)(struct r
                          void (*drop)(void *arg), void *arg)
 {
     struct deferred *d = calloc(1, sizeof *d);
-    struct timeval tv = { (time_t)(delay_ms / 1000), (suseconds_t)((delay_ms % 1000) * 1000) };
+    struct timeval tv = ms_to_tv(delay_ms);
 
     if (!d || !(d->ev = evtimer_new(r->eb, on_deferred, d)))
         abort();   /* out of memory on the loop's own bookkeeping */
@@ -307,26 +307,6 @@ static void router_revoke_finish(struct router *r);
 static void assign_job_free(struct assign_job *job);
 
 /* ---- small helpers ---- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timeval ms_to_tv(int64_t ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-    return tv;
-}
 
 static struct rtopic *router_topic(struct router *r, const char *name)
 {
@@ -1206,13 +1186,11 @@ void sink_batch_reject(struct sink_batch *pub, size_t index, const char *reason)
 void sink_batch_done(struct sink_batch *pub, enum sink_result result, const char *error)
 {
     struct batch *b = (struct batch *)pub;
-    struct timeval zero = { 0, 0 };
-
     /* Processed on the next turn of the loop: a sink may call this from inside write(). */
     b->result = result;
     free(b->error);
     b->error = error ? strdup(error) : NULL;
-    evtimer_add(b->timer, &zero);
+    evtimer_add(b->timer, &ZERO_TV);
 }
 
 void sink_batch_note(struct sink_batch *pub, const char *fmt, ...)
@@ -2238,8 +2216,7 @@ static void on_consumer_readable(evutil_socket_t fd, short what, void *arg)
     if (n >= CONSUME_BURST && !r->held_since_ms) {
         /* More may wait, and the wake-up only comes on empty -> non-empty. A zero timer, not
          * event_active: an activated event runs again in this same pass, before any I/O. */
-        struct timeval zero = { 0, 0 };
-        evtimer_add(r->consume_more, &zero);
+        evtimer_add(r->consume_more, &ZERO_TV);
     }
     if (r->phase == PHASE_CLOSING && rd_kafka_consumer_closed(r->rk))
         router_check_progress(r);
@@ -2926,8 +2903,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         /* The queue's wake-up comes only with new events: poll anyway now and then, or an idle
          * consumer exceeds max.poll.interval.ms and is thrown out of its group. */
         if (r->rk && r->consume_more && r->phase != PHASE_DONE && !evtimer_pending(r->consume_more, NULL)) {
-            struct timeval zero = { 0, 0 };
-            evtimer_add(r->consume_more, &zero);
+            evtimer_add(r->consume_more, &ZERO_TV);
         }
     }
 }

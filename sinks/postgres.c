@@ -33,6 +33,7 @@
 
 #include "sink.h"
 #include "postgres_conf.h"
+#include "lib/clock.h"
 
 #define PG_ROUND_MAX 8             /* statements in one pipeline round */
 #define PG_BACKOFF_MIN_MS 100      /* reconnect backoff, full jitter */
@@ -214,12 +215,6 @@ static void job_conn_lost(struct pg_job *job, const char *why);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers                                                                               */
-
-static struct timeval ms_tv(long long ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-    return tv;
-}
 
 static long long backoff_ms(unsigned failures)
 {
@@ -592,7 +587,7 @@ static void conn_open(struct pg_conn *c)
 {
     struct pg_sink *ps = c->ps;
     const char *values[5];
-    struct timeval deadline = ms_tv(ps->connect_timeout_ms);
+    struct timeval deadline = ms_to_tv(ps->connect_timeout_ms);
 
     conn_values(ps, values);
     c->state = CONN_CONNECTING;
@@ -625,7 +620,7 @@ static void conn_fail(struct pg_conn *c, const char *why)
     conn_close(c);
     c->failures++;
     delay = backoff_ms(c->failures);
-    tv = ms_tv(delay);
+    tv = ms_to_tv(delay);
     c->state = CONN_BACKOFF;
     evtimer_add(c->timer, &tv);
     snprintf(ps->last_error, sizeof ps->last_error, "%s", line);
@@ -900,7 +895,7 @@ static void job_conn_lost(struct pg_job *job, const char *why)
 
 static void job_arm(struct pg_job *job, long long ms)
 {
-    struct timeval tv = ms_tv(ms);
+    struct timeval tv = ms_to_tv(ms);
     evtimer_add(job->timer, &tv);
 }
 
@@ -1050,7 +1045,7 @@ static void verify_done(struct pg_job *job, int ok, const char *why)
         sink_log(&ps->super, LOG_INFO, "table %s checked: %zu column(s), mode %s, positions in %s",
                  ps->map.display, ps->map.ncols, pg_modes[ps->mode], ps->map.offsets_display);
     } else {
-        struct timeval again = ms_tv(PG_REVERIFY_MS);
+        struct timeval again = ms_to_tv(PG_REVERIFY_MS);
         ps->verify = PG_VERIFY_FAILED;
         snprintf(ps->verify_error, sizeof ps->verify_error, "%s", why);
         sink_log(&ps->super, LOG_ERROR, "%s; nothing is consumed for this sink's topics until it is fixed "
