@@ -168,7 +168,7 @@ void sink_positions_done(struct sink_positions *req, int ok, const char *error);
 void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The registry of sink types (sinks/sinks.c). */
+/* The registry of sink types (sinks/sink.c). */
 const struct sink_ops *sink_ops_find(const char *type);
 extern const struct sink_ops *const sink_types[];   /* NULL-terminated */
 
