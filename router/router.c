@@ -2,8 +2,9 @@
  * router_route() hands it to each sink of its topic that does not have it yet (offset tracker),
  * through the sink's filter and prepare hook, into that sink's queue for the partition;
  * spart_flush() cuts a batch and calls ops->write; the sink's verdict comes back through
- * sink_batch_done() and on_batch_verdict(), which finishes the offsets, retries with backoff,
- * or dead-letters; on_commit_timer() commits the lowest position every sink has finished. */
+ * sink_batch_done() (sinks/sink.c), this file's on_batch_done hook and on_batch_verdict(),
+ * which finishes the offsets, retries with backoff or dead-letters; on_commit_timer() commits
+ * the lowest position every sink has finished. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -247,6 +248,12 @@ static int64_t router_carried_next(struct router *r, size_t k, const char *topic
 static void sink_park(struct sink *sk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void spart_check_lost(struct spart *sp, int64_t from);
 
+static void on_batch_done(struct sink_batch *pub, enum sink_result result, const char *error);
+static void on_batch_note(struct sink_batch *pub, const char *fmt, va_list ap);
+/* What sink_batch_done and sink_batch_note (sinks/sink.c) call for a batch of ours. */
+static const struct sink_batch_hooks batch_hooks = { .done = on_batch_done, .note = on_batch_note };
+static void on_positions_done(struct sink_positions *pub, int ok, const char *error);
+
 /* Paused by an operator or parked by the router: it takes no record, its positions are kept and
  * the consumer rewinds for it when it is back. */
 static int sink_holds_off(const struct sink *sk)
@@ -322,20 +329,6 @@ static struct rpart *router_part(struct router *r, const char *topic, int32_t pa
     if (!rt || partition < 0 || (size_t)partition >= rt->nparts)
         return NULL;
     return rt->parts[partition];
-}
-
-void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
-{
-    char prefix[160], msg[1800];
-    va_list ap;
-
-    if (level < log_min_level)
-        return;
-    snprintf(prefix, sizeof prefix, "sink:%s:%s", sk->type, sk->name);
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    log_write(level, prefix, "%s", msg);
 }
 
 /* ---- records ---- */
@@ -799,6 +792,7 @@ static void spart_flush(struct spart *sp)
     b->r = sp->rp->r;
     b->sp = sp;
     b->pub.sink = sk;
+    b->pub.hooks = &batch_hooks;
     b->pub.topic = sp->rp->rt->name;
     b->pub.partition = sp->rp->partition;
     b->pub.count = n;
@@ -841,6 +835,7 @@ static void spart_flush_position(struct spart *sp)
     b->r = rp->r;
     b->sp = sp;
     b->pub.sink = sk;
+    b->pub.hooks = &batch_hooks;
     b->pub.topic = rp->rt->name;
     b->pub.partition = rp->partition;
     b->pub.prev_next = sp->stored;
@@ -1176,14 +1171,7 @@ static void router_route(struct router *r, rd_kafka_message_t *rkm)
 
 /* ---- verdicts ---- */
 
-void sink_batch_reject(struct sink_batch *pub, size_t index, const char *reason)
-{
-    struct sink_record *e = &pub->records[index];
-    free(e->reject_reason);
-    e->reject_reason = strdup(reason ? reason : "rejected by the sink");
-}
-
-void sink_batch_done(struct sink_batch *pub, enum sink_result result, const char *error)
+static void on_batch_done(struct sink_batch *pub, enum sink_result result, const char *error)
 {
     struct batch *b = (struct batch *)pub;
     /* Processed on the next turn of the loop: a sink may call this from inside write(). */
@@ -1193,13 +1181,10 @@ void sink_batch_done(struct sink_batch *pub, enum sink_result result, const char
     evtimer_add(b->timer, &ZERO_TV);
 }
 
-void sink_batch_note(struct sink_batch *pub, const char *fmt, ...)
+static void on_batch_note(struct sink_batch *pub, const char *fmt, va_list ap)
 {
     struct batch *b = (struct batch *)pub;
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(b->note, sizeof b->note, fmt, ap);
-    va_end(ap);
 }
 
 /* Keeps the attempt in the sink's ring for the debug view, and its error as the last error. */
@@ -1421,6 +1406,7 @@ static struct positions_req *positions_req_new(struct router *r, struct rtopic *
     req->pub.next = req->next;
     req->pub.count = n;
     req->pub.origin = req;
+    req->pub.done = on_positions_done;
     for (size_t i = 0; i < n; i++)
         req->next[i] = OFFSET_UNKNOWN;
     return req;
@@ -1569,7 +1555,7 @@ static void on_positions_verdict(struct router *r, void *arg)
     free(v);
 }
 
-void sink_positions_done(struct sink_positions *pub, int ok, const char *error)
+static void on_positions_done(struct sink_positions *pub, int ok, const char *error)
 {
     struct positions_verdict *v = calloc(1, sizeof *v);
     struct positions_req *req = pub->origin;
