@@ -33,6 +33,7 @@
 
 #include "sink.h"
 #include "postgres_conf.h"
+#include "lib/backoff.h"
 #include "lib/clock.h"
 
 #define PG_ROUND_MAX 8             /* statements in one pipeline round */
@@ -215,16 +216,6 @@ static void job_conn_lost(struct pg_job *job, const char *why);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers                                                                               */
-
-static long long backoff_ms(unsigned failures)
-{
-    long long cap = PG_BACKOFF_MIN_MS;
-    for (unsigned i = 1; i < failures && cap < PG_BACKOFF_MAX_MS; i++)
-        cap *= 2;
-    if (cap > PG_BACKOFF_MAX_MS)
-        cap = PG_BACKOFF_MAX_MS;
-    return PG_BACKOFF_MIN_MS + (cap > PG_BACKOFF_MIN_MS ? random() % (cap - PG_BACKOFF_MIN_MS + 1) : 0);
-}
 
 /* libpq's messages span lines ("...unexpectedly\n\tThis probably means..."): keep one line,
  * blanks folded. */
@@ -619,7 +610,7 @@ static void conn_fail(struct pg_conn *c, const char *why)
         j->conn = NULL;
     conn_close(c);
     c->failures++;
-    delay = backoff_ms(c->failures);
+    delay = backoff_full_jitter(c->failures, PG_BACKOFF_MIN_MS, PG_BACKOFF_MAX_MS);
     tv = ms_to_tv(delay);
     c->state = CONN_BACKOFF;
     evtimer_add(c->timer, &tv);
