@@ -8,6 +8,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
+COPY lib ./lib
 COPY router ./router
 COPY sinks ./sinks
 COPY tools ./tools

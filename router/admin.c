@@ -17,10 +17,10 @@
 #include <openssl/sha.h>
 
 #include "admin.h"
-#include "log.h"
 #include "metrics.h"
 #include "router.h"
 #include "status_page.h"
+#include "lib/log.h"
 
 #define DEBUG_DELIVERIES 32
 #define MAX_BODY 65536

@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 #include <jansson.h>
-#include "cfg.h"
+#include "lib/cfg.h"
 
 struct sink;
 

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "dlq.h"
-#include "log.h"
+#include "lib/log.h"
 
 /* A letter's copy of everything it sends, owned until Kafka acknowledges it, so that a retry
  * can produce it again without the original record. */

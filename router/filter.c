@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "filter.h"
-#include "jsonpath.h"
+#include "lib/jsonpath.h"
 
 enum filter_kind { FILTER_EQUALS, FILTER_IN, FILTER_EXISTS, FILTER_ALL, FILTER_ANY, FILTER_NOT };
 

@@ -14,8 +14,9 @@
 
 #include "admin.h"
 #include "conf.h"
-#include "log.h"
 #include "router.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 #include "sinks/sink.h"
 
 #define EXIT_RUNTIME 1
@@ -186,8 +187,7 @@ static void app_after_drain(evutil_socket_t fd, short what, void *arg)
 static void app_on_router_stopped(void *arg)
 {
     struct app *app = arg;
-    struct timeval now = { 0, 0 };
-    event_base_once(app->eb, -1, EV_TIMEOUT, app_after_drain, app, &now);
+    event_base_once(app->eb, -1, EV_TIMEOUT, app_after_drain, app, &ZERO_TV);
 }
 
 /* Validates the file again; on success the current router drains and the new one starts. On

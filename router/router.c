@@ -2,8 +2,9 @@
  * router_route() hands it to each sink of its topic that does not have it yet (offset tracker),
  * through the sink's filter and prepare hook, into that sink's queue for the partition;
  * spart_flush() cuts a batch and calls ops->write; the sink's verdict comes back through
- * sink_batch_done() and on_batch_verdict(), which finishes the offsets, retries with backoff,
- * or dead-letters; on_commit_timer() commits the lowest position every sink has finished. */
+ * sink_batch_done() (sinks/sink.c), this file's on_batch_done hook and on_batch_verdict(),
+ * which finishes the offsets, retries with backoff or dead-letters; on_commit_timer() commits
+ * the lowest position every sink has finished. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,14 +16,15 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "backoff.h"
 #include "conf.h"
 #include "dlq.h"
 #include "filter.h"
-#include "log.h"
 #include "offsets.h"
 #include "router.h"
-#include "worker.h"
+#include "lib/backoff.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/worker.h"
 #include "sinks/sink.h"
 
 #define CONSUME_BURST 10000        /* records per wake-up before other events get a turn */
@@ -47,7 +49,6 @@
 /* The longest a first batch waits to be full when the partition's end seems never reached (a
  * transaction marker after its last record keeps the high watermark one past it). */
 #define FIRST_BATCH_WAIT_MAX_MS 10000
-static const struct timeval ZERO_TV = { 0, 0 };
 
 /* A consumed record, shared by the sinks that take it; freed by the last one. */
 struct record {
@@ -247,6 +248,12 @@ static int64_t router_carried_next(struct router *r, size_t k, const char *topic
 static void sink_park(struct sink *sk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void spart_check_lost(struct spart *sp, int64_t from);
 
+static void on_batch_done(struct sink_batch *pub, enum sink_result result, const char *error);
+static void on_batch_note(struct sink_batch *pub, const char *fmt, va_list ap);
+/* What sink_batch_done and sink_batch_note (sinks/sink.c) call for a batch of ours. */
+static const struct sink_batch_hooks batch_hooks = { .done = on_batch_done, .note = on_batch_note };
+static void on_positions_done(struct sink_positions *pub, int ok, const char *error);
+
 /* Paused by an operator or parked by the router: it takes no record, its positions are kept and
  * the consumer rewinds for it when it is back. */
 static int sink_holds_off(const struct sink *sk)
@@ -288,7 +295,7 @@ static void router_defer(struct router *r, int64_t delay_ms, void (*fn)(struct r
                          void (*drop)(void *arg), void *arg)
 {
     struct deferred *d = calloc(1, sizeof *d);
-    struct timeval tv = { (time_t)(delay_ms / 1000), (suseconds_t)((delay_ms % 1000) * 1000) };
+    struct timeval tv = ms_to_tv(delay_ms);
 
     if (!d || !(d->ev = evtimer_new(r->eb, on_deferred, d)))
         abort();   /* out of memory on the loop's own bookkeeping */
@@ -308,26 +315,6 @@ static void assign_job_free(struct assign_job *job);
 
 /* ---- small helpers ---- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timeval ms_to_tv(int64_t ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-    return tv;
-}
-
 static struct rtopic *router_topic(struct router *r, const char *name)
 {
     for (size_t i = 0; i < r->ntopics; i++)
@@ -342,20 +329,6 @@ static struct rpart *router_part(struct router *r, const char *topic, int32_t pa
     if (!rt || partition < 0 || (size_t)partition >= rt->nparts)
         return NULL;
     return rt->parts[partition];
-}
-
-void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
-{
-    char prefix[160], msg[1800];
-    va_list ap;
-
-    if (level < log_min_level)
-        return;
-    snprintf(prefix, sizeof prefix, "sink:%s:%s", sk->type, sk->name);
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    log_write(level, prefix, "%s", msg);
 }
 
 /* ---- records ---- */
@@ -819,6 +792,7 @@ static void spart_flush(struct spart *sp)
     b->r = sp->rp->r;
     b->sp = sp;
     b->pub.sink = sk;
+    b->pub.hooks = &batch_hooks;
     b->pub.topic = sp->rp->rt->name;
     b->pub.partition = sp->rp->partition;
     b->pub.count = n;
@@ -861,6 +835,7 @@ static void spart_flush_position(struct spart *sp)
     b->r = rp->r;
     b->sp = sp;
     b->pub.sink = sk;
+    b->pub.hooks = &batch_hooks;
     b->pub.topic = rp->rt->name;
     b->pub.partition = rp->partition;
     b->pub.prev_next = sp->stored;
@@ -1196,32 +1171,20 @@ static void router_route(struct router *r, rd_kafka_message_t *rkm)
 
 /* ---- verdicts ---- */
 
-void sink_batch_reject(struct sink_batch *pub, size_t index, const char *reason)
-{
-    struct sink_record *e = &pub->records[index];
-    free(e->reject_reason);
-    e->reject_reason = strdup(reason ? reason : "rejected by the sink");
-}
-
-void sink_batch_done(struct sink_batch *pub, enum sink_result result, const char *error)
+static void on_batch_done(struct sink_batch *pub, enum sink_result result, const char *error)
 {
     struct batch *b = (struct batch *)pub;
-    struct timeval zero = { 0, 0 };
-
     /* Processed on the next turn of the loop: a sink may call this from inside write(). */
     b->result = result;
     free(b->error);
     b->error = error ? strdup(error) : NULL;
-    evtimer_add(b->timer, &zero);
+    evtimer_add(b->timer, &ZERO_TV);
 }
 
-void sink_batch_note(struct sink_batch *pub, const char *fmt, ...)
+static void on_batch_note(struct sink_batch *pub, const char *fmt, va_list ap)
 {
     struct batch *b = (struct batch *)pub;
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(b->note, sizeof b->note, fmt, ap);
-    va_end(ap);
 }
 
 /* Keeps the attempt in the sink's ring for the debug view, and its error as the last error. */
@@ -1443,6 +1406,7 @@ static struct positions_req *positions_req_new(struct router *r, struct rtopic *
     req->pub.next = req->next;
     req->pub.count = n;
     req->pub.origin = req;
+    req->pub.done = on_positions_done;
     for (size_t i = 0; i < n; i++)
         req->next[i] = OFFSET_UNKNOWN;
     return req;
@@ -1591,7 +1555,7 @@ static void on_positions_verdict(struct router *r, void *arg)
     free(v);
 }
 
-void sink_positions_done(struct sink_positions *pub, int ok, const char *error)
+static void on_positions_done(struct sink_positions *pub, int ok, const char *error)
 {
     struct positions_verdict *v = calloc(1, sizeof *v);
     struct positions_req *req = pub->origin;
@@ -2238,8 +2202,7 @@ static void on_consumer_readable(evutil_socket_t fd, short what, void *arg)
     if (n >= CONSUME_BURST && !r->held_since_ms) {
         /* More may wait, and the wake-up only comes on empty -> non-empty. A zero timer, not
          * event_active: an activated event runs again in this same pass, before any I/O. */
-        struct timeval zero = { 0, 0 };
-        evtimer_add(r->consume_more, &zero);
+        evtimer_add(r->consume_more, &ZERO_TV);
     }
     if (r->phase == PHASE_CLOSING && rd_kafka_consumer_closed(r->rk))
         router_check_progress(r);
@@ -2926,8 +2889,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         /* The queue's wake-up comes only with new events: poll anyway now and then, or an idle
          * consumer exceeds max.poll.interval.ms and is thrown out of its group. */
         if (r->rk && r->consume_more && r->phase != PHASE_DONE && !evtimer_pending(r->consume_more, NULL)) {
-            struct timeval zero = { 0, 0 };
-            evtimer_add(r->consume_more, &zero);
+            evtimer_add(r->consume_more, &ZERO_TV);
         }
     }
 }

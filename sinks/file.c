@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "sink.h"
-#include "router/worker.h"
+#include "lib/worker.h"
 
 struct file_sink {
     struct sink super;

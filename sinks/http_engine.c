@@ -25,6 +25,7 @@
 
 #include "http_engine.h"
 #include "template.h"
+#include "lib/clock.h"
 
 #define RESPONSE_KEEP 1024            /* bytes of a response body kept for messages */
 #define TOKEN_RESPONSE_MAX (64 * 1024)
@@ -52,13 +53,6 @@ const struct cfg_opt http_breaker_opts[] = {
             "How long it holds requests before one probe"),
     CFG_END
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- classification ---- */
 
@@ -771,7 +765,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
 static int on_curl_timer_set(CURLM *multi, long timeout_ms, void *userp)
 {
     struct http_engine *eng = userp;
-    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    struct timeval tv = ms_to_tv(timeout_ms);
 
     (void)multi;
     if (timeout_ms < 0)
@@ -1227,7 +1221,7 @@ static void engine_pump(struct http_engine *eng)
         engine_start(eng, req);
     }
     if (wait >= 0) {
-        struct timeval tv = { (time_t)(wait / 1000), (suseconds_t)((wait % 1000) * 1000) };
+        struct timeval tv = ms_to_tv(wait);
         evtimer_del(eng->pump_timer);
         evtimer_add(eng->pump_timer, &tv);
     }

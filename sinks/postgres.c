@@ -33,6 +33,8 @@
 
 #include "sink.h"
 #include "postgres_conf.h"
+#include "lib/backoff.h"
+#include "lib/clock.h"
 
 #define PG_ROUND_MAX 8             /* statements in one pipeline round */
 #define PG_BACKOFF_MIN_MS 100      /* reconnect backoff, full jitter */
@@ -214,22 +216,6 @@ static void job_conn_lost(struct pg_job *job, const char *why);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers                                                                               */
-
-static struct timeval ms_tv(long long ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-    return tv;
-}
-
-static long long backoff_ms(unsigned failures)
-{
-    long long cap = PG_BACKOFF_MIN_MS;
-    for (unsigned i = 1; i < failures && cap < PG_BACKOFF_MAX_MS; i++)
-        cap *= 2;
-    if (cap > PG_BACKOFF_MAX_MS)
-        cap = PG_BACKOFF_MAX_MS;
-    return PG_BACKOFF_MIN_MS + (cap > PG_BACKOFF_MIN_MS ? random() % (cap - PG_BACKOFF_MIN_MS + 1) : 0);
-}
 
 /* libpq's messages span lines ("...unexpectedly\n\tThis probably means..."): keep one line,
  * blanks folded. */
@@ -592,7 +578,7 @@ static void conn_open(struct pg_conn *c)
 {
     struct pg_sink *ps = c->ps;
     const char *values[5];
-    struct timeval deadline = ms_tv(ps->connect_timeout_ms);
+    struct timeval deadline = ms_to_tv(ps->connect_timeout_ms);
 
     conn_values(ps, values);
     c->state = CONN_CONNECTING;
@@ -624,8 +610,8 @@ static void conn_fail(struct pg_conn *c, const char *why)
         j->conn = NULL;
     conn_close(c);
     c->failures++;
-    delay = backoff_ms(c->failures);
-    tv = ms_tv(delay);
+    delay = backoff_full_jitter(c->failures, PG_BACKOFF_MIN_MS, PG_BACKOFF_MAX_MS);
+    tv = ms_to_tv(delay);
     c->state = CONN_BACKOFF;
     evtimer_add(c->timer, &tv);
     snprintf(ps->last_error, sizeof ps->last_error, "%s", line);
@@ -900,7 +886,7 @@ static void job_conn_lost(struct pg_job *job, const char *why)
 
 static void job_arm(struct pg_job *job, long long ms)
 {
-    struct timeval tv = ms_tv(ms);
+    struct timeval tv = ms_to_tv(ms);
     evtimer_add(job->timer, &tv);
 }
 
@@ -1050,7 +1036,7 @@ static void verify_done(struct pg_job *job, int ok, const char *why)
         sink_log(&ps->super, LOG_INFO, "table %s checked: %zu column(s), mode %s, positions in %s",
                  ps->map.display, ps->map.ncols, pg_modes[ps->mode], ps->map.offsets_display);
     } else {
-        struct timeval again = ms_tv(PG_REVERIFY_MS);
+        struct timeval again = ms_to_tv(PG_REVERIFY_MS);
         ps->verify = PG_VERIFY_FAILED;
         snprintf(ps->verify_error, sizeof ps->verify_error, "%s", why);
         sink_log(&ps->super, LOG_ERROR, "%s; nothing is consumed for this sink's topics until it is fixed "

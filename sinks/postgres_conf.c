@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "postgres_conf.h"
-#include "router/jsonpath.h"
+#include "lib/jsonpath.h"
 
 #define ROW_ARRAYS(n) ((size_t)(n) * (sizeof(int32_t) + sizeof(uint32_t)))
 
@@ -382,7 +382,7 @@ static void scan_ws(struct scanner *s)
 
 static int hex4(const char *p, unsigned *out)
 {
-    unsigned v = 0;
+    unsigned v = *out = 0;   /* *out set on failure too: the decoders of checked text ignore the result */
     for (int i = 0; i < 4; i++) {
         char c = p[i];
         v <<= 4;
@@ -614,7 +614,7 @@ static int scan_value(struct scanner *s, const size_t *active, size_t nactive, s
 {
     const char *start;
     enum slice_kind kind;
-    size_t next[nactive ? nactive : 1];
+    size_t next[nactive ? nactive : 1];   /* passed on as NULL while empty: nothing read from it */
     int escaped, end;
 
     if (depth > SCAN_MAX_DEPTH)
@@ -655,7 +655,7 @@ static int scan_value(struct scanner *s, const size_t *active, size_t nactive, s
             if (s->p >= s->end || *s->p != ':')
                 return scan_fail(s, "expected ':'");
             s->p++;
-            if (scan_value(s, next, nnext, depth + 1, NULL) != 0 || (end = scan_after_item(s, '}')) < 0)
+            if (scan_value(s, nnext ? next : NULL, nnext, depth + 1, NULL) != 0 || (end = scan_after_item(s, '}')) < 0)
                 return -1;
             if (end)
                 break;
@@ -676,7 +676,7 @@ static int scan_value(struct scanner *s, const size_t *active, size_t nactive, s
                 if (c->nsteps > depth && c->steps[depth].is_index && c->steps[depth].index == index)
                     next[nnext++] = active[i];
             }
-            if (scan_value(s, next, nnext, depth + 1, NULL) != 0 || (end = scan_after_item(s, ']')) < 0)
+            if (scan_value(s, nnext ? next : NULL, nnext, depth + 1, NULL) != 0 || (end = scan_after_item(s, ']')) < 0)
                 return -1;
             if (end)
                 break;

@@ -37,7 +37,8 @@
 
 #include "sink.h"
 #include "redis_conf.h"
-#include "router/backoff.h"
+#include "lib/backoff.h"
+#include "lib/clock.h"
 
 /* The script unpacks at most 1000 keys or 2000 values per call, far below Lua's limit of
  * about 8000; an XADD cannot be split, so a stream entry is held to this many fields. */
@@ -294,19 +295,6 @@ static int conn_usable(const struct redis_sink *rs);
 static void script_send(struct redis_sink *rs, struct redis_req *req);
 
 /* ---- small helpers ---- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timeval ms_tv(int64_t ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-    return tv;
-}
 
 static uint32_t key_hash(const char *p, size_t n)
 {
@@ -952,7 +940,7 @@ static void command_timer_arm(struct redis_sink *rs)
         return;
     }
     delay = head->sent_ms + rs->command_timeout_ms - mono_ms();
-    tv = ms_tv(delay > 0 ? delay : 0);
+    tv = ms_to_tv(delay > 0 ? delay : 0);
     evtimer_add(rs->command_timer, &tv);
 }
 
@@ -989,7 +977,7 @@ static void reconnect_schedule(struct redis_sink *rs)
     if (rs->failures == 1 || rs->failures % 10 == 0)
         sink_log(&rs->super, LOG_WARN, "redis %s:%d: %s; reconnecting in %" PRId64 " ms (attempt %u)",
                  rs->url.host, rs->url.port, rs->last_error, delay, rs->failures);
-    tv = ms_tv(delay);
+    tv = ms_to_tv(delay);
     evtimer_add(rs->reconnect_timer, &tv);
 }
 
@@ -1288,9 +1276,8 @@ static void on_connect(const redisAsyncContext *cac, int status)
 oom:
     /* not from inside hiredis' connect callback: the connect timer drops it on the next turn */
     {
-        struct timeval now = { 0, 0 };
         snprintf(rs->last_error, sizeof rs->last_error, "out of memory");
-        evtimer_add(rs->connect_timer, &now);
+        evtimer_add(rs->connect_timer, &ZERO_TV);
     }
 }
 
@@ -1376,7 +1363,7 @@ static int host_is_numeric(const char *host)
 /* Starts a connection attempt: resolve (when the host is a name), connect, handshake. */
 static void conn_connect(struct redis_sink *rs)
 {
-    struct timeval tv = ms_tv(rs->connect_timeout_ms);
+    struct timeval tv = ms_to_tv(rs->connect_timeout_ms);
 
     if (rs->stopped || rs->state != CONN_IDLE)
         return;

@@ -273,7 +273,7 @@ static void rj_ws(struct rj_parser *j)
 
 static int hex4(const char *p, unsigned *out)
 {
-    unsigned v = 0;
+    unsigned v = *out = 0;   /* *out set on failure too: the decoders of checked text ignore the result */
     for (int i = 0; i < 4; i++) {
         int h = hexval(p[i]);
         if (h < 0)

@@ -11,16 +11,18 @@
 #ifndef SLUICE_SINK_H
 #define SLUICE_SINK_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "../router/cfg.h"
-#include "../router/log.h"
+#include "lib/cfg.h"
+#include "lib/log.h"
 
 struct sink;
 struct sink_state;      /* router-private */
+struct sink_batch_hooks; /* router-private */
 
 /* One record as a sink sees it. Everything is borrowed from the router for the life of the
  * batch, except prepared, which belongs to the sink (freed by ops->release). */
@@ -59,6 +61,7 @@ struct sink_batch {
      * applied) or never made. Such a batch is never dead-lettered for running out of
      * attempts; the sink is parked and the batch retried until the target settles it. */
     int unreachable;
+    const struct sink_batch_hooks *hooks;   /* router-private */
 };
 
 enum sink_result {
@@ -68,6 +71,14 @@ enum sink_result {
     SINK_FENCED,  /* the stored position is not prev_next: another writer owns the partition */
 };
 
+/* Where sink_batch_done and sink_batch_note go: the router sets them on each batch it hands
+ * over, so that sinks call sinks/sink.c and never into the router (Fluent Bit's
+ * flb_output_return). */
+struct sink_batch_hooks {
+    void (*done)(struct sink_batch *b, enum sink_result result, const char *error);
+    void (*note)(struct sink_batch *b, const char *fmt, va_list ap);
+};
+
 /* A request to read stored positions (transactional sinks), answered with sink_positions_done. */
 struct sink_positions {
     const char *topic;
@@ -75,6 +86,8 @@ struct sink_positions {
     size_t count;
     int64_t *next;                /* out, one per partition: -1 when none is stored */
     void *origin;                 /* router-private */
+    /* router-private: where sink_positions_done goes */
+    void (*done)(struct sink_positions *req, int ok, const char *error);
 };
 
 #define SINK_F_JSON          0x1u  /* the router parses values as JSON before prepare */
@@ -157,7 +170,7 @@ struct sink {
     struct sink_state *state;       /* router-private */
 };
 
-/* The router's API for sinks. */
+/* The API for sinks (sinks/sink.c); the verdicts go on to the hooks the router set. */
 void sink_batch_reject(struct sink_batch *b, size_t index, const char *reason);
 void sink_batch_done(struct sink_batch *b, enum sink_result result, const char *error);
 /* What this attempt sent and got, in a line (a statement summary, "POST /x -> 503: body..."),
@@ -168,7 +181,7 @@ void sink_positions_done(struct sink_positions *req, int ok, const char *error);
 void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The registry of sink types (sinks/sinks.c). */
+/* The registry of sink types (sinks/sink.c). */
 const struct sink_ops *sink_ops_find(const char *type);
 extern const struct sink_ops *const sink_types[];   /* NULL-terminated */
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "template.h"
-#include "router/jsonpath.h"
+#include "lib/jsonpath.h"
 
 /* ---- buffer ---- */
 

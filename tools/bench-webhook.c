@@ -40,8 +40,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "lib/log.h"
 #include "router/conf.h"
-#include "router/log.h"
 #include "router/router.h"
 
 extern char **environ;
@@ -507,7 +507,7 @@ static int bare_fill(struct bare *bb, CURLM *multi, struct bare_slot *slots, int
 static double bench_bare(const char *url, const struct options *o, int in_flight, const struct child *rcv)
 {
     char full[256];
-    const char *b64 = BENCH_SECRET + 6;
+    const char *b64 = &BENCH_SECRET[sizeof "whsec_" - 1];   /* the base64 after the prefix */
     unsigned char key[64];
     struct bare bb = { .o = o, .url = full, .total = o->records / o->array_size };
     struct bare_slot *slots = calloc((size_t)in_flight, sizeof *slots);

@@ -32,8 +32,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "lib/log.h"
 #include "router/conf.h"
-#include "router/log.h"
 #include "router/router.h"
 
 struct opts {

@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 
+#include "lib/jsonpath.h"
 #include "router/filter.h"
-#include "router/jsonpath.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

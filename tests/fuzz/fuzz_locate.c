@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router/cfg.h"
+#include "lib/cfg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

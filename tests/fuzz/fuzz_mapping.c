@@ -17,8 +17,8 @@
 
 #include <jansson.h>
 
-#include "router/cfg.h"
-#include "router/jsonpath.h"
+#include "lib/cfg.h"
+#include "lib/jsonpath.h"
 #include "sinks/postgres_conf.h"
 #include "sinks/redis_conf.h"
 #include "sinks/sink.h"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Calls that would block the event loop are banned in router/ and sinks/ (checksrc-style):
+# Calls that would block the event loop are banned in lib/, router/ and sinks/ (checksrc-style):
 # a blocking query, a sleep, a synchronous commit or close, a blocking poll, a blocking HTTP
 # transfer. A line may opt out with a comment "banned-ok: <reason>" (code that runs on a worker
 # thread, or after the loop has stopped).
@@ -19,7 +19,7 @@ patterns=(
 )
 status=0
 for p in "${patterns[@]}"; do
-    hits=$(grep -rnE "$p" "$root/router" "$root/sinks" --include='*.c' | grep -v 'banned-ok:' || true)
+    hits=$(grep -rnE "$p" "$root/lib" "$root/router" "$root/sinks" --include='*.c' | grep -v 'banned-ok:' || true)
     if [ -n "$hits" ]; then
         printf 'banned call (%s):\n%s\n' "$p" "$hits"
         status=1

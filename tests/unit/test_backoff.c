@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "router/backoff.h"
+#include "lib/backoff.h"
 
 static void test_bounds_grow_then_cap(void **state)
 {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router/cfg.h"
+#include "lib/cfg.h"
 
 /* ---- cfg_locate ---- */
 

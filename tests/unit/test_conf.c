@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/log.h"
 #include "router/conf.h"
-#include "router/log.h"
 #include "sinks/sink.h"
 
 #define SECRET "s3cr3t-Value"

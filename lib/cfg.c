@@ -95,7 +95,8 @@ static int cfg_path_next(const char *path, size_t *pos, struct cfg_seg *seg)
 
     if (!path[p])
         return 0;
-    seg->start = p;
+    /* All fields set: gcc -O3 cannot see that an index segment's key is never read. */
+    *seg = (struct cfg_seg){ .start = p };
     if (path[p] == '[') {
         p++;
         if (path[p] == '"') {
@@ -138,7 +139,6 @@ static int cfg_path_next(const char *path, size_t *pos, struct cfg_seg *seg)
             return -1;      /* after "]" comes '.', '[' or the end */
         }
         seg->kind = CFG_SEG_KEY;
-        seg->quoted = 0;
         seg->key = path + p;
         while (path[p] && path[p] != '.' && path[p] != '[')
             p++;
