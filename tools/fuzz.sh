@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${SLUICE_FUZZ_SECONDS:-30}
-cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSLUICE_FUZZ=ON -DSLUICE_TESTS=OFF >/dev/null
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSLUICE_FUZZ=ON -DSLUICE_TESTS=OFF -DSLUICE_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"${SLUICE_JOBS:-2}" --target fuzz_config fuzz_locate fuzz_filter $(
     cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//' | grep -vxE 'fuzz_config|fuzz_locate|fuzz_filter' | tr '\n' ' ')
 mkdir -p build-fuzz/findings

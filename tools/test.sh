@@ -3,8 +3,9 @@
 #   1. build/       plain build (RelWithDebInfo, warnings are errors), all ctest tests (unit +
 #                   integration);
 #   2. build-asan/  -DSLUICE_SANITIZE=ON (ASan + UBSan), all ctest tests again;
-#   3. the unit tests of build/ under valgrind (leaks of kind "definite" fail);
-#   4. the libFuzzer targets (clang, build-fuzz/) for a bounded time each (tools/fuzz.sh).
+#   3. build-rel/, build-clang/: Release builds with gcc (-O3) and clang, warnings as errors;
+#   4. the unit tests of build/ under valgrind (leaks of kind "definite" fail);
+#   5. the libFuzzer targets (clang, build-fuzz/) for a bounded time each (tools/fuzz.sh).
 # Every step runs even when an earlier one failed (a step whose build failed is reported as
 # failed, not run). At the end: one line per step (passed or failed, its time, the tests that
 # failed), then "N passed, N failed", where each build, test, valgrind run and fuzz target counts
@@ -178,6 +179,9 @@ plain_built=$?
 run_ctest "ctest (build/)" build $plain_built SLUICE_TMOUT_MULTIPLIER="$mult" --
 build "sanitizer build (build-asan/)" build-asan -DSLUICE_SANITIZE=ON
 run_ctest "ctest (build-asan/)" build-asan $? "${asan_env[@]}" SLUICE_TMOUT_MULTIPLIER="$(scaled 2)" --
+# Release builds, warnings as errors: gcc -O3 and clang find warnings the other builds do not.
+build "release build, gcc (build-rel/)" build-rel -DCMAKE_BUILD_TYPE=Release
+build "release build, clang (build-clang/)" build-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
 valgrind_units $plain_built
 fuzz
 summary
