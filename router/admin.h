@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <event2/event.h>
 
+#include "http_server.h"
+
 struct router;
 struct admin;
 
@@ -26,9 +28,11 @@ struct admin_hooks {
     void *arg;
 };
 
-/** @brief Listen on @p listen ("host:port"); @p token may be NULL (no authentication). */
+/** @brief Listen on @p listen ("host:port") with @p limits on each client (http_server.h);
+ * @p token may be NULL (no authentication). */
 struct admin *admin_new(struct event_base *eb, const char *listen, const char *token,
-                        const struct admin_hooks *hooks, char *err, size_t errlen);
+                        const struct http_limits *limits, const struct admin_hooks *hooks,
+                        char *err, size_t errlen);
 
 /** @brief The port actually bound (for "host:0"). */
 int admin_port(const struct admin *a);
