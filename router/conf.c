@@ -77,7 +77,7 @@ static const struct cfg_opt conf_admin_opts[] = {
             "Time a client has to send a whole request (from connecting, or from the previous answer) and to read the answer; over it: 408"),
     CFG_INT("max_header_bytes", "16384", 1024, 65535, M(admin_max_header_bytes),
             "Request line and headers together; over it: 431 (a request line over 8192 bytes: 414)"),
-    CFG_INT("max_headers", "64", 1, 256, M(admin_max_headers), "Header lines of a request; over it: 431"),
+    CFG_INT("max_headers", "64", 1, 100, M(admin_max_headers), "Header lines of a request; over it: 431"),
     CFG_END
 };
 

@@ -16,7 +16,7 @@
 #include "http_server.h"
 #include "log.h"
 
-#define HEAD_INITIAL 1024            /* the head buffer starts here and doubles up to the cap */
+#define HEAD_INITIAL 256             /* the head buffer starts here (a curl request fits) and doubles up to the cap */
 #define LINGER_MS 1000               /* after an error answer: how long unread input is drained */
 #define LINGER_BYTES (1u << 20)      /* ... and how much of it at most */
 #define ACCEPT_PAUSE_MS 100          /* out of descriptors: stop accepting for this long */

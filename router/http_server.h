@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <event2/event.h>
 
-#define HTTP_FIELDS_MAX 256          /* upper bound of http_limits.max_headers */
+#define HTTP_FIELDS_MAX 100          /* upper bound of http_limits.max_headers (a fixed array per connection) */
 #define HTTP_HEAD_BYTES_MAX 65535    /* upper bound of http_limits.max_head_bytes (offsets are 16 bits) */
 
 struct http_limits {
