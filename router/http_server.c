@@ -131,14 +131,14 @@ static void conn_arm(struct http_conn *c, unsigned ms)
 }
 
 /* Queue an answer the server makes itself (errors), always closing. */
-static void conn_answer_and_close(struct http_conn *c, int status, const char *extra)
+static void conn_answer_and_close(struct http_conn *c, int status)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     char body[96];
     int n = snprintf(body, sizeof body, "%d %s\n", status, status_text(status));
 
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                        "Connection: close\r\n%s\r\n%s", status, status_text(status), n, extra ? extra : "", body);
+                        "Connection: close\r\n\r\n%s", status, status_text(status), n, body);
     c->close_after = 1;
     c->state = CONN_WRITING;
     bufferevent_disable(c->bev, EV_READ);
@@ -150,7 +150,7 @@ static void conn_reject(struct http_conn *c, int status, enum http_reject reason
     c->srv->rejected[reason]++;
     /* Identical lines within 10 s are logged once (log.c), so a flood does not flood the log. */
     LOG(LOG_WARN, "%s: refused a client: %s (%d)", c->srv->name, http_reject_name(reason), status);
-    conn_answer_and_close(c, status, NULL);
+    conn_answer_and_close(c, status);
 }
 
 static void conn_process(struct http_conn *c);
@@ -231,7 +231,7 @@ static void conn_process(struct http_conn *c)
 
     if (c->state == CONN_HEAD) {
         if (conn_read_head(c) != 0) {
-            conn_answer_and_close(c, 500, NULL);
+            conn_answer_and_close(c, 500);
             return;
         }
         if (c->head_len == 0)
@@ -244,7 +244,7 @@ static void conn_process(struct http_conn *c)
         if (rc == 0)
             return;
         if (conn_begin_request(c) != 0) {
-            conn_answer_and_close(c, 500, NULL);
+            conn_answer_and_close(c, 500);
             return;
         }
     }
@@ -254,7 +254,7 @@ static void conn_process(struct http_conn *c)
         if (evbuffer_get_length(in) < need)
             return;
         if (!(req->body = malloc(need + 1))) {
-            conn_answer_and_close(c, 500, NULL);
+            conn_answer_and_close(c, 500);
             return;
         }
         evbuffer_remove(in, req->body, need);
@@ -430,7 +430,8 @@ struct http_server *http_server_new(struct event_base *eb, const char *listen, c
         srv->lim.max_headers = HTTP_FIELDS_MAX;
     srv->handler = handler;
     srv->arg = arg;
-    if (!colon || (size_t)(colon - listen) >= sizeof host || strlen(colon + 1) >= sizeof port) {
+    if (!colon || (size_t)(colon - listen) >= sizeof host || strlen(colon + 1) > 5 || !colon[1] ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1) || atol(colon + 1) > 65535) {
         snprintf(err, errlen, "%s.listen \"%s\": expected HOST:PORT", name, listen ? listen : "");
         goto fail;
     }

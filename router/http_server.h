@@ -10,8 +10,8 @@
  * and its line reader searches the whole buffer again on every read. Adding all of that around it
  * would leave the parser, the part that matters, out of our hands and out of the fuzzer's.
  *
- * http_head_feed is the parser: a pure function over bytes, kept resumable so that each byte is
- * scanned once however the request is split across reads. */
+ * http_head_feed (http_parse.c) is the parser: a pure function over bytes, kept resumable so
+ * that each byte is scanned once however the request is split across reads. */
 #ifndef SLUICE_HTTP_SERVER_H
 #define SLUICE_HTTP_SERVER_H
 

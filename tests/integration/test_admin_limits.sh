@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The admin listener bounds what one client can make sluice hold (issue 20). Real sockets
-# (tools/http-attack.c) send a header line that never ends, 100,000 header lines, a request line
+# (tools/http-attack.c) send a header line that never ends (4 clients), 100,000 header lines, a request line
 # of 1 MiB, and 1,000 clients that send one byte a second. Each is cut off at its cap with the
 # status HTTP gives for it and counted in sluice_admin_http_rejected_total; sluice's peak RSS stays
 # within 8 MiB of its idle RSS and its CPU time over the whole attack stays under 4 s (the
@@ -85,29 +85,29 @@ field() {   # SUMMARY NAME: a field of http-attack's summary (0 when absent)
     v=$(tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }')
     echo "${v:-0}"
 }
-expect_cut() {   # SUMMARY STATUS WHAT: one client, answered STATUS, connection closed by sluice
-    [ "$(field "$1" open)" = 0 ] || lib_fail "$3: the connection was still open: $1"
-    [ "$(field "$1" "status_$2")" = 1 ] || lib_fail "$3: expected one answer $2: $1"
+expect_cut() {   # SUMMARY STATUS N WHAT: N clients, each answered STATUS, each connection closed by sluice
+    [ "$(field "$1" open)" = 0 ] || lib_fail "$4: a connection was still open: $1"
+    [ "$(field "$1" "status_$2")" = "$3" ] || lib_fail "$4: expected $3 answers $2: $1"
 }
 
 produce_batch
-out=$(attack header --limit-ms "$(($(lib_tmout 30) * 1000))")
+out=$(attack header --clients 4 --limit-ms "$(($(lib_tmout 30) * 1000))")
 lib_log "never-ending header line: $out (VmHWM $(status_kb VmHWM) kB)"
-expect_cut "$out" 431 "a never-ending header line"
+expect_cut "$out" 431 4 "a never-ending header line"
 healthz "after the never-ending header"
-lib_pass "a header line that never ends is cut at 16 KiB: 431, closed ($out)"
+lib_pass "4 clients sending a header line that never ends are cut at 16 KiB: 431, closed ($out)"
 
 produce_batch
 out=$(attack headers --limit-ms "$(($(lib_tmout 30) * 1000))")
 lib_log "100,000 header lines: $out (VmHWM $(status_kb VmHWM) kB)"
-expect_cut "$out" 431 "100,000 header lines"
+expect_cut "$out" 431 1 "100,000 header lines"
 healthz "after 100,000 header lines"
 lib_pass "100,000 header lines are cut at the 65th: 431, closed ($out)"
 
 produce_batch
 out=$(attack request-line --limit-ms "$(($(lib_tmout 30) * 1000))")
 lib_log "1 MiB request line: $out (VmHWM $(status_kb VmHWM) kB)"
-expect_cut "$out" 414 "a 1 MiB request line"
+expect_cut "$out" 414 1 "a 1 MiB request line"
 healthz "after the 1 MiB request line"
 lib_pass "a request line of 1 MiB is cut at 8 KiB: 414, closed ($out)"
 
@@ -146,7 +146,7 @@ sleep 1
 check_file_output "$WORK/out.ndjson" "$produced"
 lib_pass "the data path kept flowing: all $produced records reached the file sink exactly once"
 
-for pair in headers_too_large:1 request_line_too_long:1 too_many_headers:1; do
+for pair in headers_too_large:4 request_line_too_long:1 too_many_headers:1; do
     r=${pair%%:*}
     before=before_$r
     [ $(($(rejected "$r") - ${!before})) = "${pair#*:}" ] || lib_fail "$r moved by $(($(rejected "$r") - ${!before})), expected ${pair#*:}"
