@@ -20,6 +20,7 @@
 #define LINGER_MS 1000               /* after an error answer: how long unread input is drained */
 #define LINGER_BYTES (1u << 20)      /* ... and how much of it at most */
 #define ACCEPT_PAUSE_MS 100          /* out of descriptors: stop accepting for this long */
+#define ACCEPT_BATCH 32              /* accepts before the loop gets a turn (see on_accept) */
 
 enum conn_state {
     CONN_HEAD,          /* reading the request line and headers */
@@ -56,7 +57,8 @@ struct http_server_req {
 struct http_server {
     struct event_base *eb;
     struct evconnlistener *listener;
-    struct event *resume;            /* re-enables accepting after EMFILE */
+    struct event *resume;            /* re-enables accepting after a pause */
+    unsigned accepted;               /* since the last pause */
     struct http_limits lim;
     http_handler_fn handler;
     void *arg;
@@ -349,9 +351,16 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     struct http_server *srv = arg;
     struct http_conn *c;
 
-    (void)listener;
     (void)sa;
     (void)socklen;
+    /* libevent accepts the whole backlog in one callback, and frees a closed connection's
+     * bufferevent only later in the loop: a burst of thousands would pile up before anything is
+     * freed, and starve the clients already connected. Every few accepts, let the loop run. */
+    if (++srv->accepted >= ACCEPT_BATCH) {
+        srv->accepted = 0;
+        evconnlistener_disable(listener);
+        event_active(srv->resume, EV_TIMEOUT, 1);
+    }
     if (srv->nconns >= srv->lim.max_connections && server_make_room(srv) != 0) {
         srv->rejected[HTTP_REJECT_TOO_MANY_CONNECTIONS]++;
         evutil_closesocket(fd);
