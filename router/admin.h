@@ -9,7 +9,8 @@
  *   POST /reload                  re-read the configuration (as SIGHUP does)
  *   GET  /                        a status page for people
  * Everything but /healthz needs "Authorization: Bearer TOKEN" when admin.token is set (the status
- * page also takes ?token=, which its script then sends as that header). */
+ * page also takes ?token=, which its script then sends as that header). It runs on http_server.h,
+ * which bounds what each client can make it hold (README, Security). */
 #ifndef SLUICE_ADMIN_H
 #define SLUICE_ADMIN_H
 
