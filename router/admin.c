@@ -4,47 +4,39 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <librdkafka/rdkafka.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include "admin.h"
+#include "admin_route.h"
+#include "http_server.h"
 #include "metrics.h"
 #include "router.h"
 #include "status_page.h"
 #include "lib/log.h"
 
 #define DEBUG_DELIVERIES 32
-#define MAX_BODY 65536
 
 struct admin {
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
+    struct http_server *srv;
     unsigned char token_digest[SHA256_DIGEST_LENGTH];
     int has_token;
     struct admin_hooks hooks;
 };
 
-static void reply_text(struct evhttp_request *req, int code, const char *type, const char *body)
+/* Every answer ends here: it frees @p req. */
+static void reply_text(struct http_server_req *req, int code, const char *type, const char *body)
 {
-    struct evbuffer *out = evbuffer_new();
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-    evbuffer_add(out, body, strlen(body));
-    evhttp_send_reply(req, code, NULL, out);
-    evbuffer_free(out);
+    http_server_reply_header(req, "Cache-Control", "no-store");
+    http_server_reply(req, code, type, body, strlen(body));
 }
 
 /* Steals @p doc. */
-static void reply_json(struct evhttp_request *req, int code, json_t *doc)
+static void reply_json(struct http_server_req *req, int code, json_t *doc)
 {
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
@@ -56,38 +48,31 @@ static void reply_json(struct evhttp_request *req, int code, json_t *doc)
     free(text);
 }
 
-static void reply_error(struct evhttp_request *req, int code, const char *message)
+static void reply_error(struct http_server_req *req, int code, const char *message)
 {
     reply_json(req, code, json_pack("{s:s}", "error", message));
 }
 
 /* The token is compared as SHA-256 digests with CRYPTO_memcmp: constant time, and the length of
  * the real token does not leak either. */
-static int admin_authorized(const struct admin *a, struct evhttp_request *req, int allow_query)
+static int admin_authorized(const struct admin *a, struct http_server_req *req, int allow_query)
 {
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *auth = http_server_req_header(req, "Authorization");
     const char *given = NULL;
+    char *from_query = NULL;
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    struct evkeyvalq query = { 0 };
-    int ok;
 
     if (!a->has_token)
         return 1;
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0)   /* the scheme is case-insensitive (RFC 9110) */
         given = auth + 7;
-    if (!given && allow_query) {
-        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-        if (q && evhttp_parse_query_str(q, &query) == 0)
-            given = evhttp_find_header(&query, "token");
-    }
-    if (!given) {
-        evhttp_clear_headers(&query);
+    if (!given && allow_query)
+        given = from_query = http_query_param(http_server_req_query(req), "token");
+    if (!given)
         return 0;
-    }
     SHA256((const unsigned char *)given, strlen(given), digest);
-    ok = CRYPTO_memcmp(digest, a->token_digest, sizeof digest) == 0;
-    evhttp_clear_headers(&query);
-    return ok;
+    free(from_query);
+    return CRYPTO_memcmp(digest, a->token_digest, sizeof digest) == 0;
 }
 
 /* ---- /metrics ---- */
@@ -253,7 +238,21 @@ static void render_metrics(struct router *r, FILE *out)
     fprintf(out, "process_resident_memory_bytes %lld\n", process_rss_bytes());
 }
 
-static void on_metrics(struct admin *a, struct evhttp_request *req)
+/* The admin listener's own defences (http_server.h). */
+static void render_listener_metrics(const struct admin *a, FILE *out)
+{
+    const uint64_t *rejected = http_server_rejected(a->srv);
+
+    metrics_family(out, "sluice_admin_http_rejected_total", "counter",
+                   "Admin API clients cut off at a limit (the connection closed), by reason.");
+    for (int k = 0; k < HTTP_REJECT_COUNT; k++)
+        fprintf(out, "sluice_admin_http_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
+                http_reject_name((enum http_reject)k), rejected[k]);
+    metrics_family(out, "sluice_admin_http_connections", "gauge", "Connections open to the admin API.");
+    fprintf(out, "sluice_admin_http_connections %zu\n", http_server_connections(a->srv));
+}
+
+static void on_metrics(struct admin *a, struct http_server_req *req)
 {
     char *text = NULL;
     size_t len = 0;
@@ -264,6 +263,7 @@ static void on_metrics(struct admin *a, struct evhttp_request *req)
         return;
     }
     render_metrics(a->hooks.router(a->hooks.arg), out);
+    render_listener_metrics(a, out);
     fclose(out);
     reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
     free(text);
@@ -327,7 +327,7 @@ static json_t *sink_json(const struct router_sink_view *v)
         "positions");
 }
 
-static void on_sinks(struct admin *a, struct evhttp_request *req)
+static void on_sinks(struct admin *a, struct http_server_req *req)
 {
     struct router *r = a->hooks.router(a->hooks.arg);
     struct positions_ctx pc = { json_array() };
@@ -355,7 +355,7 @@ static const char *result_name(enum sink_result result)
     return "?";
 }
 
-static void on_sink_debug(struct admin *a, struct evhttp_request *req, size_t k)
+static void on_sink_debug(struct admin *a, struct http_server_req *req, size_t k)
 {
     struct router *r = a->hooks.router(a->hooks.arg);
     struct router_delivery deliveries[DEBUG_DELIVERIES];
@@ -376,33 +376,9 @@ static void on_sink_debug(struct admin *a, struct evhttp_request *req, size_t k)
     reply_json(req, 200, json_pack("{s:s, s:s, s:o}", "name", v.sk->name, "type", v.sk->type, "deliveries", list));
 }
 
-static json_t *request_json(struct evhttp_request *req, char *err, size_t errlen)
-{
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    json_error_t jerr;
-    json_t *doc;
-
-    if (len == 0)
-        return json_object();
-    if (len > MAX_BODY) {
-        snprintf(err, errlen, "body too large");
-        return NULL;
-    }
-    doc = json_loadb((const char *)evbuffer_pullup(in, (ssize_t)len), len, 0, &jerr);
-    if (!doc)
-        snprintf(err, errlen, "body is not JSON: %s", jerr.text);
-    else if (!json_is_object(doc)) {
-        snprintf(err, errlen, "body must be a JSON object");
-        json_decref(doc);
-        doc = NULL;
-    }
-    return doc;
-}
-
 static void on_replay_time_answer(void *arg, int rewound, size_t unmatched, const char *error)
 {
-    struct evhttp_request *req = arg;
+    struct http_server_req *req = arg;
     if (rewound < 0 || error) {
         reply_error(req, 502, error ? error : "the time lookup failed");
         return;
@@ -411,44 +387,27 @@ static void on_replay_time_answer(void *arg, int rewound, size_t unmatched, cons
                                    "partitions_without_records_after", (json_int_t)unmatched));
 }
 
-static void on_sink_replay(struct admin *a, struct evhttp_request *req, size_t k)
+static void on_sink_replay(struct admin *a, struct http_server_req *req, size_t k)
 {
     struct router *r = a->hooks.router(a->hooks.arg);
+    struct admin_replay rp;
     char err[256];
-    json_t *body = request_json(req, err, sizeof err), *offset, *topic, *partition;
+    size_t len;
+    const char *body = http_server_req_body(req, &len);
     int rewound;
 
-    if (!body) {
+    if (admin_replay_parse(body, len, &rp, err, sizeof err) != 0) {
         reply_error(req, 400, err);
         return;
     }
-    offset = json_object_get(body, "offset");
-    topic = json_object_get(body, "topic");
-    partition = json_object_get(body, "partition");
-    if (json_object_get(body, "timestamp_ms")) {
-        json_t *ts = json_object_get(body, "timestamp_ms");
-        if (!json_is_integer(ts) || offset || (topic && !json_is_string(topic)) || (partition && !json_is_integer(partition))) {
-            reply_error(req, 400, "expected {\"timestamp_ms\": T} (and no \"offset\") with optional \"topic\" and \"partition\"");
-            json_decref(body);
-            return;
-        }
+    if (rp.by_time) {
         /* Answered when Kafka has told the offsets for that time. */
-        if (router_sink_replay_time(r, k, topic ? json_string_value(topic) : NULL,
-                                    partition ? (int32_t)json_integer_value(partition) : -1,
-                                    json_integer_value(ts), on_replay_time_answer, req, err, sizeof err) != 0)
+        if (router_sink_replay_time(r, k, rp.topic[0] ? rp.topic : NULL, rp.partition, rp.at,
+                                    on_replay_time_answer, req, err, sizeof err) != 0)
             reply_error(req, 400, err);
-        json_decref(body);
         return;
     }
-    if (!json_is_integer(offset) || (topic && !json_is_string(topic)) || (partition && !json_is_integer(partition))) {
-        reply_error(req, 400, "expected {\"offset\": N} with optional \"topic\" (string) and \"partition\" (integer)");
-        json_decref(body);
-        return;
-    }
-    rewound = router_sink_replay(r, k, topic ? json_string_value(topic) : NULL,
-                                 partition ? (int32_t)json_integer_value(partition) : -1,
-                                 json_integer_value(offset), err, sizeof err);
-    json_decref(body);
+    rewound = router_sink_replay(r, k, rp.topic[0] ? rp.topic : NULL, rp.partition, rp.at, err, sizeof err);
     if (rewound < 0) {
         reply_error(req, 400, err);
         return;
@@ -456,7 +415,7 @@ static void on_sink_replay(struct admin *a, struct evhttp_request *req, size_t k
     reply_json(req, 200, json_pack("{s:i}", "partitions_rewound", rewound));
 }
 
-static void on_reload(struct admin *a, struct evhttp_request *req)
+static void on_reload(struct admin *a, struct http_server_req *req)
 {
     char msg[8192] = "";
     if (!a->hooks.reload) {
@@ -470,17 +429,16 @@ static void on_reload(struct admin *a, struct evhttp_request *req)
     reply_json(req, 200, json_pack("{s:s}", "status", msg[0] ? msg : "reloaded"));
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+static void on_request(struct http_server_req *req, void *arg)
 {
     struct admin *a = arg;
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    struct admin_route rt;
     struct router *r = a->hooks.router(a->hooks.arg);
     char why[256] = "";
+    int k = -1;
 
-    if (!path)
-        path = "/";
-    if (strcmp(path, "/healthz") == 0) {
+    admin_route(http_server_req_method(req), http_server_req_path(req), &rt);
+    if (rt.ep == ADMIN_EP_HEALTHZ) {
         reply_text(req, 200, "text/plain", "ok\n");
         return;
     }
@@ -488,14 +446,20 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_text(req, 503, "text/plain", "restarting the pipeline\n");
         return;
     }
-    if (!admin_authorized(a, req, method == EVHTTP_REQ_GET && strcmp(path, "/") == 0)) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"sluice\"");
+    if (!admin_authorized(a, req, admin_route_query_token(&rt))) {
+        http_server_reply_header(req, "WWW-Authenticate", "Bearer realm=\"sluice\"");
         reply_error(req, 401, "a valid bearer token is required");
         return;
     }
-    if (method == EVHTTP_REQ_GET && strcmp(path, "/") == 0) {
+    if (rt.sink[0] && (k = router_sink_find(r, rt.sink)) < 0) {
+        reply_error(req, 404, "no such sink");
+        return;
+    }
+    switch (rt.ep) {
+    case ADMIN_EP_STATUS_PAGE:
         reply_text(req, 200, "text/html; charset=utf-8", status_page_html);
-    } else if (method == EVHTTP_REQ_GET && strcmp(path, "/readyz") == 0) {
+        break;
+    case ADMIN_EP_READYZ:
         if (router_ready(r, why, sizeof why))
             reply_text(req, 200, "text/plain", "ready\n");
         else {
@@ -503,65 +467,53 @@ static void on_request(struct evhttp_request *req, void *arg)
             snprintf(body, sizeof body, "not ready: %s\n", why);
             reply_text(req, 503, "text/plain", body);
         }
-    } else if (method == EVHTTP_REQ_GET && strcmp(path, "/metrics") == 0) {
+        break;
+    case ADMIN_EP_METRICS:
         on_metrics(a, req);
-    } else if (method == EVHTTP_REQ_GET && strcmp(path, "/sinks") == 0) {
+        break;
+    case ADMIN_EP_SINKS:
         on_sinks(a, req);
-    } else if (method == EVHTTP_REQ_POST && strcmp(path, "/reload") == 0) {
+        break;
+    case ADMIN_EP_RELOAD:
         on_reload(a, req);
-    } else if (strncmp(path, "/sinks/", 7) == 0) {
-        char name[256];
-        const char *slash = strchr(path + 7, '/');
-        const char *action = slash ? slash + 1 : "";
-        size_t len = slash ? (size_t)(slash - (path + 7)) : strlen(path + 7);
-        int k;
-        if (len == 0 || len >= sizeof name) {
-            reply_error(req, 404, "no such sink");
-            return;
-        }
-        memcpy(name, path + 7, len);
-        name[len] = '\0';
-        if ((k = router_sink_find(r, name)) < 0) {
-            reply_error(req, 404, "no such sink");
-            return;
-        }
-        if (method == EVHTTP_REQ_GET && strcmp(action, "debug") == 0) {
-            on_sink_debug(a, req, (size_t)k);
-        } else if (method == EVHTTP_REQ_POST && strcmp(action, "pause") == 0) {
-            router_sink_pause(r, (size_t)k);
-            reply_json(req, 200, json_pack("{s:s, s:s}", "name", name, "state", "paused"));
-        } else if (method == EVHTTP_REQ_POST && strcmp(action, "resume") == 0) {
-            router_sink_resume(r, (size_t)k);
-            reply_json(req, 200, json_pack("{s:s, s:s}", "name", name, "state", "running"));
-        } else if (method == EVHTTP_REQ_POST && strcmp(action, "replay") == 0) {
-            on_sink_replay(a, req, (size_t)k);
-        } else {
-            reply_error(req, 404, "unknown action; GET debug, POST pause, resume or replay");
-        }
-    } else {
+        break;
+    case ADMIN_EP_SINK_DEBUG:
+        on_sink_debug(a, req, (size_t)k);
+        break;
+    case ADMIN_EP_SINK_PAUSE:
+        router_sink_pause(r, (size_t)k);
+        reply_json(req, 200, json_pack("{s:s, s:s}", "name", rt.sink, "state", "paused"));
+        break;
+    case ADMIN_EP_SINK_RESUME:
+        router_sink_resume(r, (size_t)k);
+        reply_json(req, 200, json_pack("{s:s, s:s}", "name", rt.sink, "state", "running"));
+        break;
+    case ADMIN_EP_SINK_REPLAY:
+        on_sink_replay(a, req, (size_t)k);
+        break;
+    case ADMIN_EP_SINK_BAD_ACTION:
+        reply_error(req, 404, "unknown action; GET debug, POST pause, resume or replay");
+        break;
+    case ADMIN_EP_NO_SINK:
+        reply_error(req, 404, "no such sink");
+        break;
+    default:
         reply_error(req, 404, "not found");
+        break;
     }
 }
 
 struct admin *admin_new(struct event_base *eb, const char *listen, const char *token,
-                        const struct admin_hooks *hooks, char *err, size_t errlen)
+                        const struct http_limits *limits, const struct admin_hooks *hooks,
+                        char *err, size_t errlen)
 {
     struct admin *a = calloc(1, sizeof *a);
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    char host[256];
-    long port;
 
     if (!a) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     a->hooks = *hooks;
-    if (!colon || (size_t)(colon - listen) >= sizeof host || (port = strtol(colon + 1, NULL, 10)) < 0 || port > 65535) {
-        snprintf(err, errlen, "admin.listen \"%s\": expected HOST:PORT", listen ? listen : "");
-        goto fail;
-    }
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
     if (token && !token[0]) {
         /* Set, but to nothing (an empty ${NAME}): running without the protection it asked for
          * would be worse than not starting. */
@@ -572,21 +524,12 @@ struct admin *admin_new(struct event_base *eb, const char *listen, const char *t
         SHA256((const unsigned char *)token, strlen(token), a->token_digest);
         a->has_token = 1;
     }
-    if (!(a->http = evhttp_new(eb))) {
-        snprintf(err, errlen, "admin: out of memory");
+    if (!(a->srv = http_server_new(eb, listen, "admin", limits, on_request, a, err, errlen)))
         goto fail;
-    }
-    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_max_body_size(a->http, MAX_BODY);
-    evhttp_set_timeout(a->http, 30);
-    evhttp_set_gencb(a->http, on_request, a);
-    if (!(a->bound = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port))) {
-        snprintf(err, errlen, "admin: cannot listen on %s", listen);
-        goto fail;
-    }
     if (!a->has_token)
         LOG(LOG_WARN, "admin API on %s has no token: whoever reaches it can pause and replay sinks", listen);
-    LOG(LOG_INFO, "admin API listening on %s:%d", host, admin_port(a));
+    /* "host:port" with the port bound (tests read it for "host:0"). */
+    LOG(LOG_INFO, "admin API listening on %.*s:%d", (int)(strrchr(listen, ':') - listen), listen, admin_port(a));
     return a;
 fail:
     admin_free(a);
@@ -595,24 +538,13 @@ fail:
 
 int admin_port(const struct admin *a)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    evutil_socket_t fd = evhttp_bound_socket_get_fd(a->bound);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return -1;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return -1;
+    return http_server_port(a->srv);
 }
 
 void admin_free(struct admin *a)
 {
     if (!a)
         return;
-    if (a->http)
-        evhttp_free(a->http);
+    http_server_free(a->srv);
     free(a);
 }

@@ -9,12 +9,15 @@
  *   POST /reload                  re-read the configuration (as SIGHUP does)
  *   GET  /                        a status page for people
  * Everything but /healthz needs "Authorization: Bearer TOKEN" when admin.token is set (the status
- * page also takes ?token=, which its script then sends as that header). */
+ * page also takes ?token=, which its script then sends as that header). It runs on http_server.h,
+ * which bounds what each client can make it hold (README, Security). */
 #ifndef SLUICE_ADMIN_H
 #define SLUICE_ADMIN_H
 
 #include <stddef.h>
 #include <event2/event.h>
+
+#include "http_server.h"
 
 struct router;
 struct admin;
@@ -26,9 +29,11 @@ struct admin_hooks {
     void *arg;
 };
 
-/** @brief Listen on @p listen ("host:port"); @p token may be NULL (no authentication). */
+/** @brief Listen on @p listen ("host:port") with @p limits on each client (http_server.h);
+ * @p token may be NULL (no authentication). */
 struct admin *admin_new(struct event_base *eb, const char *listen, const char *token,
-                        const struct admin_hooks *hooks, char *err, size_t errlen);
+                        const struct http_limits *limits, const struct admin_hooks *hooks,
+                        char *err, size_t errlen);
 
 /** @brief The port actually bound (for "host:0"). */
 int admin_port(const struct admin *a);

@@ -71,6 +71,13 @@ static const struct cfg_opt conf_admin_opts[] = {
     CFG_STR("listen", "\"127.0.0.1:9644\"", M(admin_listen), "Address of the admin HTTP API, host:port"),
     { .name = "token", .type = CFG_T_STR, .offset = M(admin_token), .flags = CFG_SECRET,
       .help = "Bearer token the admin API requires; unset: no token (use \"${NAME}\")" },
+    CFG_INT("max_connections", "256", 1, 100000, M(admin_max_connections),
+            "Connections open at once; at the limit a new one closes the oldest still sending its request"),
+    CFG_INT("request_timeout_ms", "10000", 100, 600000, M(admin_request_timeout_ms),
+            "Time a client has to send a whole request (from connecting, or from the previous answer) and to read the answer; over it: 408"),
+    CFG_INT("max_header_bytes", "16384", 1024, 65535, M(admin_max_header_bytes),
+            "Request line and headers together; over it: 431 (a request line over 8192 bytes: 414)"),
+    CFG_INT("max_headers", "64", 1, 100, M(admin_max_headers), "Header lines of a request; over it: 431"),
     CFG_END
 };
 

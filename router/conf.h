@@ -14,6 +14,10 @@ struct conf {
     json_t *kafka;              /* librdkafka properties: an object of strings */
     char *admin_listen;
     char *admin_token;          /* secret: never printed */
+    long long admin_max_connections;     /* the admin listener's limits (http_server.h) */
+    long long admin_request_timeout_ms;
+    long long admin_max_header_bytes;
+    long long admin_max_headers;
     char *dead_letter_topic;
     char *sinks_dir;            /* resolved against the main file's directory; NULL when unset */
     int log_level;              /* enum log_level: debug=0, info, warn, error */

@@ -269,6 +269,7 @@ static int command_run(struct conf *conf, const char *file, int dev, int partiti
     struct event *signals[3] = { NULL, NULL, NULL };
     static const int signal_numbers[3] = { SIGTERM, SIGINT, SIGHUP };
     struct admin_hooks hooks = { app_router, app_reload_from_admin, &app };
+    struct http_limits limits = HTTP_LIMITS_DEFAULT;
     char err[1024];
     int rc = EXIT_RUNTIME;
 
@@ -299,8 +300,14 @@ static int command_run(struct conf *conf, const char *file, int dev, int partiti
         LOG(LOG_ERROR, "cannot start: %s", err);
         goto out;
     }
+    limits.max_connections = (unsigned)conf->admin_max_connections;
+    limits.request_timeout_ms = (unsigned)conf->admin_request_timeout_ms;
+    limits.max_head_bytes = (size_t)conf->admin_max_header_bytes;
+    limits.max_headers = (size_t)conf->admin_max_headers;
+    if (limits.max_request_line > limits.max_head_bytes)
+        limits.max_request_line = limits.max_head_bytes;
     if (conf->admin_listen && conf->admin_listen[0] &&
-        !(app.admin = admin_new(app.eb, conf->admin_listen, conf->admin_token, &hooks, err, sizeof err))) {
+        !(app.admin = admin_new(app.eb, conf->admin_listen, conf->admin_token, &limits, &hooks, err, sizeof err))) {
         LOG(LOG_ERROR, "cannot start: %s", err);
         goto out;
     }
