@@ -14,164 +14,30 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <librdkafka/rdkafka.h>
-
 #include "conf.h"
 #include "dlq.h"
+#include "engine.h"
 #include "filter.h"
 #include "offsets.h"
-#include "router.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/worker.h"
-#include "sinks/sink.h"
 
 #define CONSUME_BURST 10000        /* records per wake-up before other events get a turn */
 #define CONSUME_BATCH 256          /* records taken from the consumer queue at once */
 #define HOLD_MAX_MS 1000           /* longest the router stops taking records instead of pausing */
 #define COMMIT_WAIT_MS 5000        /* how long a shutdown waits for its last commit */
 #define LOAD_RETRY_MS 2000         /* pause before loading positions again after a failure */
-#define DELIVERY_RING 32           /* recent deliveries kept per sink for the debug view */
 #define LOOP_TICK_MS 100           /* the stall detector's period */
-#define NO_REWIND INT64_MIN
-#define REWIND_TO_NEXT (INT64_MIN + 1)   /* rewind to the sink's own next, as known then */
 #define PARK_CHECK_MS 250          /* how often sinks are looked at for parking and unparking */
 #define UNPARK_WAIT_MIN_MS 1000    /* the shortest park */
 #define UNPARK_WAIT_MAX_MS 60000   /* the longest wait before a parked sink is tried again */
-/* Stable batches (SINK_F_STABLE_BATCHES): the ends of batches cut by linger go into the commit
- * metadata of their partition as "sluice1 <sink>=<first>-<last>;...", within Kafka's default
- * offset.metadata.max.bytes. */
-#define CUT_METADATA_TAG "sluice1 "
-#define CUT_METADATA_MAX 4096
 #define CUT_COMMIT_RETRY_MS 200    /* pause before committing a batch's cut again after a failure */
 #define FIRST_BATCH_POLL_MIN_MS 10 /* how often a first batch waiting to be full looks again */
 /* The longest a first batch waits to be full when the partition's end seems never reached (a
  * transaction marker after its last record keeps the high watermark one past it). */
 #define FIRST_BATCH_WAIT_MAX_MS 10000
-
-/* A consumed record, shared by the sinks that take it; freed by the last one. */
-struct record {
-    rd_kafka_message_t *rkm;
-    unsigned refs;
-    int doc_state;              /* 0: not parsed yet, 1: parsed, -1: not JSON */
-    json_t *doc;
-    char *doc_error;
-};
-
-struct rpart;
-
-/* One sink's share of one partition: its queue, its batch in flight, its stored position. */
-struct spart {
-    struct rpart *rp;
-    size_t sink_index;
-    struct sink *sk;
-    struct sink_record *queue;  /* ring of records waiting for a batch, in offset order */
-    size_t qhead, qcount, qcap, qbytes;
-    struct batch *inflight;     /* at the sink, or waiting for its retry: at most one */
-    struct event *linger_timer;
-    int64_t stored;             /* transactional: the position the target holds (-1: none) */
-    int resyncing;              /* fenced: reloading the stored position */
-    int64_t rewind_to;          /* a rewind waiting for the batch in flight; NO_REWIND: none */
-    int64_t lost_until;         /* records below this were reported lost (retention); -1: none */
-    int beyond_end_reported;    /* its position was found past the log end (logged once) */
-    /* SINK_F_STABLE_BATCHES: the first batch since the assignment is still to be cut (it waits
-     * to be full, see spart_flush), the cut the commit metadata recorded for it (-1: none),
-     * and since when it waits (monotonic ms, 0: not waiting). */
-    int first_batch;
-    int64_t recorded_first, recorded_last;
-    int64_t first_wait_since_ms;
-    int cut_overflow_reported;  /* a cut left out of the full metadata was logged */
-};
-
-enum rpart_state { RPART_LOADING, RPART_ACTIVE, RPART_REVOKING };
-
-struct rtopic;
-
-struct rpart {
-    struct router *r;
-    struct rtopic *rt;
-    int32_t partition;
-    enum rpart_state state;
-    uint64_t generation;        /* distinguishes this assignment from a later one */
-    struct offsets_partition *op;
-    struct spart **sparts;      /* per sink index; NULL for sinks not reading the topic */
-    int64_t committed;          /* last position sent in a commit; -1: none */
-    int64_t fetched_end;        /* one past the highest offset consumed */
-    int paused;                 /* by backpressure: no record of it is wanted now */
-    int kafka_paused;           /* paused in librdkafka too (which drops what it prefetched) */
-    int64_t paused_since_ms;    /* monotonic, while paused by backpressure */
-};
-
-struct rtopic {
-    char *name;
-    size_t *sinks;              /* indices of the sinks reading it */
-    size_t nsinks;
-    struct rpart **parts;       /* by partition id; NULL when not assigned */
-    size_t nparts;
-};
-
-struct batch {
-    struct sink_batch pub;      /* first: sinks see only this */
-    struct router *r;
-    struct spart *sp;           /* NULL once orphaned (its partition was revoked) */
-    enum sink_result result;
-    char *error;
-    struct event *timer;        /* delivers the verdict on the loop, then waits for retries */
-    int at_sink;                /* ops->write called, verdict not processed yet */
-    int64_t started_ms;         /* monotonic, when this attempt was handed to the sink */
-    char note[512];             /* sink_batch_note */
-    int cut;                    /* cut by linger: its end is in every commit while it is in flight */
-    int awaiting_commit;        /* its first write waits for a commit that carries its cut */
-    struct batch *orphan_prev, *orphan_next;   /* in router->orphans while orphaned at a sink */
-};
-
-/* Router-private state of a sink. */
-struct sink_state {
-    struct router *r;
-    size_t index;
-    struct filter *filter;
-    struct router_sink_stats stats;
-    size_t buffered;            /* records queued or in flight, over all partitions */
-    size_t buffered_bytes;      /* their keys, values and mapped forms */
-    int paused;                 /* by an operator: takes no record, positions kept */
-    /* Parked by the router: its buffer stayed full (target slow or down), or a record could not
-     * be delivered under on_failure block. Like paused, but it comes back by itself. */
-    int parked;
-    char park_reason[400];
-    int64_t parked_since_ms;    /* monotonic */
-    unsigned park_streak;       /* parks without a delivery in between: spaces the tries out */
-    char last_loss[512];        /* the last range retention took from it, for the admin API */
-    char last_error[512];
-    int64_t last_error_ms;
-    struct router_delivery deliveries[DELIVERY_RING];
-    size_t ndeliveries;         /* ever recorded; the ring holds the last DELIVERY_RING */
-};
-
-/* Loading positions for an assignment: committed offsets (on the worker thread, where the
- * blocking rd_kafka_committed may wait) and each transactional sink's stored positions. */
-struct assign_job {
-    struct router *r;
-    int cancelled;                 /* an eager revoke came first: assign nothing */
-    struct assign_job *next;       /* the router's list of unfinished jobs */
-    rd_kafka_topic_partition_list_t *partitions;   /* with committed offsets once loaded */
-    rd_kafka_resp_err_t committed_err;
-    size_t pending;
-    int failed;
-    struct event *retry_timer;
-};
-
-struct positions_req {
-    struct sink_positions pub;
-    struct router *r;
-    struct assign_job *job;     /* NULL for a fenced sink's resync */
-    struct spart *resync;
-    uint64_t resync_generation;
-    struct rtopic *rt;
-    size_t sink_index;
-    int32_t *partitions;
-    int64_t *next;
-};
 
 struct letter_ctx {
     struct router *r;
@@ -182,84 +48,26 @@ struct letter_ctx {
     int64_t offset;
 };
 
-enum router_phase { PHASE_RUNNING, PHASE_DRAINING, PHASE_COMMITTING, PHASE_CLOSING, PHASE_DONE };
-
-struct router {
-    struct event_base *eb;
-    struct conf *conf;
-    rd_kafka_t *rk;
-    rd_kafka_queue_t *queue;
-    int wake_fds[2];
-    struct event *consume_ev;
-    struct event *consume_more;    /* the next burst, after the loop has polled I/O */
-    int64_t held_since_ms;         /* monotonic; 0 unless the router stopped taking records */
-    struct event *commit_timer;
-    struct event *cut_commit;      /* commits the cuts of batches held for it (one per loop pass) */
-    struct event *phase_timer;     /* drain and commit deadlines */
-    struct dlq *dlq;
-    struct worker *worker;
-    struct rtopic *topics;
-    size_t ntopics;
-    uint64_t next_generation;
-    struct assign_job *assigning;  /* unfinished assignment jobs */
-    rd_kafka_topic_partition_list_t *revoking;   /* waiting for in-flight batches */
-    int revoking_lost;
-    struct event *revoke_timer;
-    int cooperative;
-    enum router_phase phase;
-    size_t commits_in_flight;
-    int exit_code;
-    int sinks_started;
-    struct event *tick;            /* stall detector */
-    int64_t tick_expected_ms;
-    uint64_t loop_stalls;
-    double loop_worst_s;
-    int64_t park_checked_ms;
-    void (*on_stopped)(void *arg);
-    void *on_stopped_arg;
-    FILE *dry_run;                 /* set: print instead of write, produce and commit */
-    struct deferred *deferred;     /* callbacks waiting for a later loop turn */
-    /* Reload: positions noted while this router drains, for the next one (router_carry_take),
-     * and the positions handed over from the previous one, each used at its first assignment. */
-    struct router_carry *leaving;
-    struct carry_position *joins;
-    size_t njoins;
-    const struct router_carry *arriving;   /* set before router_start; read there only */
-    /* Batches a sink still holds whose partition is gone: they keep Kafka messages alive, so
-     * router_free releases them (after the sinks stopped) before destroying the consumer. */
-    struct batch *orphans;
-};
-
-/* A callback on a later loop turn that router_free can cancel (event_base_once cannot be): the
- * loop outlives a router when a reload replaces it. */
-struct deferred {
-    struct router *r;
-    struct event *ev;
-    void (*fn)(struct router *r, void *arg);
-    void (*drop)(void *arg);       /* frees arg when cancelled */
-    void *arg;
-    struct deferred *prev, *next;
-};
-
-static void spart_flush(struct spart *sp);
-static void router_note_positions(struct router *r, const struct rpart *rp);
-static int64_t router_carried_next(struct router *r, size_t k, const char *topic, int32_t partition);
-
-static void sink_park(struct sink *sk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void spart_check_lost(struct spart *sp, int64_t from);
-
 static void on_batch_done(struct sink_batch *pub, enum sink_result result, const char *error);
 static void on_batch_note(struct sink_batch *pub, const char *fmt, va_list ap);
+static void router_check_progress(struct router *r);
+static void sink_park(struct sink *sk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void on_batch_verdict(evutil_socket_t fd, short what, void *arg);
+static int sink_full(const struct sink *sk);
+static void spart_check_lost(struct spart *sp, int64_t from);
+static void spart_rewind(struct spart *sp, int64_t next);
+static void spart_resync(struct spart *sp);
+static void on_positions_done(struct sink_positions *pub, int ok, const char *error);
+static void spart_resync_later(struct spart *sp);
+static void on_resync_retry(struct router *r, void *arg);
+static void assign_job_step(struct assign_job *job);
+static void assign_job_free(struct assign_job *job);
+static int64_t router_carried_next(struct router *r, size_t k, const char *topic, int32_t partition);
+static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only, int held_only);
+static void router_note_positions(struct router *r, const struct rpart *rp);
+
 /* What sink_batch_done and sink_batch_note (sinks/sink.c) call for a batch of ours. */
 static const struct sink_batch_hooks batch_hooks = { .done = on_batch_done, .note = on_batch_note };
-static void on_positions_done(struct sink_positions *pub, int ok, const char *error);
-
-/* Paused by an operator or parked by the router: it takes no record, its positions are kept and
- * the consumer rewinds for it when it is back. */
-static int sink_holds_off(const struct sink *sk)
-{
-    return sk->state->paused || sk->state->parked;
-}
 
 /* The sink's own readiness (connected); a sink without the hook, or one a dry run never
  * started, counts as ready. */
@@ -309,11 +117,6 @@ static void router_defer(struct router *r, int64_t delay_ms, void (*fn)(struct r
     r->deferred = d;
     evtimer_add(d->ev, &tv);
 }
-static void router_check_progress(struct router *r);
-static void router_revoke_finish(struct router *r);
-static void assign_job_free(struct assign_job *job);
-
-/* ---- small helpers ---- */
 
 static struct rtopic *router_topic(struct router *r, const char *name)
 {
@@ -330,8 +133,6 @@ static struct rpart *router_part(struct router *r, const char *topic, int32_t pa
         return NULL;
     return rt->parts[partition];
 }
-
-/* ---- records ---- */
 
 static struct record *record_new(rd_kafka_message_t *rkm)
 {
@@ -390,8 +191,6 @@ static void entry_release(struct sink *sk, struct sink_record *e)
     free(e->reject_reason);
     record_unref(e->origin);
 }
-
-/* ---- dead letters ---- */
 
 static void on_letter_stored(void *arg, int ok, const char *error)
 {
@@ -457,13 +256,12 @@ static void spart_refuse(struct spart *sp, const struct sink_record *e, const ch
               e->offset, reason);
 }
 
-/* ---- queues and batches ---- */
-
 /* What a record held for a sink costs in memory, counted against max_buffered_bytes: its key,
  * value and mapped form, the structures around them, and an estimate of the parsed document
  * (jansson's tree takes several times the text: ~6x measured for 250-byte objects). */
 #define RECORD_OVERHEAD_BYTES 512
 #define JSON_TREE_FACTOR 6
+
 static size_t entry_bytes(const struct sink_record *e)
 {
     return RECORD_OVERHEAD_BYTES + e->key_len + e->value_len + e->prepared_len +
@@ -524,8 +322,6 @@ static void spart_drop_queue(struct spart *sp)
     if (sp->linger_timer)
         evtimer_del(sp->linger_timer);
 }
-
-static void on_batch_verdict(evutil_socket_t fd, short what, void *arg);
 
 /* The record as the sink would send it: its own description, or the prepared bytes when the
  * sink says they are text. Otherwise prepared is the sink's private structure (its size only an
@@ -596,15 +392,9 @@ static void batch_write(struct batch *b)
  * metadata of its partition before its first attempt goes, and in every commit while it is in
  * flight; the next owner of the partition reads it back with the committed offset, from which
  * the batch starts again. */
-
 static int spart_stable(const struct spart *sp)
 {
     return ((sp->sk->ops->flags | sp->sk->flags) & SINK_F_STABLE_BATCHES) && !sp->rp->r->dry_run;
-}
-
-static const struct sink_record *spart_queued(const struct spart *sp, size_t i)
-{
-    return &sp->queue[(sp->qhead + i) % sp->qcap];
 }
 
 /* The commit metadata of a partition, "sluice1 <sink>=<first>-<last>;...": the cuts of its
@@ -872,8 +662,6 @@ static void spart_schedule(struct spart *sp)
     }
 }
 
-/* ---- backpressure: a partition pauses while any of its sinks has too much queued ---- */
-
 static size_t spart_limit(const struct spart *sp)
 {
     /* Room for several batches and more than a consume burst: a paused partition is fetched
@@ -887,8 +675,6 @@ static size_t spart_limit(const struct spart *sp)
 }
 
 /* Its share of the partition, or the sink as a whole, holds as much as it may. */
-static int sink_full(const struct sink *sk);
-
 static int spart_full(const struct spart *sp)
 {
     return sp->qcount >= spart_limit(sp) || sink_full(sp->sk);
@@ -1045,8 +831,6 @@ static void rpart_check_backpressure(struct rpart *rp)
     rpart_backpressure(rp, 1);
 }
 
-/* ---- routing ---- */
-
 /* A record below the sink's position is normally one it already has. But when that position
  * lies past the log end, the topic was recreated or truncated: the records it skips are new
  * ones. Say so loudly, once per partition, instead of skipping them in silence. */
@@ -1169,8 +953,6 @@ static void router_route(struct router *r, rd_kafka_message_t *rkm)
     rpart_check_backpressure(rp);
 }
 
-/* ---- verdicts ---- */
-
 static void on_batch_done(struct sink_batch *pub, enum sink_result result, const char *error)
 {
     struct batch *b = (struct batch *)pub;
@@ -1217,11 +999,6 @@ static void batch_dead_letter_all(struct batch *b, const char *reason)
     for (size_t i = 0; i < b->pub.count; i++)
         spart_dead_letter(b->sp, &b->pub.records[i], reason);
 }
-
-static void spart_resync(struct spart *sp);
-static void spart_resync_later(struct spart *sp);
-
-static void spart_rewind(struct spart *sp, int64_t next);
 
 /* A partition paused because a sink as a whole held too much resumes only when checked: after
  * that sink frees room, check every paused partition, not only the one whose batch finished. */
@@ -1378,8 +1155,6 @@ static void on_batch_verdict(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* ---- positions: loading on assignment, resync of a fenced sink ---- */
-
 static void positions_req_free(struct positions_req *req)
 {
     free(req->partitions);
@@ -1411,8 +1186,6 @@ static struct positions_req *positions_req_new(struct router *r, struct rtopic *
         req->next[i] = OFFSET_UNKNOWN;
     return req;
 }
-
-static void assign_job_step(struct assign_job *job);
 
 static void on_resync_loaded(struct positions_req *req, int ok, const char *error)
 {
@@ -1470,8 +1243,6 @@ struct resync_retry {
     uint64_t generation;
     size_t sink_index;
 };
-
-static void on_resync_retry(struct router *r, void *arg);
 
 /* Reload the stored position of a fenced sink's partition, again after a second on failure. */
 static void spart_resync_later(struct spart *sp)
@@ -1568,8 +1339,6 @@ static void on_positions_done(struct sink_positions *pub, int ok, const char *er
     /* Next turn of the loop, like batch verdicts: the sink may answer from inside the call. */
     router_defer(req->r, 0, on_positions_verdict, positions_verdict_drop, v);
 }
-
-/* ---- assignment ---- */
 
 static struct rpart *rpart_new(struct router *r, struct rtopic *rt, int32_t partition)
 {
@@ -1685,8 +1454,6 @@ static void on_committed_done(void *arg)
     job->pending--;
     assign_job_step(job);
 }
-
-static void on_assign_retry(evutil_socket_t fd, short what, void *arg);
 
 static void assign_job_start(struct assign_job *job)
 {
@@ -1877,8 +1644,6 @@ static void router_assign(struct router *r, const rd_kafka_topic_partition_list_
     assign_job_start(job);
 }
 
-/* ---- revocation ---- */
-
 static size_t router_revoking_in_flight(struct router *r)
 {
     size_t n = 0;
@@ -1889,8 +1654,6 @@ static size_t router_revoking_in_flight(struct router *r)
     }
     return n;
 }
-
-static void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only, int held_only);
 
 static void router_revoke_finish(struct router *r)
 {
@@ -1979,8 +1742,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         router_revoke(r, partitions, 1);
     }
 }
-
-/* ---- commits ---- */
 
 /* A batch of the partition waits for a commit that records its cut. */
 static int rpart_holds_cut(const struct rpart *rp)
@@ -2168,8 +1929,6 @@ static void on_cut_commit(evutil_socket_t fd, short what, void *arg)
         router_commit(r, NULL, 1);
 }
 
-/* ---- consuming ---- */
-
 static void on_consumer_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct router *r = arg;
@@ -2228,8 +1987,6 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
     }
     LOG(LOG_WARN, "kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
-
-/* ---- shutdown ---- */
 
 static int router_all_settled(struct router *r)
 {
@@ -2363,8 +2120,6 @@ void router_shutdown(struct router *r)
     router_check_progress(r);
 }
 
-/* ---- operator actions: pause, resume, replay ---- */
-
 /* Restarts a sink's share of a partition at @p next: what it queued is dropped, the tracker
  * forgets what it had outstanding, and the consumer seeks back when next is below what it has
  * read; the other sinks skip what they already have. Waits for a batch in flight, whose verdict
@@ -2463,8 +2218,6 @@ int router_sink_resume(struct router *r, size_t k)
     return 0;
 }
 
-/* ---- parking: a sink that holds the others back, or cannot deliver under on_failure block ---- */
-
 static void sink_park(struct sink *sk, const char *fmt, ...)
 {
     struct sink_state *st = sk->state;
@@ -2543,8 +2296,6 @@ static void router_check_parking(struct router *r)
             }
         }
 }
-
-/* ---- loss: records deleted by retention before a sink got them ---- */
 
 static void on_loss_marker_stored(void *arg, int ok, const char *error)
 {
@@ -2737,8 +2488,6 @@ int router_sink_replay_time(struct router *r, size_t k, const char *topic, int32
     return 0;
 }
 
-/* ---- views for the admin API ---- */
-
 int router_sink_find(const struct router *r, const char *name)
 {
     for (size_t k = 0; k < r->conf->nsinks; k++)
@@ -2893,8 +2642,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         }
     }
 }
-
-/* ---- reload: what a sink keeps when the next configuration has it too ---- */
 
 /* The position of one sink (by name) in one partition: every offset below it is finished there. */
 struct carry_position {
@@ -3154,8 +2901,6 @@ static int64_t router_carried_next(struct router *r, size_t k, const char *topic
     }
     return OFFSET_UNKNOWN;
 }
-
-/* ---- construction ---- */
 
 struct router *router_new(struct event_base *eb, struct conf *conf, const char *bootstrap_override,
                           char *err, size_t errlen)
