@@ -219,7 +219,4 @@ static inline const struct sink_record *spart_queued(const struct spart *sp, siz
     return &sp->queue[(sp->qhead + i) % sp->qcap];
 }
 
-/* router.c */
-void spart_keep_cut(struct spart *sp, const struct batch *b);
-
 #endif

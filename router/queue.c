@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuts.h"
 #include "engine.h"
 #include "queue.h"
 #include "lib/clock.h"
