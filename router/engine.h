@@ -219,4 +219,7 @@ static inline const struct sink_record *spart_queued(const struct spart *sp, siz
     return &sp->queue[(sp->qhead + i) % sp->qcap];
 }
 
+/* router.c */
+void assign_job_step(struct assign_job *job);
+
 #endif
