@@ -221,5 +221,6 @@ static inline const struct sink_record *spart_queued(const struct spart *sp, siz
 
 /* router.c */
 void assign_job_step(struct assign_job *job);
+void router_check_progress(struct router *r);
 
 #endif
