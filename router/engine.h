@@ -220,7 +220,8 @@ static inline const struct sink_record *spart_queued(const struct spart *sp, siz
 }
 
 /* router.c */
-void assign_job_step(struct assign_job *job);
 void router_check_progress(struct router *r);
+void router_note_positions(struct router *r, const struct rpart *rp);
+int64_t router_carried_next(struct router *r, size_t k, const char *topic, int32_t partition);
 
 #endif
