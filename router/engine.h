@@ -219,9 +219,16 @@ static inline const struct sink_record *spart_queued(const struct spart *sp, siz
     return &sp->queue[(sp->qhead + i) % sp->qcap];
 }
 
+/* The position of one sink (by name) in one partition: every offset below it is finished there. */
+struct carry_position {
+    char *sink;
+    char *topic;
+    int32_t partition;
+    int64_t next;
+    size_t sink_index;          /* in the next router, once matched */
+};
+
 /* router.c */
 void router_check_progress(struct router *r);
-void router_note_positions(struct router *r, const struct rpart *rp);
-int64_t router_carried_next(struct router *r, size_t k, const char *topic, int32_t partition);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "carry.h"
 #include "commit.h"
 #include "conf.h"
 #include "cuts.h"
