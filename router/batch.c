@@ -46,7 +46,7 @@ static void on_letter_stored(void *arg, int ok, const char *error)
         r->conf->sinks[ctx->sink_index]->state->stats.dead_lettered++;
     }
     free(ctx);
-    router_check_progress(r);
+    router_progress(r);
 }
 
 /* Sends one record of @p sp to the dead letters; its offset is finished once Kafka has it. */
@@ -357,7 +357,7 @@ static void spart_batch_finished(struct spart *sp, struct batch *b)
     }
     spart_flush(sp);
     rpart_check_backpressure(sp->rp);
-    router_check_progress(sp->rp->r);
+    router_progress(sp->rp->r);
 }
 
 void batch_orphan_unlink(struct batch *b)
@@ -394,7 +394,7 @@ static void on_batch_verdict(evutil_socket_t fd, short what, void *arg)
     if (!sp) {                         /* orphaned by a revoke that stopped waiting */
         batch_orphan_unlink(b);
         batch_free(b);
-        router_check_progress(r);
+        router_progress(r);
         return;
     }
     switch (b->result) {

@@ -152,7 +152,7 @@ void on_commit_result(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
     }
     if (failed || (err && !offsets))
         router_retry_cut_commit(r);
-    router_check_progress(r);
+    router_progress(r);
 }
 
 void on_commit_timer(evutil_socket_t fd, short what, void *arg)

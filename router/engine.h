@@ -183,6 +183,9 @@ struct router {
     int64_t park_checked_ms;
     void (*on_stopped)(void *arg);
     void *on_stopped_arg;
+    /* router_check_progress (router.c), for the files below it: a finished batch, dead letter or
+     * commit may advance a revoke or a drain phase. */
+    void (*check_progress)(struct router *r);
     FILE *dry_run;                 /* set: print instead of write, produce and commit */
     struct deferred *deferred;     /* callbacks waiting for a later loop turn */
     /* Reload: positions noted while this router drains, for the next one (router_carry_take),
@@ -228,7 +231,10 @@ struct carry_position {
     size_t sink_index;          /* in the next router, once matched */
 };
 
-/* router.c */
-void router_check_progress(struct router *r);
+/* Work finished: advance a pending revoke and the drain phases, synchronously as before. */
+static inline void router_progress(struct router *r)
+{
+    r->check_progress(r);
+}
 
 #endif

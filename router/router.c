@@ -33,6 +33,8 @@
 #define LOOP_TICK_MS 100           /* the stall detector's period */
 #define PARK_CHECK_MS 250          /* how often sinks are looked at for parking and unparking */
 
+static void router_check_progress(struct router *r);
+
 static void on_consumer_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct router *r = arg;
@@ -172,7 +174,7 @@ static void on_phase_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Called whenever work finishes: advances a pending revoke and the shutdown phases. */
-void router_check_progress(struct router *r)
+static void router_check_progress(struct router *r)
 {
     if (r->revoking && router_revoking_in_flight(r) == 0)
         router_revoke_finish(r);
@@ -262,6 +264,7 @@ struct router *router_new(struct event_base *eb, struct conf *conf, const char *
     }
     r->eb = eb;
     r->conf = conf;
+    r->check_progress = router_check_progress;
     r->wake_fds[0] = r->wake_fds[1] = -1;
     if (bootstrap_override)
         json_object_set_new(conf->kafka, "bootstrap.servers", json_string(bootstrap_override));
