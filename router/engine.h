@@ -123,18 +123,7 @@ struct sink_state {
     size_t ndeliveries;         /* ever recorded; the ring holds the last DELIVERY_RING */
 };
 
-/* Loading positions for an assignment: committed offsets (on the worker thread, where the
- * blocking rd_kafka_committed may wait) and each transactional sink's stored positions. */
-struct assign_job {
-    struct router *r;
-    int cancelled;                 /* an eager revoke came first: assign nothing */
-    struct assign_job *next;       /* the router's list of unfinished jobs */
-    rd_kafka_topic_partition_list_t *partitions;   /* with committed offsets once loaded */
-    rd_kafka_resp_err_t committed_err;
-    size_t pending;
-    int failed;
-    struct event *retry_timer;
-};
+struct assign_job;              /* rebalance.c */
 
 struct positions_req {
     struct sink_positions pub;
@@ -146,6 +135,9 @@ struct positions_req {
     size_t sink_index;
     int32_t *partitions;
     int64_t *next;
+    /* On the loop, once the sink answered: the assignment's handler (rebalance.c) or the
+     * resync's (position.c). Frees req. */
+    void (*done)(struct positions_req *req, int ok, const char *error);
 };
 
 enum router_phase { PHASE_RUNNING, PHASE_DRAINING, PHASE_COMMITTING, PHASE_CLOSING, PHASE_DONE };

@@ -44,7 +44,7 @@ void spart_check_beyond_end(struct spart *sp)
     sink_log(sp->sk, LOG_ERROR, "%s", st->last_error);
 }
 
-static void positions_req_free(struct positions_req *req)
+void positions_req_free(struct positions_req *req)
 {
     free(req->partitions);
     free(req->next);
@@ -157,6 +157,7 @@ void spart_resync(struct spart *sp)
     }
     req->partitions[0] = rp->partition;
     req->resync = sp;
+    req->done = on_resync_loaded;
     req->resync_generation = rp->generation;
     sp->sk->ops->load_positions(sp->sk, &req->pub);
 }
@@ -191,26 +192,7 @@ static void on_positions_verdict(struct router *r, void *arg)
     struct positions_req *req = v->req;
     (void)r;
 
-    if (req->resync) {
-        on_resync_loaded(req, v->ok, v->error);
-    } else {
-        struct assign_job *job = req->job;
-        if (!v->ok) {
-            sink_log(job->r->conf->sinks[req->sink_index], LOG_WARN, "cannot load positions of %s: %s",
-                     req->rt->name, v->error ? v->error : "unknown error");
-            job->failed = 1;
-        } else {
-            /* Write the stored positions into the sparts of the loading partitions. */
-            for (size_t i = 0; i < req->pub.count; i++) {
-                struct rpart *rp = (size_t)req->partitions[i] < req->rt->nparts ? req->rt->parts[req->partitions[i]] : NULL;
-                if (rp && rp->state == RPART_LOADING)
-                    rp->sparts[req->sink_index]->stored = req->next[i];
-            }
-        }
-        positions_req_free(req);
-        job->pending--;
-        assign_job_step(job);
-    }
+    req->done(req, v->ok, v->error);
     free(v->error);
     free(v);
 }

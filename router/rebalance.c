@@ -18,7 +18,22 @@
 #include "lib/log.h"
 #include "lib/worker.h"
 
+/* Loading positions for an assignment: committed offsets (on the worker thread, where the
+ * blocking rd_kafka_committed may wait) and each transactional sink's stored positions. */
+struct assign_job {
+    struct router *r;
+    int cancelled;                 /* an eager revoke came first: assign nothing */
+    struct assign_job *next;       /* the router's list of unfinished jobs */
+    rd_kafka_topic_partition_list_t *partitions;   /* with committed offsets once loaded */
+    rd_kafka_resp_err_t committed_err;
+    size_t pending;
+    int failed;
+    struct event *retry_timer;
+};
+
 #define LOAD_RETRY_MS 2000         /* pause before loading positions again after a failure */
+
+static void assign_job_step(struct assign_job *job);
 
 static struct rpart *rpart_new(struct router *r, struct rtopic *rt, int32_t partition)
 {
@@ -135,6 +150,27 @@ static void on_committed_done(void *arg)
     assign_job_step(job);
 }
 
+/* The stored positions of one transactional sink for the partitions being assigned. */
+static void on_job_positions_loaded(struct positions_req *req, int ok, const char *error)
+{
+    struct assign_job *job = req->job;
+    if (!ok) {
+        sink_log(job->r->conf->sinks[req->sink_index], LOG_WARN, "cannot load positions of %s: %s",
+                 req->rt->name, error ? error : "unknown error");
+        job->failed = 1;
+    } else {
+        /* Write the stored positions into the sparts of the loading partitions. */
+        for (size_t i = 0; i < req->pub.count; i++) {
+            struct rpart *rp = (size_t)req->partitions[i] < req->rt->nparts ? req->rt->parts[req->partitions[i]] : NULL;
+            if (rp && rp->state == RPART_LOADING)
+                rp->sparts[req->sink_index]->stored = req->next[i];
+        }
+    }
+    positions_req_free(req);
+    job->pending--;
+    assign_job_step(job);
+}
+
 static void assign_job_start(struct assign_job *job)
 {
     struct router *r = job->r;
@@ -165,6 +201,7 @@ static void assign_job_start(struct assign_job *job)
                 if (strcmp(parts->elems[i].topic, rt->name) == 0)
                     req->partitions[j++] = parts->elems[i].partition;
             req->job = job;
+            req->done = on_job_positions_loaded;
             job->pending++;
             sk->ops->load_positions(sk, &req->pub);
         }
@@ -173,7 +210,7 @@ static void assign_job_start(struct assign_job *job)
 
 /* Once every position is known: join each sink at its next, and start the consumer at the
  * lowest of them, so a transactional sink that stored less than the commit catches up. */
-void assign_job_step(struct assign_job *job)
+static void assign_job_step(struct assign_job *job)
 {
     struct router *r = job->r;
     rd_kafka_topic_partition_list_t *parts = job->partitions;

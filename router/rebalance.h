@@ -5,7 +5,6 @@
 #include "engine.h"
 
 void rpart_free(struct rpart *rp);
-void assign_job_step(struct assign_job *job);
 void assign_job_free(struct assign_job *job);
 size_t router_revoking_in_flight(struct router *r);
 void router_revoke_finish(struct router *r);
