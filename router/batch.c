@@ -114,7 +114,7 @@ static json_t *dry_run_record(struct sink *sk, const struct sink_record *e)
     return out;
 }
 
-static void dry_run_batch(struct batch *b)
+static void dry_run_batch(struct router_batch *b)
 {
     struct sink *sk = b->pub.sink;
     json_t *records = json_array();
@@ -135,7 +135,7 @@ static void dry_run_batch(struct batch *b)
     sink_batch_done(&b->pub, SINK_OK, NULL);
 }
 
-void batch_write(struct batch *b)
+void batch_write(struct router_batch *b)
 {
     struct sink *sk = b->pub.sink;
     b->at_sink = 1;
@@ -151,7 +151,7 @@ void batch_write(struct batch *b)
 void spart_flush(struct spart *sp)
 {
     struct sink *sk = sp->sk;
-    struct batch *b;
+    struct router_batch *b;
     size_t n = 0, bytes = 0;
     int full, recorded = 0, cut = 0;
 
@@ -244,7 +244,7 @@ void spart_flush_position(struct spart *sp)
     struct sink *sk = sp->sk;
     struct rpart *rp = sp->rp;
     int64_t next = offsets_next(rp->op, sp->sink_index);
-    struct batch *b;
+    struct router_batch *b;
 
     if (!(sk->ops->flags & SINK_F_POSITION_BATCHES) || rp->r->dry_run || sp->inflight || sp->qcount ||
         sp->resyncing || sink_holds_off(sk) || rp->state != RPART_ACTIVE || sp->stored == OFFSET_UNKNOWN ||
@@ -296,7 +296,7 @@ void spart_schedule(struct spart *sp)
 
 static void on_batch_done(struct sink_batch *pub, enum sink_result result, const char *error)
 {
-    struct batch *b = (struct batch *)pub;
+    struct router_batch *b = (struct router_batch *)pub;
     /* Processed on the next turn of the loop: a sink may call this from inside write(). */
     b->result = result;
     free(b->error);
@@ -306,12 +306,12 @@ static void on_batch_done(struct sink_batch *pub, enum sink_result result, const
 
 static void on_batch_note(struct sink_batch *pub, const char *fmt, va_list ap)
 {
-    struct batch *b = (struct batch *)pub;
+    struct router_batch *b = (struct router_batch *)pub;
     vsnprintf(b->note, sizeof b->note, fmt, ap);
 }
 
 /* Keeps the attempt in the sink's ring for the debug view, and its error as the last error. */
-static void batch_record_delivery(struct batch *b)
+static void batch_record_delivery(struct router_batch *b)
 {
     struct sink_state *st = b->pub.sink->state;
     struct router_delivery *d = &st->deliveries[st->ndeliveries++ % DELIVERY_RING];
@@ -335,13 +335,13 @@ static void batch_record_delivery(struct batch *b)
     }
 }
 
-static void batch_dead_letter_all(struct batch *b, const char *reason)
+static void batch_dead_letter_all(struct router_batch *b, const char *reason)
 {
     for (size_t i = 0; i < b->pub.count; i++)
         spart_dead_letter(b->sp, &b->pub.records[i], reason);
 }
 
-static void spart_batch_finished(struct spart *sp, struct batch *b)
+static void spart_batch_finished(struct spart *sp, struct router_batch *b)
 {
     const struct sink_state *st = sp->sk->state;
     size_t half_records = (size_t)sp->sk->max_buffered_records / 2, half_bytes = (size_t)sp->sk->max_buffered_bytes / 2;
@@ -360,7 +360,7 @@ static void spart_batch_finished(struct spart *sp, struct batch *b)
     router_progress(sp->rp->r);
 }
 
-void batch_orphan_unlink(struct batch *b)
+void batch_orphan_unlink(struct router_batch *b)
 {
     if (b->orphan_prev)
         b->orphan_prev->orphan_next = b->orphan_next;
@@ -373,7 +373,7 @@ void batch_orphan_unlink(struct batch *b)
 
 static void on_batch_verdict(evutil_socket_t fd, short what, void *arg)
 {
-    struct batch *b = arg;
+    struct router_batch *b = arg;
     struct spart *sp = b->sp;
     struct sink *sk = b->pub.sink;
     struct router *r = b->r;

@@ -5,11 +5,11 @@
 #include "engine.h"
 
 void spart_dead_letter(struct spart *sp, const struct sink_record *e, const char *reason);
-void batch_write(struct batch *b);
+void batch_write(struct router_batch *b);
 void spart_flush(struct spart *sp);
 void spart_flush_position(struct spart *sp);
 void on_linger(evutil_socket_t fd, short what, void *arg);
 void spart_schedule(struct spart *sp);
-void batch_orphan_unlink(struct batch *b);
+void batch_orphan_unlink(struct router_batch *b);
 
 #endif

@@ -107,7 +107,7 @@ static void rpart_release_cuts(struct rpart *rp, const rd_kafka_topic_partition_
     memcpy(metadata, tp->metadata, tp->metadata_size);
     metadata[tp->metadata_size] = '\0';
     for (size_t s = 0; s < rp->rt->nsinks; s++) {
-        struct batch *b = rp->sparts[rp->rt->sinks[s]]->inflight;
+        struct router_batch *b = rp->sparts[rp->rt->sinks[s]]->inflight;
         const char *at, *from;
         size_t n;
         if (!b || !b->awaiting_commit)

@@ -30,14 +30,14 @@ int spart_stable(const struct spart *sp)
  * batches in flight and of those sent but not settled (a recorded cut still to be sent again),
  * plus @p extra when set. Written to @p buf (CUT_METADATA_MAX + 1 bytes); returns its length
  * (0: no cut), or SIZE_MAX when it would be over CUT_METADATA_MAX. */
-size_t rpart_cut_metadata(const struct rpart *rp, const struct batch *extra, char *buf)
+size_t rpart_cut_metadata(const struct rpart *rp, const struct router_batch *extra, char *buf)
 {
     size_t len = 0;
 
     buf[0] = '\0';
     for (size_t i = 0; i <= rp->rt->nsinks; i++) {
         const struct spart *sp = i < rp->rt->nsinks ? rp->sparts[rp->rt->sinks[i]] : NULL;
-        const struct batch *b = sp ? sp->inflight : extra;
+        const struct router_batch *b = sp ? sp->inflight : extra;
         int64_t first, last;
         int w;
         if (b && (!sp || b->cut)) {
@@ -61,7 +61,7 @@ size_t rpart_cut_metadata(const struct rpart *rp, const struct batch *extra, cha
 /* A new batch of @p sp cut anywhere but at a full batch: whether its end fits in the commit
  * metadata. One that does not is sent unrecorded (after a restart it is re-formed like a first
  * batch: full, or all the partition has). */
-int spart_cut_fits(struct spart *sp, const struct batch *b)
+int spart_cut_fits(struct spart *sp, const struct router_batch *b)
 {
     char buf[CUT_METADATA_MAX + 1];
 
@@ -118,7 +118,7 @@ void spart_wait_first_batch(struct spart *sp)
 /* A batch of @p sp that was sent is dropped unsettled (revoke, park): the batch that carries its
  * records next is cut like a first batch, at the same end when it was cut by linger, and until
  * then the cut stays in the commit metadata for whoever sends it next. */
-void spart_keep_cut(struct spart *sp, const struct batch *b)
+void spart_keep_cut(struct spart *sp, const struct router_batch *b)
 {
     if (!spart_stable(sp) || !b->pub.count || b->awaiting_commit)
         return;   /* nothing sent yet: it was never seen, any cut will do */
@@ -180,7 +180,7 @@ void rpart_read_cuts(struct rpart *rp, const rd_kafka_topic_partition_t *tp)
 int rpart_holds_cut(const struct rpart *rp)
 {
     for (size_t s = 0; s < rp->rt->nsinks; s++) {
-        const struct batch *b = rp->sparts[rp->rt->sinks[s]]->inflight;
+        const struct router_batch *b = rp->sparts[rp->rt->sinks[s]]->inflight;
         if (b && b->awaiting_commit)
             return 1;
     }

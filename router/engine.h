@@ -26,7 +26,7 @@
 #define CUT_METADATA_MAX 4096
 
 /* A consumed record, shared by the sinks that take it; freed by the last one. */
-struct record {
+struct router_record {
     rd_kafka_message_t *rkm;
     unsigned refs;
     int doc_state;              /* 0: not parsed yet, 1: parsed, -1: not JSON */
@@ -43,7 +43,7 @@ struct spart {
     struct sink *sk;
     struct sink_record *queue;  /* ring of records waiting for a batch, in offset order */
     size_t qhead, qcount, qcap, qbytes;
-    struct batch *inflight;     /* at the sink, or waiting for its retry: at most one */
+    struct router_batch *inflight;     /* at the sink, or waiting for its retry: at most one */
     struct event *linger_timer;
     int64_t stored;             /* transactional: the position the target holds (-1: none) */
     int resyncing;              /* fenced: reloading the stored position */
@@ -86,7 +86,7 @@ struct rtopic {
     size_t nparts;
 };
 
-struct batch {
+struct router_batch {
     struct sink_batch pub;      /* first: sinks see only this */
     struct router *r;
     struct spart *sp;           /* NULL once orphaned (its partition was revoked) */
@@ -98,7 +98,7 @@ struct batch {
     char note[512];             /* sink_batch_note */
     int cut;                    /* cut by linger: its end is in every commit while it is in flight */
     int awaiting_commit;        /* its first write waits for a commit that carries its cut */
-    struct batch *orphan_prev, *orphan_next;   /* in router->orphans while orphaned at a sink */
+    struct router_batch *orphan_prev, *orphan_next;   /* in router->orphans while orphaned at a sink */
 };
 
 /* Router-private state of a sink. */
@@ -188,7 +188,7 @@ struct router {
     const struct router_carry *arriving;   /* set before router_start; read there only */
     /* Batches a sink still holds whose partition is gone: they keep Kafka messages alive, so
      * router_free releases them (after the sinks stopped) before destroying the consumer. */
-    struct batch *orphans;
+    struct router_batch *orphans;
 };
 
 /* A callback on a later loop turn that router_free can cancel (event_base_once cannot be): the

@@ -72,15 +72,15 @@ struct rpart *router_part(struct router *r, const char *topic, int32_t partition
     return rt->parts[partition];
 }
 
-struct record *record_new(rd_kafka_message_t *rkm)
+struct router_record *record_new(rd_kafka_message_t *rkm)
 {
-    struct record *rec = calloc(1, sizeof *rec);
+    struct router_record *rec = calloc(1, sizeof *rec);
     if (rec)
         rec->rkm = rkm;
     return rec;
 }
 
-void record_unref(struct record *rec)
+void record_unref(struct router_record *rec)
 {
     if (--rec->refs > 0)
         return;
@@ -91,7 +91,7 @@ void record_unref(struct record *rec)
 }
 
 /* The value parsed as JSON, once per record whatever the number of sinks. */
-json_t *record_doc(struct record *rec)
+json_t *record_doc(struct router_record *rec)
 {
     json_error_t jerr;
 
@@ -105,7 +105,7 @@ json_t *record_doc(struct record *rec)
     return rec->doc;
 }
 
-void entry_fill(struct sink_record *e, struct record *rec, const char *topic)
+void entry_fill(struct sink_record *e, struct router_record *rec, const char *topic)
 {
     const rd_kafka_message_t *rkm = rec->rkm;
     rd_kafka_timestamp_type_t tstype;
@@ -164,7 +164,7 @@ int spart_enqueue(struct spart *sp, const struct sink_record *e)
     return 0;
 }
 
-void batch_free(struct batch *b)
+void batch_free(struct router_batch *b)
 {
     struct sink *sk = b->pub.sink;
     for (size_t i = 0; i < b->pub.count; i++) {

@@ -10,13 +10,13 @@ void router_defer(struct router *r, int64_t delay_ms, void (*fn)(struct router *
                   void (*drop)(void *arg), void *arg);
 struct rtopic *router_topic(struct router *r, const char *name);
 struct rpart *router_part(struct router *r, const char *topic, int32_t partition);
-struct record *record_new(rd_kafka_message_t *rkm);
-void record_unref(struct record *rec);
-json_t *record_doc(struct record *rec);
-void entry_fill(struct sink_record *e, struct record *rec, const char *topic);
+struct router_record *record_new(rd_kafka_message_t *rkm);
+void record_unref(struct router_record *rec);
+json_t *record_doc(struct router_record *rec);
+void entry_fill(struct sink_record *e, struct router_record *rec, const char *topic);
 size_t entry_bytes(const struct sink_record *e);
 int spart_enqueue(struct spart *sp, const struct sink_record *e);
-void batch_free(struct batch *b);
+void batch_free(struct router_batch *b);
 void spart_drop_queue(struct spart *sp);
 void spart_drop_waiting_batch(struct spart *sp);
 void router_sink_sparts(struct router *r, size_t k, void (*fn)(struct spart *sp, void *arg), void *arg);

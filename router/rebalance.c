@@ -93,7 +93,7 @@ void rpart_free(struct rpart *rp)
         struct spart *sp = rp->sparts[rt->sinks[i]];
         spart_drop_queue(sp);
         if (sp->inflight) {
-            struct batch *b = sp->inflight;
+            struct router_batch *b = sp->inflight;
             sp->sk->state->buffered -= b->pub.count;
             for (size_t k = 0; k < b->pub.count; k++)
                 sp->sk->state->buffered_bytes -= entry_bytes(&b->pub.records[k]);

@@ -29,7 +29,7 @@ void router_route(struct router *r, rd_kafka_message_t *rkm)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     struct rpart *rp = router_part(r, topic, rkm->partition);
-    struct record *rec = NULL;
+    struct router_record *rec = NULL;
     char err[512];
 
     if (!rp || rp->state != RPART_ACTIVE || r->phase != PHASE_RUNNING) {

@@ -493,7 +493,7 @@ void router_free(struct router *r)
     /* The sinks have stopped and call no verdict now: what they still held goes, and with it
      * the Kafka messages that rd_kafka_destroy would otherwise wait for forever. */
     while (r->orphans) {
-        struct batch *b = r->orphans;
+        struct router_batch *b = r->orphans;
         batch_orphan_unlink(b);
         batch_free(b);
     }
