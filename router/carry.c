@@ -117,51 +117,6 @@ void router_set_carry(struct router *r, const struct router_carry *carry)
     r->arriving = carry;
 }
 
-/* Options of one table that differ between two sinks of the same type. */
-static int cfg_values_same(const struct cfg_opt *opts, const void *a, const void *b)
-{
-    for (const struct cfg_opt *o = opts; o && o->name; o++) {
-        const char *pa = (const char *)a + o->offset, *pb = (const char *)b + o->offset;
-        switch (o->type) {
-        case CFG_T_STR: {
-            const char *x = *(char *const *)(const void *)pa, *y = *(char *const *)(const void *)pb;
-            if ((x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0))
-                return 0;
-            break;
-        }
-        case CFG_T_INT:
-            if (*(const long long *)(const void *)pa != *(const long long *)(const void *)pb)
-                return 0;
-            break;
-        case CFG_T_BOOL:
-        case CFG_T_ENUM:
-            if (*(const int *)(const void *)pa != *(const int *)(const void *)pb)
-                return 0;
-            break;
-        case CFG_T_STRLIST: {
-            const struct cfg_strlist *x = (const void *)pa, *y = (const void *)pb;
-            if (x->n != y->n)
-                return 0;
-            for (size_t i = 0; i < x->n; i++)
-                if (strcmp(x->v[i], y->v[i]) != 0)
-                    return 0;
-            break;
-        }
-        case CFG_T_JSON: {
-            const json_t *x = *(json_t *const *)(const void *)pa, *y = *(json_t *const *)(const void *)pb;
-            if ((x == NULL) != (y == NULL) || (x && !json_equal(x, y)))
-                return 0;
-            break;
-        }
-        case CFG_T_SECTION:   /* its table's offsets are into the same struct */
-            if (!cfg_values_same(o->section, a, b))
-                return 0;
-            break;
-        }
-    }
-    return 1;
-}
-
 /* Same type, same options: the common ones (the fields conf.c's sink table fills) and the
  * type's own table, secrets included (compared, never printed). */
 static int sink_conf_same(const struct sink *a, const struct sink *b)
@@ -179,7 +134,7 @@ static int sink_conf_same(const struct sink *a, const struct sink *b)
     for (size_t i = 0; i < ta->n; i++)
         if (strcmp(ta->v[i], tb->v[i]) != 0)
             return 0;
-    return cfg_values_same(a->ops->opts, a, b);
+    return cfg_equal(a->ops->opts, a, b);
 }
 
 /* Before the sinks start: a sink of the previous configuration with the same name and type keeps
