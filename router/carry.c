@@ -117,26 +117,6 @@ void router_set_carry(struct router *r, const struct router_carry *carry)
     r->arriving = carry;
 }
 
-/* Same type, same options: the common ones (the fields conf.c's sink table fills) and the
- * type's own table, secrets included (compared, never printed). */
-static int sink_conf_same(const struct sink *a, const struct sink *b)
-{
-    const struct cfg_strlist *ta = &a->topics, *tb = &b->topics;
-
-    if (a->ops != b->ops || ta->n != tb->n || a->batch.max_records != b->batch.max_records ||
-        a->batch.max_bytes != b->batch.max_bytes || a->batch.linger_ms != b->batch.linger_ms ||
-        a->retry.max_attempts != b->retry.max_attempts || a->retry.initial_backoff_ms != b->retry.initial_backoff_ms ||
-        a->retry.max_backoff_ms != b->retry.max_backoff_ms || a->on_failure != b->on_failure ||
-        a->max_buffered_records != b->max_buffered_records || a->max_buffered_bytes != b->max_buffered_bytes ||
-        a->park_after_ms != b->park_after_ms || a->max_record_bytes != b->max_record_bytes ||
-        (a->filter == NULL) != (b->filter == NULL) || (a->filter && !json_equal(a->filter, b->filter)))
-        return 0;
-    for (size_t i = 0; i < ta->n; i++)
-        if (strcmp(ta->v[i], tb->v[i]) != 0)
-            return 0;
-    return cfg_equal(a->ops->opts, a, b);
-}
-
 /* Before the sinks start: a sink of the previous configuration with the same name and type keeps
  * its operator pause and its positions (what it already finished is not sent again); when its
  * options are unchanged too, it also keeps its park, counters, last error and recent deliveries. */
@@ -159,7 +139,7 @@ int router_apply_carry(struct router *r)
                 cs = &carry->sinks[i];
         if (!cs)
             continue;
-        same = sink_conf_same(cs->sk, sk);
+        same = conf_sink_same(cs->sk, sk);
         st->paused = cs->state.paused;
         if (same) {
             st->stats = cs->state.stats;
