@@ -10,7 +10,6 @@
 #include "offsets.h"
 #include "position.h"
 #include "queue.h"
-#include "rebalance.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 
