@@ -1,10 +1,8 @@
-/* The router. One record's path: the consumer queue wakes the loop (on_consumer_readable),
- * router_route() hands it to each sink of its topic that does not have it yet (offset tracker),
- * through the sink's filter and prepare hook, into that sink's queue for the partition;
- * spart_flush() cuts a batch and calls ops->write; the sink's verdict comes back through
- * sink_batch_done() (sinks/sink.c), this file's on_batch_done hook and on_batch_verdict(),
- * which finishes the offsets, retries with backoff or dead-letters; on_commit_timer() commits
- * the lowest position every sink has finished. */
+/* The router's life: router_new and router_start (consumer, wake pipe, timers), the consume loop
+ * (on_consumer_readable hands each record to router_route, route.c), the drain phases of a
+ * shutdown (router_shutdown, router_check_progress, which struct router carries as its progress
+ * hook for the files below), the stall detector and router_free. The rest of the record's path
+ * is in route.c, batch.c and commit.c; ARCHITECTURE.md follows it file by file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
