@@ -153,7 +153,7 @@ void spart_flush(struct spart *sp)
     struct sink *sk = sp->sk;
     struct router_batch *b;
     size_t n = 0, bytes = 0;
-    int full, recorded = 0, cut = 0;
+    int full, recorded, cut;
 
     if (sp->inflight || sp->qcount == 0 || sp->resyncing || sink_holds_off(sk) || sp->rp->state != RPART_ACTIVE)
         return;
@@ -166,32 +166,8 @@ void spart_flush(struct spart *sp)
     }
     /* Cut by a limit: the same records give the same cut, whenever it is made. */
     full = n == (size_t)sk->batch.max_records || n < sp->qcount || bytes >= (size_t)sk->batch.max_bytes;
-    if (spart_stable(sp)) {
-        int draining = sp->rp->r->phase != PHASE_RUNNING;   /* a drain sends what it has */
-        if (sp->first_batch && sp->recorded_last >= 0 && spart_queued(sp, 0)->offset == sp->recorded_first) {
-            /* Sent before the restart: it ends where it ended then. */
-            size_t m = 0, m_bytes = 0;
-            if (spart_recorded_cut_pending(sp)) {
-                if (!draining) {
-                    spart_wait_first_batch(sp);
-                    return;
-                }
-                /* else a drain sends what it has, as a new cut */
-            } else {
-                while (m < n && spart_queued(sp, m)->offset <= sp->recorded_last)
-                    m_bytes += spart_queued(sp, m++)->prepared_len;
-                if (m == sp->qcount || spart_queued(sp, m)->offset > sp->recorded_last) {
-                    n = m;
-                    bytes = m_bytes;
-                    recorded = 1;
-                }   /* else the limits end it sooner (they changed since): cut as usual */
-            }
-        } else if (sp->first_batch && !full && !draining && !spart_first_batch_may_go(sp)) {
-            spart_wait_first_batch(sp);
-            return;
-        }
-        cut = recorded || !full;
-    }
+    if (!cuts_shape(sp, &n, &bytes, full, &recorded, &cut))
+        return;
     b = calloc(1, sizeof *b);
     if (!b || !(b->pub.records = malloc(n * sizeof *b->pub.records)) ||
         !(b->timer = evtimer_new(sp->rp->r->eb, on_batch_verdict, b))) {

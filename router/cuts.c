@@ -21,7 +21,7 @@
  * metadata of its partition before its first attempt goes, and in every commit while it is in
  * flight; the next owner of the partition reads it back with the committed offset, from which
  * the batch starts again. */
-int spart_stable(const struct spart *sp)
+static int spart_stable(const struct spart *sp)
 {
     return ((sp->sk->ops->flags | sp->sk->flags) & SINK_F_STABLE_BATCHES) && !sp->rp->r->dry_run;
 }
@@ -79,7 +79,7 @@ int spart_cut_fits(struct spart *sp, const struct router_batch *b)
 /* The first batch since the assignment, not full: it may go when every record up to the high
  * watermark of the last fetch is queued (the batch sent before, if any, had no more records
  * than these), or when it has waited FIRST_BATCH_WAIT_MAX_MS for that. */
-int spart_first_batch_may_go(struct spart *sp)
+static int spart_first_batch_may_go(struct spart *sp)
 {
     struct rpart *rp = sp->rp;
     int64_t low = -1, high = -1, now = mono_ms();
@@ -100,19 +100,57 @@ int spart_first_batch_may_go(struct spart *sp)
 
 /* The first batch starts where the recorded one did, and the record it ended with is not
  * consumed yet. */
-int spart_recorded_cut_pending(const struct spart *sp)
+static int spart_recorded_cut_pending(const struct spart *sp)
 {
     return sp->qcount && sp->recorded_last >= 0 && spart_queued(sp, 0)->offset == sp->recorded_first &&
            spart_queued(sp, sp->qcount - 1)->offset < sp->recorded_last && sp->rp->fetched_end <= sp->recorded_last;
 }
 
-void spart_wait_first_batch(struct spart *sp)
+static void spart_wait_first_batch(struct spart *sp)
 {
     if (!evtimer_pending(sp->linger_timer, NULL)) {
         struct timeval tv = ms_to_tv(sp->sk->batch.linger_ms > FIRST_BATCH_POLL_MIN_MS ? sp->sk->batch.linger_ms
                                                                                        : FIRST_BATCH_POLL_MIN_MS);
         evtimer_add(sp->linger_timer, &tv);
     }
+}
+
+/* The stable-cut rules for the batch spart_flush (batch.c) is about to cut from the first *@p n
+ * queued records (*@p bytes; @p full: cut by a limit). A first batch after an assignment ends
+ * where the recorded cut ended, or waits to be full or for the partition's end. Sets *@p cut when
+ * its end must be in the commit metadata, and *@p recorded when it is there already. Returns 0
+ * when the batch waits (the linger timer looks again), 1 when it goes. */
+int cuts_shape(struct spart *sp, size_t *n, size_t *bytes, int full, int *recorded, int *cut)
+{
+    int draining = sp->rp->r->phase != PHASE_RUNNING;   /* a drain sends what it has */
+
+    *recorded = *cut = 0;
+    if (!spart_stable(sp))
+        return 1;
+    if (sp->first_batch && sp->recorded_last >= 0 && spart_queued(sp, 0)->offset == sp->recorded_first) {
+        /* Sent before the restart: it ends where it ended then. */
+        size_t m = 0, m_bytes = 0;
+        if (spart_recorded_cut_pending(sp)) {
+            if (!draining) {
+                spart_wait_first_batch(sp);
+                return 0;
+            }
+            /* else a drain sends what it has, as a new cut */
+        } else {
+            while (m < *n && spart_queued(sp, m)->offset <= sp->recorded_last)
+                m_bytes += spart_queued(sp, m++)->prepared_len;
+            if (m == sp->qcount || spart_queued(sp, m)->offset > sp->recorded_last) {
+                *n = m;
+                *bytes = m_bytes;
+                *recorded = 1;
+            }   /* else the limits end it sooner (they changed since): cut as usual */
+        }
+    } else if (sp->first_batch && !full && !draining && !spart_first_batch_may_go(sp)) {
+        spart_wait_first_batch(sp);
+        return 0;
+    }
+    *cut = *recorded || !full;
+    return 1;
 }
 
 /* A batch of @p sp that was sent is dropped unsettled (revoke, park): the batch that carries its

@@ -4,12 +4,9 @@
 
 #include "engine.h"
 
-int spart_stable(const struct spart *sp);
 size_t rpart_cut_metadata(const struct rpart *rp, const struct router_batch *extra, char *buf);
 int spart_cut_fits(struct spart *sp, const struct router_batch *b);
-int spart_first_batch_may_go(struct spart *sp);
-int spart_recorded_cut_pending(const struct spart *sp);
-void spart_wait_first_batch(struct spart *sp);
+int cuts_shape(struct spart *sp, size_t *n, size_t *bytes, int full, int *recorded, int *cut);
 void spart_keep_cut(struct spart *sp, const struct router_batch *b);
 void router_want_cut_commit(struct router *r);
 void rpart_read_cuts(struct rpart *rp, const rd_kafka_topic_partition_t *tp);

@@ -28,6 +28,13 @@ static void t_write(struct sink *sk, struct sink_batch *b)
     writes++;
 }
 
+static void t_linger(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
 static void t_progress(struct router *r)
 {
     (void)r;
@@ -37,6 +44,7 @@ static const struct sink_ops stable_ops = { .type = "test", .flags = SINK_F_STAB
 static const struct sink_ops plain_ops = { .type = "test", .write = t_write };
 
 struct fix {
+    struct event_base *eb;
     struct router r;
     struct rtopic rt;
     struct rpart rp;
@@ -55,8 +63,17 @@ static int setup(void **state)
     static const char *const names[NSINKS] = { "alpha", "beta" };
     struct fix *f = calloc(1, sizeof *f);
 
-    if (!f)
+    char errstr[256];
+    rd_kafka_conf_t *conf;
+
+    if (!f || !(f->eb = event_base_new()))
         return -1;
+    /* a client without brokers: it knows no watermark, as before the first fetch */
+    conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
+    if (!(f->r.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr)))
+        return -1;
+    f->r.eb = f->eb;
     f->r.ntopics = 1;
     f->r.topics = &f->rt;
     f->r.check_progress = t_progress;
@@ -83,6 +100,8 @@ static int setup(void **state)
         f->sp[k].sink_index = k;
         f->sp[k].sk = &f->sk[k];
         f->sp[k].recorded_first = f->sp[k].recorded_last = -1;
+        if (!(f->sp[k].linger_timer = evtimer_new(f->eb, t_linger, NULL)))
+            return -1;
         f->sparts[k] = &f->sp[k];
         f->b[k].r = &f->r;
         f->b[k].sp = &f->sp[k];
@@ -96,7 +115,13 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    free(*state);
+    struct fix *f = *state;
+
+    for (size_t k = 0; k < NSINKS; k++)
+        event_free(f->sp[k].linger_timer);
+    rd_kafka_destroy(f->r.rk);
+    event_base_free(f->eb);
+    free(f);
     return 0;
 }
 
@@ -208,9 +233,11 @@ static void test_metadata_parse(void **state)
     assert_int_equal(f->sp[1].first_batch, 0);
     assert_int_equal(f->sp[1].recorded_last, -1);
     f->sk[1].flags = SINK_F_STABLE_BATCHES;   /* set by an instance's check: counts too */
-    assert_int_equal(spart_stable(&f->sp[1]), 1);
+    read_cuts(f, NULL);
+    assert_int_equal(f->sp[1].first_batch, 1);
     f->r.dry_run = stdout;
-    assert_int_equal(spart_stable(&f->sp[0]), 0);
+    read_cuts(f, NULL);
+    assert_int_equal(f->sp[0].first_batch, 0);
     f->r.dry_run = NULL;
 }
 
@@ -260,37 +287,105 @@ static void test_metadata_match(void **state)
     assert_int_equal(writes, 1);
 }
 
+/* cuts_shape on the first @p n of @p sp's queued records (one byte each); returns whether the
+ * batch goes, and what it would be. */
+struct shape {
+    int go;
+    size_t n;
+    int recorded, cut;
+};
+
+static struct shape shape(struct spart *sp, size_t n, int full)
+{
+    struct shape out;
+    size_t bytes = n;
+
+    out.go = cuts_shape(sp, &n, &bytes, full, &out.recorded, &out.cut);
+    out.n = n;
+    assert_int_equal(bytes, n);
+    return out;
+}
+
+#define ASSERT_SHAPE(got, want_go, want_n, want_recorded, want_cut)  \
+    do {                                                             \
+        struct shape s_ = (got);                                     \
+        assert_int_equal(s_.go, (want_go));                          \
+        if (s_.go) {                                                 \
+            assert_int_equal(s_.n, (want_n));                        \
+            assert_int_equal(s_.recorded, (want_recorded));          \
+            assert_int_equal(s_.cut, (want_cut));                    \
+        }                                                            \
+    } while (0)
+
 static void test_first_batch_rules(void **state)
 {
     struct fix *f = *state;
     struct spart *sp = &f->sp[0];
     struct sink_record queue[8];
 
-    /* the recorded cut 10-19 is pending while the first batch starts at 10 and 19 is not consumed */
     memset(queue, 0, sizeof queue);
-    for (size_t i = 0; i < 6; i++)
+    for (size_t i = 0; i < 6; i++) {
         queue[i].offset = 10 + (int64_t)i;
+        queue[i].prepared_len = 1;
+    }
     sp->queue = queue;
     sp->qcap = 8;
     sp->qcount = 6;
+    sp->first_batch = 1;
+
+    /* the recorded cut 10-19 is pending while 19 is not consumed: the first batch waits */
     sp->recorded_first = 10;
     sp->recorded_last = 19;
     f->rp.fetched_end = 16;
-    assert_int_equal(spart_recorded_cut_pending(sp), 1);
-    f->rp.fetched_end = 20;                /* 16..19 were consumed but not for this sink */
-    assert_int_equal(spart_recorded_cut_pending(sp), 0);
-    f->rp.fetched_end = 16;
-    queue[0].offset = 11;                  /* starts elsewhere: the record was cut differently */
-    assert_int_equal(spart_recorded_cut_pending(sp), 0);
-    queue[0].offset = 10;
-    sp->recorded_last = -1;                /* nothing recorded */
-    assert_int_equal(spart_recorded_cut_pending(sp), 0);
-    sp->qcount = 0;
-    assert_int_equal(spart_recorded_cut_pending(sp), 0);
+    ASSERT_SHAPE(shape(sp, 6, 0), 0, 0, 0, 0);
+    assert_true(evtimer_pending(sp->linger_timer, NULL));
+    evtimer_del(sp->linger_timer);
+    /* ... unless the router drains: it sends what it has, as a new cut */
+    f->r.phase = PHASE_DRAINING;
+    ASSERT_SHAPE(shape(sp, 6, 0), 1, 6, 0, 1);
+    f->r.phase = PHASE_RUNNING;
+    /* 16..19 consumed but not for this sink (filtered): it ends at the recorded end */
+    f->rp.fetched_end = 20;
+    ASSERT_SHAPE(shape(sp, 6, 0), 1, 6, 1, 1);
+    /* a recorded cut shorter than the queue: the batch ends there */
+    sp->recorded_last = 12;
+    ASSERT_SHAPE(shape(sp, 6, 0), 1, 3, 1, 1);
+    /* limits that changed since end it sooner: cut as usual, by the limit, not recorded */
+    ASSERT_SHAPE(shape(sp, 2, 1), 1, 2, 0, 0);
 
-    /* a batch sent and dropped unsettled: the next one is cut like a first batch, at the same
-     * end when it was cut by linger */
+    /* a first batch not at the recorded start, not full, the partition's end unknown: it
+     * waits, up to FIRST_BATCH_WAIT_MAX_MS */
+    queue[0].offset = 9;
+    ASSERT_SHAPE(shape(sp, 6, 0), 0, 0, 0, 0);
+    assert_true(sp->first_wait_since_ms > 0);
+    evtimer_del(sp->linger_timer);
+    ASSERT_SHAPE(shape(sp, 6, 1), 1, 6, 0, 0);     /* full: it goes, unrecorded */
+    sp->first_wait_since_ms = mono_ms() - 10000;
+    ASSERT_SHAPE(shape(sp, 6, 0), 1, 6, 0, 1);     /* waited long enough: goes, recorded */
+
+    /* later batches: cut by linger are recorded, cut by a limit are not */
     sp->first_batch = 0;
+    ASSERT_SHAPE(shape(sp, 6, 0), 1, 6, 0, 1);
+    ASSERT_SHAPE(shape(sp, 6, 1), 1, 6, 0, 0);
+    /* no stable batches, or a dry run: no rule */
+    sp->first_batch = 1;
+    sp->first_wait_since_ms = 0;
+    f->sk[0].ops = &plain_ops;
+    ASSERT_SHAPE(shape(sp, 6, 0), 1, 6, 0, 0);
+    f->sk[0].ops = &stable_ops;
+    f->r.dry_run = stdout;
+    ASSERT_SHAPE(shape(sp, 6, 0), 1, 6, 0, 0);
+    f->r.dry_run = NULL;
+    assert_int_equal(sp->first_wait_since_ms, 0);
+}
+
+/* A batch sent and dropped unsettled: the next one is cut like a first batch, at the same end
+ * when it was cut by linger. */
+static void test_keep_cut(void **state)
+{
+    struct fix *f = *state;
+    struct spart *sp = &f->sp[0];
+
     sp->first_wait_since_ms = 123;
     f->b[0].cut = 1;
     spart_keep_cut(sp, batch_span(f, 0, 10, 19));
@@ -309,33 +404,10 @@ static void test_first_batch_rules(void **state)
     spart_keep_cut(sp, &f->b[0]);
     assert_int_equal(sp->first_batch, 0);
     f->b[0].awaiting_commit = 0;
-    sp->sk->ops = &plain_ops;              /* no stable batches: nothing to keep */
+    f->sk[0].ops = &plain_ops;             /* no stable batches: nothing to keep */
     spart_keep_cut(sp, &f->b[0]);
     assert_int_equal(sp->first_batch, 0);
-    sp->sk->ops = &stable_ops;
-}
-
-/* Not full, and the end of the partition not reached: it waits, but not for ever. Needs a
- * client handle for the watermarks; one without brokers knows none. */
-static void test_first_batch_wait(void **state)
-{
-    struct fix *f = *state;
-    struct spart *sp = &f->sp[0];
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk;
-
-    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    assert_non_null(rk);
-    f->r.rk = rk;
-    assert_int_equal(spart_first_batch_may_go(sp), 0);
-    assert_true(sp->first_wait_since_ms > 0);       /* the wait starts now */
-    assert_int_equal(spart_first_batch_may_go(sp), 0);
-    sp->first_wait_since_ms = mono_ms() - 10000;    /* FIRST_BATCH_WAIT_MAX_MS */
-    assert_int_equal(spart_first_batch_may_go(sp), 1);
-    f->r.rk = NULL;
-    rd_kafka_destroy(rk);
+    f->sk[0].ops = &stable_ops;
 }
 
 int main(void)
@@ -346,7 +418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metadata_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_match, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_batch_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_first_batch_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keep_cut, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
