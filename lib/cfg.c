@@ -941,6 +941,50 @@ int cfg_apply(const struct cfg_opt *opts, const json_t *obj, void *target, const
     return ctx.n;
 }
 
+int cfg_equal(const struct cfg_opt *opts, const void *a, const void *b)
+{
+    for (const struct cfg_opt *o = opts; o && o->name; o++) {
+        const char *pa = (const char *)a + o->offset, *pb = (const char *)b + o->offset;
+        switch (o->type) {
+        case CFG_T_STR: {
+            const char *x = *(char *const *)(const void *)pa, *y = *(char *const *)(const void *)pb;
+            if ((x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0))
+                return 0;
+            break;
+        }
+        case CFG_T_INT:
+            if (*(const long long *)(const void *)pa != *(const long long *)(const void *)pb)
+                return 0;
+            break;
+        case CFG_T_BOOL:
+        case CFG_T_ENUM:
+            if (*(const int *)(const void *)pa != *(const int *)(const void *)pb)
+                return 0;
+            break;
+        case CFG_T_STRLIST: {
+            const struct cfg_strlist *x = (const void *)pa, *y = (const void *)pb;
+            if (x->n != y->n)
+                return 0;
+            for (size_t i = 0; i < x->n; i++)
+                if (strcmp(x->v[i], y->v[i]) != 0)
+                    return 0;
+            break;
+        }
+        case CFG_T_JSON: {
+            const json_t *x = *(json_t *const *)(const void *)pa, *y = *(json_t *const *)(const void *)pb;
+            if ((x == NULL) != (y == NULL) || (x && !json_equal(x, y)))
+                return 0;
+            break;
+        }
+        case CFG_T_SECTION:   /* its table's offsets are into the same struct */
+            if (!cfg_equal(o->section, a, b))
+                return 0;
+            break;
+        }
+    }
+    return 1;
+}
+
 void cfg_release(const struct cfg_opt *opts, void *target)
 {
     if (!target)

@@ -80,6 +80,10 @@ void cfg_error(struct cfg_errors *errs, const struct cfg_doc *doc, const char *p
 int cfg_apply(const struct cfg_opt *opts, const json_t *obj, void *target, const struct cfg_doc *doc,
               const char *path, const char *const *extra_keys, struct cfg_errors *errs);
 
+/** @brief 1 when every option of @p opts (sections included) holds the same value in @p a and
+ * @p b, two structs cfg_apply filled from the same table; strings, lists and JSON by content. */
+int cfg_equal(const struct cfg_opt *opts, const void *a, const void *b);
+
 /** @brief Free what cfg_apply stored in @p target (strings, lists, JSON references). */
 void cfg_release(const struct cfg_opt *opts, void *target);
 

@@ -1035,6 +1035,14 @@ void conf_sink_free(struct sink *sk)
     free(sk);
 }
 
+int conf_sink_same(const struct sink *a, const struct sink *b)
+{
+    /* Same ops: the type's own table then describes both. Its options and the common ones are
+     * compared from the tables that loaded them, so an option added later is compared too;
+     * secrets as well (compared, never printed). */
+    return a->ops == b->ops && cfg_equal(conf_sink_opts, a, b) && cfg_equal(a->ops->opts, a, b);
+}
+
 void conf_free(struct conf *conf)
 {
     struct conf_main *cm = (struct conf_main *)conf;

@@ -44,4 +44,9 @@ void conf_print_reference(FILE *out);
 /** @brief Free one sink made by conf_load (ops->destroy, then its options). */
 void conf_sink_free(struct sink *sk);
 
+/** @brief 1 when two sinks made by conf_load have the same type and the same value of every
+ * option, the common ones (conf_sink_opts: name, type, topics, batch, retry, filter, on_failure,
+ * buffers, park_after_ms, max_record_bytes) and their type's own. */
+int conf_sink_same(const struct sink *a, const struct sink *b);
+
 #endif

@@ -421,6 +421,64 @@ static void test_apply_bad_shapes(void **state)
 
 /* ---- reference ---- */
 
+/* cfg_equal: by value, through sections; strings, lists and JSON by content, not by pointer. */
+static void test_equal(void **state)
+{
+    static const char text[] =
+        "{\"name\": \"n\", \"tags\": [\"a\", \"b\"], \"extra\": {\"k\": [1, 2]}, \"limits\": {\"label\": \"L\"}}";
+    struct cfg_errors errs = { 0 };
+    struct t_conf a, b;
+    json_t *obj = json_loads(text, 0, NULL);
+
+    (void)state;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    assert_int_equal(cfg_apply(t_opts, obj, &a, NULL, "", NULL, &errs), 0);
+    assert_int_equal(cfg_apply(t_opts, obj, &b, NULL, "", NULL, &errs), 0);
+    assert_ptr_not_equal(a.name, b.name);
+    assert_true(cfg_equal(t_opts, &a, &b));
+    assert_true(cfg_equal(NULL, &a, &b));   /* a sink type without options */
+
+    b.port++;                                /* CFG_T_INT */
+    assert_false(cfg_equal(t_opts, &a, &b));
+    b.port--;
+    b.mode = 1;                              /* CFG_T_ENUM */
+    assert_false(cfg_equal(t_opts, &a, &b));
+    b.mode = a.mode;
+    b.tls = !a.tls;                          /* CFG_T_BOOL */
+    assert_false(cfg_equal(t_opts, &a, &b));
+    b.tls = a.tls;
+    b.depth_max = 5;                         /* in a section */
+    assert_false(cfg_equal(t_opts, &a, &b));
+    b.depth_max = a.depth_max;
+    b.label[0] = 'M';                        /* CFG_T_STR in a section, by content */
+    assert_false(cfg_equal(t_opts, &a, &b));
+    b.label[0] = 'L';
+    b.tags.v[1][0] = 'c';                    /* CFG_T_STRLIST */
+    assert_false(cfg_equal(t_opts, &a, &b));
+    b.tags.v[1][0] = 'b';
+    b.tags.n = 1;
+    assert_false(cfg_equal(t_opts, &a, &b));
+    b.tags.n = 2;
+    json_decref(b.extra);                    /* cfg_apply shared obj's member: a copy of its own */
+    b.extra = json_deep_copy(a.extra);
+    assert_true(cfg_equal(t_opts, &a, &b));
+    json_array_append_new(json_object_get(b.extra, "k"), json_integer(3));   /* CFG_T_JSON */
+    assert_false(cfg_equal(t_opts, &a, &b));
+    json_array_remove(json_object_get(b.extra, "k"), 2);
+    assert_true(cfg_equal(t_opts, &a, &b));
+    free(b.password);                        /* set on one side only */
+    b.password = strdup("long enough secret");
+    assert_false(cfg_equal(t_opts, &a, &b));
+    free(b.password);
+    b.password = NULL;
+    assert_true(cfg_equal(t_opts, &a, &b));
+
+    cfg_release(t_opts, &a);
+    cfg_release(t_opts, &b);
+    json_decref(obj);
+}
+
 static void test_reference(void **state)
 {
     char *text = NULL;
@@ -454,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_apply_values),
         cmocka_unit_test(test_apply_errors),
         cmocka_unit_test(test_apply_bad_shapes),
+        cmocka_unit_test(test_equal),
         cmocka_unit_test(test_reference),
     };
 

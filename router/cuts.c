@@ -1,0 +1,235 @@
+/* The router: stable batch cuts and their commit metadata, "sluice1 <sink>=<first>-<last>;...". */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuts.h"
+#include "engine.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+
+#define FIRST_BATCH_POLL_MIN_MS 10 /* how often a first batch waiting to be full looks again */
+/* The longest a first batch waits to be full when the partition's end seems never reached (a
+ * transaction marker after its last record keeps the high watermark one past it). */
+#define FIRST_BATCH_WAIT_MAX_MS 10000
+
+/* ---- stable batches (SINK_F_STABLE_BATCHES) ----
+ * A batch's id names its first and last offsets, so a batch re-sent after a restart or a
+ * rebalance must cover the same offsets. One cut by max_records or max_bytes does, as long as
+ * the re-formed batch waits to be full. One cut by linger has its end recorded in the commit
+ * metadata of its partition before its first attempt goes, and in every commit while it is in
+ * flight; the next owner of the partition reads it back with the committed offset, from which
+ * the batch starts again. */
+static int spart_stable(const struct spart *sp)
+{
+    return ((sp->sk->ops->flags | sp->sk->flags) & SINK_F_STABLE_BATCHES) && !sp->rp->r->dry_run;
+}
+
+/* The commit metadata of a partition, "sluice1 <sink>=<first>-<last>;...": the cuts of its
+ * batches in flight and of those sent but not settled (a recorded cut still to be sent again),
+ * plus @p extra when set. Written to @p buf (CUT_METADATA_MAX + 1 bytes); returns its length
+ * (0: no cut), or SIZE_MAX when it would be over CUT_METADATA_MAX. */
+size_t rpart_cut_metadata(const struct rpart *rp, const struct router_batch *extra, char *buf)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i <= rp->rt->nsinks; i++) {
+        const struct spart *sp = i < rp->rt->nsinks ? rp->sparts[rp->rt->sinks[i]] : NULL;
+        const struct router_batch *b = sp ? sp->inflight : extra;
+        int64_t first, last;
+        int w;
+        if (b && (!sp || b->cut)) {
+            first = b->pub.records[0].offset;
+            last = b->pub.records[b->pub.count - 1].offset;
+        } else if (sp && sp->recorded_last >= 0) {
+            first = sp->recorded_first;
+            last = sp->recorded_last;
+        } else {
+            continue;
+        }
+        w = snprintf(buf + len, CUT_METADATA_MAX + 1 - len, "%s%s=%" PRId64 "-%" PRId64, len ? ";" : CUT_METADATA_TAG,
+                     (sp ? sp->sk : b->pub.sink)->name, first, last);
+        if (w < 0 || (size_t)w > CUT_METADATA_MAX - len)
+            return SIZE_MAX;
+        len += (size_t)w;
+    }
+    return len;
+}
+
+/* A new batch of @p sp cut anywhere but at a full batch: whether its end fits in the commit
+ * metadata. One that does not is sent unrecorded (after a restart it is re-formed like a first
+ * batch: full, or all the partition has). */
+int spart_cut_fits(struct spart *sp, const struct router_batch *b)
+{
+    char buf[CUT_METADATA_MAX + 1];
+
+    if (rpart_cut_metadata(sp->rp, b, buf) != SIZE_MAX)
+        return 1;
+    if (!sp->cut_overflow_reported) {
+        sp->cut_overflow_reported = 1;
+        sink_log(sp->sk, LOG_WARN, "%s [%" PRId32 "]: the ends of the batches in flight do not all fit in the "
+                 "%d bytes of commit metadata; batches left out are sent unrecorded (after a restart they may "
+                 "be cut at other offsets)", sp->rp->rt->name, sp->rp->partition, CUT_METADATA_MAX);
+    }
+    return 0;
+}
+
+/* The first batch since the assignment, not full: it may go when every record up to the high
+ * watermark of the last fetch is queued (the batch sent before, if any, had no more records
+ * than these), or when it has waited FIRST_BATCH_WAIT_MAX_MS for that. */
+static int spart_first_batch_may_go(struct spart *sp)
+{
+    struct rpart *rp = sp->rp;
+    int64_t low = -1, high = -1, now = mono_ms();
+
+    if (rd_kafka_get_watermark_offsets(rp->r->rk, rp->rt->name, rp->partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high >= 0 && rp->fetched_end >= high)
+        return 1;
+    if (!sp->first_wait_since_ms) {
+        sp->first_wait_since_ms = now;
+    } else if (now - sp->first_wait_since_ms >= FIRST_BATCH_WAIT_MAX_MS) {
+        sink_log(sp->sk, LOG_INFO, "%s [%" PRId32 "]: the first batch waited %d ms to be full or reach the high "
+                 "watermark (%" PRId64 ", consumed up to %" PRId64 "); sending it as it is", rp->rt->name,
+                 rp->partition, FIRST_BATCH_WAIT_MAX_MS, high, rp->fetched_end);
+        return 1;
+    }
+    return 0;
+}
+
+/* The first batch starts where the recorded one did, and the record it ended with is not
+ * consumed yet. */
+static int spart_recorded_cut_pending(const struct spart *sp)
+{
+    return sp->qcount && sp->recorded_last >= 0 && spart_queued(sp, 0)->offset == sp->recorded_first &&
+           spart_queued(sp, sp->qcount - 1)->offset < sp->recorded_last && sp->rp->fetched_end <= sp->recorded_last;
+}
+
+static void spart_wait_first_batch(struct spart *sp)
+{
+    if (!evtimer_pending(sp->linger_timer, NULL)) {
+        struct timeval tv = ms_to_tv(sp->sk->batch.linger_ms > FIRST_BATCH_POLL_MIN_MS ? sp->sk->batch.linger_ms
+                                                                                       : FIRST_BATCH_POLL_MIN_MS);
+        evtimer_add(sp->linger_timer, &tv);
+    }
+}
+
+/* The stable-cut rules for the batch spart_flush (batch.c) is about to cut from the first *@p n
+ * queued records (*@p bytes; @p full: cut by a limit). A first batch after an assignment ends
+ * where the recorded cut ended, or waits to be full or for the partition's end. Sets *@p cut when
+ * its end must be in the commit metadata, and *@p recorded when it is there already. Returns 0
+ * when the batch waits (the linger timer looks again), 1 when it goes. */
+int cuts_shape(struct spart *sp, size_t *n, size_t *bytes, int full, int *recorded, int *cut)
+{
+    int draining = sp->rp->r->phase != PHASE_RUNNING;   /* a drain sends what it has */
+
+    *recorded = *cut = 0;
+    if (!spart_stable(sp))
+        return 1;
+    if (sp->first_batch && sp->recorded_last >= 0 && spart_queued(sp, 0)->offset == sp->recorded_first) {
+        /* Sent before the restart: it ends where it ended then. */
+        size_t m = 0, m_bytes = 0;
+        if (spart_recorded_cut_pending(sp)) {
+            if (!draining) {
+                spart_wait_first_batch(sp);
+                return 0;
+            }
+            /* else a drain sends what it has, as a new cut */
+        } else {
+            while (m < *n && spart_queued(sp, m)->offset <= sp->recorded_last)
+                m_bytes += spart_queued(sp, m++)->prepared_len;
+            if (m == sp->qcount || spart_queued(sp, m)->offset > sp->recorded_last) {
+                *n = m;
+                *bytes = m_bytes;
+                *recorded = 1;
+            }   /* else the limits end it sooner (they changed since): cut as usual */
+        }
+    } else if (sp->first_batch && !full && !draining && !spart_first_batch_may_go(sp)) {
+        spart_wait_first_batch(sp);
+        return 0;
+    }
+    *cut = *recorded || !full;
+    return 1;
+}
+
+/* A batch of @p sp that was sent is dropped unsettled (revoke, park): the batch that carries its
+ * records next is cut like a first batch, at the same end when it was cut by linger, and until
+ * then the cut stays in the commit metadata for whoever sends it next. */
+void spart_keep_cut(struct spart *sp, const struct router_batch *b)
+{
+    if (!spart_stable(sp) || !b->pub.count || b->awaiting_commit)
+        return;   /* nothing sent yet: it was never seen, any cut will do */
+    sp->first_batch = 1;
+    sp->first_wait_since_ms = 0;
+    sp->recorded_first = b->cut ? b->pub.records[0].offset : -1;
+    sp->recorded_last = b->cut ? b->pub.records[b->pub.count - 1].offset : -1;
+}
+
+/* Batches held for their cut: one commit for all that the same loop pass formed. */
+void router_want_cut_commit(struct router *r)
+{
+    evtimer_add(r->cut_commit, &ZERO_TV);
+}
+
+/* Stable sinks of a newly assigned partition: their first batch waits to be full (spart_flush),
+ * and the cuts of the batches in flight at the last commit, read from its metadata
+ * ("sluice1 <sink>=<first>-<last>;..."), say where the re-sent ones end. */
+void rpart_read_cuts(struct rpart *rp, const rd_kafka_topic_partition_t *tp)
+{
+    char text[CUT_METADATA_MAX + 1], *entry, *save = NULL;
+    size_t taglen = strlen(CUT_METADATA_TAG);
+
+    for (size_t s = 0; s < rp->rt->nsinks; s++) {
+        struct spart *sp = rp->sparts[rp->rt->sinks[s]];
+        sp->first_batch = spart_stable(sp);
+        sp->recorded_first = sp->recorded_last = -1;
+    }
+    if (!tp->metadata || tp->metadata_size <= taglen || tp->metadata_size > CUT_METADATA_MAX ||
+        memcmp(tp->metadata, CUT_METADATA_TAG, taglen) != 0)
+        return;   /* none, or another client's */
+    memcpy(text, (const char *)tp->metadata + taglen, tp->metadata_size - taglen);
+    text[tp->metadata_size - taglen] = '\0';
+    for (entry = strtok_r(text, ";", &save); entry; entry = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(entry, '='), *dash, *end;
+        long long first, last;
+        if (!eq)
+            continue;
+        *eq = '\0';
+        first = strtoll(eq + 1, &dash, 10);
+        if (*dash != '-')
+            continue;
+        last = strtoll(dash + 1, &end, 10);
+        if (*end || first < 0 || last < first)
+            continue;
+        for (size_t s = 0; s < rp->rt->nsinks; s++) {
+            struct spart *sp = rp->sparts[rp->rt->sinks[s]];
+            if (!sp->first_batch || strcmp(sp->sk->name, entry) != 0)
+                continue;
+            sp->recorded_first = first;
+            sp->recorded_last = last;
+            sink_log(sp->sk, LOG_INFO, "%s [%" PRId32 "]: the last commit recorded a batch %lld-%lld in flight; "
+                     "if it is sent again, it ends at %lld again", rp->rt->name, rp->partition, first, last, last);
+        }
+    }
+}
+
+/* A batch of the partition waits for a commit that records its cut. */
+int rpart_holds_cut(const struct rpart *rp)
+{
+    for (size_t s = 0; s < rp->rt->nsinks; s++) {
+        const struct router_batch *b = rp->sparts[rp->rt->sinks[s]]->inflight;
+        if (b && b->awaiting_commit)
+            return 1;
+    }
+    return 0;
+}
+
+int router_holds_cuts(const struct router *r)
+{
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++)
+            if (r->topics[t].parts[p] && rpart_holds_cut(r->topics[t].parts[p]))
+                return 1;
+    return 0;
+}

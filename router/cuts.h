@@ -1,0 +1,16 @@
+/* The router: stable batch cuts and their commit metadata, "sluice1 <sink>=<first>-<last>;..." (cuts.c). */
+#ifndef SLUICE_ROUTER_CUTS_H
+#define SLUICE_ROUTER_CUTS_H
+
+#include "engine.h"
+
+size_t rpart_cut_metadata(const struct rpart *rp, const struct router_batch *extra, char *buf);
+int spart_cut_fits(struct spart *sp, const struct router_batch *b);
+int cuts_shape(struct spart *sp, size_t *n, size_t *bytes, int full, int *recorded, int *cut);
+void spart_keep_cut(struct spart *sp, const struct router_batch *b);
+void router_want_cut_commit(struct router *r);
+void rpart_read_cuts(struct rpart *rp, const rd_kafka_topic_partition_t *tp);
+int rpart_holds_cut(const struct rpart *rp);
+int router_holds_cuts(const struct router *r);
+
+#endif

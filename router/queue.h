@@ -1,0 +1,24 @@
+/* The router: shared records, a sink's queue per partition, deferred callbacks (queue.c). */
+#ifndef SLUICE_ROUTER_QUEUE_H
+#define SLUICE_ROUTER_QUEUE_H
+
+#include "engine.h"
+
+int sink_can_deliver(struct sink *sk, char *why, size_t whylen);
+void deferred_unlink(struct deferred *d);
+void router_defer(struct router *r, int64_t delay_ms, void (*fn)(struct router *r, void *arg),
+                  void (*drop)(void *arg), void *arg);
+struct rtopic *router_topic(struct router *r, const char *name);
+struct rpart *router_part(struct router *r, const char *topic, int32_t partition);
+struct router_record *record_new(rd_kafka_message_t *rkm);
+void record_unref(struct router_record *rec);
+json_t *record_doc(struct router_record *rec);
+void entry_fill(struct sink_record *e, struct router_record *rec, const char *topic);
+size_t entry_bytes(const struct sink_record *e);
+int spart_enqueue(struct spart *sp, const struct sink_record *e);
+void batch_free(struct router_batch *b);
+void spart_drop_queue(struct spart *sp);
+void spart_drop_waiting_batch(struct spart *sp);
+void router_sink_sparts(struct router *r, size_t k, void (*fn)(struct spart *sp, void *arg), void *arg);
+
+#endif
