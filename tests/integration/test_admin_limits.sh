@@ -3,7 +3,7 @@
 # (tools/http-attack.c) send a header line that never ends (4 clients), 100,000 header lines, a request line
 # of 1 MiB, and 1,000 clients that send one byte a second. Each is cut off at its cap with the
 # status HTTP gives for it and counted in sluice_admin_http_rejected_total; sluice's peak RSS stays
-# within 8 MiB of its idle RSS and its CPU time over the whole attack stays under 4 s (the
+# within 8 MiB of its idle RSS and its CPU time over the whole attack stays under 4 s, scaled by SLUICE_TMOUT_MULTIPLIER (the
 # quadratic rescan this replaced burned a full core); /healthz answers and records reach a file
 # sink throughout.
 source "$(dirname "$0")/lib.sh"
@@ -120,8 +120,14 @@ attack slow --clients 1000 --interval-ms 1000 --limit-ms "$(($(lib_tmout 30) * 1
     --ready-file "$WORK/slow.ready" >"$WORK/slow.out" &
 slow_pid=$!
 TIMEOUT=30 lib_wait_for test -s "$WORK/slow.ready"
+open_connections() {  # sluice's own count of its open admin connections (this request's included)
+    admin /metrics | awk '$1 == "sluice_admin_http_connections" { print $2 }'
+}
 for i in 1 2 3 4 5; do
     healthz "with 1,000 slow clients connected (probe $i)"
+    conns=$(open_connections)
+    [ -n "$conns" ] && [ "$conns" -le 256 ] ||
+        lib_fail "sluice held '$conns' admin connections with 1,000 slow clients (cap: 256)"
     [ "$i" = 3 ] && produce_batch
     sleep 1
 done
@@ -135,7 +141,9 @@ timeouts=$(($(rejected request_timeout) - before_request_timeout))
 evicted=$(($(rejected too_many_connections) - before_too_many_connections))
 [ $((timeouts + evicted)) = 1000 ] || lib_fail "request_timeout $timeouts + too_many_connections $evicted != 1000"
 [ "$timeouts" = "$(field "$out" status_408)" ] || lib_fail "$timeouts timeouts counted, $(field "$out" status_408) clients got 408"
-[ "$evicted" -ge 744 ] || lib_fail "only $evicted connections over the cap of 256 were closed"
+# How many were evicted, rather than timed out, depends on how fast the 1,000 connected; that the
+# cap held is checked above, on sluice's own count of open connections, at each probe.
+[ "$evicted" -ge 1 ] || lib_fail "no connection was closed over the cap of 256"
 lib_pass "1,000 slow clients: $evicted closed over the connection cap, $timeouts answered 408 at the deadline; /healthz answered throughout"
 
 produce_wait
@@ -157,7 +165,9 @@ lib_pass "each cut-off is counted by reason in sluice_admin_http_rejected_total;
 
 lib_log "attack: CPU $((cpu * 1000 / hz)) ms; RSS idle ${idle_rss} kB, peak ${peak} kB (+$((peak - idle_rss)) kB)"
 [ $((peak - idle_rss)) -le 8192 ] || lib_fail "peak RSS rose by $((peak - idle_rss)) kB over the idle ${idle_rss} kB (bound: 8 MiB)"
-[ $((cpu * 1000 / hz)) -le 4000 ] || lib_fail "sluice used $((cpu * 1000 / hz)) ms of CPU over the attack (bound: 4000 ms)"
+cpu_bound_ms=$(($(lib_tmout 4) * 1000))
+[ $((cpu * 1000 / hz)) -le "$cpu_bound_ms" ] ||
+    lib_fail "sluice used $((cpu * 1000 / hz)) ms of CPU over the attack (bound: $cpu_bound_ms ms)"
 lib_pass "over the attack sluice used $((cpu * 1000 / hz)) ms of CPU and its peak RSS rose by $((peak - idle_rss)) kB"
 
 sluice_stop
