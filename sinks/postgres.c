@@ -32,7 +32,7 @@
 #include <libpq-fe.h>
 
 #include "sink.h"
-#include "postgres_conf.h"
+#include "postgres_map.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
 

@@ -4,7 +4,7 @@
  * - the redis sink's prepare (its shapes and projections are static in sinks/redis.c: reached
  *   through the sink's ops, built from a few fixed configurations as the loader builds them),
  *   and its in-place JSON reader (sinks/redis_conf.h), checked against jansson;
- * - the postgres mapping (sinks/postgres_conf.h: rows from column -> path mappings, key columns
+ * - the postgres mapping (sinks/postgres_map.h: rows from column -> path mappings, key columns
  *   from the record key or the value, json and array columns), checked against jansson and the
  *   router's paths, and the postgres sink's prepare and describe.
  * Never a crash or a leak; a record is mapped or refused with a reason, and what it is mapped
@@ -19,7 +19,7 @@
 
 #include "lib/cfg.h"
 #include "lib/jsonpath.h"
-#include "sinks/postgres_conf.h"
+#include "sinks/postgres_map.h"
 #include "sinks/redis_conf.h"
 #include "sinks/sink.h"
 

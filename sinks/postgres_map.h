@@ -1,8 +1,8 @@
 /* The postgres sink's pure logic, kept apart from its I/O so unit tests can reach it without a
  * server: the mapping of records to columns (options -> struct pgsink_map), turning one record
  * into a row of texts, matching the mapping against the catalog, and the SQL it runs. */
-#ifndef SLUICE_POSTGRES_CONF_H
-#define SLUICE_POSTGRES_CONF_H
+#ifndef SLUICE_POSTGRES_MAP_H
+#define SLUICE_POSTGRES_MAP_H
 
 #include <stddef.h>
 #include <stdint.h>

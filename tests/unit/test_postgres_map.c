@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "sinks/postgres_conf.h"
+#include "sinks/postgres_map.h"
 
 /* ---- helpers ---- */
 

@@ -1,4 +1,4 @@
-/* The postgres sink's pure logic (see postgres_conf.h): mapping options, rows, values, catalog
+/* The postgres sink's pure logic (see postgres_map.h): mapping options, rows, values, catalog
  * checks and SQL text. No I/O here: sinks/postgres.c runs what this file builds. */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "postgres_conf.h"
+#include "postgres_map.h"
 #include "lib/jsonpath.h"
 
 #define ROW_ARRAYS(n) ((size_t)(n) * (sizeof(int32_t) + sizeof(uint32_t)))
