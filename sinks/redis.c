@@ -3,7 +3,7 @@
  * Each record becomes one operation on the key its template names: SET (shape string), the
  * hash replaced by the value's top-level fields (hash: HSET in place, then HDEL of the fields
  * the value lost), RPUSH (list) or XADD (stream); a tombstone deletes the key (string, hash).
- * Values are read in place (redis_conf.c), not parsed into a DOM: the sink's hot path.
+ * Values are read in place (redis_key.c), not parsed into a DOM: the sink's hot path.
  *
  * A batch of one partition is ONE call of a Lua script (EVALSHA), which Redis runs
  * atomically: it compares the partition's stored position with the one the batch expects
@@ -36,7 +36,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "sink.h"
-#include "redis_conf.h"
+#include "redis_key.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
 

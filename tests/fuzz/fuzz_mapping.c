@@ -3,7 +3,7 @@
  * empty value is a tombstone). Every record goes through:
  * - the redis sink's prepare (its shapes and projections are static in sinks/redis.c: reached
  *   through the sink's ops, built from a few fixed configurations as the loader builds them),
- *   and its in-place JSON reader (sinks/redis_conf.h), checked against jansson;
+ *   and its in-place JSON reader (sinks/redis_key.h), checked against jansson;
  * - the postgres mapping (sinks/postgres_map.h: rows from column -> path mappings, key columns
  *   from the record key or the value, json and array columns), checked against jansson and the
  *   router's paths, and the postgres sink's prepare and describe.
@@ -20,7 +20,7 @@
 #include "lib/cfg.h"
 #include "lib/jsonpath.h"
 #include "sinks/postgres_map.h"
-#include "sinks/redis_conf.h"
+#include "sinks/redis_key.h"
 #include "sinks/sink.h"
 
 #define MAX_RECORDS 16

@@ -1,7 +1,7 @@
 /* libFuzzer target: the templates over records. The input is TEMPLATE 0x1E RECORD 0x1E RECORD ...,
  * a record being [KEY 0x1F] VALUE (without 0x1F it has no key; an empty value is a tombstone).
  * The template is compiled as an HTTP string template (sinks/template.h) and rendered in the
- * text, URL and header contexts; as a redis key template (sinks/redis_conf.h); and as an HTTP
+ * text, URL and header contexts; as a redis key template (sinks/redis_key.h); and as an HTTP
  * JSON body (the template when it is JSON, else a JSON string holding it), rendered per record
  * and, with {"$each": ...}, over the whole batch. Never a crash or a leak; a template that
  * compiles renders or says why; what it renders keeps the promises of the headers. */
@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "sinks/redis_conf.h"
+#include "sinks/redis_key.h"
 #include "sinks/template.h"
 
 #define MAX_RECORDS 16

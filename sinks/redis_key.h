@@ -1,8 +1,8 @@
 /* The redis sink's pure parts, kept apart from its I/O so that unit tests reach them: the
  * connection URL, a JSON reader that works on the record's own bytes (no DOM, no allocation:
  * the sink's hot path), the key template, and RESP buffers. */
-#ifndef SLUICE_REDIS_CONF_H
-#define SLUICE_REDIS_CONF_H
+#ifndef SLUICE_REDIS_KEY_H
+#define SLUICE_REDIS_KEY_H
 
 #include <stddef.h>
 #include <stdint.h>

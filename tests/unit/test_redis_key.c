@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "sinks/redis_conf.h"
+#include "sinks/redis_key.h"
 
 /* ---- URL ---- */
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "redis_conf.h"
+#include "redis_key.h"
 
 /* ---- buffers ---- */
 
