@@ -37,6 +37,7 @@
 
 #include "sink.h"
 #include "redis_key.h"
+#include "redis_resp.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
 

@@ -1,33 +1,14 @@
 /* The redis sink's pure parts, kept apart from its I/O so that unit tests reach them: the
  * connection URL, a JSON reader that works on the record's own bytes (no DOM, no allocation:
- * the sink's hot path), the key template, and RESP buffers. */
+ * the sink's hot path), and the key template. */
 #ifndef SLUICE_REDIS_KEY_H
 #define SLUICE_REDIS_KEY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "redis_resp.h"
 #include "sink.h"
-
-/* ---- buffers ---- */
-
-/* A growable byte buffer. */
-struct rbuf {
-    char *p;
-    size_t len, cap;
-};
-
-/** @brief Make room for @p more bytes; 0, or -1 when out of memory (the buffer is unchanged). */
-int rbuf_reserve(struct rbuf *b, size_t more);
-/** @brief Append @p n bytes; 0 or -1 (out of memory). */
-int rbuf_put(struct rbuf *b, const void *data, size_t n);
-/** @brief Append one RESP bulk string ("$<n>\r\n<data>\r\n"); 0 or -1. */
-int rbuf_put_bulk(struct rbuf *b, const void *data, size_t n);
-/** @brief Append one RESP bulk string holding the decimal @p v; 0 or -1. */
-int rbuf_put_bulk_int(struct rbuf *b, long long v);
-/** @brief Write the decimal @p v to @p out (room for 21 bytes); returns its length. */
-size_t redis_fmt_int(char *out, long long v);
-void rbuf_free(struct rbuf *b);
 
 /* ---- URL ---- */
 

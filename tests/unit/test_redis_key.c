@@ -1,5 +1,5 @@
 /* The redis sink's pure parts: URL, JSON read in place (checked against jansson), key
- * template, RESP buffers. */
+ * template. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -87,43 +87,6 @@ static void test_url_errors_never_show_the_password(void **state)
         assert_null(u.host);
         assert_null(u.password);
     }
-}
-
-/* ---- RESP buffers ---- */
-
-static void test_bulk_and_integers(void **state)
-{
-    struct rbuf b = { 0 };
-    char out[32];
-    (void)state;
-
-    assert_int_equal(rbuf_put_bulk(&b, "abc", 3), 0);
-    assert_int_equal(rbuf_put_bulk(&b, "", 0), 0);
-    assert_int_equal(rbuf_put_bulk_int(&b, -42), 0);
-    assert_int_equal(b.len, strlen("$3\r\nabc\r\n$0\r\n\r\n$3\r\n-42\r\n"));
-    assert_memory_equal(b.p, "$3\r\nabc\r\n$0\r\n\r\n$3\r\n-42\r\n", b.len);
-    rbuf_free(&b);
-
-    out[redis_fmt_int(out, 0)] = '\0';
-    assert_string_equal(out, "0");
-    out[redis_fmt_int(out, LLONG_MAX)] = '\0';
-    assert_string_equal(out, "9223372036854775807");
-    out[redis_fmt_int(out, LLONG_MIN)] = '\0';
-    assert_string_equal(out, "-9223372036854775808");
-}
-
-static void test_bulk_large(void **state)
-{
-    struct rbuf b = { 0 };
-    char *big = malloc(100000);
-    (void)state;
-
-    memset(big, 'x', 100000);
-    assert_int_equal(rbuf_put_bulk(&b, big, 100000), 0);
-    assert_int_equal(b.len, strlen("$100000\r\n") + 100000 + 2);
-    assert_memory_equal(b.p, "$100000\r\nxx", 11);
-    rbuf_free(&b);
-    free(big);
 }
 
 /* ---- JSON read in place ---- */
@@ -392,8 +355,6 @@ int main(void)
         cmocka_unit_test(test_url_full),
         cmocka_unit_test(test_url_defaults_and_forms),
         cmocka_unit_test(test_url_errors_never_show_the_password),
-        cmocka_unit_test(test_bulk_and_integers),
-        cmocka_unit_test(test_bulk_large),
         cmocka_unit_test(test_json_agrees_with_jansson),
         cmocka_unit_test(test_json_strings_match_jansson),
         cmocka_unit_test(test_json_members_and_text),
