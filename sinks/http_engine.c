@@ -397,7 +397,7 @@ struct http_request {
     uint64_t token_gen;
     int queued, on_wire;
     CURL *easy;
-    struct tbuf resp;
+    struct buf resp;
     size_t resp_keep;
     char retry_after[64];
     char refused[640];            /* why the SSRF guard refused the address */
@@ -541,7 +541,7 @@ static void request_clear_attempt(struct http_request *req)
     curl_slist_free_all(req->late);
     curl_slist_free_all(req->wire);
     req->late = req->wire = NULL;
-    tbuf_free(&req->resp);
+    buf_free(&req->resp);
     req->retry_after[0] = '\0';
     req->refused[0] = '\0';
     req->errbuf[0] = '\0';
@@ -569,7 +569,7 @@ static size_t on_curl_write(char *data, size_t size, size_t n, void *arg)
 
     if (req->resp.len < req->resp_keep) {
         size_t take = req->resp_keep - req->resp.len;
-        tbuf_add(&req->resp, data, len < take ? len : take);
+        buf_add(&req->resp, data, len < take ? len : take);
     }
     return len;   /* the rest is read and dropped */
 }
@@ -971,19 +971,19 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
 
 /* ---- OAuth2 client credentials ---- */
 
-static void form_add(struct tbuf *b, const char *name, const char *value)
+static void form_add(struct buf *b, const char *name, const char *value)
 {
     if (b->len)
-        tbuf_add(b, "&", 1);
-    tbuf_adds(b, name);
-    tbuf_add(b, "=", 1);
+        buf_add(b, "&", 1);
+    buf_adds(b, name);
+    buf_add(b, "=", 1);
     tpl_url_escape(b, value, strlen(value));
 }
 
 static void token_fetch(struct http_engine *eng)
 {
     struct http_request *req = http_request_new("POST", eng->token_url, NULL, NULL);
-    struct tbuf form = { 0 }, cred = { 0 };
+    struct buf form = { 0 }, cred = { 0 };
     char *body, *b64 = NULL, *line = NULL;
     size_t len;
 
@@ -1003,7 +1003,7 @@ static void token_fetch(struct http_engine *eng)
     } else {
         /* RFC 6749 2.3.1: both form-encoded, then Basic. */
         tpl_url_escape(&cred, eng->client_id, strlen(eng->client_id));
-        tbuf_add(&cred, ":", 1);
+        buf_add(&cred, ":", 1);
         tpl_url_escape(&cred, eng->client_secret, strlen(eng->client_secret));
         if (cred.oom || !(b64 = http_base64((unsigned char *)cred.p, cred.len)) ||
             asprintf(&line, "Authorization: Basic %s", b64) < 0) {
@@ -1014,7 +1014,7 @@ static void token_fetch(struct http_engine *eng)
             goto oom;
     }
     if (http_request_header(req, "Content-Type: application/x-www-form-urlencoded") != 0 ||
-        http_request_header(req, "Accept: application/json") != 0 || !(body = tbuf_steal(&form, &len)))
+        http_request_header(req, "Accept: application/json") != 0 || !(body = buf_steal(&form, &len)))
         goto oom;
     http_request_body(req, body, len);
     eng->token_fetching = 1;
@@ -1032,8 +1032,8 @@ out:
         OPENSSL_cleanse(cred.p, cred.len);
     free(line);
     free(b64);
-    tbuf_free(&cred);
-    tbuf_free(&form);
+    buf_free(&cred);
+    buf_free(&form);
 }
 
 static void token_done(struct http_engine *eng, struct http_request *req, CURLcode code, long status)

@@ -69,11 +69,11 @@ const struct rj_value *rj_doc_get(const struct rj_doc *doc, const char *name, si
  * unquoted), a number exactly as written, true, false, null, and objects and arrays as their
  * JSON text without insignificant white space. 0 or -1 (out of memory).
  */
-int rj_text_append(struct rbuf *out, const struct rj_value *v);
+int rj_text_append(struct buf *out, const struct rj_value *v);
 /** @brief Append the value as JSON text (strings quoted, white space removed); 0 or -1. */
-int rj_json_append(struct rbuf *out, const struct rj_value *v);
+int rj_json_append(struct buf *out, const struct rj_value *v);
 /** @brief Append a string value's characters, unescaped; 0 or -1. */
-int rj_string_append(struct rbuf *out, const struct rj_value *v);
+int rj_string_append(struct buf *out, const struct rj_value *v);
 const char *rj_type_name(enum rj_type type);
 
 /* ---- key template ---- */
@@ -92,7 +92,7 @@ int redis_template_uses_value(const struct redis_template *t);
  * @return 0, or -1 with the reason (a missing or non-scalar field, no record key) in @p err.
  */
 int redis_template_render(const struct redis_template *t, const struct sink_record *rec, const struct rj_doc *doc,
-                          struct rbuf *out, char *err, size_t errlen);
+                          struct buf *out, char *err, size_t errlen);
 void redis_template_free(struct redis_template *t);
 
 #endif

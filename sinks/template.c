@@ -8,109 +8,6 @@
 #include "template.h"
 #include "lib/jsonpath.h"
 
-/* ---- buffer ---- */
-
-static int tbuf_reserve(struct tbuf *b, size_t extra)
-{
-    size_t want;
-    char *p;
-
-    if (b->oom)
-        return -1;
-    if (b->len + extra + 1 <= b->cap)
-        return 0;
-    want = b->cap ? b->cap : 256;
-    while (want < b->len + extra + 1) {
-        if (want > SIZE_MAX / 2) {
-            b->oom = 1;
-            return -1;
-        }
-        want *= 2;
-    }
-    p = realloc(b->p, want);
-    if (!p) {
-        b->oom = 1;
-        return -1;
-    }
-    b->p = p;
-    b->cap = want;
-    return 0;
-}
-
-void tbuf_add(struct tbuf *b, const void *data, size_t n)
-{
-    if (tbuf_reserve(b, n) != 0)
-        return;
-    if (n)
-        memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void tbuf_add_i64(struct tbuf *b, int64_t v)
-{
-    char digits[24], *p = digits + sizeof digits;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    tbuf_add(b, p, (size_t)(digits + sizeof digits - p));
-}
-
-void tbuf_reserve_more(struct tbuf *b, size_t n)
-{
-    tbuf_reserve(b, n);
-}
-
-void tbuf_adds(struct tbuf *b, const char *s)
-{
-    tbuf_add(b, s, strlen(s));
-}
-
-void tbuf_printf(struct tbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || tbuf_reserve(b, (size_t)n) != 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-char *tbuf_steal(struct tbuf *b, size_t *len)
-{
-    char *p;
-
-    if (b->oom || tbuf_reserve(b, 0) != 0) {
-        tbuf_free(b);
-        return NULL;
-    }
-    p = b->p;
-    if (len)
-        *len = b->len;
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return p;
-}
-
-void tbuf_free(struct tbuf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-    b->oom = 0;
-}
-
 /* ---- escaping ---- */
 
 /* Length of the well-formed UTF-8 sequence at @p p (no overlong form, no surrogate, at most
@@ -469,13 +366,13 @@ char *tpl_json_escape_to(char *out, const char *s, size_t n)
     return out + (n - run);
 }
 
-int tpl_json_escape(struct tbuf *b, const char *s, size_t n)
+int tpl_json_escape(struct buf *b, const char *s, size_t n)
 {
     long long len = tpl_json_escaped_len(s, n);
 
     if (len < 0)
         return -1;
-    tbuf_reserve_more(b, (size_t)len + 2);
+    buf_reserve(b, (size_t)len + 2);
     if (b->oom)
         return 0;   /* the caller checks oom once at the end */
     b->p[b->len] = '"';
@@ -485,7 +382,7 @@ int tpl_json_escape(struct tbuf *b, const char *s, size_t n)
     return 0;
 }
 
-void tpl_url_escape(struct tbuf *b, const char *s, size_t n)
+void tpl_url_escape(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
 
@@ -493,10 +390,10 @@ void tpl_url_escape(struct tbuf *b, const char *s, size_t n)
         unsigned char c = (unsigned char)s[i];
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
             c == '-' || c == '.' || c == '_' || c == '~') {
-            tbuf_add(b, &s[i], 1);
+            buf_add(b, &s[i], 1);
         } else {
             char pct[3] = { '%', hex[c >> 4], hex[c & 15] };
-            tbuf_add(b, pct, 3);
+            buf_add(b, pct, 3);
         }
     }
 }
@@ -624,9 +521,9 @@ static void field_missing(const struct field *f, const struct tpl_record *rec, c
 /* Appends the field as text: strings as they are, null as nothing, other values as JSON.
  * The key keeps its raw bytes (a URL may carry any byte, percent-encoded). */
 static int field_text(const struct field *f, const struct tpl_record *rec, enum tpl_escape esc,
-                      struct tbuf *out, char *err, size_t errlen)
+                      struct buf *out, char *err, size_t errlen)
 {
-    struct tbuf tmp = { 0 };
+    struct buf tmp = { 0 };
     const char *s = NULL;
     size_t n = 0;
     json_t *v = NULL;
@@ -653,7 +550,7 @@ static int field_text(const struct field *f, const struct tpl_record *rec, enum 
                 snprintf(err, errlen, "out of memory");
                 goto out;
             }
-            tbuf_adds(&tmp, text);
+            buf_adds(&tmp, text);
             free(text);
             s = tmp.p ? tmp.p : "";
             n = tmp.len;
@@ -681,12 +578,12 @@ static int field_text(const struct field *f, const struct tpl_record *rec, enum 
             snprintf(err, errlen, "field %s holds a line break or NUL, which a header cannot carry", f->text);
             goto out;
         }
-        tbuf_add(out, s, n);
+        buf_add(out, s, n);
     }
     rc = 0;
 out:
     json_decref(v);
-    tbuf_free(&tmp);
+    buf_free(&tmp);
     return rc;
 }
 
@@ -729,14 +626,14 @@ static int tpl_push(struct tpl *t, struct tpl_part *part)
 struct tpl *tpl_compile(const char *text, char *err, size_t errlen)
 {
     struct tpl *t = calloc(1, sizeof *t);
-    struct tbuf lit = { 0 };
+    struct buf lit = { 0 };
     const char *p = text;
 
     if (!t)
         goto oom;
     while (*p) {
         if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-            tbuf_add(&lit, p, 1);
+            buf_add(&lit, p, 1);
             p += 2;
         } else if (p[0] == '{') {
             const char *close = strchr(p + 1, '}');
@@ -748,7 +645,7 @@ struct tpl *tpl_compile(const char *text, char *err, size_t errlen)
             }
             if (lit.len || lit.oom) {
                 part.len = lit.len;
-                if (!(part.literal = tbuf_steal(&lit, NULL)) || tpl_push(t, &part) != 0) {
+                if (!(part.literal = buf_steal(&lit, NULL)) || tpl_push(t, &part) != 0) {
                     free(part.literal);
                     goto oom;
                 }
@@ -763,13 +660,13 @@ struct tpl *tpl_compile(const char *text, char *err, size_t errlen)
             t->fields |= field_flag(&part.field);
             p = close + 1;
         } else {
-            tbuf_add(&lit, p, 1);
+            buf_add(&lit, p, 1);
             p++;
         }
     }
     if (lit.len || lit.oom) {
         struct tpl_part part = { .len = lit.len };
-        if (!(part.literal = tbuf_steal(&lit, NULL)) || tpl_push(t, &part) != 0) {
+        if (!(part.literal = buf_steal(&lit, NULL)) || tpl_push(t, &part) != 0) {
             free(part.literal);
             goto oom;
         }
@@ -778,7 +675,7 @@ struct tpl *tpl_compile(const char *text, char *err, size_t errlen)
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
-    tbuf_free(&lit);
+    buf_free(&lit);
     tpl_free(t);
     return NULL;
 }
@@ -789,13 +686,13 @@ unsigned tpl_fields(const struct tpl *t)
 }
 
 int tpl_render(const struct tpl *t, const struct tpl_record *rec, enum tpl_escape esc,
-               struct tbuf *out, char *err, size_t errlen)
+               struct buf *out, char *err, size_t errlen)
 {
     err[0] = '\0';
     for (size_t i = 0; i < t->nparts; i++) {
         const struct tpl_part *part = &t->parts[i];
         if (part->literal)
-            tbuf_add(out, part->literal, part->len);
+            buf_add(out, part->literal, part->len);
         else if (field_text(&part->field, rec, esc, out, err, errlen) != 0)
             return -1;
     }
@@ -1040,7 +937,7 @@ unsigned tpl_json_outer_fields(const struct tpl_json *t)
 static json_t *tnode_render(const struct tnode *n, const struct tpl_record *rec, char *err, size_t errlen)
 {
     json_t *v = NULL, *kid;
-    struct tbuf text = { 0 };
+    struct buf text = { 0 };
 
     switch (n->kind) {
     case TN_LITERAL:
@@ -1059,13 +956,13 @@ static json_t *tnode_render(const struct tnode *n, const struct tpl_record *rec,
         return v;
     case TN_TEXT:
         if (tpl_render(n->text, rec, TPL_TEXT, &text, err, errlen) != 0) {
-            tbuf_free(&text);
+            buf_free(&text);
             return NULL;
         }
         v = json_stringn(text.p ? text.p : "", text.len);
         if (!v)
             snprintf(err, errlen, "a rendered string is not valid UTF-8 (a key or field with binary data?)");
-        tbuf_free(&text);
+        buf_free(&text);
         return v;
     case TN_EACH:
         return json_string(EACH_MARK);
@@ -1093,7 +990,7 @@ static json_t *tnode_render(const struct tnode *n, const struct tpl_record *rec,
     return NULL;
 }
 
-static int dump_into(json_t *v, struct tbuf *out, char *err, size_t errlen)
+static int dump_into(json_t *v, struct buf *out, char *err, size_t errlen)
 {
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
@@ -1102,7 +999,7 @@ static int dump_into(json_t *v, struct tbuf *out, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    tbuf_adds(out, text);
+    buf_adds(out, text);
     free(text);
     if (out->oom) {
         snprintf(err, errlen, "out of memory");
@@ -1111,7 +1008,7 @@ static int dump_into(json_t *v, struct tbuf *out, char *err, size_t errlen)
     return 0;
 }
 
-int tpl_json_render(const struct tpl_json *t, const struct tpl_record *rec, struct tbuf *out,
+int tpl_json_render(const struct tpl_json *t, const struct tpl_record *rec, struct buf *out,
                     char *err, size_t errlen)
 {
     json_t *v;
@@ -1125,9 +1022,9 @@ int tpl_json_render(const struct tpl_json *t, const struct tpl_record *rec, stru
 
 int tpl_json_render_batch(const struct tpl_json *t, const struct tpl_record *batch,
                           const char *const *elements, const size_t *lens, size_t n,
-                          struct tbuf *out, char *err, size_t errlen)
+                          struct buf *out, char *err, size_t errlen)
 {
-    struct tbuf outer = { 0 };
+    struct buf outer = { 0 };
     json_t *v;
     char *mark;
     size_t before;
@@ -1140,26 +1037,26 @@ int tpl_json_render_batch(const struct tpl_json *t, const struct tpl_record *bat
     if (!(v = tnode_render(t->root, batch, err, errlen)))
         return -1;
     if (dump_into(v, &outer, err, errlen) != 0) {
-        tbuf_free(&outer);
+        buf_free(&outer);
         return -1;
     }
     mark = strstr(outer.p, EACH_MARK_DUMPED);
     if (!mark) {
-        tbuf_free(&outer);
+        buf_free(&outer);
         snprintf(err, errlen, "internal error: $each marker lost");
         return -1;
     }
     before = (size_t)(mark - outer.p);
-    tbuf_add(out, outer.p, before);
-    tbuf_add(out, "[", 1);
+    buf_add(out, outer.p, before);
+    buf_add(out, "[", 1);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            tbuf_add(out, ",", 1);
-        tbuf_add(out, elements[i], lens[i]);
+            buf_add(out, ",", 1);
+        buf_add(out, elements[i], lens[i]);
     }
-    tbuf_add(out, "]", 1);
-    tbuf_adds(out, mark + strlen(EACH_MARK_DUMPED));
-    tbuf_free(&outer);
+    buf_add(out, "]", 1);
+    buf_adds(out, mark + strlen(EACH_MARK_DUMPED));
+    buf_free(&outer);
     if (out->oom) {
         snprintf(err, errlen, "out of memory");
         return -1;

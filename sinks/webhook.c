@@ -248,8 +248,8 @@ int webhook_names_set(struct webhook_names *n, const char *sink, const char *top
     if (!n->name_esc.p || n->name_esc.len == 0) {
         if (tpl_json_escaped_len(sink, strlen(sink)) < 0)
             return -1;
-        n->name_esc.len = 0;
-        tbuf_reserve_more(&n->name_esc, (size_t)tpl_json_escaped_len(sink, strlen(sink)));
+        buf_reset(&n->name_esc);
+        buf_reserve(&n->name_esc, (size_t)tpl_json_escaped_len(sink, strlen(sink)));
         if (n->name_esc.oom)
             return -1;
         n->name_esc.len = (size_t)(tpl_json_escape_to(n->name_esc.p, sink, strlen(sink)) - n->name_esc.p);
@@ -258,10 +258,10 @@ int webhook_names_set(struct webhook_names *n, const char *sink, const char *top
         return 0;
     free(n->topic);
     n->topic = NULL;
-    n->topic_esc.len = 0;
+    buf_reset(&n->topic_esc);
     if ((len = tpl_json_escaped_len(topic, strlen(topic))) < 0)
         return -1;
-    tbuf_reserve_more(&n->topic_esc, (size_t)len);
+    buf_reserve(&n->topic_esc, (size_t)len);
     if (n->topic_esc.oom || !(n->topic = strdup(topic)))
         return -1;
     n->topic_esc.len = (size_t)(tpl_json_escape_to(n->topic_esc.p, topic, strlen(topic)) - n->topic_esc.p);
@@ -270,8 +270,8 @@ int webhook_names_set(struct webhook_names *n, const char *sink, const char *top
 
 void webhook_names_free(struct webhook_names *n)
 {
-    tbuf_free(&n->name_esc);
-    tbuf_free(&n->topic_esc);
+    buf_free(&n->name_esc);
+    buf_free(&n->topic_esc);
     free(n->topic);
     n->topic = NULL;
 }
@@ -490,20 +490,20 @@ static struct http_request *webhook_make_single(void *ctx, struct sink_batch *b,
     struct webhook_sink *ws = ctx;
     const struct sink_record *rec = &b->records[i];
     const struct webhook_rec *wr = rec->prepared;
-    struct tbuf id = { 0 };
+    struct buf id = { 0 };
     struct http_request *req;
     char *body = malloc(wr->len + 1);
 
     if (!body)
         return NULL;
     memcpy(body, wr->json, wr->len + 1);
-    tbuf_printf(&id, "%s:%s:%" PRId32 ":%" PRId64, ws->base.super.name, rec->topic, rec->partition, rec->offset);
+    buf_printf(&id, "%s:%s:%" PRId32 ":%" PRId64, ws->base.super.name, rec->topic, rec->partition, rec->offset);
     if (id.oom) {
         free(body);
         return NULL;
     }
     req = webhook_request(ws, id.p, body, wr->len, done, arg);
-    tbuf_free(&id);
+    buf_free(&id);
     return req;
 }
 
@@ -511,7 +511,7 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
 {
     struct webhook_sink *ws = (struct webhook_sink *)sk;
     struct http_request *req;
-    struct tbuf body = { 0 };
+    struct buf body = { 0 };
     char id[512], *text;
     size_t len;
 
@@ -525,7 +525,7 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
     }
-    tbuf_reserve_more(&body, b->bytes + 2);
+    buf_reserve(&body, b->bytes + 2);
     if (body.oom) {
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
@@ -539,7 +539,7 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
             body.p[body.len++] = ',';
         /* Never past what prepare counted (the key and value are the same bytes). */
         if (body.len + rec->prepared_len > body.cap) {
-            tbuf_free(&body);
+            buf_free(&body);
             sink_batch_done(b, SINK_RETRY, "internal error: an element is longer than counted");
             return;
         }
@@ -553,7 +553,7 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
     body.p[body.len] = '\0';
     snprintf(id, sizeof id, "%s:%s:%" PRId32 ":%" PRId64 "-%" PRId64, sk->name, b->topic, b->partition,
              b->records[0].offset, b->records[b->count - 1].offset);
-    if (!(text = tbuf_steal(&body, &len)) || !(req = webhook_request(ws, id, text, len, NULL, NULL))) {
+    if (!(text = buf_steal(&body, &len)) || !(req = webhook_request(ws, id, text, len, NULL, NULL))) {
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
     }

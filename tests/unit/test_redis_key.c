@@ -160,7 +160,7 @@ static void test_json_agrees_with_jansson(void **state)
 static void test_json_strings_match_jansson(void **state)
 {
     struct rj_doc doc = { 0 };
-    struct rbuf out = { 0 };
+    struct buf out = { 0 };
     char err[256];
     (void)state;
 
@@ -191,7 +191,7 @@ static void test_json_strings_match_jansson(void **state)
         }
         json_decref(j);
     }
-    rbuf_free(&out);
+    buf_free(&out);
     rj_doc_free(&doc);
 }
 
@@ -201,7 +201,7 @@ static void test_json_members_and_text(void **state)
                                " \"ok\": true, \"gone\": null, \"addr\": { \"city\" : \"Berlin\",\n \"zip\": [1, 2] },"
                                " \"esc\\u0061pe\": \"x\", \"id\": \"c-2\" }";
     struct rj_doc doc = { 0 };
-    struct rbuf out = { 0 };
+    struct buf out = { 0 };
     char err[256];
     const struct rj_value *v;
     (void)state;
@@ -227,7 +227,7 @@ static void test_json_members_and_text(void **state)
     assert_int_equal(rj_doc_get(&doc, "gone", 4)->type, RJ_NULL);
     assert_non_null(rj_doc_get(&doc, "escape", 6));   /* names compare decoded */
     assert_null(rj_doc_get(&doc, "missing", 7));
-    rbuf_free(&out);
+    buf_free(&out);
     rj_doc_free(&doc);
 }
 
@@ -258,7 +258,7 @@ static int render(const char *tpl, const char *key, const char *value)
     struct sink_record rec = { .topic = "customers.v1", .partition = 7, .key = key, .key_len = key ? strlen(key) : 0,
                                .value = value, .value_len = value ? strlen(value) : 0 };
     struct rj_doc doc = { 0 };
-    struct rbuf out = { 0 };
+    struct buf out = { 0 };
     char err[256];
     struct redis_template *t = redis_template_compile(tpl, err, sizeof err);
     int rc;
@@ -269,7 +269,7 @@ static int render(const char *tpl, const char *key, const char *value)
     rc = redis_template_render(t, &rec, value ? &doc : NULL, &out, rendered, sizeof rendered);
     if (rc == 0)
         snprintf(rendered, sizeof rendered, "%.*s", (int)out.len, out.p);
-    rbuf_free(&out);
+    buf_free(&out);
     rj_doc_free(&doc);
     redis_template_free(t);
     return rc;

@@ -14,16 +14,16 @@
 
 static void test_bulk_and_integers(void **state)
 {
-    struct rbuf b = { 0 };
+    struct buf b = { 0 };
     char out[32];
     (void)state;
 
-    assert_int_equal(rbuf_put_bulk(&b, "abc", 3), 0);
-    assert_int_equal(rbuf_put_bulk(&b, "", 0), 0);
-    assert_int_equal(rbuf_put_bulk_int(&b, -42), 0);
+    assert_int_equal(resp_put_bulk(&b, "abc", 3), 0);
+    assert_int_equal(resp_put_bulk(&b, "", 0), 0);
+    assert_int_equal(resp_put_bulk_int(&b, -42), 0);
     assert_int_equal(b.len, strlen("$3\r\nabc\r\n$0\r\n\r\n$3\r\n-42\r\n"));
     assert_memory_equal(b.p, "$3\r\nabc\r\n$0\r\n\r\n$3\r\n-42\r\n", b.len);
-    rbuf_free(&b);
+    buf_free(&b);
 
     out[redis_fmt_int(out, 0)] = '\0';
     assert_string_equal(out, "0");
@@ -35,15 +35,15 @@ static void test_bulk_and_integers(void **state)
 
 static void test_bulk_large(void **state)
 {
-    struct rbuf b = { 0 };
+    struct buf b = { 0 };
     char *big = malloc(100000);
     (void)state;
 
     memset(big, 'x', 100000);
-    assert_int_equal(rbuf_put_bulk(&b, big, 100000), 0);
+    assert_int_equal(resp_put_bulk(&b, big, 100000), 0);
     assert_int_equal(b.len, strlen("$100000\r\n") + 100000 + 2);
     assert_memory_equal(b.p, "$100000\r\nxx", 11);
-    rbuf_free(&b);
+    buf_free(&b);
     free(big);
 }
 

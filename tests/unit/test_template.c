@@ -32,13 +32,13 @@ static struct tpl_record rec_of(json_t *doc)
 static char *render(const char *text, const struct tpl_record *r, enum tpl_escape esc, char *err, size_t errlen)
 {
     struct tpl *t = tpl_compile(text, err, errlen);
-    struct tbuf b = { 0 };
+    struct buf b = { 0 };
     char *out = NULL;
 
     assert_non_null(t);
     if (tpl_render(t, r, esc, &b, err, errlen) == 0)
-        out = tbuf_steal(&b, NULL);
-    tbuf_free(&b);
+        out = buf_steal(&b, NULL);
+    buf_free(&b);
     tpl_free(t);
     return out;
 }
@@ -161,14 +161,14 @@ static char *render_json(const char *tmpl_text, const struct tpl_record *r, char
 {
     json_t *tmpl = doc_of(tmpl_text);
     struct tpl_json *t = tpl_json_compile(tmpl, err, errlen);
-    struct tbuf b = { 0 };
+    struct buf b = { 0 };
     char *out = NULL;
 
     json_decref(tmpl);
     assert_non_null(t);
     if (tpl_json_render(t, r, &b, err, errlen) == 0)
-        out = tbuf_steal(&b, NULL);
-    tbuf_free(&b);
+        out = buf_steal(&b, NULL);
+    buf_free(&b);
     tpl_json_free(t);
     return out;
 }
@@ -223,7 +223,7 @@ static void test_each(void **state)
                           "\"source\":\"{topic}\"}");
     json_t *docs[3], *back, *inputs;
     struct tpl_json *t;
-    struct tbuf elems[3] = { { 0 } }, body = { 0 };
+    struct buf elems[3] = { { 0 } }, body = { 0 };
     const char *texts[3];
     size_t lens[3];
     char err[256];
@@ -254,10 +254,10 @@ static void test_each(void **state)
     assert_string_equal(json_string_value(json_object_get(back, "source")), "customers.v1");
     json_decref(back);
     for (int i = 0; i < 3; i++) {
-        tbuf_free(&elems[i]);
+        buf_free(&elems[i]);
         json_decref(docs[i]);
     }
-    tbuf_free(&body);
+    buf_free(&body);
     tpl_json_free(t);
     json_decref(tmpl);
 
@@ -278,26 +278,26 @@ static void test_each(void **state)
 
 static void test_json_escape_helper(void **state)
 {
-    struct tbuf b = { 0 };
+    struct buf b = { 0 };
     (void)state;
     assert_int_equal(tpl_json_escape(&b, "a\"b\\c\n\t\x01é", strlen("a\"b\\c\n\t\x01é")), 0);
     assert_string_equal(b.p, "\"a\\\"b\\\\c\\n\\t\\u0001é\"");
-    tbuf_free(&b);
+    buf_free(&b);
     assert_int_equal(tpl_json_escape(&b, "\xff\xfe", 2), -1);
     assert_int_equal(tpl_utf8_valid("\xc0\x80", 2), 0);        /* overlong */
     assert_int_equal(tpl_utf8_valid("\xed\xa0\x80", 3), 0);    /* surrogate */
     assert_int_equal(tpl_utf8_valid("\xf0\x9f\x98\x80", 4), 1);
     assert_int_equal(tpl_utf8_valid("\xf0\x9f\x98", 3), 0);    /* cut short */
-    tbuf_free(&b);
-    tbuf_add_i64(&b, 0);
-    tbuf_add(&b, " ", 1);
-    tbuf_add_i64(&b, -42);
-    tbuf_add(&b, " ", 1);
-    tbuf_add_i64(&b, INT64_MIN);
-    tbuf_add(&b, " ", 1);
-    tbuf_add_i64(&b, INT64_MAX);
+    buf_free(&b);
+    buf_add_i64(&b, 0);
+    buf_add(&b, " ", 1);
+    buf_add_i64(&b, -42);
+    buf_add(&b, " ", 1);
+    buf_add_i64(&b, INT64_MIN);
+    buf_add(&b, " ", 1);
+    buf_add_i64(&b, INT64_MAX);
     assert_string_equal(b.p, "0 -42 -9223372036854775808 9223372036854775807");
-    tbuf_free(&b);
+    buf_free(&b);
 }
 
 /* tpl_json_check accepts exactly the JSON texts a parser does (checked against jansson, the
