@@ -22,20 +22,6 @@
 
 #include "lib/buf.h"
 
-/** @brief 1 when @p s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
-int tpl_utf8_valid(const char *s, size_t n);
-
-/** @brief Deepest nesting of arrays and objects tpl_json_check accepts (jansson's limit too). */
-#define TPL_JSON_MAX_DEPTH 2048
-
-/**
- * @brief Check that @p s[0..n) is one JSON text (RFC 8259: any value at the top, surrounding
- * whitespace allowed, \u0000 allowed) in UTF-8, without building a tree: for a sink that
- * forwards values as they are. @return 0, or -1 with what is wrong and its byte offset in
- * @p err ("unexpected character 'x' at byte 7").
- */
-int tpl_json_check(const char *s, size_t n, char *err, size_t errlen);
-
 /** @brief Append @p s as a quoted JSON string. -1 (nothing appended) when not valid UTF-8. */
 int tpl_json_escape(struct buf *b, const char *s, size_t n);
 

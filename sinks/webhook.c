@@ -27,6 +27,7 @@
 #include <openssl/params.h>
 
 #include "http_engine.h"
+#include "lib/json.h"
 #include "template.h"
 #include "webhook_element.h"
 #include "webhook_sign.h"
@@ -385,7 +386,7 @@ static long long element_check(struct webhook_sink *ws, const struct sink_record
         snprintf(err, errlen, "key is not valid UTF-8");
         return -1;
     }
-    if (rec->value && tpl_json_check(rec->value, rec->value_len, jerr, sizeof jerr) != 0) {
+    if (rec->value && json_check(rec->value, rec->value_len, jerr, sizeof jerr) != 0) {
         snprintf(err, errlen, "value is not JSON: %s", jerr);
         return -1;
     }
