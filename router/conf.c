@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "filter.h"
 #include "../sinks/sink.h"
+#include "lib/buf.h"
 
 #define CONF_FILE_MAX (64u << 20)   /* a configuration file is small; refuse runaway input */
 #define CONF_ERR_MAX 1024
@@ -316,34 +317,6 @@ static int conf_src_open(struct conf_ctx *ctx, struct conf_src *src, const char 
 /* ------------------------------------------------------------------------------------------ */
 /* Environment references                                                                      */
 
-struct conf_buf {
-    char *s;
-    size_t n, cap;
-    int oom;
-};
-
-static void conf_buf_add(struct conf_buf *b, const char *s, size_t n)
-{
-    char *ns;
-
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2;
-
-        ns = realloc(b->s, cap);
-        if (!ns) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
 static void conf_src_remember(struct conf_src *src, const char *value)
 {
     if (!*value)
@@ -359,7 +332,7 @@ static void conf_env_string(struct conf_ctx *ctx, struct conf_src *src, json_t *
                             const char *path)
 {
     const char *s = json_string_value(node);
-    struct conf_buf b = { 0 };
+    struct buf b = { 0 };
     int bad = 0, used = 0;
     json_t **nn;
 
@@ -367,7 +340,7 @@ static void conf_env_string(struct conf_ctx *ctx, struct conf_src *src, json_t *
         return;
     for (size_t i = 0; s[i];) {
         if (s[i] == '$' && s[i + 1] == '$' && s[i + 2] == '{') {
-            conf_buf_add(&b, "${", 2);
+            buf_add(&b, "${", 2);
             i += 3;
         } else if (s[i] == '$' && s[i + 1] == '{') {
             size_t start = i + 2, j = start;
@@ -390,13 +363,13 @@ static void conf_env_string(struct conf_ctx *ctx, struct conf_src *src, json_t *
                 conf_err(ctx, &src->doc, path, "environment variable %s is not set", name);
                 bad = 1;
             } else {
-                conf_buf_add(&b, value, strlen(value));
+                buf_add(&b, value, strlen(value));
                 conf_src_remember(src, value);
                 used = 1;
             }
             i = j + 1;
         } else {
-            conf_buf_add(&b, s + i, 1);
+            buf_add(&b, s + i, 1);
             i++;
         }
     }
@@ -405,7 +378,7 @@ static void conf_env_string(struct conf_ctx *ctx, struct conf_src *src, json_t *
             conf_err(ctx, &src->doc, path, "out of memory");
         goto done;
     }
-    if (!used && strcmp(b.s ? b.s : "", s) == 0)
+    if (!used && strcmp(b.p ? b.p : "", s) == 0)
         goto done;   /* only "$" that were not references */
     /* remember the text as written, for names shown in messages (sinks_dir) */
     nn = realloc(src->nodes, (src->nnodes + 1) * sizeof *nn);
@@ -419,10 +392,10 @@ static void conf_env_string(struct conf_ctx *ctx, struct conf_src *src, json_t *
         conf_err(ctx, &src->doc, path, "out of memory");
         goto done;
     }
-    if (json_string_setn(node, b.s ? b.s : "", b.n) != 0)
+    if (json_string_setn(node, b.p ? b.p : "", b.len) != 0)
         conf_err(ctx, &src->doc, path, "the value from the environment is not valid UTF-8");
 done:
-    free(b.s);
+    free(b.p);
 }
 
 static void conf_env_walk(struct conf_ctx *ctx, struct conf_src *src, json_t *node,
@@ -481,26 +454,26 @@ static size_t conf_msg_body(const char *msg, const char *file)
 static char *conf_scrub(char *msg, size_t from, const char *value)
 {
     size_t vn = strlen(value);
-    struct conf_buf b = { 0 };
+    struct buf b = { 0 };
     const char *p = msg + from, *hit;
 
     if (!vn || !strstr(p, value))
         return msg;
-    conf_buf_add(&b, msg, from);
+    buf_add(&b, msg, from);
     while ((hit = strstr(p, value)) != NULL) {
-        conf_buf_add(&b, p, (size_t)(hit - p));
-        conf_buf_add(&b, "***", 3);
+        buf_add(&b, p, (size_t)(hit - p));
+        buf_add(&b, "***", 3);
         p = hit + vn;
     }
-    conf_buf_add(&b, p, strlen(p));
+    buf_add(&b, p, strlen(p));
     if (b.oom) {
         /* cannot rebuild it: better no message than one with the value */
-        free(b.s);
+        free(b.p);
         msg[0] = '\0';
         return msg;
     }
     free(msg);
-    return b.s;
+    return b.p;
 }
 
 static int conf_len_desc(const void *a, const void *b)

@@ -167,20 +167,20 @@ static int header_name_valid(const char *name)
 /* The URL template with each placeholder replaced by "x", to check its scheme and host. */
 static char *url_probe(const char *tmpl)
 {
-    struct tbuf b = { 0 };
+    struct buf b = { 0 };
 
     for (const char *p = tmpl; *p;) {
         if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-            tbuf_add(&b, p, 1);
+            buf_add(&b, p, 1);
             p += 2;
         } else if (p[0] == '{' && strchr(p, '}')) {
-            tbuf_add(&b, "x", 1);
+            buf_add(&b, "x", 1);
             p = strchr(p, '}') + 1;
         } else {
-            tbuf_add(&b, p++, 1);
+            buf_add(&b, p++, 1);
         }
     }
-    return tbuf_steal(&b, NULL);
+    return buf_steal(&b, NULL);
 }
 
 static int compile_str(const char *text, struct tpl **out, char *err, size_t errlen)
@@ -408,16 +408,16 @@ static int method_valid(const char *m)
 static char *render_str(const struct tpl *t, const struct tpl_record *rec, enum tpl_escape esc, const char *what,
                         char *err, size_t errlen)
 {
-    struct tbuf b = { 0 };
+    struct buf b = { 0 };
     char terr[512];
 
     if (tpl_render(t, rec, esc, &b, terr, sizeof terr) != 0) {
         snprintf(err, errlen, "%s: %s", what, terr);
-        tbuf_free(&b);
+        buf_free(&b);
         return NULL;
     }
     {
-        char *text = tbuf_steal(&b, NULL);
+        char *text = buf_steal(&b, NULL);
         if (!text)
             snprintf(err, errlen, "out of memory");
         return text;
@@ -441,15 +441,15 @@ static int render_request(struct http_sink *hs, const struct tpl_record *rec, in
         return -1;
     }
     for (size_t i = 0; i < hs->nheader_t; i++) {
-        struct tbuf b = { 0 };
+        struct buf b = { 0 };
         char terr[512];
-        tbuf_printf(&b, "%s: ", hs->header_t[i].name);
+        buf_printf(&b, "%s: ", hs->header_t[i].name);
         if (tpl_render(hs->header_t[i].value, rec, TPL_HEADER, &b, terr, sizeof terr) != 0) {
             snprintf(err, errlen, "header %s: %s", hs->header_t[i].name, terr);
-            tbuf_free(&b);
+            buf_free(&b);
             return -1;
         }
-        if (!(p->headers[i] = tbuf_steal(&b, NULL))) {
+        if (!(p->headers[i] = buf_steal(&b, NULL))) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
@@ -462,7 +462,7 @@ static int http_prepare(struct sink *sk, struct sink_record *rec, char *err, siz
 {
     struct http_sink *hs = (struct http_sink *)sk;
     struct http_prep *p = calloc(1, sizeof *p);
-    struct tbuf body = { 0 };
+    struct buf body = { 0 };
     char id[512], terr[512];
     struct tpl_record tr = {
         .topic = rec->topic, .partition = rec->partition, .offset = rec->offset, .key = rec->key,
@@ -486,10 +486,10 @@ static int http_prepare(struct sink *sk, struct sink_record *rec, char *err, siz
     if (hs->body_t && !(tomb && hs->tombstones == TOMB_DELETE)) {
         if (tpl_json_render(hs->body_t, &tr, &body, terr, sizeof terr) != 0) {
             snprintf(err, errlen, "%s", terr);
-            tbuf_free(&body);
+            buf_free(&body);
             goto fail;
         }
-        if (!(p->body = tbuf_steal(&body, &p->body_len))) {
+        if (!(p->body = buf_steal(&body, &p->body_len))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
@@ -517,7 +517,7 @@ static struct http_request *http_request_build(struct http_sink *hs, const char 
                                                const char *id, http_done_fn done, void *arg)
 {
     struct http_request *req = http_request_new(method, url, done, arg);
-    struct tbuf line = { 0 };
+    struct buf line = { 0 };
     int has_ct = 0;
 
     if (!req) {
@@ -535,22 +535,22 @@ static struct http_request *http_request_build(struct http_sink *hs, const char 
             goto fail;
     }
     if (body && !has_ct) {
-        tbuf_printf(&line, "Content-Type: %s", hs->content_type);
+        buf_printf(&line, "Content-Type: %s", hs->content_type);
         if (line.oom || http_request_header(req, line.p) != 0)
             goto fail;
-        tbuf_free(&line);
+        buf_free(&line);
     }
     if (hs->idempotency_header) {
-        tbuf_printf(&line, "%s: %s", hs->idempotency_header, id);
+        buf_printf(&line, "%s: %s", hs->idempotency_header, id);
         if (line.oom || http_request_header(req, line.p) != 0)
             goto fail;
-        tbuf_free(&line);
+        buf_free(&line);
     }
     if (hs->auth_line && http_request_header(req, hs->auth_line) != 0)
         goto fail;
     return req;
 fail:
-    tbuf_free(&line);
+    buf_free(&line);
     http_request_free(req);
     return NULL;
 }
@@ -597,7 +597,7 @@ static void http_write_batch(struct http_sink *hs, struct sink_batch *b)
     uint32_t *slots = NULL;
     struct http_prep outer = { 0 };
     struct http_request *req = NULL;
-    struct tbuf body = { 0 };
+    struct buf body = { 0 };
     char id[512], err[1024], *text;
     size_t len;
     struct tpl_record tr = { .topic = b->topic, .partition = b->partition, .offset = -1, .timestamp_ms = -1, .id = id };
@@ -632,14 +632,14 @@ static void http_write_batch(struct http_sink *hs, struct sink_batch *b)
         sink_batch_done(b, SINK_FAIL, err);
         goto out;
     }
-    if (!(text = tbuf_steal(&body, &len)) ||
+    if (!(text = buf_steal(&body, &len)) ||
         !(req = http_request_build(hs, outer.method, outer.url, text, len, outer.headers, outer.nheaders, id, NULL, NULL))) {
         sink_batch_done(b, SINK_RETRY, "out of memory");
         goto out;
     }
     http_batch_send(hs->eng, b, req, &hs->attempts);
 out:
-    tbuf_free(&body);
+    buf_free(&body);
     free(outer.method);
     free(outer.url);
     for (size_t i = 0; i < outer.nheaders; i++)
@@ -667,36 +667,36 @@ static int http_start(struct sink *sk, char *err, size_t errlen)
 {
     struct http_sink *hs = (struct http_sink *)sk;
     const char *key = NULL;
-    struct tbuf line = { 0 }, cred = { 0 };
+    struct buf line = { 0 }, cred = { 0 };
     char *b64 = NULL;
 
     if (!hs->compiled && http_check(sk, err, errlen, &key) != 0)
         return -1;
     switch (hs->auth.type) {
     case AUTH_BEARER:
-        tbuf_printf(&line, "Authorization: Bearer %s", hs->auth.token);
+        buf_printf(&line, "Authorization: Bearer %s", hs->auth.token);
         break;
     case AUTH_BASIC:
-        tbuf_printf(&cred, "%s:%s", hs->auth.username, hs->auth.password);
+        buf_printf(&cred, "%s:%s", hs->auth.username, hs->auth.password);
         if (!cred.oom && (b64 = http_base64((unsigned char *)cred.p, cred.len)))
-            tbuf_printf(&line, "Authorization: Basic %s", b64);
+            buf_printf(&line, "Authorization: Basic %s", b64);
         else
             line.oom = 1;
         break;
     case AUTH_HEADER:
-        tbuf_printf(&line, "%s: %s", hs->auth.header, hs->auth.value);
+        buf_printf(&line, "%s: %s", hs->auth.header, hs->auth.value);
         break;
     default:
         break;
     }
     if (cred.p)
         OPENSSL_cleanse(cred.p, cred.len);
-    tbuf_free(&cred);
+    buf_free(&cred);
     if (b64)
         OPENSSL_cleanse(b64, strlen(b64));
     free(b64);
     if (line.oom) {
-        tbuf_free(&line);
+        buf_free(&line);
         snprintf(err, errlen, "out of memory");
         return -1;
     }

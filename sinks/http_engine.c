@@ -19,9 +19,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include "http_engine.h"
 #include "template.h"
@@ -329,7 +327,7 @@ int http_host_literal_kind(const char *host, enum http_addr_kind *kind)
     return -1;
 }
 
-/* ---- Standard Webhooks ---- */
+/* ---- base64 (Basic credentials) ---- */
 
 char *http_base64(const unsigned char *data, size_t len)
 {
@@ -337,95 +335,6 @@ char *http_base64(const unsigned char *data, size_t len)
     if (out)
         EVP_EncodeBlock((unsigned char *)out, data, (int)len);
     return out;
-}
-
-int http_whsec_decode(const char *secret, unsigned char *key, size_t keymax)
-{
-    size_t n, pad = 0;
-    unsigned char tmp[HTTP_WHSEC_MAX + 3];
-    int len;
-
-    if (strncmp(secret, "whsec_", 6) == 0)
-        secret += 6;
-    n = strlen(secret);
-    if (n == 0 || n % 4 != 0 || n / 4 * 3 > sizeof tmp)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        char c = secret[i];
-        if (c == '=' && i >= n - 2) {
-            pad++;
-            continue;
-        }
-        if (pad || !(isalnum((unsigned char)c) || c == '+' || c == '/'))
-            return -1;
-    }
-    len = EVP_DecodeBlock(tmp, (const unsigned char *)secret, (int)n);
-    if (len < 0 || (size_t)len < pad)
-        return -1;
-    len -= (int)pad;
-    if (len == 0 || (size_t)len > keymax)
-        return -1;
-    memcpy(key, tmp, (size_t)len);
-    OPENSSL_cleanse(tmp, sizeof tmp);
-    return len;
-}
-
-struct http_signer {
-    EVP_MAC *mac;
-    EVP_MAC_CTX *ctx;              /* keyed once; each signature re-initialises it with that key */
-};
-
-struct http_signer *http_signer_new(const unsigned char *key, size_t keylen)
-{
-    struct http_signer *sg = calloc(1, sizeof *sg);
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end(),
-    };
-
-    if (!sg || !(sg->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) || !(sg->ctx = EVP_MAC_CTX_new(sg->mac)) ||
-        !EVP_MAC_init(sg->ctx, key, keylen, params)) {
-        http_signer_free(sg);
-        return NULL;
-    }
-    return sg;
-}
-
-void http_signer_free(struct http_signer *sg)
-{
-    if (!sg)
-        return;
-    EVP_MAC_CTX_free(sg->ctx);
-    EVP_MAC_free(sg->mac);
-    free(sg);
-}
-
-int http_signer_sign(struct http_signer *sg, const char *id, long long timestamp, const char *body, size_t bodylen,
-                     char *out, size_t outlen)
-{
-    unsigned char digest[32];
-    char ts[32], b64[64];
-    size_t dlen = 0;
-
-    snprintf(ts, sizeof ts, ".%lld.", timestamp);
-    if (!EVP_MAC_init(sg->ctx, NULL, 0, NULL) ||
-        !EVP_MAC_update(sg->ctx, (const unsigned char *)id, strlen(id)) ||
-        !EVP_MAC_update(sg->ctx, (const unsigned char *)ts, strlen(ts)) ||
-        !EVP_MAC_update(sg->ctx, (const unsigned char *)body, bodylen) ||
-        !EVP_MAC_final(sg->ctx, digest, &dlen, sizeof digest) || dlen != sizeof digest)
-        return -1;
-    EVP_EncodeBlock((unsigned char *)b64, digest, (int)dlen);
-    return (size_t)snprintf(out, outlen, "v1,%s", b64) < outlen ? 0 : -1;
-}
-
-int http_webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long timestamp,
-                      const char *body, size_t bodylen, char *out, size_t outlen)
-{
-    struct http_signer *sg = http_signer_new(key, keylen);
-    int rc = sg ? http_signer_sign(sg, id, timestamp, body, bodylen, out, outlen) : -1;
-
-    http_signer_free(sg);
-    return rc;
 }
 
 /* ---- URL checks ---- */
@@ -488,7 +397,7 @@ struct http_request {
     uint64_t token_gen;
     int queued, on_wire;
     CURL *easy;
-    struct tbuf resp;
+    struct buf resp;
     size_t resp_keep;
     char retry_after[64];
     char refused[640];            /* why the SSRF guard refused the address */
@@ -632,7 +541,7 @@ static void request_clear_attempt(struct http_request *req)
     curl_slist_free_all(req->late);
     curl_slist_free_all(req->wire);
     req->late = req->wire = NULL;
-    tbuf_free(&req->resp);
+    buf_free(&req->resp);
     req->retry_after[0] = '\0';
     req->refused[0] = '\0';
     req->errbuf[0] = '\0';
@@ -660,7 +569,7 @@ static size_t on_curl_write(char *data, size_t size, size_t n, void *arg)
 
     if (req->resp.len < req->resp_keep) {
         size_t take = req->resp_keep - req->resp.len;
-        tbuf_add(&req->resp, data, len < take ? len : take);
+        buf_add(&req->resp, data, len < take ? len : take);
     }
     return len;   /* the rest is read and dropped */
 }
@@ -1062,19 +971,19 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
 
 /* ---- OAuth2 client credentials ---- */
 
-static void form_add(struct tbuf *b, const char *name, const char *value)
+static void form_add(struct buf *b, const char *name, const char *value)
 {
     if (b->len)
-        tbuf_add(b, "&", 1);
-    tbuf_adds(b, name);
-    tbuf_add(b, "=", 1);
+        buf_add(b, "&", 1);
+    buf_adds(b, name);
+    buf_add(b, "=", 1);
     tpl_url_escape(b, value, strlen(value));
 }
 
 static void token_fetch(struct http_engine *eng)
 {
     struct http_request *req = http_request_new("POST", eng->token_url, NULL, NULL);
-    struct tbuf form = { 0 }, cred = { 0 };
+    struct buf form = { 0 }, cred = { 0 };
     char *body, *b64 = NULL, *line = NULL;
     size_t len;
 
@@ -1094,7 +1003,7 @@ static void token_fetch(struct http_engine *eng)
     } else {
         /* RFC 6749 2.3.1: both form-encoded, then Basic. */
         tpl_url_escape(&cred, eng->client_id, strlen(eng->client_id));
-        tbuf_add(&cred, ":", 1);
+        buf_add(&cred, ":", 1);
         tpl_url_escape(&cred, eng->client_secret, strlen(eng->client_secret));
         if (cred.oom || !(b64 = http_base64((unsigned char *)cred.p, cred.len)) ||
             asprintf(&line, "Authorization: Basic %s", b64) < 0) {
@@ -1105,7 +1014,7 @@ static void token_fetch(struct http_engine *eng)
             goto oom;
     }
     if (http_request_header(req, "Content-Type: application/x-www-form-urlencoded") != 0 ||
-        http_request_header(req, "Accept: application/json") != 0 || !(body = tbuf_steal(&form, &len)))
+        http_request_header(req, "Accept: application/json") != 0 || !(body = buf_steal(&form, &len)))
         goto oom;
     http_request_body(req, body, len);
     eng->token_fetching = 1;
@@ -1123,8 +1032,8 @@ out:
         OPENSSL_cleanse(cred.p, cred.len);
     free(line);
     free(b64);
-    tbuf_free(&cred);
-    tbuf_free(&form);
+    buf_free(&cred);
+    buf_free(&form);
 }
 
 static void token_done(struct http_engine *eng, struct http_request *req, CURLcode code, long status)

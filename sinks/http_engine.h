@@ -22,7 +22,7 @@
  *
  * A request's completion callback runs on the loop with the request's class (ok, retry,
  * permanent); the caller owns the request from then on. The pure parts (classification,
- * Retry-After, token bucket, breaker, address classes, Standard Webhooks signatures) are
+ * Retry-After, token bucket, breaker, address classes) are
  * exposed for the unit tests. */
 #ifndef SLUICE_HTTP_ENGINE_H
 #define SLUICE_HTTP_ENGINE_H
@@ -113,25 +113,7 @@ const char *http_addr_kind_name(enum http_addr_kind kind);
  * -1 when it is a name. */
 int http_host_literal_kind(const char *host, enum http_addr_kind *kind);
 
-/* ---- Standard Webhooks signatures ---- */
-
-#define HTTP_WHSEC_MAX 256
-
-/** @brief Decode a "whsec_<base64>" secret (the prefix is optional) into @p key.
- * @return the key's length, or -1 when it is not base64 or empty. */
-int http_whsec_decode(const char *secret, unsigned char *key, size_t keymax);
-
-/** @brief "v1," + base64(HMAC-SHA256(key, id "." timestamp "." body)) into @p out.
- * @return 0, or -1 when @p out is too small. */
-int http_webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long timestamp,
-                      const char *body, size_t bodylen, char *out, size_t outlen);
-
-/* A signer keyed once, for many signatures (what a sink keeps). */
-struct http_signer;
-struct http_signer *http_signer_new(const unsigned char *key, size_t keylen);
-int http_signer_sign(struct http_signer *sg, const char *id, long long timestamp, const char *body, size_t bodylen,
-                     char *out, size_t outlen);
-void http_signer_free(struct http_signer *sg);
+/* ---- base64 ---- */
 
 /** @brief Base64 (standard alphabet, padded) of @p data into a new string. */
 char *http_base64(const unsigned char *data, size_t len);

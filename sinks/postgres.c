@@ -32,7 +32,7 @@
 #include <libpq-fe.h>
 
 #include "sink.h"
-#include "postgres_conf.h"
+#include "postgres_map.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
 
@@ -161,7 +161,7 @@ struct pg_sink {
     struct pg_conn *conns;
     size_t nconns;
     struct pg_job *queue_head, *queue_tail;
-    struct pgsink_buf *arrays;    /* one text[] per column, while a round is built (libpq copies) */
+    struct buf *arrays;    /* one text[] per column, while a round is built (libpq copies) */
     char last_error[512];
     struct pg_memo *memos;
     int stopped;
@@ -1182,18 +1182,18 @@ static void load_send(struct pg_job *job)
     struct pg_sink *ps = job->ps;
     struct pg_conn *c = job->conn;
     struct sink_positions *req = job->req;
-    struct pgsink_buf list = { 0 };
+    struct buf list = { 0 };
     const char *params[3];
     char num[16];
-    int rc = pgsink_buf_add(&list, "{", 1);
+    int rc = buf_add(&list, "{", 1);
 
     for (size_t i = 0; i < req->count; i++) {
         snprintf(num, sizeof num, "%s%" PRId32, i ? "," : "", req->partitions[i]);
-        rc |= pgsink_buf_add(&list, num, strlen(num));
+        rc |= buf_add(&list, num, strlen(num));
     }
-    rc |= pgsink_buf_add(&list, "}", 1);
+    rc |= buf_add(&list, "}", 1);
     if (rc) {
-        pgsink_buf_free(&list);
+        buf_free(&list);
         load_finish(job, 0, "out of memory");
         return;
     }
@@ -1202,7 +1202,7 @@ static void load_send(struct pg_job *job)
     params[2] = list.p;
     job_arm(job, ps->request_timeout_ms + PG_DEADLINE_SLACK_MS);
     rc = round_stmt(c, &job->round, ps->map.sql_load, 3, params, NULL, NULL);
-    pgsink_buf_free(&list);
+    buf_free(&list);
     if (rc != 0 || round_end(c, &job->round, load_on_round) != 0)
         conn_fail(c, PQerrorMessage(c->pg));
 }
@@ -1303,8 +1303,8 @@ static ssize_t write_arrays(struct pg_job *job, const size_t *list, size_t n, in
     }
     for (size_t j = 0; j < ncols; j++) {
         size_t need = ps->arrays[j].len;
-        ps->arrays[j].len = 0;
-        if (pgsink_buf_add(&ps->arrays[j], NULL, need) != 0)   /* room, and len = need */
+        buf_reset(&ps->arrays[j]);
+        if (buf_add(&ps->arrays[j], NULL, need) != 0)   /* room, and len = need */
             return -1;
         ps->arrays[j].len = 20;
     }
@@ -1313,7 +1313,7 @@ static ssize_t write_arrays(struct pg_job *job, const size_t *list, size_t n, in
         if ((int)row->tombstone != tombstones)
             continue;
         for (size_t j = 0; j < ncols; j++) {
-            struct pgsink_buf *a = &ps->arrays[j];
+            struct buf *a = &ps->arrays[j];
             int32_t len;
             const char *v = pgsink_row_get(row, tombstones ? m->keys[j] : j, &len);
             put_be32(a->p + a->len, (uint32_t)len);
@@ -1935,7 +1935,7 @@ static void pg_destroy(struct sink *sk)
         memo_free(m);
     }
     for (size_t j = 0; ps->arrays && j < ps->map.ncols; j++)
-        pgsink_buf_free(&ps->arrays[j]);
+        buf_free(&ps->arrays[j]);
     free(ps->arrays);
     ps->arrays = NULL;
     pgsink_map_free(&ps->map);

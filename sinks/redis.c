@@ -3,7 +3,7 @@
  * Each record becomes one operation on the key its template names: SET (shape string), the
  * hash replaced by the value's top-level fields (hash: HSET in place, then HDEL of the fields
  * the value lost), RPUSH (list) or XADD (stream); a tombstone deletes the key (string, hash).
- * Values are read in place (redis_conf.c), not parsed into a DOM: the sink's hot path.
+ * Values are read in place (redis_key.c), not parsed into a DOM: the sink's hot path.
  *
  * A batch of one partition is ONE call of a Lua script (EVALSHA), which Redis runs
  * atomically: it compares the partition's stored position with the one the batch expects
@@ -36,7 +36,8 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "sink.h"
-#include "redis_conf.h"
+#include "redis_key.h"
+#include "redis_resp.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
 
@@ -139,7 +140,7 @@ struct redis_sink {
 
     /* scratch, reused by prepare and write (one loop, one caller at a time) */
     struct rj_doc doc;
-    struct rbuf keybuf, vals, body, cmd;
+    struct buf keybuf, vals, body, cmd;
     uint32_t *slots;              /* open addressing: op index + 1, 0 = empty */
     size_t nslots;
     uint32_t *op_head, *op_tail, *rec_next;
@@ -441,13 +442,13 @@ static int redis_check(struct sink *sk, char *err, size_t errlen, const char **k
 static int bulk_text(struct redis_sink *rs, const struct rj_value *v)
 {
     if ((v->type == RJ_STRING && !memchr(v->p + 1, '\\', v->n - 2)))
-        return rbuf_put_bulk(&rs->vals, v->p + 1, v->n - 2);
+        return resp_put_bulk(&rs->vals, v->p + 1, v->n - 2);
     if (v->type == RJ_NUMBER || v->type == RJ_TRUE || v->type == RJ_FALSE)
-        return rbuf_put_bulk(&rs->vals, v->p, v->n);
-    rs->body.len = 0;
+        return resp_put_bulk(&rs->vals, v->p, v->n);
+    buf_reset(&rs->body);
     if (rj_text_append(&rs->body, v) != 0)
         return -1;
-    return rbuf_put_bulk(&rs->vals, rs->body.p, rs->body.len);
+    return resp_put_bulk(&rs->vals, rs->body.p, rs->body.len);
 }
 
 /* Appends the value's top-level fields as bulk strings (name, text) to rs->vals, counting them
@@ -462,7 +463,7 @@ static int fields_append(struct redis_sink *rs, uint32_t *n)
             const struct rj_value *v = rj_doc_get(doc, rs->fields.v[i], len);
             if (!v || v->type == RJ_NULL)
                 continue;
-            if (rbuf_put_bulk(&rs->vals, rs->fields.v[i], len) != 0 || bulk_text(rs, v) != 0)
+            if (resp_put_bulk(&rs->vals, rs->fields.v[i], len) != 0 || bulk_text(rs, v) != 0)
                 return -1;
             *n += 2;
         }
@@ -483,26 +484,26 @@ static int fields_append(struct redis_sink *rs, uint32_t *n)
  * ({"a":...,"b":...} in the order of `fields`, fields the value lacks left out). */
 static int value_append(struct redis_sink *rs, const struct sink_record *rec)
 {
-    struct rbuf *body = &rs->body;
+    struct buf *body = &rs->body;
     int first = 1;
 
     if (!rs->fields.n)
-        return rbuf_put_bulk(&rs->vals, rec->value, rec->value_len);
-    body->len = 0;
-    if (rbuf_put(body, "{", 1) != 0)
+        return resp_put_bulk(&rs->vals, rec->value, rec->value_len);
+    buf_reset(body);
+    if (buf_add(body, "{", 1) != 0)
         return -1;
     for (size_t i = 0; i < rs->fields.n; i++) {
         const struct rj_member *m = rj_doc_member(&rs->doc, rs->fields.v[i], strlen(rs->fields.v[i]));
         if (!m)
             continue;
-        if ((!first && rbuf_put(body, ",", 1) != 0) || rj_json_append(body, &m->key) != 0 ||
-            rbuf_put(body, ":", 1) != 0 || rj_json_append(body, &m->value) != 0)
+        if ((!first && buf_add(body, ",", 1) != 0) || rj_json_append(body, &m->key) != 0 ||
+            buf_add(body, ":", 1) != 0 || rj_json_append(body, &m->value) != 0)
             return -1;
         first = 0;
     }
-    if (rbuf_put(body, "}", 1) != 0)
+    if (buf_add(body, "}", 1) != 0)
         return -1;
-    return rbuf_put_bulk(&rs->vals, body->p, body->len);
+    return resp_put_bulk(&rs->vals, body->p, body->len);
 }
 
 static int redis_prepare(struct sink *sk, struct sink_record *rec, char *err, size_t errlen)
@@ -514,8 +515,8 @@ static int redis_prepare(struct sink *sk, struct sink_record *rec, char *err, si
     char head[32];
     size_t hlen;
 
-    rs->keybuf.len = 0;
-    rs->vals.len = 0;
+    buf_reset(&rs->keybuf);
+    buf_reset(&rs->vals);
     if (tombstone && (rs->shape == SHAPE_LIST || rs->shape == SHAPE_STREAM)) {
         /* a feed has nothing to append for a deletion; the record still counts as applied */
         if (!(prep = calloc(1, sizeof *prep)))
@@ -670,7 +671,7 @@ static int batch_command(struct redis_sink *rs, const struct sink_batch *b, char
     int collapse = rs->shape == SHAPE_STRING || rs->shape == SHAPE_HASH;
     long nops = batch_plan(rs, b);
     size_t nargs = 0, bytes = 256 + strlen(rs->positions_key) + strlen(b->topic);
-    struct rbuf *cmd = &rs->cmd;
+    struct buf *cmd = &rs->cmd;
     char field[300], head[64];
     int hlen;
 
@@ -687,25 +688,25 @@ static int batch_command(struct redis_sink *rs, const struct sink_batch *b, char
         }
         nargs += 1 + vals;
     }
-    cmd->len = 0;
-    if (rbuf_reserve(cmd, bytes) != 0)
+    buf_reset(cmd);
+    if (buf_reserve(cmd, bytes) != 0)
         goto oom;
     /* EVALSHA sha numkeys positions-key op-keys... field expected next shape ttl maxlen skip values... */
     hlen = snprintf(head, sizeof head, "*%zu\r\n$7\r\nEVALSHA\r\n$40\r\n", 3 + 1 + (size_t)nops + 7 + nargs);
-    if (rbuf_put(cmd, head, (size_t)hlen) != 0 || rbuf_put(cmd, rs->sha, 40) != 0 || rbuf_put(cmd, "\r\n", 2) != 0 ||
-        rbuf_put_bulk_int(cmd, 1 + nops) != 0 || rbuf_put_bulk(cmd, rs->positions_key, strlen(rs->positions_key)) != 0)
+    if (buf_add(cmd, head, (size_t)hlen) != 0 || buf_add(cmd, rs->sha, 40) != 0 || buf_add(cmd, "\r\n", 2) != 0 ||
+        resp_put_bulk_int(cmd, 1 + nops) != 0 || resp_put_bulk(cmd, rs->positions_key, strlen(rs->positions_key)) != 0)
         goto oom;
     for (long op = 0; op < nops; op++) {
         const struct redis_prep *p = rec_prep(b, rs->op_head[op]);
-        if (rbuf_put(cmd, p->data, p->resp_key_len) != 0)
+        if (buf_add(cmd, p->data, p->resp_key_len) != 0)
             goto oom;
     }
     hlen = snprintf(field, sizeof field, "%s:%" PRId32, b->topic, b->partition);
-    if (rbuf_put_bulk(cmd, field, (size_t)hlen) != 0 || rbuf_put_bulk_int(cmd, b->prev_next) != 0 ||
-        rbuf_put_bulk_int(cmd, b->next) != 0 ||
-        rbuf_put_bulk(cmd, redis_shapes[rs->shape], strlen(redis_shapes[rs->shape])) != 0 ||
-        rbuf_put_bulk_int(cmd, rs->ttl_s) != 0 || rbuf_put_bulk_int(cmd, rs->maxlen) != 0 ||
-        rbuf_put_bulk(cmd, rs->super.on_failure == SINK_ON_FAILURE_BLOCK ? "0" : "1", 1) != 0)
+    if (resp_put_bulk(cmd, field, (size_t)hlen) != 0 || resp_put_bulk_int(cmd, b->prev_next) != 0 ||
+        resp_put_bulk_int(cmd, b->next) != 0 ||
+        resp_put_bulk(cmd, redis_shapes[rs->shape], strlen(redis_shapes[rs->shape])) != 0 ||
+        resp_put_bulk_int(cmd, rs->ttl_s) != 0 || resp_put_bulk_int(cmd, rs->maxlen) != 0 ||
+        resp_put_bulk(cmd, rs->super.on_failure == SINK_ON_FAILURE_BLOCK ? "0" : "1", 1) != 0)
         goto oom;
     for (long op = 0; op < nops; op++) {
         uint32_t vals = 0;
@@ -714,11 +715,11 @@ static int batch_command(struct redis_sink *rs, const struct sink_batch *b, char
             if (collapse)
                 break;
         }
-        if (rbuf_put_bulk_int(cmd, vals) != 0)
+        if (resp_put_bulk_int(cmd, vals) != 0)
             goto oom;
         for (uint32_t i = collapse ? rs->op_tail[op] : rs->op_head[op]; i != UINT32_MAX; i = rs->rec_next[i]) {
             const struct redis_prep *p = rec_prep(b, i);
-            if (rbuf_put(cmd, p->data + p->resp_key_len, p->resp_vals_len) != 0)
+            if (buf_add(cmd, p->data + p->resp_key_len, p->resp_vals_len) != 0)
                 goto oom;
             if (collapse)
                 break;
@@ -1178,7 +1179,7 @@ static void req_start(struct redis_sink *rs, struct redis_req *req)
         req_send(rs, req, rs->cmd.p, rs->cmd.len);
         /* a pipeline of large batches should not keep a large scratch buffer forever */
         if (rs->cmd.cap > (8u << 20)) {
-            rbuf_free(&rs->cmd);
+            buf_free(&rs->cmd);
         }
     } else {
         struct sink_positions *load = req->load;
@@ -1540,10 +1541,10 @@ static void redis_destroy(struct sink *sk)
     rs->key_tpl = NULL;
     free(rs->positions_key);
     rs->positions_key = NULL;
-    rbuf_free(&rs->keybuf);
-    rbuf_free(&rs->vals);
-    rbuf_free(&rs->body);
-    rbuf_free(&rs->cmd);
+    buf_free(&rs->keybuf);
+    buf_free(&rs->vals);
+    buf_free(&rs->body);
+    buf_free(&rs->cmd);
     rj_doc_free(&rs->doc);
     free(rs->slots);
     free(rs->op_head);

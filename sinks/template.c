@@ -6,403 +6,10 @@
 #include <string.h>
 
 #include "template.h"
+#include "lib/json.h"
 #include "lib/jsonpath.h"
 
-/* ---- buffer ---- */
-
-static int tbuf_reserve(struct tbuf *b, size_t extra)
-{
-    size_t want;
-    char *p;
-
-    if (b->oom)
-        return -1;
-    if (b->len + extra + 1 <= b->cap)
-        return 0;
-    want = b->cap ? b->cap : 256;
-    while (want < b->len + extra + 1) {
-        if (want > SIZE_MAX / 2) {
-            b->oom = 1;
-            return -1;
-        }
-        want *= 2;
-    }
-    p = realloc(b->p, want);
-    if (!p) {
-        b->oom = 1;
-        return -1;
-    }
-    b->p = p;
-    b->cap = want;
-    return 0;
-}
-
-void tbuf_add(struct tbuf *b, const void *data, size_t n)
-{
-    if (tbuf_reserve(b, n) != 0)
-        return;
-    if (n)
-        memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void tbuf_add_i64(struct tbuf *b, int64_t v)
-{
-    char digits[24], *p = digits + sizeof digits;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    tbuf_add(b, p, (size_t)(digits + sizeof digits - p));
-}
-
-void tbuf_reserve_more(struct tbuf *b, size_t n)
-{
-    tbuf_reserve(b, n);
-}
-
-void tbuf_adds(struct tbuf *b, const char *s)
-{
-    tbuf_add(b, s, strlen(s));
-}
-
-void tbuf_printf(struct tbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || tbuf_reserve(b, (size_t)n) != 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-char *tbuf_steal(struct tbuf *b, size_t *len)
-{
-    char *p;
-
-    if (b->oom || tbuf_reserve(b, 0) != 0) {
-        tbuf_free(b);
-        return NULL;
-    }
-    p = b->p;
-    if (len)
-        *len = b->len;
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return p;
-}
-
-void tbuf_free(struct tbuf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-    b->oom = 0;
-}
-
 /* ---- escaping ---- */
-
-/* Length of the well-formed UTF-8 sequence at @p p (no overlong form, no surrogate, at most
- * U+10FFFF), or 0 when there is none. */
-static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = *p, need;
-    uint32_t cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 1;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) <= need)
-        return 0;
-    for (unsigned i = 1; i <= need; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return need + 1;
-}
-
-int tpl_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-
-    while (p < end) {
-        uint64_t eight;
-        size_t len;
-
-        /* ASCII runs (most of JSON) eight bytes at a time. */
-        if (end - p >= 8 && (memcpy(&eight, p, 8), (eight & 0x8080808080808080ull) == 0)) {
-            p += 8;
-            continue;
-        }
-        if (!(len = utf8_seq_len(p, end)))
-            return 0;
-        p += len;
-    }
-    return 1;
-}
-
-/* ---- checking JSON without a tree ---- */
-
-static int json_is_space(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* The 4 hex digits of a \u escape at @p p (at least 4 bytes there), or -1. */
-static long json_u_escape(const unsigned char *p)
-{
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hex_value(p[i]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
-
-/* Past the ASCII bytes of a string that need no attention (not '"', not '\\', not a control
- * character, not the start of a multi-byte UTF-8 sequence): eight at a time with the usual SWAR
- * tests, the first byte that needs attention found from the lowest flag (a borrow can only
- * raise false flags above a true one). */
-static inline __attribute__((always_inline)) const unsigned char *json_plain_run(const unsigned char *p,
-                                                                              const unsigned char *end)
-{
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-
-    while (end - p >= 8) {
-        uint64_t x, quote, backslash, flags;
-        memcpy(&x, p, 8);
-        quote = x ^ (ones * '"');
-        backslash = x ^ (ones * '\\');
-        flags = (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | (x - ones * 0x20) | x) & highs;
-        if (flags)
-            return p + (__builtin_ctzll(flags) >> 3);
-        p += 8;
-    }
-    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-        p++;
-    return p;
-}
-
-/* A string from its opening quote at @p *pp; leaves *pp after the closing one, or at the
- * problem (a backslash for a bad escape), which it returns. Checks the UTF-8 too. */
-static const char *json_scan_string(const unsigned char **pp, const unsigned char *end)
-{
-    const unsigned char *p = *pp + 1, *esc;
-    const char *problem = NULL;
-    long u, lo;
-    size_t len;
-
-    while (!problem) {
-        p = json_plain_run(p, end);
-        if (p >= end) {
-            problem = "unterminated string";
-        } else if (*p == '"') {
-            *pp = p + 1;
-            return NULL;
-        } else if (*p < 0x20) {
-            problem = "control character in a string";
-        } else if (*p >= 0x80) {
-            if ((len = utf8_seq_len(p, end)))
-                p += len;
-            else
-                problem = "not valid UTF-8";
-        } else if (end - p >= 2 && p[1] && strchr("\"\\/bfnrt", p[1])) {
-            p += 2;
-        } else if (end - p < 6 || p[1] != 'u') {
-            problem = end - p < 2 ? "unterminated string" : "invalid escape in a string";
-        } else if ((u = json_u_escape(p + 2)) < 0) {
-            problem = "invalid \\u escape in a string";
-        } else if (u >= 0xdc00 && u <= 0xdfff) {
-            problem = "lone low surrogate in a \\u escape";
-        } else if (u < 0xd800 || u > 0xdbff) {
-            p += 6;
-        } else {
-            esc = p + 6;
-            lo = end - esc >= 6 && esc[0] == '\\' && esc[1] == 'u' ? json_u_escape(esc + 2) : -1;
-            if (lo < 0xdc00 || lo > 0xdfff)
-                problem = "high surrogate without its low half in a \\u escape";
-            else
-                p += 12;
-        }
-    }
-    *pp = p;
-    return problem;
-}
-
-/* A string at @p *pp: the common case (plain ASCII up to the closing quote) inline, the rest in
- * json_scan_string. */
-static inline __attribute__((always_inline)) const char *json_check_string(const unsigned char **pp,
-                                                                    const unsigned char *end)
-{
-    const unsigned char *q = json_plain_run(*pp + 1, end);
-
-    if (q < end && *q == '"') {
-        *pp = q + 1;
-        return NULL;
-    }
-    return json_scan_string(pp, end);
-}
-
-/* A number at @p *pp (RFC 8259 grammar); leaves *pp after it. */
-static const char *json_scan_number(const unsigned char **pp, const unsigned char *end)
-{
-    const unsigned char *p = *pp;
-
-    if (p < end && *p == '-')
-        p++;
-    if (p < end && *p == '0') {
-        p++;
-    } else if (p < end && *p >= '1' && *p <= '9') {
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    } else {
-        return "invalid number";
-    }
-    if (p < end && *p == '.') {
-        if (++p >= end || *p < '0' || *p > '9')
-            return "invalid number";
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        if (++p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= end || *p < '0' || *p > '9')
-            return "invalid number";
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    *pp = p;
-    return NULL;
-}
-
-int tpl_json_check(const char *s, size_t n, char *err, size_t errlen)
-{
-    const unsigned char *start = (const unsigned char *)s, *p = start, *end = start + n;
-    unsigned char open[TPL_JSON_MAX_DEPTH];   /* '[' or '{' per level */
-    size_t depth = 0;
-    const char *problem = NULL;
-    int want_value = 1;                        /* else: a ',' or a closing bracket */
-
-    /* UTF-8 is checked inside strings, the only place JSON allows bytes above 0x7f. */
-    for (;;) {
-        while (p < end && json_is_space(*p))
-            p++;
-        if (want_value) {
-            if (p >= end) {
-                problem = "unexpected end of the text";
-                break;
-            }
-            if (*p == '[' || *p == '{') {
-                if (depth == TPL_JSON_MAX_DEPTH) {
-                    problem = "nested too deep";
-                    break;
-                }
-                open[depth++] = *p++;
-                while (p < end && json_is_space(*p))
-                    p++;
-                if (p < end && *p == (open[depth - 1] == '[' ? ']' : '}')) {
-                    p++;
-                    depth--;
-                    want_value = 0;
-                    continue;
-                }
-                if (open[depth - 1] == '{')
-                    goto key;
-                continue;
-            }
-            if (*p == '"')
-                problem = json_check_string(&p, end);
-            else if (*p == '-' || (*p >= '0' && *p <= '9'))
-                problem = json_scan_number(&p, end);
-            else if (end - p >= 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "null", 4) == 0))
-                p += 4;
-            else if (end - p >= 5 && memcmp(p, "false", 5) == 0)
-                p += 5;
-            else
-                problem = *p >= 0x80 && !utf8_seq_len(p, end) ? "not valid UTF-8" : "unexpected character";
-            if (problem)
-                break;
-            want_value = 0;
-            continue;
-        }
-        if (depth == 0) {
-            if (p < end)
-                problem = "text after the value";
-            break;
-        }
-        if (p < end && *p == (open[depth - 1] == '[' ? ']' : '}')) {
-            p++;
-            depth--;
-            continue;
-        }
-        if (p >= end || *p != ',') {
-            problem = p >= end ? "unexpected end of the text" : "expected ',' or a closing bracket";
-            break;
-        }
-        p++;
-        want_value = 1;
-        if (open[depth - 1] == '[')
-            continue;
-        while (p < end && json_is_space(*p))
-            p++;
-key:    /* an object's member: "name" : value */
-        if (p >= end || *p != '"') {
-            problem = "expected a member name";
-            break;
-        }
-        if ((problem = json_check_string(&p, end)))
-            break;
-        while (p < end && json_is_space(*p))
-            p++;
-        if (p >= end || *p != ':') {
-            problem = "expected ':'";
-            break;
-        }
-        p++;
-        want_value = 1;
-    }
-    if (!problem)
-        return 0;
-    snprintf(err, errlen, "%s at byte %zu", problem, (size_t)(p - start));
-    return -1;
-}
 
 /* The escape of byte @p c in a JSON string: 0 when it stands for itself, else its length
  * (2 for the short forms, 6 for \u00XX); written at @p out when not NULL. */
@@ -442,7 +49,7 @@ long long tpl_json_escaped_len(const char *s, size_t n)
 {
     size_t len = n;
 
-    if (!tpl_utf8_valid(s, n))
+    if (!json_utf8_valid(s, n))
         return -1;
     for (size_t i = 0; i < n; i++) {
         size_t e = json_byte_escape((unsigned char)s[i], NULL);
@@ -469,13 +76,13 @@ char *tpl_json_escape_to(char *out, const char *s, size_t n)
     return out + (n - run);
 }
 
-int tpl_json_escape(struct tbuf *b, const char *s, size_t n)
+int tpl_json_escape(struct buf *b, const char *s, size_t n)
 {
     long long len = tpl_json_escaped_len(s, n);
 
     if (len < 0)
         return -1;
-    tbuf_reserve_more(b, (size_t)len + 2);
+    buf_reserve(b, (size_t)len + 2);
     if (b->oom)
         return 0;   /* the caller checks oom once at the end */
     b->p[b->len] = '"';
@@ -485,7 +92,7 @@ int tpl_json_escape(struct tbuf *b, const char *s, size_t n)
     return 0;
 }
 
-void tpl_url_escape(struct tbuf *b, const char *s, size_t n)
+void tpl_url_escape(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
 
@@ -493,10 +100,10 @@ void tpl_url_escape(struct tbuf *b, const char *s, size_t n)
         unsigned char c = (unsigned char)s[i];
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
             c == '-' || c == '.' || c == '_' || c == '~') {
-            tbuf_add(b, &s[i], 1);
+            buf_add(b, &s[i], 1);
         } else {
             char pct[3] = { '%', hex[c >> 4], hex[c & 15] };
-            tbuf_add(b, pct, 3);
+            buf_add(b, pct, 3);
         }
     }
 }
@@ -624,9 +231,9 @@ static void field_missing(const struct field *f, const struct tpl_record *rec, c
 /* Appends the field as text: strings as they are, null as nothing, other values as JSON.
  * The key keeps its raw bytes (a URL may carry any byte, percent-encoded). */
 static int field_text(const struct field *f, const struct tpl_record *rec, enum tpl_escape esc,
-                      struct tbuf *out, char *err, size_t errlen)
+                      struct buf *out, char *err, size_t errlen)
 {
-    struct tbuf tmp = { 0 };
+    struct buf tmp = { 0 };
     const char *s = NULL;
     size_t n = 0;
     json_t *v = NULL;
@@ -653,7 +260,7 @@ static int field_text(const struct field *f, const struct tpl_record *rec, enum 
                 snprintf(err, errlen, "out of memory");
                 goto out;
             }
-            tbuf_adds(&tmp, text);
+            buf_adds(&tmp, text);
             free(text);
             s = tmp.p ? tmp.p : "";
             n = tmp.len;
@@ -681,12 +288,12 @@ static int field_text(const struct field *f, const struct tpl_record *rec, enum 
             snprintf(err, errlen, "field %s holds a line break or NUL, which a header cannot carry", f->text);
             goto out;
         }
-        tbuf_add(out, s, n);
+        buf_add(out, s, n);
     }
     rc = 0;
 out:
     json_decref(v);
-    tbuf_free(&tmp);
+    buf_free(&tmp);
     return rc;
 }
 
@@ -729,14 +336,14 @@ static int tpl_push(struct tpl *t, struct tpl_part *part)
 struct tpl *tpl_compile(const char *text, char *err, size_t errlen)
 {
     struct tpl *t = calloc(1, sizeof *t);
-    struct tbuf lit = { 0 };
+    struct buf lit = { 0 };
     const char *p = text;
 
     if (!t)
         goto oom;
     while (*p) {
         if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-            tbuf_add(&lit, p, 1);
+            buf_add(&lit, p, 1);
             p += 2;
         } else if (p[0] == '{') {
             const char *close = strchr(p + 1, '}');
@@ -748,7 +355,7 @@ struct tpl *tpl_compile(const char *text, char *err, size_t errlen)
             }
             if (lit.len || lit.oom) {
                 part.len = lit.len;
-                if (!(part.literal = tbuf_steal(&lit, NULL)) || tpl_push(t, &part) != 0) {
+                if (!(part.literal = buf_steal(&lit, NULL)) || tpl_push(t, &part) != 0) {
                     free(part.literal);
                     goto oom;
                 }
@@ -763,13 +370,13 @@ struct tpl *tpl_compile(const char *text, char *err, size_t errlen)
             t->fields |= field_flag(&part.field);
             p = close + 1;
         } else {
-            tbuf_add(&lit, p, 1);
+            buf_add(&lit, p, 1);
             p++;
         }
     }
     if (lit.len || lit.oom) {
         struct tpl_part part = { .len = lit.len };
-        if (!(part.literal = tbuf_steal(&lit, NULL)) || tpl_push(t, &part) != 0) {
+        if (!(part.literal = buf_steal(&lit, NULL)) || tpl_push(t, &part) != 0) {
             free(part.literal);
             goto oom;
         }
@@ -778,7 +385,7 @@ struct tpl *tpl_compile(const char *text, char *err, size_t errlen)
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
-    tbuf_free(&lit);
+    buf_free(&lit);
     tpl_free(t);
     return NULL;
 }
@@ -789,13 +396,13 @@ unsigned tpl_fields(const struct tpl *t)
 }
 
 int tpl_render(const struct tpl *t, const struct tpl_record *rec, enum tpl_escape esc,
-               struct tbuf *out, char *err, size_t errlen)
+               struct buf *out, char *err, size_t errlen)
 {
     err[0] = '\0';
     for (size_t i = 0; i < t->nparts; i++) {
         const struct tpl_part *part = &t->parts[i];
         if (part->literal)
-            tbuf_add(out, part->literal, part->len);
+            buf_add(out, part->literal, part->len);
         else if (field_text(&part->field, rec, esc, out, err, errlen) != 0)
             return -1;
     }
@@ -1040,7 +647,7 @@ unsigned tpl_json_outer_fields(const struct tpl_json *t)
 static json_t *tnode_render(const struct tnode *n, const struct tpl_record *rec, char *err, size_t errlen)
 {
     json_t *v = NULL, *kid;
-    struct tbuf text = { 0 };
+    struct buf text = { 0 };
 
     switch (n->kind) {
     case TN_LITERAL:
@@ -1059,13 +666,13 @@ static json_t *tnode_render(const struct tnode *n, const struct tpl_record *rec,
         return v;
     case TN_TEXT:
         if (tpl_render(n->text, rec, TPL_TEXT, &text, err, errlen) != 0) {
-            tbuf_free(&text);
+            buf_free(&text);
             return NULL;
         }
         v = json_stringn(text.p ? text.p : "", text.len);
         if (!v)
             snprintf(err, errlen, "a rendered string is not valid UTF-8 (a key or field with binary data?)");
-        tbuf_free(&text);
+        buf_free(&text);
         return v;
     case TN_EACH:
         return json_string(EACH_MARK);
@@ -1093,7 +700,7 @@ static json_t *tnode_render(const struct tnode *n, const struct tpl_record *rec,
     return NULL;
 }
 
-static int dump_into(json_t *v, struct tbuf *out, char *err, size_t errlen)
+static int dump_into(json_t *v, struct buf *out, char *err, size_t errlen)
 {
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
@@ -1102,7 +709,7 @@ static int dump_into(json_t *v, struct tbuf *out, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    tbuf_adds(out, text);
+    buf_adds(out, text);
     free(text);
     if (out->oom) {
         snprintf(err, errlen, "out of memory");
@@ -1111,7 +718,7 @@ static int dump_into(json_t *v, struct tbuf *out, char *err, size_t errlen)
     return 0;
 }
 
-int tpl_json_render(const struct tpl_json *t, const struct tpl_record *rec, struct tbuf *out,
+int tpl_json_render(const struct tpl_json *t, const struct tpl_record *rec, struct buf *out,
                     char *err, size_t errlen)
 {
     json_t *v;
@@ -1125,9 +732,9 @@ int tpl_json_render(const struct tpl_json *t, const struct tpl_record *rec, stru
 
 int tpl_json_render_batch(const struct tpl_json *t, const struct tpl_record *batch,
                           const char *const *elements, const size_t *lens, size_t n,
-                          struct tbuf *out, char *err, size_t errlen)
+                          struct buf *out, char *err, size_t errlen)
 {
-    struct tbuf outer = { 0 };
+    struct buf outer = { 0 };
     json_t *v;
     char *mark;
     size_t before;
@@ -1140,26 +747,26 @@ int tpl_json_render_batch(const struct tpl_json *t, const struct tpl_record *bat
     if (!(v = tnode_render(t->root, batch, err, errlen)))
         return -1;
     if (dump_into(v, &outer, err, errlen) != 0) {
-        tbuf_free(&outer);
+        buf_free(&outer);
         return -1;
     }
     mark = strstr(outer.p, EACH_MARK_DUMPED);
     if (!mark) {
-        tbuf_free(&outer);
+        buf_free(&outer);
         snprintf(err, errlen, "internal error: $each marker lost");
         return -1;
     }
     before = (size_t)(mark - outer.p);
-    tbuf_add(out, outer.p, before);
-    tbuf_add(out, "[", 1);
+    buf_add(out, outer.p, before);
+    buf_add(out, "[", 1);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            tbuf_add(out, ",", 1);
-        tbuf_add(out, elements[i], lens[i]);
+            buf_add(out, ",", 1);
+        buf_add(out, elements[i], lens[i]);
     }
-    tbuf_add(out, "]", 1);
-    tbuf_adds(out, mark + strlen(EACH_MARK_DUMPED));
-    tbuf_free(&outer);
+    buf_add(out, "]", 1);
+    buf_adds(out, mark + strlen(EACH_MARK_DUMPED));
+    buf_free(&outer);
     if (out->oom) {
         snprintf(err, errlen, "out of memory");
         return -1;

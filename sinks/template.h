@@ -1,4 +1,4 @@
-/* Text for the HTTP sinks: a growable buffer, JSON and URL escaping, and templates over a
+/* Text for the HTTP sinks (built in a struct buf, lib/buf.h): JSON and URL escaping, and templates over a
  * record. A string template ("https://api.example.com/contacts/{$.id}?source={topic}") is
  * literal text with placeholders in braces; a JSON template is a JSON value whose strings may
  * hold placeholders, rendered into a new JSON value per record, with an optional {"$each": T}
@@ -20,41 +20,10 @@
 #include <stdint.h>
 #include <jansson.h>
 
-/* A growable byte buffer. Appends never fail: on allocation failure oom is set and further
- * appends are ignored, so a caller checks once at the end. Always NUL-terminated when p. */
-struct tbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-void tbuf_add(struct tbuf *b, const void *data, size_t n);
-void tbuf_adds(struct tbuf *b, const char *s);
-void tbuf_printf(struct tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/** @brief Append a decimal integer (no printf: it runs for every record). */
-void tbuf_add_i64(struct tbuf *b, int64_t v);
-/** @brief Make room for @p n more bytes at once (a hint; appends grow the buffer anyway). */
-void tbuf_reserve_more(struct tbuf *b, size_t n);
-/** @brief Hand the text over (NUL-terminated, never NULL unless oom); the buffer is reset. */
-char *tbuf_steal(struct tbuf *b, size_t *len);
-void tbuf_free(struct tbuf *b);
-
-/** @brief 1 when @p s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
-int tpl_utf8_valid(const char *s, size_t n);
-
-/** @brief Deepest nesting of arrays and objects tpl_json_check accepts (jansson's limit too). */
-#define TPL_JSON_MAX_DEPTH 2048
-
-/**
- * @brief Check that @p s[0..n) is one JSON text (RFC 8259: any value at the top, surrounding
- * whitespace allowed, \u0000 allowed) in UTF-8, without building a tree: for a sink that
- * forwards values as they are. @return 0, or -1 with what is wrong and its byte offset in
- * @p err ("unexpected character 'x' at byte 7").
- */
-int tpl_json_check(const char *s, size_t n, char *err, size_t errlen);
+#include "lib/buf.h"
 
 /** @brief Append @p s as a quoted JSON string. -1 (nothing appended) when not valid UTF-8. */
-int tpl_json_escape(struct tbuf *b, const char *s, size_t n);
+int tpl_json_escape(struct buf *b, const char *s, size_t n);
 
 /** @brief Length of @p s JSON-escaped, without the quotes; -1 when not valid UTF-8. */
 long long tpl_json_escaped_len(const char *s, size_t n);
@@ -64,7 +33,7 @@ long long tpl_json_escaped_len(const char *s, size_t n);
 char *tpl_json_escape_to(char *out, const char *s, size_t n);
 
 /** @brief Append @p s percent-encoded: every byte but A-Z a-z 0-9 - . _ ~ becomes %XX. */
-void tpl_url_escape(struct tbuf *b, const char *s, size_t n);
+void tpl_url_escape(struct buf *b, const char *s, size_t n);
 
 /* What a template may read of a record. */
 struct tpl_record {
@@ -104,7 +73,7 @@ void tpl_free(struct tpl *t);
 unsigned tpl_fields(const struct tpl *t);
 /** @brief Append the rendering of @p t to @p out. -1 with the reason (a missing field...). */
 int tpl_render(const struct tpl *t, const struct tpl_record *rec, enum tpl_escape esc,
-               struct tbuf *out, char *err, size_t errlen);
+               struct buf *out, char *err, size_t errlen);
 
 struct tpl_json;
 
@@ -122,7 +91,7 @@ unsigned tpl_json_outer_fields(const struct tpl_json *t);
  * @p out. With $each: the element of one record (the $each node's template over @p rec).
  * -1 with the reason.
  */
-int tpl_json_render(const struct tpl_json *t, const struct tpl_record *rec, struct tbuf *out,
+int tpl_json_render(const struct tpl_json *t, const struct tpl_record *rec, struct buf *out,
                     char *err, size_t errlen);
 
 /**
@@ -132,6 +101,6 @@ int tpl_json_render(const struct tpl_json *t, const struct tpl_record *rec, stru
  */
 int tpl_json_render_batch(const struct tpl_json *t, const struct tpl_record *batch,
                           const char *const *elements, const size_t *lens, size_t n,
-                          struct tbuf *out, char *err, size_t errlen);
+                          struct buf *out, char *err, size_t errlen);
 
 #endif

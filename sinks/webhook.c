@@ -13,6 +13,7 @@
  * With a secret, webhook-signature is "v1," + base64(HMAC-SHA256(key, id.timestamp.body)),
  * computed when the request goes on the wire (webhook-timestamp is that moment: a request
  * that waited behind a rate limit or an open circuit is not stale when it arrives). */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +21,16 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "http_engine.h"
+#include "lib/json.h"
 #include "template.h"
 #include "webhook_element.h"
+#include "webhook_sign.h"
 
 enum webhook_format { WEBHOOK_SINGLE, WEBHOOK_JSON_ARRAY, WEBHOOK_NDJSON };
 
@@ -37,9 +43,9 @@ struct webhook_sink {
     int batch_format;
     char *secret;
     /* made by start */
-    unsigned char key[HTTP_WHSEC_MAX];
+    unsigned char key[WEBHOOK_WHSEC_MAX];
     int keylen;
-    struct http_signer *signer;
+    struct webhook_signer *signer;
     char **header_lines;
     size_t nheader_lines;
     int has_content_type;
@@ -72,6 +78,98 @@ static const struct cfg_opt webhook_opts[] = {
 };
 
 #undef W
+
+
+/* ---- Standard Webhooks signatures (webhook_sign.h) ---- */
+
+int webhook_whsec_decode(const char *secret, unsigned char *key, size_t keymax)
+{
+    size_t n, pad = 0;
+    unsigned char tmp[WEBHOOK_WHSEC_MAX + 3];
+    int len;
+
+    if (strncmp(secret, "whsec_", 6) == 0)
+        secret += 6;
+    n = strlen(secret);
+    if (n == 0 || n % 4 != 0 || n / 4 * 3 > sizeof tmp)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char c = secret[i];
+        if (c == '=' && i >= n - 2) {
+            pad++;
+            continue;
+        }
+        if (pad || !(isalnum((unsigned char)c) || c == '+' || c == '/'))
+            return -1;
+    }
+    len = EVP_DecodeBlock(tmp, (const unsigned char *)secret, (int)n);
+    if (len < 0 || (size_t)len < pad)
+        return -1;
+    len -= (int)pad;
+    if (len == 0 || (size_t)len > keymax)
+        return -1;
+    memcpy(key, tmp, (size_t)len);
+    OPENSSL_cleanse(tmp, sizeof tmp);
+    return len;
+}
+
+struct webhook_signer {
+    EVP_MAC *mac;
+    EVP_MAC_CTX *ctx;              /* keyed once; each signature re-initialises it with that key */
+};
+
+struct webhook_signer *webhook_signer_new(const unsigned char *key, size_t keylen)
+{
+    struct webhook_signer *sg = calloc(1, sizeof *sg);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+
+    if (!sg || !(sg->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) || !(sg->ctx = EVP_MAC_CTX_new(sg->mac)) ||
+        !EVP_MAC_init(sg->ctx, key, keylen, params)) {
+        webhook_signer_free(sg);
+        return NULL;
+    }
+    return sg;
+}
+
+void webhook_signer_free(struct webhook_signer *sg)
+{
+    if (!sg)
+        return;
+    EVP_MAC_CTX_free(sg->ctx);
+    EVP_MAC_free(sg->mac);
+    free(sg);
+}
+
+int webhook_signer_sign(struct webhook_signer *sg, const char *id, long long timestamp, const char *body, size_t bodylen,
+                     char *out, size_t outlen)
+{
+    unsigned char digest[32];
+    char ts[32], b64[64];
+    size_t dlen = 0;
+
+    snprintf(ts, sizeof ts, ".%lld.", timestamp);
+    if (!EVP_MAC_init(sg->ctx, NULL, 0, NULL) ||
+        !EVP_MAC_update(sg->ctx, (const unsigned char *)id, strlen(id)) ||
+        !EVP_MAC_update(sg->ctx, (const unsigned char *)ts, strlen(ts)) ||
+        !EVP_MAC_update(sg->ctx, (const unsigned char *)body, bodylen) ||
+        !EVP_MAC_final(sg->ctx, digest, &dlen, sizeof digest) || dlen != sizeof digest)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)b64, digest, (int)dlen);
+    return (size_t)snprintf(out, outlen, "v1,%s", b64) < outlen ? 0 : -1;
+}
+
+int webhook_signature(const unsigned char *key, size_t keylen, const char *id, long long timestamp,
+                      const char *body, size_t bodylen, char *out, size_t outlen)
+{
+    struct webhook_signer *sg = webhook_signer_new(key, keylen);
+    int rc = sg ? webhook_signer_sign(sg, id, timestamp, body, bodylen, out, outlen) : -1;
+
+    webhook_signer_free(sg);
+    return rc;
+}
 
 /* ---- checks ---- */
 
@@ -113,13 +211,13 @@ static int webhook_check_headers(const json_t *headers, char *err, size_t errlen
 static int webhook_check(struct sink *sk, char *err, size_t errlen, const char **key)
 {
     struct webhook_sink *ws = (struct webhook_sink *)sk;
-    unsigned char tmp[HTTP_WHSEC_MAX];
+    unsigned char tmp[WEBHOOK_WHSEC_MAX];
 
     if (http_engine_check_url(&ws->base.http, ws->url, "url", err, errlen) != 0) {
         *key = "url";
         return -1;
     }
-    if (ws->secret && http_whsec_decode(ws->secret, tmp, sizeof tmp) < 0) {
+    if (ws->secret && webhook_whsec_decode(ws->secret, tmp, sizeof tmp) < 0) {
         OPENSSL_cleanse(tmp, sizeof tmp);
         snprintf(err, errlen, "must be whsec_ followed by the base64 of the key (as Standard Webhooks issues it)");
         *key = "secret";
@@ -151,8 +249,8 @@ int webhook_names_set(struct webhook_names *n, const char *sink, const char *top
     if (!n->name_esc.p || n->name_esc.len == 0) {
         if (tpl_json_escaped_len(sink, strlen(sink)) < 0)
             return -1;
-        n->name_esc.len = 0;
-        tbuf_reserve_more(&n->name_esc, (size_t)tpl_json_escaped_len(sink, strlen(sink)));
+        buf_reset(&n->name_esc);
+        buf_reserve(&n->name_esc, (size_t)tpl_json_escaped_len(sink, strlen(sink)));
         if (n->name_esc.oom)
             return -1;
         n->name_esc.len = (size_t)(tpl_json_escape_to(n->name_esc.p, sink, strlen(sink)) - n->name_esc.p);
@@ -161,10 +259,10 @@ int webhook_names_set(struct webhook_names *n, const char *sink, const char *top
         return 0;
     free(n->topic);
     n->topic = NULL;
-    n->topic_esc.len = 0;
+    buf_reset(&n->topic_esc);
     if ((len = tpl_json_escaped_len(topic, strlen(topic))) < 0)
         return -1;
-    tbuf_reserve_more(&n->topic_esc, (size_t)len);
+    buf_reserve(&n->topic_esc, (size_t)len);
     if (n->topic_esc.oom || !(n->topic = strdup(topic)))
         return -1;
     n->topic_esc.len = (size_t)(tpl_json_escape_to(n->topic_esc.p, topic, strlen(topic)) - n->topic_esc.p);
@@ -173,8 +271,8 @@ int webhook_names_set(struct webhook_names *n, const char *sink, const char *top
 
 void webhook_names_free(struct webhook_names *n)
 {
-    tbuf_free(&n->name_esc);
-    tbuf_free(&n->topic_esc);
+    buf_free(&n->name_esc);
+    buf_free(&n->topic_esc);
     free(n->topic);
     n->topic = NULL;
 }
@@ -288,7 +386,7 @@ static long long element_check(struct webhook_sink *ws, const struct sink_record
         snprintf(err, errlen, "key is not valid UTF-8");
         return -1;
     }
-    if (rec->value && tpl_json_check(rec->value, rec->value_len, jerr, sizeof jerr) != 0) {
+    if (rec->value && json_check(rec->value, rec->value_len, jerr, sizeof jerr) != 0) {
         snprintf(err, errlen, "value is not JSON: %s", jerr);
         return -1;
     }
@@ -347,7 +445,7 @@ static int webhook_sign(struct http_request *req, void *arg, char *err, size_t e
     if (!ws->signer)
         return 0;
     memcpy(line, "webhook-signature: ", 19);
-    if (http_signer_sign(ws->signer, http_request_id(req), now, body, len, line + 19, sizeof line - 19) != 0 ||
+    if (webhook_signer_sign(ws->signer, http_request_id(req), now, body, len, line + 19, sizeof line - 19) != 0 ||
         http_request_late_header(req, line) != 0) {
         snprintf(err, errlen, "cannot sign the request (HMAC-SHA256 or out of memory); not sent unsigned");
         return -1;
@@ -393,20 +491,20 @@ static struct http_request *webhook_make_single(void *ctx, struct sink_batch *b,
     struct webhook_sink *ws = ctx;
     const struct sink_record *rec = &b->records[i];
     const struct webhook_rec *wr = rec->prepared;
-    struct tbuf id = { 0 };
+    struct buf id = { 0 };
     struct http_request *req;
     char *body = malloc(wr->len + 1);
 
     if (!body)
         return NULL;
     memcpy(body, wr->json, wr->len + 1);
-    tbuf_printf(&id, "%s:%s:%" PRId32 ":%" PRId64, ws->base.super.name, rec->topic, rec->partition, rec->offset);
+    buf_printf(&id, "%s:%s:%" PRId32 ":%" PRId64, ws->base.super.name, rec->topic, rec->partition, rec->offset);
     if (id.oom) {
         free(body);
         return NULL;
     }
     req = webhook_request(ws, id.p, body, wr->len, done, arg);
-    tbuf_free(&id);
+    buf_free(&id);
     return req;
 }
 
@@ -414,7 +512,7 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
 {
     struct webhook_sink *ws = (struct webhook_sink *)sk;
     struct http_request *req;
-    struct tbuf body = { 0 };
+    struct buf body = { 0 };
     char id[512], *text;
     size_t len;
 
@@ -428,7 +526,7 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
     }
-    tbuf_reserve_more(&body, b->bytes + 2);
+    buf_reserve(&body, b->bytes + 2);
     if (body.oom) {
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
@@ -442,7 +540,7 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
             body.p[body.len++] = ',';
         /* Never past what prepare counted (the key and value are the same bytes). */
         if (body.len + rec->prepared_len > body.cap) {
-            tbuf_free(&body);
+            buf_free(&body);
             sink_batch_done(b, SINK_RETRY, "internal error: an element is longer than counted");
             return;
         }
@@ -456,7 +554,7 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
     body.p[body.len] = '\0';
     snprintf(id, sizeof id, "%s:%s:%" PRId32 ":%" PRId64 "-%" PRId64, sk->name, b->topic, b->partition,
              b->records[0].offset, b->records[b->count - 1].offset);
-    if (!(text = tbuf_steal(&body, &len)) || !(req = webhook_request(ws, id, text, len, NULL, NULL))) {
+    if (!(text = buf_steal(&body, &len)) || !(req = webhook_request(ws, id, text, len, NULL, NULL))) {
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
     }
@@ -471,11 +569,11 @@ static int webhook_start(struct sink *sk, char *err, size_t errlen)
     const char *name;
     json_t *v;
 
-    if (ws->secret && (ws->keylen = http_whsec_decode(ws->secret, ws->key, sizeof ws->key)) < 0) {
+    if (ws->secret && (ws->keylen = webhook_whsec_decode(ws->secret, ws->key, sizeof ws->key)) < 0) {
         snprintf(err, errlen, "secret: not a whsec_ secret");
         return -1;
     }
-    if (ws->keylen > 0 && !(ws->signer = http_signer_new(ws->key, (size_t)ws->keylen))) {
+    if (ws->keylen > 0 && !(ws->signer = webhook_signer_new(ws->key, (size_t)ws->keylen))) {
         snprintf(err, errlen, "cannot set up HMAC-SHA256 (OpenSSL)");
         return -1;
     }
@@ -526,7 +624,7 @@ static void webhook_destroy(struct sink *sk)
     free(ws->header_lines);
     ws->header_lines = NULL;
     ws->nheader_lines = 0;
-    http_signer_free(ws->signer);
+    webhook_signer_free(ws->signer);
     ws->signer = NULL;
     webhook_names_free(&ws->names);
     OPENSSL_cleanse(ws->key, sizeof ws->key);

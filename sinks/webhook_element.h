@@ -9,7 +9,7 @@
 
 /* The escaped sink name and topic the elements carry, kept from record to record. */
 struct webhook_names {
-    struct tbuf name_esc, topic_esc;
+    struct buf name_esc, topic_esc;
     char *topic;                    /* the topic topic_esc escapes */
 };
 

@@ -1,5 +1,5 @@
 /* libFuzzer target: the webhook sink's JSON check and body element, against jansson. The input
- * is [KEY 0x1F] VALUE. tpl_json_check must accept exactly what jansson accepts (jansson also
+ * is [KEY 0x1F] VALUE. json_check must accept exactly what jansson accepts (jansson also
  * refuses numbers it cannot hold, which JSON allows, and takes a raw NUL byte for the end of
  * the text: the only differences tolerated), with a
  * reason when it refuses; the element of an accepted record is exactly as long as counted and
@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "lib/json.h"
 #include "sinks/template.h"
 #include "sinks/webhook_element.h"
 
@@ -69,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rec.value_len = size;
     }
     err[0] = '\0';
-    ok = tpl_json_check(rec.value, rec.value_len, err, sizeof err) == 0;
+    ok = json_check(rec.value, rec.value_len, err, sizeof err) == 0;
     doc = json_loadb(rec.value, rec.value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (doc)
         CHECK(ok || memchr(rec.value, '\0', rec.value_len));   /* jansson ends the text at a raw NUL byte */

@@ -3,8 +3,8 @@
  * empty value is a tombstone). Every record goes through:
  * - the redis sink's prepare (its shapes and projections are static in sinks/redis.c: reached
  *   through the sink's ops, built from a few fixed configurations as the loader builds them),
- *   and its in-place JSON reader (sinks/redis_conf.h), checked against jansson;
- * - the postgres mapping (sinks/postgres_conf.h: rows from column -> path mappings, key columns
+ *   and its in-place JSON reader (sinks/redis_key.h), checked against jansson;
+ * - the postgres mapping (sinks/postgres_map.h: rows from column -> path mappings, key columns
  *   from the record key or the value, json and array columns), checked against jansson and the
  *   router's paths, and the postgres sink's prepare and describe.
  * Never a crash or a leak; a record is mapped or refused with a reason, and what it is mapped
@@ -19,8 +19,8 @@
 
 #include "lib/cfg.h"
 #include "lib/jsonpath.h"
-#include "sinks/postgres_conf.h"
-#include "sinks/redis_conf.h"
+#include "sinks/postgres_map.h"
+#include "sinks/redis_key.h"
 #include "sinks/sink.h"
 
 #define MAX_RECORDS 16
@@ -250,7 +250,7 @@ static void check_reason(const char *err, size_t errlen)
 /* A value read in place must hold what jansson reads there. */
 static void rj_value_check(const struct rj_value *v, const json_t *expect)
 {
-    struct rbuf json = { 0 }, text = { 0 };
+    struct buf json = { 0 }, text = { 0 };
     json_t *back;
 
     CHECK(rj_json_append(&json, v) == 0);
@@ -272,8 +272,8 @@ static void rj_value_check(const struct rj_value *v, const json_t *expect)
     }
     if (v->type != RJ_STRING)   /* the stored text of anything but a string is its JSON */
         CHECK(text.len == json.len && (text.len == 0 || memcmp(text.p, json.p, text.len) == 0));
-    rbuf_free(&json);
-    rbuf_free(&text);
+    buf_free(&json);
+    buf_free(&text);
 }
 
 static void fuzz_rj(const struct frec *fr)
@@ -292,14 +292,14 @@ static void fuzz_rj(const struct frec *fr)
         if (doc.root.type == RJ_OBJECT) {
             CHECK(json_is_object(fr->doc) && json_object_size(fr->doc) <= doc.nmembers);
             for (size_t i = 0; i < doc.nmembers; i++) {
-                struct rbuf name = { 0 };
+                struct buf name = { 0 };
                 const struct rj_member *last;
                 CHECK(rj_string_append(&name, &doc.members[i].key) == 0);
                 /* repeated names: the last one counts, as when jansson parses */
                 last = rj_doc_member(&doc, name.p ? name.p : "", name.len);
                 CHECK(last != NULL && last >= &doc.members[i]);
                 rj_value_check(&last->value, json_object_getn(fr->doc, name.p ? name.p : "", name.len));
-                rbuf_free(&name);
+                buf_free(&name);
             }
         } else {
             CHECK(doc.nmembers == 0);
@@ -458,7 +458,7 @@ static void fuzz_pg_map(const struct pg_fixture *f, struct frec *recs, size_t nr
 static void fuzz_pg_render(const struct frec *fr)
 {
     for (int kind = 0; kind < 4; kind++) {
-        struct pgsink_buf b = { 0 };
+        struct buf b = { 0 };
         char err[256];
         int rc = pgsink_render_text(&b, fr->rec.value, fr->rec.value_len, kind & 1, kind & 2, err, sizeof err);
 
@@ -473,7 +473,7 @@ static void fuzz_pg_render(const struct frec *fr)
                 json_decref(back);
             }
         }
-        pgsink_buf_free(&b);
+        buf_free(&b);
     }
 }
 

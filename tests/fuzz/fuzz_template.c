@@ -1,7 +1,7 @@
 /* libFuzzer target: the templates over records. The input is TEMPLATE 0x1E RECORD 0x1E RECORD ...,
  * a record being [KEY 0x1F] VALUE (without 0x1F it has no key; an empty value is a tombstone).
  * The template is compiled as an HTTP string template (sinks/template.h) and rendered in the
- * text, URL and header contexts; as a redis key template (sinks/redis_conf.h); and as an HTTP
+ * text, URL and header contexts; as a redis key template (sinks/redis_key.h); and as an HTTP
  * JSON body (the template when it is JSON, else a JSON string holding it), rendered per record
  * and, with {"$each": ...}, over the whole batch. Never a crash or a leak; a template that
  * compiles renders or says why; what it renders keeps the promises of the headers. */
@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "sinks/redis_conf.h"
+#include "sinks/redis_key.h"
 #include "sinks/template.h"
 
 #define MAX_RECORDS 16
@@ -150,13 +150,13 @@ static void fuzz_string_template(const char *text, struct frec *recs, size_t nre
     fields = tpl_fields(t);
     for (size_t r = 0; r < nrecs; r++) {
         for (size_t e = 0; e < sizeof escapes / sizeof escapes[0]; e++) {
-            struct tbuf out = { 0 };
+            struct buf out = { 0 };
             int rc = tpl_render(t, &recs[r].tpl, escapes[e], &out, err, sizeof err);
 
             if (rc != 0) {
                 check_reason(err, sizeof err);
                 CHECK(fields != 0);   /* nothing to miss: only out of memory could fail */
-                tbuf_free(&out);
+                buf_free(&out);
                 continue;
             }
             if (!has_braces(text))
@@ -166,7 +166,7 @@ static void fuzz_string_template(const char *text, struct frec *recs, size_t nre
                                        !memchr(out.p, '\0', out.len)));
             if (escapes[e] == TPL_URL && url_literal_plain(text))
                 check_url_output(out.p, out.len);
-            tbuf_free(&out);
+            buf_free(&out);
         }
     }
     tpl_free(t);
@@ -185,7 +185,7 @@ static void fuzz_redis_template(const char *text, struct frec *recs, size_t nrec
     t = tpl_compile(text, terr, sizeof terr);
     for (size_t r = 0; r < nrecs; r++) {
         const struct frec *fr = &recs[r];
-        struct rbuf out = { 0 };
+        struct buf out = { 0 };
         int rc;
 
         if (!fr->rj_ok)
@@ -201,13 +201,13 @@ static void fuzz_redis_template(const char *text, struct frec *recs, size_t nrec
             /* The HTTP templates read the same fields the same way (paths, {key}, {topic},
              * {partition}); numbers aside, where text is written as it was or re-encoded. */
             if (t && fr->tpl.doc && json_numberless(fr->tpl.doc)) {
-                struct tbuf tout = { 0 };
+                struct buf tout = { 0 };
                 if (tpl_render(t, &fr->tpl, TPL_TEXT, &tout, terr, sizeof terr) == 0)
                     CHECK(tout.len == out.len && (out.len == 0 || memcmp(tout.p, out.p, out.len) == 0));
-                tbuf_free(&tout);
+                buf_free(&tout);
             }
         }
-        rbuf_free(&out);
+        buf_free(&out);
     }
     tpl_free(t);
     redis_template_free(rt);
@@ -237,7 +237,7 @@ static void fuzz_json_template(const char *bytes, size_t len, struct frec *recs,
     plain = json_plain(tmpl);
     each = tpl_json_has_each(t);
     for (size_t r = 0; r < nrecs; r++) {
-        struct tbuf out = { 0 };
+        struct buf out = { 0 };
         json_t *v;
 
         if (recs[r].sink.value && !recs[r].tpl.doc)
@@ -245,7 +245,7 @@ static void fuzz_json_template(const char *bytes, size_t len, struct frec *recs,
         if (tpl_json_render(t, &recs[r].tpl, &out, err, sizeof err) != 0) {
             check_reason(err, sizeof err);
             CHECK(each || tpl_json_outer_fields(t) != 0);
-            tbuf_free(&out);
+            buf_free(&out);
             continue;
         }
         v = json_loadb(out.p, out.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
@@ -254,19 +254,19 @@ static void fuzz_json_template(const char *bytes, size_t len, struct frec *recs,
             CHECK(json_equal(v, tmpl));
         if (each) {
             parsed[n] = v;
-            elems[n] = tbuf_steal(&out, &lens[n]);
+            elems[n] = buf_steal(&out, &lens[n]);
             CHECK(elems[n] != NULL);
             n++;
         } else {
             json_decref(v);
         }
-        tbuf_free(&out);
+        buf_free(&out);
     }
     if (each) {
         /* The body of one request for the batch: only batch fields outside $each. */
         char id[64];
         struct tpl_record batch = { .topic = TOPIC, .partition = 2, .offset = -1, .timestamp_ms = -1, .id = id };
-        struct tbuf out = { 0 };
+        struct buf out = { 0 };
 
         snprintf(id, sizeof id, "fuzz:%s:2:41-%zu", TOPIC, 41 + nrecs);
         if (tpl_json_render_batch(t, &batch, (const char *const *)elems, lens, n, &out, err, sizeof err) != 0) {
@@ -278,7 +278,7 @@ static void fuzz_json_template(const char *bytes, size_t len, struct frec *recs,
             check_each_spliced(tmpl, v, parsed, n);
             json_decref(v);
         }
-        tbuf_free(&out);
+        buf_free(&out);
         for (size_t i = 0; i < n; i++) {
             free(elems[i]);
             json_decref(parsed[i]);

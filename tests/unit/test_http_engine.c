@@ -1,5 +1,5 @@
 /* The HTTP engine: response classes, Retry-After, the token bucket, the
- * circuit breaker, the SSRF guard's address classes, Standard Webhooks signatures (the pure
+ * circuit breaker, the SSRF guard's address classes (the pure
  * parts), and a failing before-send hook (an engine on a loop). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -237,53 +237,6 @@ static void test_check_url(void **state)
     assert_int_equal(http_engine_check_url(&conf, "http://127.0.0.1:8080/hook", "url", err, sizeof err), 0);
 }
 
-/* The published Standard Webhooks test vector (the reference libraries' own). */
-static void test_signature_vector(void **state)
-{
-    unsigned char key[HTTP_WHSEC_MAX];
-    char sig[128];
-    const char *body = "{\"test\": 2432232314}";
-    int n;
-    (void)state;
-
-    n = http_whsec_decode("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", key, sizeof key);
-    assert_int_equal(n, 24);
-    assert_int_equal(http_webhook_sign(key, (size_t)n, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
-                                       strlen(body), sig, sizeof sig), 0);
-    assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    /* The prefix is optional, as in the reference implementation. */
-    assert_int_equal(http_whsec_decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", key, sizeof key), 24);
-    /* Any change of id, timestamp or body changes the signature. */
-    assert_int_equal(http_webhook_sign(key, 24, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, body,
-                                       strlen(body), sig, sizeof sig), 0);
-    assert_string_not_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    assert_int_equal(http_webhook_sign(key, 24, "msg", 1, body, strlen(body), sig, 10), -1);   /* too small */
-
-    /* A signer keyed once gives the same answer every time (it is re-initialised per signature). */
-    {
-        struct http_signer *sg = http_signer_new(key, 24);
-        assert_non_null(sg);
-        for (int i = 0; i < 3; i++) {
-            assert_int_equal(http_signer_sign(sg, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body),
-                                              sig, sizeof sig), 0);
-            assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        }
-        http_signer_free(sg);
-    }
-}
-
-static void test_whsec_rejects(void **state)
-{
-    unsigned char key[HTTP_WHSEC_MAX];
-    (void)state;
-    assert_int_equal(http_whsec_decode("whsec_", key, sizeof key), -1);
-    assert_int_equal(http_whsec_decode("whsec_not*base64!", key, sizeof key), -1);
-    assert_int_equal(http_whsec_decode("whsec_abc", key, sizeof key), -1);         /* not a multiple of 4 */
-    assert_int_equal(http_whsec_decode("whsec_YQ==", key, sizeof key), 1);         /* "a" */
-    assert_int_equal(key[0], 'a');
-    assert_int_equal(http_whsec_decode("whsec_YQ=a", key, sizeof key), -1);       /* padding in the middle */
-}
-
 static void test_key_hash(void **state)
 {
     (void)state;
@@ -354,8 +307,6 @@ int main(void)
         cmocka_unit_test(test_breaker),
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_check_url),
-        cmocka_unit_test(test_signature_vector),
-        cmocka_unit_test(test_whsec_rejects),
         cmocka_unit_test(test_key_hash),
         cmocka_unit_test(test_before_send_failure_retries_unsent),
     };

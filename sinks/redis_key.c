@@ -1,4 +1,4 @@
-/* The redis sink's pure parts: buffers, connection URL, JSON read in place, key template.
+/* The redis sink's pure parts: connection URL, JSON read in place, key template.
  * No I/O here. */
 #include <ctype.h>
 #include <inttypes.h>
@@ -7,87 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "redis_conf.h"
-
-/* ---- buffers ---- */
-
-int rbuf_reserve(struct rbuf *b, size_t more)
-{
-    size_t cap;
-    char *p;
-
-    if (b->cap - b->len >= more)
-        return 0;
-    cap = b->cap ? b->cap : 256;
-    while (cap - b->len < more)
-        cap *= 2;
-    if (!(p = realloc(b->p, cap)))
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-int rbuf_put(struct rbuf *b, const void *data, size_t n)
-{
-    if (rbuf_reserve(b, n) != 0)
-        return -1;
-    if (n)
-        memcpy(b->p + b->len, data, n);
-    b->len += n;
-    return 0;
-}
-
-/* snprintf costs more than the rest of a small bulk string: the hot path formats by hand. */
-size_t redis_fmt_int(char *out, long long v)
-{
-    char tmp[24];
-    size_t n = 0, len = 0;
-    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        out[len++] = '-';
-    while (n)
-        out[len++] = tmp[--n];
-    return len;
-}
-
-int rbuf_put_bulk(struct rbuf *b, const void *data, size_t n)
-{
-    char *o;
-
-    if (rbuf_reserve(b, n + 26) != 0)
-        return -1;
-    o = b->p + b->len;
-    *o++ = '$';
-    o += redis_fmt_int(o, (long long)n);
-    *o++ = '\r';
-    *o++ = '\n';
-    if (n)
-        memcpy(o, data, n);
-    o += n;
-    *o++ = '\r';
-    *o++ = '\n';
-    b->len = (size_t)(o - b->p);
-    return 0;
-}
-
-int rbuf_put_bulk_int(struct rbuf *b, long long v)
-{
-    char text[24];
-    return rbuf_put_bulk(b, text, redis_fmt_int(text, v));
-}
-
-void rbuf_free(struct rbuf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
+#include "redis_key.h"
 
 /* ---- URL ---- */
 
@@ -603,7 +523,7 @@ static void put_utf8(char *o, size_t *len, unsigned cp)
 }
 
 /* The string was checked by rj_parse: every escape here is well formed. */
-int rj_string_append(struct rbuf *out, const struct rj_value *v)
+int rj_string_append(struct buf *out, const struct rj_value *v)
 {
     const char *p = v->p + 1, *end = v->p + v->n - 1;
 
@@ -614,8 +534,8 @@ int rj_string_append(struct rbuf *out, const struct rj_value *v)
         unsigned u, lo;
 
         if (!bs)
-            return rbuf_put(out, p, (size_t)(end - p));
-        if (rbuf_put(out, p, (size_t)(bs - p)) != 0)
+            return buf_add(out, p, (size_t)(end - p));
+        if (buf_add(out, p, (size_t)(bs - p)) != 0)
             return -1;
         switch (bs[1]) {
         case 'b': o[len++] = '\b'; break;
@@ -635,7 +555,7 @@ int rj_string_append(struct rbuf *out, const struct rj_value *v)
             break;
         default: o[len++] = bs[1]; break;   /* " \ / */
         }
-        if (rbuf_put(out, o, len) != 0)
+        if (buf_add(out, o, len) != 0)
             return -1;
         p = bs + 2;
     }
@@ -643,13 +563,13 @@ int rj_string_append(struct rbuf *out, const struct rj_value *v)
 }
 
 /* Copies the JSON text of @p v without the white space between tokens. */
-int rj_json_append(struct rbuf *out, const struct rj_value *v)
+int rj_json_append(struct buf *out, const struct rj_value *v)
 {
     const char *p = v->p, *end = v->p + v->n, *run = p;
 
     if (v->type != RJ_OBJECT && v->type != RJ_ARRAY)
-        return rbuf_put(out, v->p, v->n);
-    if (rbuf_reserve(out, v->n) != 0)
+        return buf_add(out, v->p, v->n);
+    if (buf_reserve(out, v->n) != 0)
         return -1;
     while (p < end) {
         if (*p == '"') {
@@ -658,7 +578,7 @@ int rj_json_append(struct rbuf *out, const struct rj_value *v)
                     p++;
             p++;
         } else if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') {
-            rbuf_put(out, run, (size_t)(p - run));   /* reserved above: cannot fail */
+            buf_add(out, run, (size_t)(p - run));   /* reserved above: cannot fail */
             while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
                 p++;
             run = p;
@@ -666,10 +586,10 @@ int rj_json_append(struct rbuf *out, const struct rj_value *v)
             p++;
         }
     }
-    return rbuf_put(out, run, (size_t)(p - run));
+    return buf_add(out, run, (size_t)(p - run));
 }
 
-int rj_text_append(struct rbuf *out, const struct rj_value *v)
+int rj_text_append(struct buf *out, const struct rj_value *v)
 {
     if (v->type == RJ_STRING)
         return rj_string_append(out, v);
@@ -679,7 +599,7 @@ int rj_text_append(struct rbuf *out, const struct rj_value *v)
 /* Whether a member name (a string value) equals @p name. */
 static int rj_key_equals(const struct rj_value *key, const char *name, size_t len)
 {
-    struct rbuf decoded = { 0 };
+    struct buf decoded = { 0 };
     int eq;
 
     if (!memchr(key->p + 1, '\\', key->n - 2))
@@ -687,7 +607,7 @@ static int rj_key_equals(const struct rj_value *key, const char *name, size_t le
     if (rj_string_append(&decoded, key) != 0)
         return 0;
     eq = decoded.len == len && memcmp(decoded.p, name, len) == 0;
-    rbuf_free(&decoded);
+    buf_free(&decoded);
     return eq;
 }
 
@@ -826,7 +746,7 @@ struct redis_template *redis_template_compile(const char *text, char *err, size_
 {
     size_t len = strlen(text);
     struct redis_template *t = calloc(1, sizeof *t + (len + 1) * sizeof t->segs[0]);
-    struct rbuf lit = { 0 };
+    struct buf lit = { 0 };
     const char *p = text;
 
     if (!t) {
@@ -845,12 +765,12 @@ struct redis_template *redis_template_compile(const char *text, char *err, size_
             s->len = lit.len;
             if (!(s->text = strndup(lit.p, lit.len)))
                 goto oom;
-            lit.len = 0;
+            buf_reset(&lit);
         }
         if (*p == '\0')
             break;
         if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-            if (rbuf_put(&lit, p, 1) != 0)
+            if (buf_add(&lit, p, 1) != 0)
                 goto oom;
             p += 2;
         } else if (*p == '}') {
@@ -885,17 +805,17 @@ struct redis_template *redis_template_compile(const char *text, char *err, size_
             }
             p = end + 1;
         } else {
-            if (rbuf_put(&lit, p, 1) != 0)
+            if (buf_add(&lit, p, 1) != 0)
                 goto oom;
             p++;
         }
     }
-    rbuf_free(&lit);
+    buf_free(&lit);
     return t;
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
-    rbuf_free(&lit);
+    buf_free(&lit);
     redis_template_free(t);
     return NULL;
 }
@@ -962,7 +882,7 @@ static const struct rj_value *path_get(const struct seg *s, const struct rj_doc 
 }
 
 int redis_template_render(const struct redis_template *t, const struct sink_record *rec, const struct rj_doc *doc,
-                          struct rbuf *out, char *err, size_t errlen)
+                          struct buf *out, char *err, size_t errlen)
 {
     for (size_t i = 0; i < t->nsegs; i++) {
         const struct seg *s = &t->segs[i];
@@ -973,20 +893,20 @@ int redis_template_render(const struct redis_template *t, const struct sink_reco
 
         switch (s->kind) {
         case SEG_TEXT:
-            rc = rbuf_put(out, s->text, s->len);
+            rc = buf_add(out, s->text, s->len);
             break;
         case SEG_KEY:
             if (!rec->key) {
                 snprintf(err, errlen, "key template: the record has no key to fill {key}");
                 return -1;
             }
-            rc = rbuf_put(out, rec->key, rec->key_len);
+            rc = buf_add(out, rec->key, rec->key_len);
             break;
         case SEG_TOPIC:
-            rc = rbuf_put(out, rec->topic, strlen(rec->topic));
+            rc = buf_add(out, rec->topic, strlen(rec->topic));
             break;
         case SEG_PARTITION:
-            rc = rbuf_put(out, num, redis_fmt_int(num, rec->partition));
+            rc = buf_add(out, num, redis_fmt_int(num, rec->partition));
             break;
         case SEG_PATH:
             if (!doc) {

@@ -1,5 +1,5 @@
 /* The redis sink's pure parts: URL, JSON read in place (checked against jansson), key
- * template, RESP buffers. */
+ * template. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "sinks/redis_conf.h"
+#include "sinks/redis_key.h"
 
 /* ---- URL ---- */
 
@@ -89,43 +89,6 @@ static void test_url_errors_never_show_the_password(void **state)
     }
 }
 
-/* ---- RESP buffers ---- */
-
-static void test_bulk_and_integers(void **state)
-{
-    struct rbuf b = { 0 };
-    char out[32];
-    (void)state;
-
-    assert_int_equal(rbuf_put_bulk(&b, "abc", 3), 0);
-    assert_int_equal(rbuf_put_bulk(&b, "", 0), 0);
-    assert_int_equal(rbuf_put_bulk_int(&b, -42), 0);
-    assert_int_equal(b.len, strlen("$3\r\nabc\r\n$0\r\n\r\n$3\r\n-42\r\n"));
-    assert_memory_equal(b.p, "$3\r\nabc\r\n$0\r\n\r\n$3\r\n-42\r\n", b.len);
-    rbuf_free(&b);
-
-    out[redis_fmt_int(out, 0)] = '\0';
-    assert_string_equal(out, "0");
-    out[redis_fmt_int(out, LLONG_MAX)] = '\0';
-    assert_string_equal(out, "9223372036854775807");
-    out[redis_fmt_int(out, LLONG_MIN)] = '\0';
-    assert_string_equal(out, "-9223372036854775808");
-}
-
-static void test_bulk_large(void **state)
-{
-    struct rbuf b = { 0 };
-    char *big = malloc(100000);
-    (void)state;
-
-    memset(big, 'x', 100000);
-    assert_int_equal(rbuf_put_bulk(&b, big, 100000), 0);
-    assert_int_equal(b.len, strlen("$100000\r\n") + 100000 + 2);
-    assert_memory_equal(b.p, "$100000\r\nxx", 11);
-    rbuf_free(&b);
-    free(big);
-}
-
 /* ---- JSON read in place ---- */
 
 /* Documents both parsers must accept, with their top-level type. */
@@ -197,7 +160,7 @@ static void test_json_agrees_with_jansson(void **state)
 static void test_json_strings_match_jansson(void **state)
 {
     struct rj_doc doc = { 0 };
-    struct rbuf out = { 0 };
+    struct buf out = { 0 };
     char err[256];
     (void)state;
 
@@ -228,7 +191,7 @@ static void test_json_strings_match_jansson(void **state)
         }
         json_decref(j);
     }
-    rbuf_free(&out);
+    buf_free(&out);
     rj_doc_free(&doc);
 }
 
@@ -238,7 +201,7 @@ static void test_json_members_and_text(void **state)
                                " \"ok\": true, \"gone\": null, \"addr\": { \"city\" : \"Berlin\",\n \"zip\": [1, 2] },"
                                " \"esc\\u0061pe\": \"x\", \"id\": \"c-2\" }";
     struct rj_doc doc = { 0 };
-    struct rbuf out = { 0 };
+    struct buf out = { 0 };
     char err[256];
     const struct rj_value *v;
     (void)state;
@@ -264,7 +227,7 @@ static void test_json_members_and_text(void **state)
     assert_int_equal(rj_doc_get(&doc, "gone", 4)->type, RJ_NULL);
     assert_non_null(rj_doc_get(&doc, "escape", 6));   /* names compare decoded */
     assert_null(rj_doc_get(&doc, "missing", 7));
-    rbuf_free(&out);
+    buf_free(&out);
     rj_doc_free(&doc);
 }
 
@@ -295,7 +258,7 @@ static int render(const char *tpl, const char *key, const char *value)
     struct sink_record rec = { .topic = "customers.v1", .partition = 7, .key = key, .key_len = key ? strlen(key) : 0,
                                .value = value, .value_len = value ? strlen(value) : 0 };
     struct rj_doc doc = { 0 };
-    struct rbuf out = { 0 };
+    struct buf out = { 0 };
     char err[256];
     struct redis_template *t = redis_template_compile(tpl, err, sizeof err);
     int rc;
@@ -306,7 +269,7 @@ static int render(const char *tpl, const char *key, const char *value)
     rc = redis_template_render(t, &rec, value ? &doc : NULL, &out, rendered, sizeof rendered);
     if (rc == 0)
         snprintf(rendered, sizeof rendered, "%.*s", (int)out.len, out.p);
-    rbuf_free(&out);
+    buf_free(&out);
     rj_doc_free(&doc);
     redis_template_free(t);
     return rc;
@@ -392,8 +355,6 @@ int main(void)
         cmocka_unit_test(test_url_full),
         cmocka_unit_test(test_url_defaults_and_forms),
         cmocka_unit_test(test_url_errors_never_show_the_password),
-        cmocka_unit_test(test_bulk_and_integers),
-        cmocka_unit_test(test_bulk_large),
         cmocka_unit_test(test_json_agrees_with_jansson),
         cmocka_unit_test(test_json_strings_match_jansson),
         cmocka_unit_test(test_json_members_and_text),

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "sinks/postgres_conf.h"
+#include "sinks/postgres_map.h"
 
 /* ---- helpers ---- */
 
@@ -50,12 +50,12 @@ static void expect_build_error(const char *table, const char *columns, const cha
 
 static char *render(const char *json, int is_json, int is_array, int *rc)
 {
-    struct pgsink_buf b = { 0 };
+    struct buf b = { 0 };
     char err[256] = "";
 
     *rc = pgsink_render_text(&b, json, strlen(json), is_json, is_array, err, sizeof err);
     if (*rc < 0) {
-        pgsink_buf_free(&b);
+        buf_free(&b);
         return strdup(err);
     }
     if (!b.p)

@@ -1,4 +1,4 @@
-/* The postgres sink's pure logic (see postgres_conf.h): mapping options, rows, values, catalog
+/* The postgres sink's pure logic (see postgres_map.h): mapping options, rows, values, catalog
  * checks and SQL text. No I/O here: sinks/postgres.c runs what this file builds. */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -8,88 +8,22 @@
 #include <strings.h>
 #include <time.h>
 
-#include "postgres_conf.h"
+#include "postgres_map.h"
 #include "lib/jsonpath.h"
 
 #define ROW_ARRAYS(n) ((size_t)(n) * (sizeof(int32_t) + sizeof(uint32_t)))
 
 /* ------------------------------------------------------------------------------------------ */
-/* Buffers                                                                                     */
+/* SQL identifiers                                                                             */
 
-int pgsink_buf_add(struct pgsink_buf *b, const void *data, size_t n)
+int pgsink_quote_ident(struct buf *b, const char *name)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (!(p = realloc(b->p, cap)))
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n && data)
-        memcpy(b->p + b->len, data, n);   /* without data: room reserved, filled by the caller */
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int buf_str(struct pgsink_buf *b, const char *s)
-{
-    return pgsink_buf_add(b, s, strlen(s));
-}
-
-static int buf_fmt(struct pgsink_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int buf_fmt(struct pgsink_buf *b, const char *fmt, ...)
-{
-    char small[128];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return -1;
-    if ((size_t)n < sizeof small)
-        return pgsink_buf_add(b, small, (size_t)n);
-    if (pgsink_buf_add(b, NULL, (size_t)n) != 0)   /* room for n bytes and the NUL */
-        return -1;
-    b->len -= (size_t)n;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return 0;
-}
-
-void pgsink_buf_free(struct pgsink_buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-/* Takes the buffer's text (an empty string when nothing was added). */
-static char *buf_take(struct pgsink_buf *b)
-{
-    char *s = b->p;
-    if (!s)
-        s = strdup("");
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return s;
-}
-
-int pgsink_quote_ident(struct pgsink_buf *b, const char *name)
-{
-    if (pgsink_buf_add(b, "\"", 1) != 0)
+    if (buf_add(b, "\"", 1) != 0)
         return -1;
     for (const char *p = name; *p; p++)
-        if (pgsink_buf_add(b, p, 1) != 0 || (*p == '"' && pgsink_buf_add(b, "\"", 1) != 0))
+        if (buf_add(b, p, 1) != 0 || (*p == '"' && buf_add(b, "\"", 1) != 0))
             return -1;
-    return pgsink_buf_add(b, "\"", 1);
+    return buf_add(b, "\"", 1);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -530,7 +464,7 @@ static int scan_word(struct scanner *s, const char *word, size_t n)
 }
 
 /* Decodes a string slice (with quotes) into @p b. -1 on a NUL character. */
-static int unescape(struct pgsink_buf *b, const char *p, size_t n)
+static int unescape(struct buf *b, const char *p, size_t n)
 {
     const char *end = p + n - 1, *run;
 
@@ -544,7 +478,7 @@ static int unescape(struct pgsink_buf *b, const char *p, size_t n)
             p++;
             continue;
         }
-        if (pgsink_buf_add(b, run, (size_t)(p - run)) != 0)
+        if (buf_add(b, run, (size_t)(p - run)) != 0)
             return -1;
         switch (p[1]) {
         case 'b': cp = '\b'; break;
@@ -585,27 +519,27 @@ static int unescape(struct pgsink_buf *b, const char *p, size_t n)
             utf[3] = (char)(0x80 | (cp & 0x3f));
             ulen = 4;
         }
-        if (pgsink_buf_add(b, utf, ulen) != 0)
+        if (buf_add(b, utf, ulen) != 0)
             return -1;
         run = p;
     }
-    return pgsink_buf_add(b, run, (size_t)(end - run));
+    return buf_add(b, run, (size_t)(end - run));
 }
 
 /* Whether the object key at [p, p+n) (raw, between the quotes) is @p key. */
 static int key_equals(const char *p, size_t n, int escaped, const struct pgsink_step *step)
 {
-    struct pgsink_buf b = { 0 };
+    struct buf b = { 0 };
     int eq;
 
     if (!escaped)
         return n == step->klen && (n == 0 || (p[0] == step->key[0] && memcmp(p, step->key, n) == 0));
     if (unescape(&b, p - 1, n + 2) != 0) {
-        pgsink_buf_free(&b);
+        buf_free(&b);
         return 0;
     }
     eq = b.len == step->klen && (b.len == 0 || memcmp(b.p, step->key, b.len) == 0);
-    pgsink_buf_free(&b);
+    buf_free(&b);
     return eq;
 }
 
@@ -742,32 +676,32 @@ static int scan_document(const struct pgsink_map *m, const char *p, size_t n, co
 
 /* An element of an array literal: always quoted, so empty strings, blanks, commas, braces and
  * the word NULL survive. */
-static int array_quoted(struct pgsink_buf *b, const char *s, size_t n)
+static int array_quoted(struct buf *b, const char *s, size_t n)
 {
     size_t run = 0;
-    if (pgsink_buf_add(b, "\"", 1) != 0)
+    if (buf_add(b, "\"", 1) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '"' && s[i] != '\\')
             continue;
-        if (pgsink_buf_add(b, s + run, i - run) != 0 || pgsink_buf_add(b, "\\", 1) != 0)
+        if (buf_add(b, s + run, i - run) != 0 || buf_add(b, "\\", 1) != 0)
             return -1;
         run = i;
     }
-    if (pgsink_buf_add(b, s + run, n - run) != 0)
+    if (buf_add(b, s + run, n - run) != 0)
         return -1;
-    return pgsink_buf_add(b, "\"", 1);
+    return buf_add(b, "\"", 1);
 }
 
 /* A JSON array (already validated) as an array literal: [1, [2, null], "a"] -> {1,{2,NULL},"a"}. */
-static int array_literal(struct pgsink_buf *b, const char *p, size_t n, char *err, size_t errlen)
+static int array_literal(struct buf *b, const char *p, size_t n, char *err, size_t errlen)
 {
     static const struct pgsink_map none = { 0 };
     struct scanner s = { p, p + 1, p + n, &none, NULL, err, errlen };
     struct slice e;
     int first = 1;
 
-    if (pgsink_buf_add(b, "{", 1) != 0)
+    if (buf_add(b, "{", 1) != 0)
         return -1;
     for (;;) {
         scan_ws(&s);
@@ -777,12 +711,12 @@ static int array_literal(struct pgsink_buf *b, const char *p, size_t n, char *er
             s.p++;
         if (scan_value(&s, NULL, 0, 0, &e) != 0)
             return -1;
-        if (!first && pgsink_buf_add(b, ",", 1) != 0)
+        if (!first && buf_add(b, ",", 1) != 0)
             return -1;
         first = 0;
         switch (e.kind) {
         case SL_NULL:
-            if (pgsink_buf_add(b, "NULL", 4) != 0)
+            if (buf_add(b, "NULL", 4) != 0)
                 return -1;
             break;
         case SL_ARRAY:
@@ -790,15 +724,15 @@ static int array_literal(struct pgsink_buf *b, const char *p, size_t n, char *er
                 return -1;
             break;
         case SL_STRING: {
-            struct pgsink_buf text = { 0 };
+            struct buf text = { 0 };
             int rc = unescape(&text, e.p, e.n);
             if (rc != 0) {
-                pgsink_buf_free(&text);
+                buf_free(&text);
                 snprintf(err, errlen, "a string holds a NUL character, which PostgreSQL text cannot store");
                 return -1;
             }
             rc = array_quoted(b, text.p ? text.p : "", text.len);
-            pgsink_buf_free(&text);
+            buf_free(&text);
             if (rc != 0)
                 return -1;
             break;
@@ -808,15 +742,15 @@ static int array_literal(struct pgsink_buf *b, const char *p, size_t n, char *er
                 return -1;
             break;
         default:
-            if (pgsink_buf_add(b, e.p, e.n) != 0)
+            if (buf_add(b, e.p, e.n) != 0)
                 return -1;
         }
     }
-    return pgsink_buf_add(b, "}", 1);
+    return buf_add(b, "}", 1);
 }
 
 /* Appends the text PostgreSQL converts for @p v. 1 appended, 0 SQL NULL, -1 error. */
-static int render_slice(struct pgsink_buf *b, const struct slice *v, int is_json, int is_array,
+static int render_slice(struct buf *b, const struct slice *v, int is_json, int is_array,
                         char *err, size_t errlen)
 {
     size_t before = b->len;
@@ -825,7 +759,7 @@ static int render_slice(struct pgsink_buf *b, const struct slice *v, int is_json
     if (v->kind == SL_NONE || v->kind == SL_NULL)
         return 0;
     if (is_json)
-        rc = pgsink_buf_add(b, v->p, v->n);
+        rc = buf_add(b, v->p, v->n);
     else if (v->kind == SL_STRING) {
         rc = unescape(b, v->p, v->n);
         if (rc != 0 && !err[0])
@@ -833,7 +767,7 @@ static int render_slice(struct pgsink_buf *b, const struct slice *v, int is_json
     } else if (v->kind == SL_ARRAY && is_array)
         rc = array_literal(b, v->p, v->n, err, errlen);
     else
-        rc = pgsink_buf_add(b, v->p, v->n);   /* numbers and literals as written; objects as JSON */
+        rc = buf_add(b, v->p, v->n);   /* numbers and literals as written; objects as JSON */
     if (rc != 0) {
         b->len = before;
         if (!err[0])
@@ -843,7 +777,7 @@ static int render_slice(struct pgsink_buf *b, const struct slice *v, int is_json
     return 1;
 }
 
-int pgsink_render_text(struct pgsink_buf *b, const char *json, size_t len, int is_json, int is_array,
+int pgsink_render_text(struct buf *b, const char *json, size_t len, int is_json, int is_array,
                        char *err, size_t errlen)
 {
     static const struct pgsink_map none = { 0 };
@@ -893,7 +827,7 @@ int pgsink_row_same_key(const struct pgsink_map *m, const struct pgsink_row *a,
     return 1;
 }
 
-static int buf_timestamp(struct pgsink_buf *b, int64_t ms)
+static int buf_timestamp(struct buf *b, int64_t ms)
 {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
@@ -902,14 +836,14 @@ static int buf_timestamp(struct pgsink_buf *b, int64_t ms)
     if (!gmtime_r(&secs, &tm))
         return -1;
     strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-    return buf_fmt(b, "%s.%03dZ", text, (int)(ms % 1000));
+    return buf_printf(b, "%s.%03dZ", text, (int)(ms % 1000));
 }
 
 int pgsink_row_make(const struct pgsink_map *m, const struct sink_record *rec,
                     struct pgsink_row **out, size_t *outlen, char *err, size_t errlen)
 {
     size_t head = sizeof(struct pgsink_row) + ROW_ARRAYS(m->ncols);
-    struct pgsink_buf b = { 0 };
+    struct buf b = { 0 };
     struct pgsink_row *row;
     struct slice vals[m->ncols ? m->ncols : 1];
     char why[256];
@@ -932,7 +866,7 @@ int pgsink_row_make(const struct pgsink_map *m, const struct sink_record *rec,
             return -1;
         }
     }
-    if (pgsink_buf_add(&b, NULL, head + (tombstone ? 32 : rec->value_len + 64)) != 0)
+    if (buf_add(&b, NULL, head + (tombstone ? 32 : rec->value_len + 64)) != 0)
         goto oom;
     b.len = head;
     for (size_t i = 0; i < m->ncols; i++) {
@@ -945,23 +879,23 @@ int pgsink_row_make(const struct pgsink_map *m, const struct sink_record *rec,
         } else {
             switch (c->source) {
             case PGSINK_SRC_KEY:
-                rc = rec->key ? (pgsink_buf_add(&b, rec->key, rec->key_len) == 0 ? 1 : -1) : 0;
+                rc = rec->key ? (buf_add(&b, rec->key, rec->key_len) == 0 ? 1 : -1) : 0;
                 break;
             case PGSINK_SRC_TOPIC:
-                rc = buf_str(&b, rec->topic) == 0 ? 1 : -1;
+                rc = buf_adds(&b, rec->topic) == 0 ? 1 : -1;
                 break;
             case PGSINK_SRC_PARTITION:
-                rc = buf_fmt(&b, "%" PRId32, rec->partition) == 0 ? 1 : -1;
+                rc = buf_printf(&b, "%" PRId32, rec->partition) == 0 ? 1 : -1;
                 break;
             case PGSINK_SRC_OFFSET:
-                rc = buf_fmt(&b, "%" PRId64, rec->offset) == 0 ? 1 : -1;
+                rc = buf_printf(&b, "%" PRId64, rec->offset) == 0 ? 1 : -1;
                 break;
             case PGSINK_SRC_TIMESTAMP:
                 rc = rec->timestamp_ms >= 0 ? (buf_timestamp(&b, rec->timestamp_ms) == 0 ? 1 : -1) : 0;
                 break;
             case PGSINK_SRC_VALUE:
                 if (tombstone && c->whole)
-                    rc = rec->key ? (pgsink_buf_add(&b, rec->key, rec->key_len) == 0 ? 1 : -1) : 0;
+                    rc = rec->key ? (buf_add(&b, rec->key, rec->key_len) == 0 ? 1 : -1) : 0;
                 else
                     rc = render_slice(&b, &vals[i], c->is_json, c->is_array, err, errlen);
                 break;
@@ -1006,7 +940,7 @@ int pgsink_row_make(const struct pgsink_map *m, const struct sink_record *rec,
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
-    pgsink_buf_free(&b);
+    buf_free(&b);
     return -1;
 }
 
@@ -1126,7 +1060,7 @@ static const char *relkind_name(const char *k)
 /* Unique indexes whose column set is exactly @p want (n names); 1 when one exists. Lists the
  * unique keys it saw in @p seen. */
 static int catalog_unique_on(const PGresult *res, const char *const *want, size_t n,
-                             struct pgsink_buf *seen)
+                             struct buf *seen)
 {
     int found = 0;
 
@@ -1143,20 +1077,20 @@ static int catalog_unique_on(const PGresult *res, const char *const *want, size_
         if (!first)
             continue;
         if (seen->len)
-            buf_str(seen, ", ");
-        buf_str(seen, "(");
+            buf_adds(seen, ", ");
+        buf_adds(seen, "(");
         for (int q = r; q < PQntuples(res); q++) {
             const char *col;
             if (strcmp(PQgetvalue(res, q, 0), "k") != 0 || strcmp(PQgetvalue(res, q, 1), index) != 0)
                 continue;
             col = PQgetvalue(res, q, 2);
             if (total++)
-                buf_str(seen, ", ");
-            buf_str(seen, col);
+                buf_adds(seen, ", ");
+            buf_adds(seen, col);
             for (size_t i = 0; i < n; i++)
                 matched += strcmp(want[i], col) == 0;
         }
-        buf_str(seen, ")");
+        buf_adds(seen, ")");
         if (total == n && matched == n)
             found = 1;
     }
@@ -1230,7 +1164,7 @@ int pgsink_catalog_check_target(struct pgsink_map *m, const PGresult *res, char 
     }
     if (m->mode == PGSINK_UPSERT) {
         const char **want = calloc(m->nkeys, sizeof *want);
-        struct pgsink_buf seen = { 0 }, keys = { 0 };
+        struct buf seen = { 0 }, keys = { 0 };
         int ok;
         if (!want) {
             snprintf(err, errlen, "out of memory");
@@ -1239,8 +1173,8 @@ int pgsink_catalog_check_target(struct pgsink_map *m, const PGresult *res, char 
         for (size_t k = 0; k < m->nkeys; k++) {
             want[k] = m->cols[m->keys[k]].name;
             if (k)
-                buf_str(&keys, ", ");
-            buf_str(&keys, want[k]);
+                buf_adds(&keys, ", ");
+            buf_adds(&keys, want[k]);
         }
         ok = catalog_unique_on(res, want, m->nkeys, &seen);
         if (!ok)
@@ -1249,8 +1183,8 @@ int pgsink_catalog_check_target(struct pgsink_map *m, const PGresult *res, char 
                      m->display, keys.p ? keys.p : "", seen.len ? "its unique keys: " : "it has no unique key",
                      seen.len ? seen.p : "", m->display, keys.p ? keys.p : "");
         free(want);
-        pgsink_buf_free(&seen);
-        pgsink_buf_free(&keys);
+        buf_free(&seen);
+        buf_free(&keys);
         if (!ok)
             return -1;
     }
@@ -1277,7 +1211,7 @@ const char *pgsink_offsets_schema(const struct pgsink_map *m)
 int pgsink_catalog_check_offsets(struct pgsink_map *m, const PGresult *res, char *err, size_t errlen)
 {
     static const char *const need[] = { "sink", "topic", "partition", "next_offset" };
-    struct pgsink_buf seen = { 0 };
+    struct buf seen = { 0 };
     struct catalog cat;
     int unique;
 
@@ -1305,7 +1239,7 @@ int pgsink_catalog_check_offsets(struct pgsink_map *m, const PGresult *res, char
     }
     m->offsets_updated_at = catalog_column(res, "updated_at") >= 0;
     unique = catalog_unique_on(res, need, 3, &seen);
-    pgsink_buf_free(&seen);
+    buf_free(&seen);
     if (!unique) {
         snprintf(err, errlen, "offsets table %s has no unique constraint on (sink, topic, partition)",
                  m->offsets_display);
@@ -1321,36 +1255,36 @@ int pgsink_catalog_check_offsets(struct pgsink_map *m, const PGresult *res, char
 /* ------------------------------------------------------------------------------------------ */
 /* SQL                                                                                         */
 
-static int buf_qualified(struct pgsink_buf *b, const char *schema, const char *name)
+static int buf_qualified(struct buf *b, const char *schema, const char *name)
 {
-    return pgsink_quote_ident(b, schema) || pgsink_buf_add(b, ".", 1) || pgsink_quote_ident(b, name);
+    return pgsink_quote_ident(b, schema) || buf_add(b, ".", 1) || pgsink_quote_ident(b, name);
 }
 
 /* "CAST(u.cN AS type)", or "u.cN" for text, which needs no conversion. The type carries no
  * modifier: the assignment to the column then checks lengths (varchar(n) refuses a longer
  * value instead of the explicit cast's silent truncation). */
-static int buf_cast(struct pgsink_buf *b, const struct pgsink_column *c, size_t i)
+static int buf_cast(struct buf *b, const struct pgsink_column *c, size_t i)
 {
     if (strcmp(c->type, "text") == 0)
-        return buf_fmt(b, "u.c%zu", i + 1);
-    return buf_fmt(b, "CAST(u.c%zu AS %s)", i + 1, c->type);
+        return buf_printf(b, "u.c%zu", i + 1);
+    return buf_printf(b, "CAST(u.c%zu AS %s)", i + 1, c->type);
 }
 
 /* "(SELECT unnest($1::text[]) AS c1, ...) AS u" over @p n columns; with @p idx, column i is
  * u.c(idx[i]+1). Set-returning functions in the select list stream their rows in lockstep
  * (ProjectSet); unnest(a, b, ...) in FROM would first copy every array into a tuplestore, which
  * costs the server ~15% more per row. */
-static int buf_unnest(struct pgsink_buf *b, size_t n, const size_t *idx)
+static int buf_unnest(struct buf *b, size_t n, const size_t *idx)
 {
-    int rc = buf_str(b, "(SELECT ");
+    int rc = buf_adds(b, "(SELECT ");
     for (size_t i = 0; i < n; i++)
-        rc |= buf_fmt(b, "%sunnest($%zu::text[]) AS c%zu", i ? ", " : "", i + 1, (idx ? idx[i] : i) + 1);
-    return rc | buf_str(b, ") AS u");
+        rc |= buf_printf(b, "%sunnest($%zu::text[]) AS c%zu", i ? ", " : "", i + 1, (idx ? idx[i] : i) + 1);
+    return rc | buf_adds(b, ") AS u");
 }
 
 int pgsink_sql_build(struct pgsink_map *m)
 {
-    struct pgsink_buf b = { 0 }, off = { 0 }, table = { 0 };
+    struct buf b = { 0 }, off = { 0 }, table = { 0 };
     const char *osch = pgsink_offsets_schema(m);
     int rc = 0;
 
@@ -1360,96 +1294,96 @@ int pgsink_sql_build(struct pgsink_map *m)
         goto oom;
 
     /* The rows: one text[] parameter per column, converted by the server. */
-    rc |= buf_fmt(&b, "INSERT INTO %s (", table.p);
+    rc |= buf_printf(&b, "INSERT INTO %s (", table.p);
     for (size_t i = 0; i < m->ncols; i++)
-        rc |= (i ? buf_str(&b, ", ") : 0) | pgsink_quote_ident(&b, m->cols[i].name);
-    rc |= buf_str(&b, ") SELECT ");
+        rc |= (i ? buf_adds(&b, ", ") : 0) | pgsink_quote_ident(&b, m->cols[i].name);
+    rc |= buf_adds(&b, ") SELECT ");
     for (size_t i = 0; i < m->ncols; i++)
-        rc |= (i ? buf_str(&b, ", ") : 0) | buf_cast(&b, &m->cols[i], i);
-    rc |= buf_str(&b, " FROM ") | buf_unnest(&b, m->ncols, NULL);
+        rc |= (i ? buf_adds(&b, ", ") : 0) | buf_cast(&b, &m->cols[i], i);
+    rc |= buf_adds(&b, " FROM ") | buf_unnest(&b, m->ncols, NULL);
     if (m->mode == PGSINK_UPSERT) {
         int first = 1;
         free(m->sql_insert);
         if (!(m->sql_insert = strdup(b.p)))
             goto oom;
-        rc |= buf_str(&b, " ON CONFLICT (");
+        rc |= buf_adds(&b, " ON CONFLICT (");
         for (size_t k = 0; k < m->nkeys; k++)
-            rc |= (k ? buf_str(&b, ", ") : 0) | pgsink_quote_ident(&b, m->cols[m->keys[k]].name);
-        rc |= buf_str(&b, ") DO ");
+            rc |= (k ? buf_adds(&b, ", ") : 0) | pgsink_quote_ident(&b, m->cols[m->keys[k]].name);
+        rc |= buf_adds(&b, ") DO ");
         for (size_t i = 0; i < m->ncols; i++) {
             if (m->cols[i].is_key)
                 continue;
-            rc |= buf_str(&b, first ? "UPDATE SET " : ", ");
-            rc |= pgsink_quote_ident(&b, m->cols[i].name) | buf_str(&b, " = EXCLUDED.") |
+            rc |= buf_adds(&b, first ? "UPDATE SET " : ", ");
+            rc |= pgsink_quote_ident(&b, m->cols[i].name) | buf_adds(&b, " = EXCLUDED.") |
                   pgsink_quote_ident(&b, m->cols[i].name);
             first = 0;
         }
         if (first)
-            rc |= buf_str(&b, "NOTHING");   /* every column is a key column */
+            rc |= buf_adds(&b, "NOTHING");   /* every column is a key column */
     }
     if (rc)
         goto oom;
     free(m->sql_write);
-    m->sql_write = buf_take(&b);
+    m->sql_write = buf_steal(&b, NULL);
 
     if (m->mode == PGSINK_UPSERT) {
-        rc |= buf_fmt(&b, "DELETE FROM %s AS t USING ", table.p) | buf_unnest(&b, m->nkeys, m->keys);
-        rc |= buf_str(&b, " WHERE ");
+        rc |= buf_printf(&b, "DELETE FROM %s AS t USING ", table.p) | buf_unnest(&b, m->nkeys, m->keys);
+        rc |= buf_adds(&b, " WHERE ");
         for (size_t k = 0; k < m->nkeys; k++) {
             const struct pgsink_column *c = &m->cols[m->keys[k]];
-            rc |= buf_str(&b, k ? " AND t." : "t.") | pgsink_quote_ident(&b, c->name) | buf_str(&b, " = ") |
+            rc |= buf_adds(&b, k ? " AND t." : "t.") | pgsink_quote_ident(&b, c->name) | buf_adds(&b, " = ") |
                   buf_cast(&b, c, m->keys[k]);
         }
         if (rc)
             goto oom;
         free(m->sql_delete);
-        m->sql_delete = buf_take(&b);
+        m->sql_delete = buf_steal(&b, NULL);
     }
 
     /* The position's compare-and-set: 1 / count(*) raises division_by_zero when no row
      * matched, which aborts the batch's transaction before its rows are applied (the alias
      * explains the error where the server logs the statement). */
-    rc |= buf_fmt(&b, "WITH c AS (UPDATE %s SET next_offset = $4::bigint%s WHERE sink = $1::text AND topic = $2::text "
+    rc |= buf_printf(&b, "WITH c AS (UPDATE %s SET next_offset = $4::bigint%s WHERE sink = $1::text AND topic = $2::text "
                   "AND \"partition\" = $3::integer AND next_offset = $5::bigint RETURNING 1) "
                   "SELECT 1 / count(*)::integer AS \"sluice: the stored position is not the expected one\" FROM c",
                   off.p, m->offsets_updated_at ? ", updated_at = now()" : "");
     if (rc)
         goto oom;
     free(m->sql_cas_update);
-    m->sql_cas_update = buf_take(&b);
-    rc |= buf_fmt(&b, "WITH c AS (INSERT INTO %s (sink, topic, \"partition\", next_offset) "
+    m->sql_cas_update = buf_steal(&b, NULL);
+    rc |= buf_printf(&b, "WITH c AS (INSERT INTO %s (sink, topic, \"partition\", next_offset) "
                   "VALUES ($1::text, $2::text, $3::integer, $4::bigint) ON CONFLICT DO NOTHING RETURNING 1) "
                   "SELECT 1 / count(*)::integer AS \"sluice: the stored position is not the expected one\" FROM c", off.p);
     if (rc)
         goto oom;
     free(m->sql_cas_insert);
-    m->sql_cas_insert = buf_take(&b);
-    rc |= buf_fmt(&b, "SELECT next_offset FROM %s WHERE sink = $1::text AND topic = $2::text "
+    m->sql_cas_insert = buf_steal(&b, NULL);
+    rc |= buf_printf(&b, "SELECT next_offset FROM %s WHERE sink = $1::text AND topic = $2::text "
                   "AND \"partition\" = $3::integer", off.p);
     if (rc)
         goto oom;
     free(m->sql_position);
-    m->sql_position = buf_take(&b);
-    rc |= buf_fmt(&b, "SELECT \"partition\", next_offset FROM %s WHERE sink = $1::text AND topic = $2::text "
+    m->sql_position = buf_steal(&b, NULL);
+    rc |= buf_printf(&b, "SELECT \"partition\", next_offset FROM %s WHERE sink = $1::text AND topic = $2::text "
                   "AND \"partition\" = ANY ($3::integer[])", off.p);
     if (rc)
         goto oom;
     free(m->sql_load);
-    m->sql_load = buf_take(&b);
-    rc |= buf_fmt(&b, "CREATE TABLE IF NOT EXISTS %s (sink text NOT NULL, topic text NOT NULL, "
+    m->sql_load = buf_steal(&b, NULL);
+    rc |= buf_printf(&b, "CREATE TABLE IF NOT EXISTS %s (sink text NOT NULL, topic text NOT NULL, "
                   "\"partition\" integer NOT NULL, next_offset bigint NOT NULL, "
                   "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sink, topic, \"partition\"))", off.p);
     if (rc)
         goto oom;
     free(m->sql_create_offsets);
-    m->sql_create_offsets = buf_take(&b);
-    pgsink_buf_free(&off);
-    pgsink_buf_free(&table);
+    m->sql_create_offsets = buf_steal(&b, NULL);
+    buf_free(&off);
+    buf_free(&table);
     return 0;
 oom:
-    pgsink_buf_free(&b);
-    pgsink_buf_free(&off);
-    pgsink_buf_free(&table);
+    buf_free(&b);
+    buf_free(&off);
+    buf_free(&table);
     return -1;
 }
 

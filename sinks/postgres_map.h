@@ -1,14 +1,15 @@
 /* The postgres sink's pure logic, kept apart from its I/O so unit tests can reach it without a
  * server: the mapping of records to columns (options -> struct pgsink_map), turning one record
  * into a row of texts, matching the mapping against the catalog, and the SQL it runs. */
-#ifndef SLUICE_POSTGRES_CONF_H
-#define SLUICE_POSTGRES_CONF_H
+#ifndef SLUICE_POSTGRES_MAP_H
+#define SLUICE_POSTGRES_MAP_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "lib/buf.h"
 #include "sink.h"
 
 enum pgsink_mode { PGSINK_UPSERT, PGSINK_INSERT };
@@ -114,14 +115,6 @@ int pgsink_row_same_key(const struct pgsink_map *m, const struct pgsink_row *a,
 
 /* ---- values ---- */
 
-struct pgsink_buf {
-    char *p;
-    size_t len, cap;
-};
-
-int pgsink_buf_add(struct pgsink_buf *b, const void *data, size_t n);
-void pgsink_buf_free(struct pgsink_buf *b);
-
 /**
  * @brief Append the text PostgreSQL should convert for the JSON value @p json (one document):
  * strings unescaped, numbers and booleans as written, objects as JSON; arrays as JSON or, for
@@ -129,7 +122,7 @@ void pgsink_buf_free(struct pgsink_buf *b);
  * @return 1 appended, 0 SQL NULL (JSON null), -1 with the reason in @p err (not JSON, or a
  * string holding NUL).
  */
-int pgsink_render_text(struct pgsink_buf *b, const char *json, size_t len, int is_json, int is_array,
+int pgsink_render_text(struct buf *b, const char *json, size_t len, int is_json, int is_array,
                        char *err, size_t errlen);
 
 /* ---- the catalog ---- */
@@ -158,7 +151,7 @@ const char *pgsink_offsets_schema(const struct pgsink_map *m);
 int pgsink_sql_build(struct pgsink_map *m);
 
 /** @brief Append "ident" (always quoted, inner quotes doubled). */
-int pgsink_quote_ident(struct pgsink_buf *b, const char *name);
+int pgsink_quote_ident(struct buf *b, const char *name);
 
 /* ---- errors ---- */
 

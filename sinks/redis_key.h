@@ -1,33 +1,14 @@
 /* The redis sink's pure parts, kept apart from its I/O so that unit tests reach them: the
  * connection URL, a JSON reader that works on the record's own bytes (no DOM, no allocation:
- * the sink's hot path), the key template, and RESP buffers. */
-#ifndef SLUICE_REDIS_CONF_H
-#define SLUICE_REDIS_CONF_H
+ * the sink's hot path), and the key template. */
+#ifndef SLUICE_REDIS_KEY_H
+#define SLUICE_REDIS_KEY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "redis_resp.h"
 #include "sink.h"
-
-/* ---- buffers ---- */
-
-/* A growable byte buffer. */
-struct rbuf {
-    char *p;
-    size_t len, cap;
-};
-
-/** @brief Make room for @p more bytes; 0, or -1 when out of memory (the buffer is unchanged). */
-int rbuf_reserve(struct rbuf *b, size_t more);
-/** @brief Append @p n bytes; 0 or -1 (out of memory). */
-int rbuf_put(struct rbuf *b, const void *data, size_t n);
-/** @brief Append one RESP bulk string ("$<n>\r\n<data>\r\n"); 0 or -1. */
-int rbuf_put_bulk(struct rbuf *b, const void *data, size_t n);
-/** @brief Append one RESP bulk string holding the decimal @p v; 0 or -1. */
-int rbuf_put_bulk_int(struct rbuf *b, long long v);
-/** @brief Write the decimal @p v to @p out (room for 21 bytes); returns its length. */
-size_t redis_fmt_int(char *out, long long v);
-void rbuf_free(struct rbuf *b);
 
 /* ---- URL ---- */
 
@@ -88,11 +69,11 @@ const struct rj_value *rj_doc_get(const struct rj_doc *doc, const char *name, si
  * unquoted), a number exactly as written, true, false, null, and objects and arrays as their
  * JSON text without insignificant white space. 0 or -1 (out of memory).
  */
-int rj_text_append(struct rbuf *out, const struct rj_value *v);
+int rj_text_append(struct buf *out, const struct rj_value *v);
 /** @brief Append the value as JSON text (strings quoted, white space removed); 0 or -1. */
-int rj_json_append(struct rbuf *out, const struct rj_value *v);
+int rj_json_append(struct buf *out, const struct rj_value *v);
 /** @brief Append a string value's characters, unescaped; 0 or -1. */
-int rj_string_append(struct rbuf *out, const struct rj_value *v);
+int rj_string_append(struct buf *out, const struct rj_value *v);
 const char *rj_type_name(enum rj_type type);
 
 /* ---- key template ---- */
@@ -111,7 +92,7 @@ int redis_template_uses_value(const struct redis_template *t);
  * @return 0, or -1 with the reason (a missing or non-scalar field, no record key) in @p err.
  */
 int redis_template_render(const struct redis_template *t, const struct sink_record *rec, const struct rj_doc *doc,
-                          struct rbuf *out, char *err, size_t errlen);
+                          struct buf *out, char *err, size_t errlen);
 void redis_template_free(struct redis_template *t);
 
 #endif
