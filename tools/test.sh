@@ -98,7 +98,7 @@ valgrind_units() {
     fi
     # ctest knows each unit test's command and working directory: ask it rather than guess.
     ctest --test-dir build -L unit --show-only=json-v1 >"$logs/unit-tests.json"
-    local tests=() failed=() line name dir cmd vg_timeout
+    local tests=() failed=() line test dir cmd vg_timeout
     mapfile -t tests < <(jq -r '.tests[] | [.name, ((.properties // [])[] | select(.name == "WORKING_DIRECTORY") | .value) // "."]
                                 + .command | @tsv' "$logs/unit-tests.json")
     if [ ${#tests[@]} -eq 0 ]; then
@@ -108,21 +108,20 @@ valgrind_units() {
     vg_timeout=$(awk -v m="$(scaled 10)" 'BEGIN { print int(60 * m) }')
     for line in "${tests[@]}"; do
         IFS=$'\t' read -r -a t <<<"$line"
-        name=${t[0]} dir=${t[1]}
+        test=${t[0]} dir=${t[1]}
         cmd=("${t[@]:2}")
-        printf -- '--- valgrind %s\n' "$name"
+        printf -- '--- valgrind %s\n' "$test"
         if [ ${#cmd[@]} -eq 0 ]; then
-            echo "$name: ctest knows no command for it (not built?)"
-            failed+=("$name")
+            echo "$test: ctest knows no command for it (not built?)"
+            failed+=("$test")
             continue
         fi
         if ! (cd "$dir" && SLUICE_TMOUT_MULTIPLIER=$(scaled 10) timeout "$vg_timeout" \
                 valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
                 "${cmd[@]}" </dev/null); then
-            failed+=("$name")
+            failed+=("$test")
         fi
     done
-    name="valgrind (unit tests of build/)"
     if [ ${#failed[@]} -eq 0 ]; then
         record "$name" passed $((SECONDS - start)) "${#tests[@]} tests" "${#tests[@]}" 0
     else
