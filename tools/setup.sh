@@ -6,17 +6,21 @@
 # packages it installs: the two settings it needs during the install are undone afterwards.
 set -euo pipefail
 
-# Building sluice, and the demo (kcat produces its sample records).
+# Building sluice, and the demo (kcat produces its sample records). protoc-c compiles Debian's
+# descriptor.proto (from libprotobuf-dev) at build time: the Protobuf decoder reads the registry's
+# FileDescriptorProto with it.
 demo_packages=(
   build-essential cmake pkg-config
   librdkafka-dev libevent-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libjansson-dev libssl-dev
+  protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
   kcat
 )
 # The tests on top: cmocka for the unit tests, the real servers, the test scripts' tools;
 # prometheus brings promtool (the tests check /metrics with it); chromium renders the status
-# page; clang and its runtime build the libFuzzer targets; valgrind runs the unit tests.
+# page; clang and its runtime build the libFuzzer targets; valgrind runs the unit tests;
+# avro-c (libavro-dev) is the Avro decoder's test oracle, never linked into sluice.
 test_packages=(
-  libcmocka-dev
+  libcmocka-dev libavro-dev
   redis-server redis-tools postgresql-15 curl jq valgrind procps openssl
   prometheus chromium
   clang libclang-rt-14-dev
