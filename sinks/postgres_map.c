@@ -253,7 +253,7 @@ static int text_unescape(struct buf *b, const struct json_slice *v, char *err, s
 
     if (json_unescape(b, v) != 0)
         return -1;
-    if (memchr(b->p + before, '\0', b->len - before)) {
+    if (b->len > before && memchr(b->p + before, '\0', b->len - before)) {
         snprintf(err, errlen, NUL_IN_TEXT);
         return -1;
     }
