@@ -342,7 +342,7 @@ static const char *skip_space(const char *p, const char *end)
 
 /* Past the closing quote of the checked string whose opening quote is at @p p: only '"' and
  * '\\' matter, eight bytes at a time. */
-static const char *skip_string(const char *p, const char *end)
+static inline __attribute__((always_inline)) const char *skip_string(const char *p, const char *end)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 
@@ -367,6 +367,13 @@ static const char *skip_string(const char *p, const char *end)
     return end;
 }
 
+/* Bytes that end a number or a literal (1), and bytes that matter inside an array or object
+ * being skipped (2): the quote and the brackets. */
+static const unsigned char json_byte_class[256] = {
+    [','] = 1, [']'] = 3, ['}'] = 3, [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1,
+    ['"'] = 2, ['['] = 2, ['{'] = 2,
+};
+
 /* Past the checked value that starts at @p p. */
 static const char *skip_value(const char *p, const char *end)
 {
@@ -374,7 +381,7 @@ static const char *skip_value(const char *p, const char *end)
 
     if (p < end && *p != '"' && *p != '[' && *p != '{') {
         /* a number or a literal: up to the next delimiter */
-        while (p < end && *p != ',' && *p != ']' && *p != '}' && !json_is_space((unsigned char)*p))
+        while (p < end && !(json_byte_class[(unsigned char)*p] & 1))
             p++;
         return p;
     }
@@ -386,11 +393,13 @@ static const char *skip_value(const char *p, const char *end)
             p++;
             if (c == '[' || c == '{')
                 depth++;
-            else if ((c == ']' || c == '}') && --depth == 0)
+            else if (--depth == 0)   /* a closing bracket */
                 return p;
         }
         if (depth == 0)
             return p;
+        while (p < end && !(json_byte_class[(unsigned char)*p] & 2))
+            p++;
     }
     return end;
 }
@@ -409,23 +418,30 @@ void json_iter_init(struct json_iter *it, const struct json_slice *v)
 
 int json_iter_next(struct json_iter *it, struct json_slice *name, struct json_slice *value)
 {
-    const char *p = skip_space(it->p, it->end), *q;
+    const char *p = it->p, *end = it->end, *q;
+    enum json_kind kind;
 
-    if (p < it->end && *p == ',')
-        p = skip_space(p + 1, it->end);
-    if (p >= it->end)
+    /* compact text (most records) takes the tests of one byte at each step */
+    if (p < end && (*p == ',' || json_is_space((unsigned char)*p))) {
+        p = skip_space(p, end);
+        if (p < end && *p == ',')
+            p = skip_space(p + 1, end);
+    }
+    if (p >= end)
         return 0;
     if (it->object) {
-        q = skip_string(p, it->end);
+        q = skip_string(p, end);
         if (name)
             *name = (struct json_slice){ JK_STRING, p, (size_t)(q - p) };
-        p = skip_space(q, it->end);
-        p = skip_space(p + 1, it->end);   /* the ':' */
-        if (p >= it->end)
+        p = q < end && *q == ':' ? q + 1 : skip_space(q, end) + 1;
+        if (p < end && json_is_space((unsigned char)*p))
+            p = skip_space(p, end);
+        if (p >= end)
             return 0;
     }
-    q = skip_value(p, it->end);
-    *value = (struct json_slice){ kind_at(p), p, (size_t)(q - p) };
+    kind = kind_at(p);
+    q = kind == JK_STRING ? skip_string(p, end) : skip_value(p, end);
+    *value = (struct json_slice){ kind, p, (size_t)(q - p) };
     it->p = q;
     return 1;
 }
@@ -444,6 +460,20 @@ struct json_slice json_at(const struct json_slice *v, size_t index)
     return none;
 }
 
+static int escaped_equals(const char *p, const char *end, const char *name, size_t len);
+
+/* Whether the member name @p s (a string slice) is @p name: by length first, as an escape
+ * never decodes to more bytes than it takes; the names of records rarely hold escapes. */
+static inline int name_equals(const struct json_slice *s, const char *name, size_t len)
+{
+    const char *p = s->p + 1;
+    size_t raw = s->n - 2;
+
+    if (raw == len)
+        return (len == 0 || (p[0] == name[0] && memcmp(p, name, len) == 0)) && !memchr(p, '\\', raw);
+    return raw > len && memchr(p, '\\', raw) && escaped_equals(p, p + raw, name, len);
+}
+
 int json_member(const struct json_slice *v, const char *name, size_t len, struct json_slice *key,
                 struct json_slice *value)
 {
@@ -455,7 +485,7 @@ int json_member(const struct json_slice *v, const char *name, size_t len, struct
         return 0;
     json_iter_init(&it, v);
     while (json_iter_next(&it, &k, &item)) {
-        if (json_string_equals(&k, name, len)) {
+        if (name_equals(&k, name, len)) {
             /* the last of repeated names wins, as in jansson and so the router */
             if (key)
                 *key = k;
@@ -484,8 +514,14 @@ struct json_slice json_lookup(const struct json_slice *doc, const struct jsonpat
     return v;
 }
 
+/* A path's steps, fetched once per lookup rather than per member. */
+struct lookup_path {
+    const struct jsonpath_step *steps;
+    size_t nsteps;
+};
+
 /* @p v is where the paths in @p active (indices into @p paths) are after @p depth steps. */
-static void lookup_walk(const struct json_slice *v, const struct jsonpath *const *paths, const size_t *active,
+static void lookup_walk(const struct json_slice *v, const struct lookup_path *paths, const size_t *active,
                         size_t nactive, size_t depth, struct json_slice *out)
 {
     size_t next[nactive], nnext, going = 0, index = 0;   /* nactive >= 1 */
@@ -493,7 +529,7 @@ static void lookup_walk(const struct json_slice *v, const struct jsonpath *const
     struct json_iter it;
 
     for (size_t i = 0; i < nactive; i++) {
-        if (jsonpath_nsteps(paths[active[i]]) == depth)
+        if (paths[active[i]].nsteps == depth)
             out[active[i]] = *v;
         else
             going++;
@@ -504,12 +540,12 @@ static void lookup_walk(const struct json_slice *v, const struct jsonpath *const
     while (json_iter_next(&it, &name, &item)) {
         nnext = 0;
         for (size_t i = 0; i < nactive; i++) {
-            const struct jsonpath *path = paths[active[i]];
+            const struct lookup_path *path = &paths[active[i]];
             const struct jsonpath_step *step;
-            if (jsonpath_nsteps(path) <= depth)
+            if (path->nsteps <= depth)
                 continue;
-            step = &jsonpath_steps(path)[depth];
-            if (it.object ? step->key && json_string_equals(&name, step->key, step->key_len)
+            step = &path->steps[depth];
+            if (it.object ? step->key && name_equals(&name, step->key, step->key_len)
                           : !step->key && step->index == index)
                 next[nnext++] = active[i];
         }
@@ -526,14 +562,17 @@ static void lookup_walk(const struct json_slice *v, const struct jsonpath *const
 void json_lookup_many(const struct json_slice *doc, const struct jsonpath *const *paths, size_t npaths,
                       struct json_slice *out)
 {
+    struct lookup_path steps[npaths ? npaths : 1];
     size_t all[npaths ? npaths : 1];
 
     for (size_t i = 0; i < npaths; i++) {
+        steps[i].steps = jsonpath_steps(paths[i]);
+        steps[i].nsteps = jsonpath_nsteps(paths[i]);
         all[i] = i;
         out[i] = (struct json_slice){ 0 };
     }
     if (npaths)
-        lookup_walk(doc, paths, all, npaths, 0, out);
+        lookup_walk(doc, steps, all, npaths, 0, out);
 }
 
 /* ---- strings ---- */
@@ -586,15 +625,11 @@ static size_t decode_escape(const char *p, char o[4], size_t *olen)
     return 6;
 }
 
-int json_string_equals(const struct json_slice *s, const char *name, size_t len)
+/* The slow half of json_string_equals: a name with escapes, decoded as it is compared. */
+static int escaped_equals(const char *p, const char *end, const char *name, size_t len)
 {
-    const char *p = s->p + 1, *end = s->p + s->n - 1;
     size_t i = 0;
 
-    if (s->kind != JK_STRING)
-        return 0;
-    if (!memchr(p, '\\', (size_t)(end - p)))
-        return (size_t)(end - p) == len && memcmp(p, name, len) == 0;
     while (p < end) {
         char o[4];
         size_t olen;
@@ -611,6 +646,11 @@ int json_string_equals(const struct json_slice *s, const char *name, size_t len)
         i += olen;
     }
     return i == len;
+}
+
+int json_string_equals(const struct json_slice *s, const char *name, size_t len)
+{
+    return s->kind == JK_STRING && name_equals(s, name, len);
 }
 
 int json_unescape(struct buf *out, const struct json_slice *s)
