@@ -9,10 +9,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
 #include "cfg.h"
+#include "json.h"
 
 #define CFG_FIELD(target, off, type) ((type *)(void *)((char *)(target) + (off)))
-#define CFG_SCAN_DEPTH 512   /* deeper documents are not located (no unbounded recursion) */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Messages                                                                                    */
@@ -223,299 +224,72 @@ void cfg_path_index(char *out, size_t outlen, const char *base, size_t index)
 /* ------------------------------------------------------------------------------------------ */
 /* Locating a path in JSON text                                                                */
 
-struct cfg_scan {
-    const char *s;
-    size_t len, pos;
-    int line, col;
-};
-
-static int cfg_scan_peek(const struct cfg_scan *sc)
+/* The key of a path segment with its escapes undone, into @p out. */
+static int cfg_seg_key(const struct cfg_seg *seg, struct buf *out)
 {
-    return sc->pos < sc->len ? (unsigned char)sc->s[sc->pos] : -1;
-}
-
-/* Columns count characters, as jansson's do: UTF-8 continuation bytes do not move them. */
-static void cfg_scan_adv(struct cfg_scan *sc)
-{
-    unsigned char c;
-
-    if (sc->pos >= sc->len)
-        return;
-    c = (unsigned char)sc->s[sc->pos++];
-    if (c == '\n') {
-        sc->line++;
-        sc->col = 1;
-    } else if ((c & 0xC0) != 0x80) {
-        sc->col++;
-    }
-}
-
-static void cfg_scan_ws(struct cfg_scan *sc)
-{
+    size_t i = 0;
     int c;
 
-    while ((c = cfg_scan_peek(sc)) == ' ' || c == '\t' || c == '\n' || c == '\r')
-        cfg_scan_adv(sc);
-}
-
-static int cfg_scan_expect(struct cfg_scan *sc, int c)
-{
-    cfg_scan_ws(sc);
-    if (cfg_scan_peek(sc) != c)
-        return -1;
-    cfg_scan_adv(sc);
-    return 0;
-}
-
-static int cfg_scan_hex4(struct cfg_scan *sc, unsigned long *cp)
-{
-    *cp = 0;
-    for (int i = 0; i < 4; i++) {
-        int c = cfg_scan_peek(sc);
-
-        if (c < 0 || !isxdigit(c))
+    buf_reset(out);
+    while ((c = cfg_seg_byte(seg, &i)) >= 0) {
+        char byte = (char)c;
+        if (buf_add(out, &byte, 1) != 0)
             return -1;
-        *cp = *cp * 16 + (unsigned long)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
-        cfg_scan_adv(sc);
     }
     return 0;
 }
 
-static size_t cfg_utf8_encode(unsigned long cp, unsigned char *buf)
+/* The first member named @p name of the object @p v (the member a reader of the file sees
+ * first), or a JK_NONE slice. */
+static struct json_slice cfg_first_member(const struct json_slice *v, const struct buf *name)
 {
-    if (cp < 0x80) {
-        buf[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        buf[0] = (unsigned char)(0xC0 | (cp >> 6));
-        buf[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        buf[0] = (unsigned char)(0xE0 | (cp >> 12));
-        buf[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        buf[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    buf[0] = (unsigned char)(0xF0 | (cp >> 18));
-    buf[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    buf[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    buf[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
+    struct json_slice key, item, none = { 0 };
+    struct json_iter it;
 
-/* Reads one escape after the backslash into @p buf; returns its length, 0 when malformed. */
-static size_t cfg_scan_escape(struct cfg_scan *sc, unsigned char *buf)
-{
-    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    unsigned long cp, lo;
-    const char *e;
-    int c = cfg_scan_peek(sc);
-
-    if (c < 0)
-        return 0;
-    cfg_scan_adv(sc);
-    if (c != 'u') {
-        e = strchr(from, c);
-        if (!e || !c)
-            return 0;
-        buf[0] = (unsigned char)to[e - from];
-        return 1;
-    }
-    if (cfg_scan_hex4(sc, &cp) != 0)
-        return 0;
-    if (cp >= 0xDC00 && cp <= 0xDFFF)
-        return 0;
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        /* a high surrogate must be followed by its low half */
-        if (cfg_scan_peek(sc) != '\\')
-            return 0;
-        cfg_scan_adv(sc);
-        if (cfg_scan_peek(sc) != 'u')
-            return 0;
-        cfg_scan_adv(sc);
-        if (cfg_scan_hex4(sc, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
-            return 0;
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    return cfg_utf8_encode(cp, buf);
-}
-
-/* Reads a JSON string; with @p key set, *match tells whether its decoded text equals the key. */
-static int cfg_scan_string(struct cfg_scan *sc, const struct cfg_seg *key, int *match)
-{
-    size_t ki = 0;
-    int same = 1;
-
-    if (cfg_scan_peek(sc) != '"')
-        return -1;
-    cfg_scan_adv(sc);
-    for (;;) {
-        unsigned char buf[4];
-        size_t n;
-        int c = cfg_scan_peek(sc);
-
-        if (c < 0 || c < 0x20)
-            return -1;
-        cfg_scan_adv(sc);
-        if (c == '"')
-            break;
-        if (c == '\\') {
-            n = cfg_scan_escape(sc, buf);
-            if (n == 0)
-                return -1;
-        } else {
-            buf[0] = (unsigned char)c;
-            n = 1;
-        }
-        for (size_t i = 0; key && same && i < n; i++)
-            if (cfg_seg_byte(key, &ki) != buf[i])
-                same = 0;
-    }
-    if (key)
-        *match = same && cfg_seg_byte(key, &ki) < 0;
-    return 0;
-}
-
-static int cfg_scan_literal(struct cfg_scan *sc)
-{
-    static const char *const words[] = { "true", "false", "null" };
-
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
-        size_t n = strlen(words[i]);
-
-        if (sc->len - sc->pos >= n && memcmp(sc->s + sc->pos, words[i], n) == 0) {
-            for (size_t k = 0; k < n; k++)
-                cfg_scan_adv(sc);
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int cfg_scan_number(struct cfg_scan *sc)
-{
-    size_t start = sc->pos;
-    int c;
-
-    while ((c = cfg_scan_peek(sc)) >= 0 && (isdigit(c) || c == '-' || c == '+' || c == '.' ||
-                                            c == 'e' || c == 'E'))
-        cfg_scan_adv(sc);
-    return sc->pos > start ? 0 : -1;
-}
-
-static int cfg_scan_value(struct cfg_scan *sc, int depth);
-
-/* Skips the members of an object or the elements of an array, the opening bracket read. */
-static int cfg_scan_container(struct cfg_scan *sc, int close, int depth)
-{
-    cfg_scan_ws(sc);
-    if (cfg_scan_peek(sc) == close) {
-        cfg_scan_adv(sc);
-        return 0;
-    }
-    for (;;) {
-        cfg_scan_ws(sc);
-        if (close == '}') {
-            if (cfg_scan_string(sc, NULL, NULL) != 0 || cfg_scan_expect(sc, ':') != 0)
-                return -1;
-        }
-        if (cfg_scan_value(sc, depth + 1) != 0)
-            return -1;
-        cfg_scan_ws(sc);
-        if (cfg_scan_peek(sc) == ',') {
-            cfg_scan_adv(sc);
-            continue;
-        }
-        return cfg_scan_expect(sc, close);
-    }
-}
-
-static int cfg_scan_value(struct cfg_scan *sc, int depth)
-{
-    int c;
-
-    if (depth > CFG_SCAN_DEPTH)
-        return -1;
-    cfg_scan_ws(sc);
-    c = cfg_scan_peek(sc);
-    switch (c) {
-    case '"':
-        return cfg_scan_string(sc, NULL, NULL);
-    case '{':
-    case '[':
-        cfg_scan_adv(sc);
-        return cfg_scan_container(sc, c == '{' ? '}' : ']', depth);
-    case 't':
-    case 'f':
-    case 'n':
-        return cfg_scan_literal(sc);
-    default:
-        return cfg_scan_number(sc);
-    }
-}
-
-/* Follows the path from @p pos on, starting at the value under the cursor. */
-static int cfg_scan_find(struct cfg_scan *sc, const char *path, size_t pos, int depth)
-{
-    struct cfg_seg seg;
-    int r, c;
-
-    if (depth > CFG_SCAN_DEPTH)
-        return -1;
-    cfg_scan_ws(sc);
-    if (cfg_scan_peek(sc) < 0)
-        return -1;
-    r = cfg_path_next(path, &pos, &seg);
-    if (r <= 0)
-        return r;   /* 0: the cursor is on the value */
-    c = cfg_scan_peek(sc);
-    if (c != (seg.kind == CFG_SEG_KEY ? '{' : '['))
-        return -1;
-    cfg_scan_adv(sc);
-    cfg_scan_ws(sc);
-    if (cfg_scan_peek(sc) == (seg.kind == CFG_SEG_KEY ? '}' : ']'))
-        return -1;
-    for (size_t i = 0;; i++) {
-        int match = 0;
-
-        cfg_scan_ws(sc);
-        if (seg.kind == CFG_SEG_KEY) {
-            if (cfg_scan_string(sc, &seg, &match) != 0 || cfg_scan_expect(sc, ':') != 0)
-                return -1;
-        } else {
-            match = i == seg.index;
-        }
-        if (match)
-            return cfg_scan_find(sc, path, pos, depth + 1);
-        if (cfg_scan_value(sc, depth + 1) != 0)
-            return -1;
-        cfg_scan_ws(sc);
-        if (cfg_scan_peek(sc) != ',')
-            return -1;   /* the end of the container (not found), or malformed text */
-        cfg_scan_adv(sc);
-    }
+    json_iter_init(&it, v);
+    while (json_iter_next(&it, &key, &item))
+        if (json_string_equals(&key, name->p ? name->p : "", name->len))
+            return item;
+    return none;
 }
 
 int cfg_locate(const char *text, size_t len, const char *path, int *line, int *column)
 {
-    struct cfg_scan sc = { .s = text, .len = len, .pos = 0, .line = 1, .col = 1 };
-
-    struct cfg_scan check = sc;
+    struct json_slice v;
+    struct cfg_seg seg;
+    struct buf key = { 0 };
+    char why[96];
+    size_t pos = 0;
+    int r, at_line = 1, at_col = 1;
 
     if (!text || !path)
         return -1;
-    /* a location in a broken text could point anywhere: check the whole text first */
-    if (cfg_scan_value(&check, 0) != 0)
+    /* a location in a broken text could point anywhere: the reader checks the whole text */
+    if (json_read(text, len, &v, why, sizeof why) != 0)
         return -1;
-    cfg_scan_ws(&check);
-    if (check.pos != check.len)
+    while ((r = cfg_path_next(path, &pos, &seg)) > 0 && v.kind != JK_NONE) {
+        if (seg.kind == CFG_SEG_INDEX) {
+            v = json_at(&v, seg.index);
+        } else if (v.kind != JK_OBJECT || cfg_seg_key(&seg, &key) != 0) {
+            v.kind = JK_NONE;
+        } else {
+            v = cfg_first_member(&v, &key);
+        }
+    }
+    buf_free(&key);
+    if (r != 0 || v.kind == JK_NONE)
         return -1;
-    if (cfg_scan_find(&sc, path, 0, 0) != 0)
-        return -1;
-    *line = sc.line;
-    *column = sc.col;
+    /* Columns count characters, as jansson's do: UTF-8 continuation bytes do not move them. */
+    for (const char *p = text; p < v.p; p++) {
+        if (*p == '\n') {
+            at_line++;
+            at_col = 1;
+        } else if (((unsigned char)*p & 0xC0) != 0x80) {
+            at_col++;
+        }
+    }
+    *line = at_line;
+    *column = at_col;
     return 0;
 }
 

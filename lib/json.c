@@ -1,9 +1,10 @@
-/* JSON read in place (see json.h). So far: the checker that was template.c's tpl_json_check,
- * moved here unchanged (its SWAR fast paths included: it is the webhook sink's hot path) as the
- * first piece of the one reader; the readers of redis_key.c, postgres_map.c and cfg.c are to
- * follow onto it. */
+/* JSON read in place (see json.h): one checking pass over the text (iterative, an explicit
+ * stack of brackets, SWAR fast paths for strings: it runs over every record of the webhook,
+ * redis and postgres sinks), then walks over the checked text that can skip values without
+ * checking them again. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -65,6 +66,20 @@ int json_utf8_valid(const char *s, size_t n)
 }
 
 /* ---- checking a text without a tree ---- */
+
+/* The type of the checked value that starts at @p p. */
+static enum json_kind kind_at(const char *p)
+{
+    switch (*p) {
+    case '"': return JK_STRING;
+    case '{': return JK_OBJECT;
+    case '[': return JK_ARRAY;
+    case 't': return JK_TRUE;
+    case 'f': return JK_FALSE;
+    case 'n': return JK_NULL;
+    default: return JK_NUMBER;
+    }
+}
 
 static int json_is_space(unsigned char c)
 {
@@ -209,7 +224,7 @@ static const char *json_scan_number(const unsigned char **pp, const unsigned cha
     return NULL;
 }
 
-int json_check(const char *s, size_t n, char *err, size_t errlen)
+int json_read(const char *s, size_t n, struct json_slice *root, char *err, size_t errlen)
 {
     const unsigned char *start = (const unsigned char *)s, *p = start, *end = start + n;
     unsigned char open[JSON_MAX_DEPTH];   /* '[' or '{' per level */
@@ -295,8 +310,437 @@ key:    /* an object's member: "name" : value */
         p++;
         want_value = 1;
     }
-    if (!problem)
+    if (!problem) {
+        if (root) {
+            /* the value is the text without the white space around it */
+            const unsigned char *first = start, *last = end;
+            while (json_is_space(*first))
+                first++;
+            while (json_is_space(last[-1]))
+                last--;
+            *root = (struct json_slice){ kind_at((const char *)first), (const char *)first, (size_t)(last - first) };
+        }
         return 0;
+    }
     snprintf(err, errlen, "%s at byte %zu", problem, (size_t)(p - start));
     return -1;
+}
+
+int json_check(const char *s, size_t n, char *err, size_t errlen)
+{
+    return json_read(s, n, NULL, err, errlen);
+}
+
+/* ---- walking a checked text ---- */
+
+static const char *skip_space(const char *p, const char *end)
+{
+    while (p < end && json_is_space((unsigned char)*p))
+        p++;
+    return p;
+}
+
+/* Past the closing quote of the checked string whose opening quote is at @p p: only '"' and
+ * '\\' matter, eight bytes at a time. */
+static inline __attribute__((always_inline)) const char *skip_string(const char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+
+    p++;
+    while (p < end) {
+        if (end - p >= 8) {
+            uint64_t x, quote, backslash, flags;
+            memcpy(&x, p, 8);
+            quote = x ^ (ones * '"');
+            backslash = x ^ (ones * '\\');
+            flags = (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & highs;
+            if (!flags) {
+                p += 8;
+                continue;
+            }
+            p += __builtin_ctzll(flags) >> 3;
+        }
+        if (*p == '"')
+            return p + 1;
+        p += *p == '\\' ? 2 : 1;
+    }
+    return end;
+}
+
+/* Bytes that end a number or a literal (1), and bytes that matter inside an array or object
+ * being skipped (2): the quote and the brackets. */
+static const unsigned char json_byte_class[256] = {
+    [','] = 1, [']'] = 3, ['}'] = 3, [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1,
+    ['"'] = 2, ['['] = 2, ['{'] = 2,
+};
+
+/* Past the checked value that starts at @p p. */
+static const char *skip_value(const char *p, const char *end)
+{
+    size_t depth = 0;
+
+    if (p < end && *p != '"' && *p != '[' && *p != '{') {
+        /* a number or a literal: up to the next delimiter */
+        while (p < end && !(json_byte_class[(unsigned char)*p] & 1))
+            p++;
+        return p;
+    }
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            p = skip_string(p, end);
+        } else {
+            p++;
+            if (c == '[' || c == '{')
+                depth++;
+            else if (--depth == 0)   /* a closing bracket */
+                return p;
+        }
+        if (depth == 0)
+            return p;
+        while (p < end && !(json_byte_class[(unsigned char)*p] & 2))
+            p++;
+    }
+    return end;
+}
+
+void json_iter_init(struct json_iter *it, const struct json_slice *v)
+{
+    if (v->kind == JK_OBJECT || v->kind == JK_ARRAY) {
+        it->p = v->p + 1;
+        it->end = v->p + v->n - 1;   /* the closing bracket */
+        it->object = v->kind == JK_OBJECT;
+    } else {
+        it->p = it->end = NULL;
+        it->object = 0;
+    }
+}
+
+int json_iter_next(struct json_iter *it, struct json_slice *name, struct json_slice *value)
+{
+    const char *p = it->p, *end = it->end, *q;
+    enum json_kind kind;
+
+    /* compact text (most records) takes the tests of one byte at each step */
+    if (p < end && (*p == ',' || json_is_space((unsigned char)*p))) {
+        p = skip_space(p, end);
+        if (p < end && *p == ',')
+            p = skip_space(p + 1, end);
+    }
+    if (p >= end)
+        return 0;
+    if (it->object) {
+        q = skip_string(p, end);
+        if (name)
+            *name = (struct json_slice){ JK_STRING, p, (size_t)(q - p) };
+        p = q < end && *q == ':' ? q + 1 : skip_space(q, end) + 1;
+        if (p < end && json_is_space((unsigned char)*p))
+            p = skip_space(p, end);
+        if (p >= end)
+            return 0;
+    }
+    kind = kind_at(p);
+    q = kind == JK_STRING ? skip_string(p, end) : skip_value(p, end);
+    *value = (struct json_slice){ kind, p, (size_t)(q - p) };
+    it->p = q;
+    return 1;
+}
+
+struct json_slice json_at(const struct json_slice *v, size_t index)
+{
+    struct json_slice item, none = { 0 };
+    struct json_iter it;
+
+    if (v->kind != JK_ARRAY)
+        return none;
+    json_iter_init(&it, v);
+    while (json_iter_next(&it, NULL, &item))
+        if (index-- == 0)
+            return item;
+    return none;
+}
+
+static int escaped_equals(const char *p, const char *end, const char *name, size_t len);
+
+/* Whether the member name @p s (a string slice) is @p name: by length first, as an escape
+ * never decodes to more bytes than it takes; the names of records rarely hold escapes. */
+static inline int name_equals(const struct json_slice *s, const char *name, size_t len)
+{
+    const char *p = s->p + 1;
+    size_t raw = s->n - 2;
+
+    if (raw == len)
+        return (len == 0 || (p[0] == name[0] && memcmp(p, name, len) == 0)) && !memchr(p, '\\', raw);
+    return raw > len && memchr(p, '\\', raw) && escaped_equals(p, p + raw, name, len);
+}
+
+int json_member(const struct json_slice *v, const char *name, size_t len, struct json_slice *key,
+                struct json_slice *value)
+{
+    struct json_slice k, item;
+    struct json_iter it;
+    int found = 0;
+
+    if (v->kind != JK_OBJECT)
+        return 0;
+    json_iter_init(&it, v);
+    while (json_iter_next(&it, &k, &item)) {
+        if (name_equals(&k, name, len)) {
+            /* the last of repeated names wins, as in jansson and so the router */
+            if (key)
+                *key = k;
+            *value = item;
+            found = 1;
+        }
+    }
+    return found;
+}
+
+struct json_slice json_get(const struct json_slice *v, const char *name, size_t len)
+{
+    struct json_slice found = { 0 };
+
+    json_member(v, name, len, NULL, &found);
+    return found;
+}
+
+struct json_slice json_lookup(const struct json_slice *doc, const struct jsonpath *path)
+{
+    const struct jsonpath_step *steps = jsonpath_steps(path);
+    struct json_slice v = *doc;
+
+    for (size_t i = 0, n = jsonpath_nsteps(path); i < n && v.kind != JK_NONE; i++)
+        v = steps[i].key ? json_get(&v, steps[i].key, steps[i].key_len) : json_at(&v, steps[i].index);
+    return v;
+}
+
+/* A path's steps, fetched once per lookup rather than per member. */
+struct lookup_path {
+    const struct jsonpath_step *steps;
+    size_t nsteps;
+};
+
+/* @p v is where the paths in @p active (indices into @p paths) are after @p depth steps. */
+static void lookup_walk(const struct json_slice *v, const struct lookup_path *paths, const size_t *active,
+                        size_t nactive, size_t depth, struct json_slice *out)
+{
+    size_t next[nactive], nnext, going = 0, index = 0;   /* nactive >= 1 */
+    struct json_slice name, item;
+    struct json_iter it;
+
+    for (size_t i = 0; i < nactive; i++) {
+        if (paths[active[i]].nsteps == depth)
+            out[active[i]] = *v;
+        else
+            going++;
+    }
+    if (!going || (v->kind != JK_OBJECT && v->kind != JK_ARRAY))
+        return;
+    json_iter_init(&it, v);
+    while (json_iter_next(&it, &name, &item)) {
+        nnext = 0;
+        for (size_t i = 0; i < nactive; i++) {
+            const struct lookup_path *path = &paths[active[i]];
+            const struct jsonpath_step *step;
+            if (path->nsteps <= depth)
+                continue;
+            step = &path->steps[depth];
+            if (it.object ? step->key && name_equals(&name, step->key, step->key_len)
+                          : !step->key && step->index == index)
+                next[nnext++] = active[i];
+        }
+        /* A repeated name replaces the earlier member whole: forget what the earlier one gave
+         * to the paths through it. */
+        for (size_t i = 0; i < nnext; i++)
+            out[next[i]] = (struct json_slice){ 0 };
+        if (nnext)
+            lookup_walk(&item, paths, next, nnext, depth + 1, out);
+        index++;
+    }
+}
+
+void json_lookup_many(const struct json_slice *doc, const struct jsonpath *const *paths, size_t npaths,
+                      struct json_slice *out)
+{
+    struct lookup_path steps[npaths ? npaths : 1];
+    size_t all[npaths ? npaths : 1];
+
+    for (size_t i = 0; i < npaths; i++) {
+        steps[i].steps = jsonpath_steps(paths[i]);
+        steps[i].nsteps = jsonpath_nsteps(paths[i]);
+        all[i] = i;
+        out[i] = (struct json_slice){ 0 };
+    }
+    if (npaths)
+        lookup_walk(doc, steps, all, npaths, 0, out);
+}
+
+/* ---- strings ---- */
+
+static size_t put_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | cp >> 12);
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | cp >> 18);
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* The checked escape at @p p (at its backslash) as UTF-8 in @p o (its length in *olen); returns
+ * how many bytes of text it took. */
+static size_t decode_escape(const char *p, char o[4], size_t *olen)
+{
+    static const char from[] = "bfnrt", to[] = "\b\f\n\r\t";
+    const char *e;
+    long u, lo;
+
+    if (p[1] != 'u') {
+        e = memchr(from, p[1], 5);
+        o[0] = e ? to[e - from] : p[1];   /* else " \ / */
+        *olen = 1;
+        return 2;
+    }
+    u = json_u_escape((const unsigned char *)p + 2);
+    if (u >= 0xd800 && u <= 0xdbff) {
+        lo = json_u_escape((const unsigned char *)p + 8);
+        *olen = put_utf8(o, (uint32_t)(0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00)));
+        return 12;
+    }
+    *olen = put_utf8(o, (uint32_t)u);
+    return 6;
+}
+
+/* The slow half of json_string_equals: a name with escapes, decoded as it is compared. */
+static int escaped_equals(const char *p, const char *end, const char *name, size_t len)
+{
+    size_t i = 0;
+
+    while (p < end) {
+        char o[4];
+        size_t olen;
+        if (*p != '\\') {
+            if (i >= len || name[i] != *p)
+                return 0;
+            i++;
+            p++;
+            continue;
+        }
+        p += decode_escape(p, o, &olen);
+        if (len - i < olen || memcmp(name + i, o, olen) != 0)
+            return 0;
+        i += olen;
+    }
+    return i == len;
+}
+
+int json_string_equals(const struct json_slice *s, const char *name, size_t len)
+{
+    return s->kind == JK_STRING && name_equals(s, name, len);
+}
+
+int json_unescape(struct buf *out, const struct json_slice *s)
+{
+    const char *p = s->p + 1, *end = s->p + s->n - 1;
+
+    while (p < end) {
+        const char *bs = memchr(p, '\\', (size_t)(end - p));
+        char o[4];
+        size_t olen;
+
+        if (!bs)
+            return buf_add(out, p, (size_t)(end - p));
+        if (buf_add(out, p, (size_t)(bs - p)) != 0)
+            return -1;
+        p = bs + decode_escape(bs, o, &olen);
+        if (buf_add(out, o, olen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int json_compact(struct buf *out, const struct json_slice *v)
+{
+    const char *p = v->p, *end = v->p + v->n, *run = p;
+
+    if (v->kind != JK_OBJECT && v->kind != JK_ARRAY)
+        return buf_add(out, v->p, v->n);
+    if (buf_reserve(out, v->n) != 0)
+        return -1;
+    while (p < end) {
+        if (*p == '"') {
+            p = skip_string(p, end);
+        } else if (json_is_space((unsigned char)*p)) {
+            buf_add(out, run, (size_t)(p - run));   /* reserved above: cannot fail */
+            p = skip_space(p, end);
+            run = p;
+        } else {
+            p++;
+        }
+    }
+    return buf_add(out, run, (size_t)(p - run));
+}
+
+/* ---- numbers ---- */
+
+int json_number_i64(const struct json_slice *v, int64_t *out)
+{
+    const char *p = v->p, *end = v->p + v->n;
+    int negative = 0;
+    uint64_t u = 0, limit;
+
+    if (v->kind != JK_NUMBER)
+        return -1;
+    if (*p == '-') {
+        negative = 1;
+        p++;
+    }
+    limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || u > (limit - (uint64_t)(*p - '0')) / 10)
+            return -1;   /* a fraction, an exponent, or out of range */
+        u = u * 10 + (uint64_t)(*p - '0');
+    }
+    *out = negative ? (int64_t)(0 - u) : (int64_t)u;
+    return 0;
+}
+
+int json_number_double(const struct json_slice *v, double *out)
+{
+    char text[512];   /* strtod needs a terminated copy; longer numbers are refused, not cut */
+
+    if (v->kind != JK_NUMBER || v->n >= sizeof text)
+        return -1;
+    memcpy(text, v->p, v->n);
+    text[v->n] = '\0';
+    *out = strtod(text, NULL);
+    return 0;
+}
+
+const char *json_kind_name(enum json_kind type)
+{
+    switch (type) {
+    case JK_STRING: return "a string";
+    case JK_NUMBER: return "a number";
+    case JK_TRUE:
+    case JK_FALSE: return "a boolean";
+    case JK_NULL: return "null";
+    case JK_OBJECT: return "an object";
+    case JK_ARRAY: return "an array";
+    default: return "nothing";
+    }
 }

@@ -4,11 +4,6 @@
 
 #include "jsonpath.h"
 
-struct jsonpath_step {
-    char *key;        /* object member, or NULL for an array index */
-    size_t index;
-};
-
 struct jsonpath {
     size_t nsteps;
     struct jsonpath_step steps[];
@@ -52,19 +47,21 @@ struct jsonpath *jsonpath_compile(const char *expr, char *err, size_t errlen)
                 snprintf(err, errlen, "empty field name at position %zu of \"%s\"", (size_t)(start - expr), expr);
                 goto fail;
             }
-            step->key = strndup(start, (size_t)(p - start));
+            step->key_len = (size_t)(p - start);
+            step->key = strndup(start, step->key_len);
         } else if (p[0] == '[' && p[1] == '"') {
             const char *start = p + 2, *end = strstr(start, "\"]");
             if (!end) {
                 snprintf(err, errlen, "unterminated [\"...\"] in \"%s\"", expr);
                 goto fail;
             }
-            step->key = strndup(start, (size_t)(end - start));
+            step->key_len = (size_t)(end - start);
+            step->key = strndup(start, step->key_len);
             p = end + 2;
         } else if (*p == '[') {
             char *end;
             unsigned long long idx = strtoull(p + 1, &end, 10);
-            if (end == p + 1 || *end != ']') {
+            if (p[1] < '0' || p[1] > '9' || *end != ']') {   /* strtoull takes " 1", "+1", "-1" */
                 snprintf(err, errlen, "expected an index like [0] at position %zu of \"%s\"", (size_t)(p - expr), expr);
                 goto fail;
             }
@@ -96,4 +93,14 @@ json_t *jsonpath_get(const struct jsonpath *path, json_t *doc)
             doc = json_is_array(doc) ? json_array_get(doc, step->index) : NULL;
     }
     return doc;
+}
+
+size_t jsonpath_nsteps(const struct jsonpath *path)
+{
+    return path->nsteps;
+}
+
+const struct jsonpath_step *jsonpath_steps(const struct jsonpath *path)
+{
+    return path->steps;
 }

@@ -98,8 +98,8 @@ json_t *record_doc(struct router_record *rec)
     if (rec->doc_state == 0) {
         rec->doc = json_loadb(rec->rkm->payload, rec->rkm->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
         rec->doc_state = rec->doc ? 1 : -1;
-        if (!rec->doc && asprintf(&rec->doc_error, "value is not JSON: %s at line %d column %d",
-                                  jerr.text, jerr.line, jerr.column) < 0)
+        /* the sinks' wording (sink_value_json): jansson's reason, at its byte offset */
+        if (!rec->doc && asprintf(&rec->doc_error, "value is not JSON: %s at byte %d", jerr.text, jerr.position) < 0)
             rec->doc_error = NULL;
     }
     return rec->doc;

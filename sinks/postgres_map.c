@@ -55,44 +55,8 @@ static const struct {
     { "@timestamp", PGSINK_SRC_TIMESTAMP },
 };
 
-/* The steps of a path that jsonpath_compile accepted: .name, ["key"], [index]. */
-static int path_steps(struct pgsink_column *c, const char *spec)
-{
-    const char *p = spec + 1;
-
-    c->steps = calloc(strlen(spec) + 1, sizeof *c->steps);
-    if (!c->steps)
-        return -1;
-    while (*p) {
-        struct pgsink_step *step = &c->steps[c->nsteps++];
-        const char *from, *to;
-        if (*p == '.') {
-            from = to = p + 1;
-            while ((*to >= 'a' && *to <= 'z') || (*to >= 'A' && *to <= 'Z') || (*to >= '0' && *to <= '9') ||
-                   *to == '_' || *to == '-')
-                to++;
-            p = to;
-        } else if (p[1] == '"') {
-            from = p + 2;
-            to = strstr(from, "\"]");
-            p = to + 2;
-        } else {
-            char *end;
-            step->is_index = 1;
-            step->index = (size_t)strtoull(p + 1, &end, 10);
-            p = end + 1;
-            continue;
-        }
-        step->klen = (size_t)(to - from);
-        if (!(step->key = strndup(from, step->klen)))
-            return -1;
-    }
-    return 0;
-}
-
 static int column_source(struct pgsink_column *c, const char *spec, char *err, size_t errlen)
 {
-    struct jsonpath *compiled;
     char why[256];
 
     if (spec[0] == '@') {
@@ -112,17 +76,12 @@ static int column_source(struct pgsink_column *c, const char *spec, char *err, s
         return -1;
     }
     /* The router's compiler checks the syntax, so paths read the same everywhere in sluice. */
-    if (!(compiled = jsonpath_compile(spec, why, sizeof why))) {
+    if (!(c->path = jsonpath_compile(spec, why, sizeof why))) {
         snprintf(err, errlen, "column \"%s\": %s", c->name, why);
         return -1;
     }
-    jsonpath_free(compiled);
     c->source = PGSINK_SRC_VALUE;
     c->whole = strcmp(spec, "$") == 0;
-    if (path_steps(c, spec) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     return 0;
 }
 
@@ -238,9 +197,7 @@ void pgsink_map_free(struct pgsink_map *m)
 {
     for (size_t i = 0; m->cols && i < m->ncols; i++) {
         free(m->cols[i].name);
-        for (size_t k = 0; k < m->cols[i].nsteps; k++)
-            free(m->cols[i].steps[k].key);
-        free(m->cols[i].steps);
+        jsonpath_free(m->cols[i].path);
         free(m->cols[i].type);
     }
     free(m->cols);
@@ -266,411 +223,40 @@ void pgsink_map_free(struct pgsink_map *m)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Values: a validating JSON scanner that keeps slices of the record instead of a tree         */
+/* Values: slices of the record (lib/json.h) instead of a tree                                 */
 
-/* The router's parser would build a tree (a malloc per node) for every record; this finds the
- * mapped paths in one pass over the bytes and passes each value on as written, so numbers reach
- * PostgreSQL exactly (no double rounding, no 64-bit limit). It accepts what jansson accepts
- * (RFC 8259, any value at the top, NUL escapes, valid UTF-8 only). */
+/* The router's parser would build a tree (a malloc per node) for every record; the reader
+ * checks the text and finds the mapped paths in one walk, and each value goes on as written, so
+ * numbers reach PostgreSQL exactly (no double rounding, no 64-bit limit). */
 
-#define SCAN_MAX_DEPTH 512
+#define NUL_IN_TEXT "a string holds a NUL character, which PostgreSQL text cannot store"
 
-enum slice_kind { SL_NONE, SL_STRING, SL_NUMBER, SL_TRUE, SL_FALSE, SL_NULL, SL_OBJECT, SL_ARRAY };
-
-struct slice {
-    const char *p;               /* the value's text (a string with its quotes) */
-    size_t n;
-    enum slice_kind kind;
-};
-
-struct scanner {
-    const char *start, *p, *end;
-    const struct pgsink_map *m;
-    struct slice *out;           /* per column */
-    char *err;
-    size_t errlen;
-};
-
-static int scan_fail(struct scanner *s, const char *what)
+/* The values of the columns in @p cols found in @p doc, into @p out (by column). */
+static void read_columns(const struct pgsink_map *m, const struct json_slice *doc, const size_t *cols, size_t ncols,
+                         struct json_slice *out)
 {
-    snprintf(s->err, s->errlen, "not JSON: %s at byte %zu", what, (size_t)(s->p - s->start));
-    return -1;
+    const struct jsonpath *paths[ncols ? ncols : 1];
+    struct json_slice found[ncols ? ncols : 1];
+
+    paths[0] = NULL;   /* gcc cannot tell that json_lookup_many reads no more than ncols of them */
+    for (size_t i = 0; i < ncols; i++)
+        paths[i] = m->cols[cols[i]].path;
+    json_lookup_many(doc, paths, ncols, found);
+    for (size_t i = 0; i < ncols; i++)
+        out[cols[i]] = found[i];
 }
 
-static void scan_ws(struct scanner *s);
-
-/* After a member or element: 0 on ',' (another follows), 1 on @p close, -1 otherwise. */
-static int scan_after_item(struct scanner *s, char close)
+/* Appends a string's characters; -1 on a NUL character (err set) or out of memory. */
+static int text_unescape(struct buf *b, const struct json_slice *v, char *err, size_t errlen)
 {
-    scan_ws(s);
-    if (s->p < s->end && (*s->p == ',' || *s->p == close))
-        return *s->p++ == close;
-    return scan_fail(s, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
-}
+    size_t before = b->len;
 
-static void scan_ws(struct scanner *s)
-{
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-        s->p++;
-}
-
-static int hex4(const char *p, unsigned *out)
-{
-    unsigned v = *out = 0;   /* *out set on failure too: the decoders of checked text ignore the result */
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, cp = c & 0x07;
-    else
-        return 0;
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-/* A byte a string holds as it is: printable ASCII but the quote and the backslash. */
-static int plain_byte(unsigned char c)
-{
-    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-}
-
-/* A string, s->p at its opening quote; @p escaped: it holds backslashes. */
-static int scan_string(struct scanner *s, int *escaped)
-{
-    *escaped = 0;
-    s->p++;
-    while (s->p < s->end) {
-        unsigned char c;
-        while (s->p < s->end && plain_byte((unsigned char)*s->p))
-            s->p++;
-        if (s->p >= s->end)
-            break;
-        c = (unsigned char)*s->p;
-        if (c == '"') {
-            s->p++;
-            return 0;
-        }
-        if (c < 0x20)
-            return scan_fail(s, "control character in a string");
-        if (c == '\\') {
-            unsigned cp, lo;
-            *escaped = 1;
-            if (s->end - s->p < 2)
-                break;
-            switch (s->p[1]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-                s->p += 2;
-                continue;
-            case 'u':
-                if (s->end - s->p < 6 || hex4(s->p + 2, &cp) != 0)
-                    return scan_fail(s, "invalid \\u escape");
-                if (cp >= 0xdc00 && cp <= 0xdfff)
-                    return scan_fail(s, "invalid Unicode (a lone low surrogate)");
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    if (s->end - s->p < 12 || s->p[6] != '\\' || s->p[7] != 'u' || hex4(s->p + 8, &lo) != 0 ||
-                        lo < 0xdc00 || lo > 0xdfff)
-                        return scan_fail(s, "invalid Unicode (a high surrogate without its pair)");
-                    s->p += 6;
-                }
-                s->p += 6;
-                continue;
-            default:
-                return scan_fail(s, "invalid escape in a string");
-            }
-        }
-        if (c < 0x80) {
-            s->p++;
-        } else {
-            size_t n = utf8_len((const unsigned char *)s->p, (const unsigned char *)s->end);
-            if (!n)
-                return scan_fail(s, "invalid UTF-8 in a string");
-            s->p += n;
-        }
-    }
-    return scan_fail(s, "unterminated string");
-}
-
-static int scan_digits(struct scanner *s)
-{
-    const char *from = s->p;
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-        s->p++;
-    return s->p > from ? 0 : -1;
-}
-
-static int scan_number(struct scanner *s)
-{
-    if (s->p < s->end && *s->p == '-')
-        s->p++;
-    if (s->p < s->end && *s->p == '0')
-        s->p++;
-    else if (scan_digits(s) != 0)
-        return scan_fail(s, "invalid number");
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
-        if (scan_digits(s) != 0)
-            return scan_fail(s, "invalid number");
-    }
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        s->p++;
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
-            s->p++;
-        if (scan_digits(s) != 0)
-            return scan_fail(s, "invalid number");
-    }
-    return 0;
-}
-
-static int scan_word(struct scanner *s, const char *word, size_t n)
-{
-    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
-        return scan_fail(s, "invalid literal");
-    s->p += n;
-    return 0;
-}
-
-/* Decodes a string slice (with quotes) into @p b. -1 on a NUL character. */
-static int unescape(struct buf *b, const char *p, size_t n)
-{
-    const char *end = p + n - 1, *run;
-
-    p++;
-    run = p;
-    while (p < end) {
-        unsigned cp, lo;
-        char utf[4];
-        size_t ulen;
-        if (*p != '\\') {
-            p++;
-            continue;
-        }
-        if (buf_add(b, run, (size_t)(p - run)) != 0)
-            return -1;
-        switch (p[1]) {
-        case 'b': cp = '\b'; break;
-        case 'f': cp = '\f'; break;
-        case 'n': cp = '\n'; break;
-        case 'r': cp = '\r'; break;
-        case 't': cp = '\t'; break;
-        case 'u':
-            hex4(p + 2, &cp);
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                hex4(p + 8, &lo);
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                p += 6;
-            }
-            p += 4;
-            break;
-        default: cp = (unsigned char)p[1]; break;   /* " \ / */
-        }
-        p += 2;
-        if (cp == 0)
-            return -1;
-        if (cp < 0x80) {
-            utf[0] = (char)cp;
-            ulen = 1;
-        } else if (cp < 0x800) {
-            utf[0] = (char)(0xc0 | (cp >> 6));
-            utf[1] = (char)(0x80 | (cp & 0x3f));
-            ulen = 2;
-        } else if (cp < 0x10000) {
-            utf[0] = (char)(0xe0 | (cp >> 12));
-            utf[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-            utf[2] = (char)(0x80 | (cp & 0x3f));
-            ulen = 3;
-        } else {
-            utf[0] = (char)(0xf0 | (cp >> 18));
-            utf[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-            utf[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-            utf[3] = (char)(0x80 | (cp & 0x3f));
-            ulen = 4;
-        }
-        if (buf_add(b, utf, ulen) != 0)
-            return -1;
-        run = p;
-    }
-    return buf_add(b, run, (size_t)(end - run));
-}
-
-/* Whether the object key at [p, p+n) (raw, between the quotes) is @p key. */
-static int key_equals(const char *p, size_t n, int escaped, const struct pgsink_step *step)
-{
-    struct buf b = { 0 };
-    int eq;
-
-    if (!escaped)
-        return n == step->klen && (n == 0 || (p[0] == step->key[0] && memcmp(p, step->key, n) == 0));
-    if (unescape(&b, p - 1, n + 2) != 0) {
-        buf_free(&b);
-        return 0;
-    }
-    eq = b.len == step->klen && (b.len == 0 || memcmp(b.p, step->key, b.len) == 0);
-    buf_free(&b);
-    return eq;
-}
-
-/* One value at @p depth; @p active: the columns whose first @p depth steps led here. */
-static int scan_value(struct scanner *s, const size_t *active, size_t nactive, size_t depth, struct slice *self)
-{
-    const char *start;
-    enum slice_kind kind;
-    size_t next[nactive ? nactive : 1];   /* passed on as NULL while empty: nothing read from it */
-    int escaped, end;
-
-    if (depth > SCAN_MAX_DEPTH)
-        return scan_fail(s, "nested too deep");
-    scan_ws(s);
-    if (s->p >= s->end)
-        return scan_fail(s, "unexpected end");
-    start = s->p;
-    switch (*s->p) {
-    case '{':
-        kind = SL_OBJECT;
-        s->p++;
-        scan_ws(s);
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            break;
-        }
-        for (;;) {
-            const char *key;
-            size_t klen, nnext = 0;
-            scan_ws(s);
-            if (s->p >= s->end || *s->p != '"')
-                return scan_fail(s, "expected a member name");
-            key = s->p + 1;
-            if (scan_string(s, &escaped) != 0)
-                return -1;
-            klen = (size_t)(s->p - 1 - key);
-            for (size_t i = 0; i < nactive; i++) {
-                const struct pgsink_column *c = &s->m->cols[active[i]];
-                if (c->nsteps > depth && !c->steps[depth].is_index && key_equals(key, klen, escaped, &c->steps[depth]))
-                    next[nnext++] = active[i];
-            }
-            /* A repeated name replaces the earlier member, as in jansson and so in the router's
-             * paths: forget what the earlier one gave to the paths through it. */
-            for (size_t i = 0; i < nnext; i++)
-                s->out[next[i]] = (struct slice){ 0 };
-            scan_ws(s);
-            if (s->p >= s->end || *s->p != ':')
-                return scan_fail(s, "expected ':'");
-            s->p++;
-            if (scan_value(s, nnext ? next : NULL, nnext, depth + 1, NULL) != 0 || (end = scan_after_item(s, '}')) < 0)
-                return -1;
-            if (end)
-                break;
-        }
-        break;
-    case '[':
-        kind = SL_ARRAY;
-        s->p++;
-        scan_ws(s);
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
-            break;
-        }
-        for (size_t index = 0;; index++) {
-            size_t nnext = 0;
-            for (size_t i = 0; i < nactive; i++) {
-                const struct pgsink_column *c = &s->m->cols[active[i]];
-                if (c->nsteps > depth && c->steps[depth].is_index && c->steps[depth].index == index)
-                    next[nnext++] = active[i];
-            }
-            if (scan_value(s, nnext ? next : NULL, nnext, depth + 1, NULL) != 0 || (end = scan_after_item(s, ']')) < 0)
-                return -1;
-            if (end)
-                break;
-        }
-        break;
-    case '"':
-        kind = SL_STRING;
-        if (scan_string(s, &escaped) != 0)
-            return -1;
-        break;
-    case 't':
-        kind = SL_TRUE;
-        if (scan_word(s, "true", 4) != 0)
-            return -1;
-        break;
-    case 'f':
-        kind = SL_FALSE;
-        if (scan_word(s, "false", 5) != 0)
-            return -1;
-        break;
-    case 'n':
-        kind = SL_NULL;
-        if (scan_word(s, "null", 4) != 0)
-            return -1;
-        break;
-    default:
-        kind = SL_NUMBER;
-        if (*s->p != '-' && (*s->p < '0' || *s->p > '9'))
-            return scan_fail(s, "unexpected character");
-        if (scan_number(s) != 0)
-            return -1;
-        break;
-    }
-    for (size_t i = 0; i < nactive; i++) {
-        if (s->m->cols[active[i]].nsteps == depth) {
-            struct slice *out = &s->out[active[i]];
-            out->p = start;
-            out->n = (size_t)(s->p - start);
-            out->kind = kind;
-        }
-    }
-    if (self) {
-        self->p = start;
-        self->n = (size_t)(s->p - start);
-        self->kind = kind;
-    }
-    return 0;
-}
-
-/* Scans the document [p, p+n) whole, filling @p out for the columns in @p active. */
-static int scan_document(const struct pgsink_map *m, const char *p, size_t n, const size_t *active, size_t nactive,
-                         struct slice *out, char *err, size_t errlen)
-{
-    struct scanner s = { p, p, p + n, m, out, err, errlen };
-
-    if (scan_value(&s, active, nactive, 0, NULL) != 0)
+    if (json_unescape(b, v) != 0)
         return -1;
-    scan_ws(&s);
-    if (s.p != s.end)
-        return scan_fail(&s, "more after the value");
+    if (b->len > before && memchr(b->p + before, '\0', b->len - before)) {
+        snprintf(err, errlen, NUL_IN_TEXT);
+        return -1;
+    }
     return 0;
 }
 
@@ -693,51 +279,40 @@ static int array_quoted(struct buf *b, const char *s, size_t n)
     return buf_add(b, "\"", 1);
 }
 
-/* A JSON array (already validated) as an array literal: [1, [2, null], "a"] -> {1,{2,NULL},"a"}. */
-static int array_literal(struct buf *b, const char *p, size_t n, char *err, size_t errlen)
+/* A JSON array (checked) as an array literal: [1, [2, null], "a"] -> {1,{2,NULL},"a"}. */
+static int array_literal(struct buf *b, const struct json_slice *array, char *err, size_t errlen)
 {
-    static const struct pgsink_map none = { 0 };
-    struct scanner s = { p, p + 1, p + n, &none, NULL, err, errlen };
-    struct slice e;
+    struct json_slice e;
+    struct json_iter it;
     int first = 1;
 
     if (buf_add(b, "{", 1) != 0)
         return -1;
-    for (;;) {
-        scan_ws(&s);
-        if (*s.p == ']')
-            break;
-        if (*s.p == ',')
-            s.p++;
-        if (scan_value(&s, NULL, 0, 0, &e) != 0)
-            return -1;
+    json_iter_init(&it, array);
+    while (json_iter_next(&it, NULL, &e)) {
         if (!first && buf_add(b, ",", 1) != 0)
             return -1;
         first = 0;
         switch (e.kind) {
-        case SL_NULL:
+        case JK_NULL:
             if (buf_add(b, "NULL", 4) != 0)
                 return -1;
             break;
-        case SL_ARRAY:
-            if (array_literal(b, e.p, e.n, err, errlen) != 0)
+        case JK_ARRAY:
+            if (array_literal(b, &e, err, errlen) != 0)
                 return -1;
             break;
-        case SL_STRING: {
+        case JK_STRING: {
             struct buf text = { 0 };
-            int rc = unescape(&text, e.p, e.n);
-            if (rc != 0) {
-                buf_free(&text);
-                snprintf(err, errlen, "a string holds a NUL character, which PostgreSQL text cannot store");
-                return -1;
-            }
-            rc = array_quoted(b, text.p ? text.p : "", text.len);
+            int rc = text_unescape(&text, &e, err, errlen);
+            if (rc == 0)
+                rc = array_quoted(b, text.p ? text.p : "", text.len);
             buf_free(&text);
             if (rc != 0)
                 return -1;
             break;
         }
-        case SL_OBJECT:
+        case JK_OBJECT:
             if (array_quoted(b, e.p, e.n) != 0)
                 return -1;
             break;
@@ -750,22 +325,20 @@ static int array_literal(struct buf *b, const char *p, size_t n, char *err, size
 }
 
 /* Appends the text PostgreSQL converts for @p v. 1 appended, 0 SQL NULL, -1 error. */
-static int render_slice(struct buf *b, const struct slice *v, int is_json, int is_array,
+static int render_slice(struct buf *b, const struct json_slice *v, int is_json, int is_array,
                         char *err, size_t errlen)
 {
     size_t before = b->len;
     int rc;
 
-    if (v->kind == SL_NONE || v->kind == SL_NULL)
+    if (v->kind == JK_NONE || v->kind == JK_NULL)
         return 0;
     if (is_json)
         rc = buf_add(b, v->p, v->n);
-    else if (v->kind == SL_STRING) {
-        rc = unescape(b, v->p, v->n);
-        if (rc != 0 && !err[0])
-            snprintf(err, errlen, "a string holds a NUL character, which PostgreSQL text cannot store");
-    } else if (v->kind == SL_ARRAY && is_array)
-        rc = array_literal(b, v->p, v->n, err, errlen);
+    else if (v->kind == JK_STRING)
+        rc = text_unescape(b, v, err, errlen);
+    else if (v->kind == JK_ARRAY && is_array)
+        rc = array_literal(b, v, err, errlen);
     else
         rc = buf_add(b, v->p, v->n);   /* numbers and literals as written; objects as JSON */
     if (rc != 0) {
@@ -780,16 +353,11 @@ static int render_slice(struct buf *b, const struct slice *v, int is_json, int i
 int pgsink_render_text(struct buf *b, const char *json, size_t len, int is_json, int is_array,
                        char *err, size_t errlen)
 {
-    static const struct pgsink_map none = { 0 };
-    struct scanner s = { json, json, json + len, &none, NULL, err, errlen };
-    struct slice v = { 0 };
+    struct json_slice v;
 
     err[0] = '\0';
-    if (scan_value(&s, NULL, 0, 0, &v) != 0)
+    if (sink_value_json(json, len, &v, err, errlen) != 0)
         return -1;
-    scan_ws(&s);
-    if (s.p != s.end)
-        return scan_fail(&s, "more after the value");
     return render_slice(b, &v, is_json, is_array, err, errlen);
 }
 
@@ -845,7 +413,7 @@ int pgsink_row_make(const struct pgsink_map *m, const struct sink_record *rec,
     size_t head = sizeof(struct pgsink_row) + ROW_ARRAYS(m->ncols);
     struct buf b = { 0 };
     struct pgsink_row *row;
-    struct slice vals[m->ncols ? m->ncols : 1];
+    struct json_slice doc, vals[m->ncols ? m->ncols : 1];
     char why[256];
     int tombstone = rec->value == NULL;
     uint64_t hash = 1469598103934665603ull;   /* FNV-1a */
@@ -853,18 +421,18 @@ int pgsink_row_make(const struct pgsink_map *m, const struct sink_record *rec,
     err[0] = why[0] = '\0';
     memset(vals, 0, sizeof vals);
     if (!tombstone) {
-        if (scan_document(m, rec->value, rec->value_len, m->vcols, m->nvcols, vals, why, sizeof why) != 0) {
-            snprintf(err, errlen, "value is %s", why);
+        if (sink_value_json(rec->value, rec->value_len, &doc, err, errlen) != 0)
             return -1;
-        }
+        read_columns(m, &doc, m->vcols, m->nvcols, vals);
     } else if (m->mode == PGSINK_UPSERT && m->nkvcols > 0) {
         /* A tombstone has no value: key columns mapped to a path are read in the key. */
-        if (!rec->key || scan_document(m, rec->key, rec->key_len, m->kvcols, m->nkvcols, vals, why, sizeof why) != 0) {
+        if (!rec->key || json_read(rec->key, rec->key_len, &doc, why, sizeof why) != 0) {
             snprintf(err, errlen, "tombstone: key column \"%s\" is read from the value, which a tombstone lacks, "
                      "and the record key is not a JSON document to read it from%s%s%s", m->cols[m->kvcols[0]].name,
                      why[0] ? " (" : "", why, why[0] ? ")" : "");
             return -1;
         }
+        read_columns(m, &doc, m->kvcols, m->nkvcols, vals);
     }
     if (buf_add(&b, NULL, head + (tombstone ? 32 : rec->value_len + 64)) != 0)
         goto oom;

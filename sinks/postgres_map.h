@@ -24,19 +24,10 @@ enum pgsink_source {
     PGSINK_SRC_TIMESTAMP,  /* "@timestamp": ISO 8601, UTC, milliseconds */
 };
 
-/* One step of a path: an object member or an array index. */
-struct pgsink_step {
-    char *key;
-    size_t klen;
-    int is_index;
-    size_t index;
-};
-
 struct pgsink_column {
     char *name;                  /* exact column name (not case-folded) */
     enum pgsink_source source;
-    struct pgsink_step *steps;   /* PGSINK_SRC_VALUE: the path, none for "$" */
-    size_t nsteps;
+    struct jsonpath *path;       /* PGSINK_SRC_VALUE: the path ("$": no steps) */
     int whole;                   /* the path is "$" */
     int is_key;                  /* one of key_columns */
     /* From the catalog (pgsink_catalog_check_target). */

@@ -139,7 +139,7 @@ struct redis_sink {
     struct redis_counters count;
 
     /* scratch, reused by prepare and write (one loop, one caller at a time) */
-    struct rj_doc doc;
+    struct json_slice doc;
     struct buf keybuf, vals, body, cmd;
     uint32_t *slots;              /* open addressing: op index + 1, 0 = empty */
     size_t nslots;
@@ -439,14 +439,14 @@ static int redis_check(struct sink *sk, char *err, size_t errlen, const char **k
 /* ---- mapping records (prepare) ---- */
 
 /* Appends one value's text as a bulk string; the common cases go straight from the record. */
-static int bulk_text(struct redis_sink *rs, const struct rj_value *v)
+static int bulk_text(struct redis_sink *rs, const struct json_slice *v)
 {
-    if ((v->type == RJ_STRING && !memchr(v->p + 1, '\\', v->n - 2)))
+    if ((v->kind == JK_STRING && !memchr(v->p + 1, '\\', v->n - 2)))
         return resp_put_bulk(&rs->vals, v->p + 1, v->n - 2);
-    if (v->type == RJ_NUMBER || v->type == RJ_TRUE || v->type == RJ_FALSE)
+    if (v->kind == JK_NUMBER || v->kind == JK_TRUE || v->kind == JK_FALSE)
         return resp_put_bulk(&rs->vals, v->p, v->n);
     buf_reset(&rs->body);
-    if (rj_text_append(&rs->body, v) != 0)
+    if (redis_text_append(&rs->body, v) != 0)
         return -1;
     return resp_put_bulk(&rs->vals, rs->body.p, rs->body.len);
 }
@@ -455,25 +455,26 @@ static int bulk_text(struct redis_sink *rs, const struct rj_value *v)
  * in *n; null fields are left out, so HGET of such a field answers nil. */
 static int fields_append(struct redis_sink *rs, uint32_t *n)
 {
-    const struct rj_doc *doc = &rs->doc;
+    struct json_slice name, value;
+    struct json_iter it;
 
     if (rs->fields.n) {
         for (size_t i = 0; i < rs->fields.n; i++) {
             size_t len = strlen(rs->fields.v[i]);
-            const struct rj_value *v = rj_doc_get(doc, rs->fields.v[i], len);
-            if (!v || v->type == RJ_NULL)
+            value = json_get(&rs->doc, rs->fields.v[i], len);
+            if (value.kind == JK_NONE || value.kind == JK_NULL)
                 continue;
-            if (resp_put_bulk(&rs->vals, rs->fields.v[i], len) != 0 || bulk_text(rs, v) != 0)
+            if (resp_put_bulk(&rs->vals, rs->fields.v[i], len) != 0 || bulk_text(rs, &value) != 0)
                 return -1;
             *n += 2;
         }
         return 0;
     }
-    for (size_t i = 0; i < doc->nmembers; i++) {
-        const struct rj_member *m = &doc->members[i];
-        if (m->value.type == RJ_NULL)
+    json_iter_init(&it, &rs->doc);
+    while (json_iter_next(&it, &name, &value)) {
+        if (value.kind == JK_NULL)
             continue;
-        if (bulk_text(rs, &m->key) != 0 || bulk_text(rs, &m->value) != 0)
+        if (bulk_text(rs, &name) != 0 || bulk_text(rs, &value) != 0)
             return -1;
         *n += 2;
     }
@@ -493,11 +494,11 @@ static int value_append(struct redis_sink *rs, const struct sink_record *rec)
     if (buf_add(body, "{", 1) != 0)
         return -1;
     for (size_t i = 0; i < rs->fields.n; i++) {
-        const struct rj_member *m = rj_doc_member(&rs->doc, rs->fields.v[i], strlen(rs->fields.v[i]));
-        if (!m)
+        struct json_slice name, value;
+        if (!json_member(&rs->doc, rs->fields.v[i], strlen(rs->fields.v[i]), &name, &value))
             continue;
-        if ((!first && buf_add(body, ",", 1) != 0) || rj_json_append(body, &m->key) != 0 ||
-            buf_add(body, ":", 1) != 0 || rj_json_append(body, &m->value) != 0)
+        if ((!first && buf_add(body, ",", 1) != 0) || json_compact(body, &name) != 0 ||
+            buf_add(body, ":", 1) != 0 || json_compact(body, &value) != 0)
             return -1;
         first = 0;
     }
@@ -527,15 +528,15 @@ static int redis_prepare(struct sink *sk, struct sink_record *rec, char *err, si
         return 0;
     }
     /* The value is read in place: no DOM, and numbers stay exactly as they were written. */
-    if (!tombstone && rj_parse(&rs->doc, rec->value, rec->value_len, err, errlen) != 0)
+    if (!tombstone && sink_value_json(rec->value, rec->value_len, &rs->doc, err, errlen) != 0)
         return -1;
     if (redis_template_render(rs->key_tpl, rec, tombstone ? NULL : &rs->doc, &rs->keybuf, err, errlen) != 0)
         return -1;
     if (!tombstone) {
         int need_object = rs->shape == SHAPE_HASH || rs->shape == SHAPE_STREAM || rs->fields.n;
-        if (need_object && rs->doc.root.type != RJ_OBJECT) {
+        if (need_object && rs->doc.kind != JK_OBJECT) {
             snprintf(err, errlen, "%s: the value is %s, not a JSON object",
-                     rs->fields.n ? "fields projection" : redis_shapes[rs->shape], rj_type_name(rs->doc.root.type));
+                     rs->fields.n ? "fields projection" : redis_shapes[rs->shape], json_kind_name(rs->doc.kind));
             return -1;
         }
         if (rs->shape == SHAPE_HASH || rs->shape == SHAPE_STREAM) {
@@ -1545,7 +1546,6 @@ static void redis_destroy(struct sink *sk)
     buf_free(&rs->vals);
     buf_free(&rs->body);
     buf_free(&rs->cmd);
-    rj_doc_free(&rs->doc);
     free(rs->slots);
     free(rs->op_head);
     free(rs->op_tail);
@@ -1558,7 +1558,7 @@ const struct sink_ops sink_redis_ops = {
     .type = "redis",
     .size = sizeof(struct redis_sink),
     .opts = redis_opts,
-    /* not SINK_F_JSON: values are read in place (rj_parse), several times cheaper than a DOM */
+    /* not SINK_F_JSON: values are read in place (lib/json.h), several times cheaper than a DOM */
     .flags = SINK_F_TRANSACTIONAL | SINK_F_POSITION_BATCHES,
     .help = "Keeps Redis keys (string, hash, list, stream) fresh, exactly once, pipelined",
     .check = redis_check,

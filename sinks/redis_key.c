@@ -1,4 +1,4 @@
-/* The redis sink's pure parts: connection URL, JSON read in place, key template.
+/* The redis sink's pure parts: connection URL, values as Redis stores them, key template.
  * No I/O here. */
 #include <ctype.h>
 #include <inttypes.h>
@@ -168,471 +168,16 @@ void redis_url_free(struct redis_url *url)
     memset(url, 0, sizeof *url);
 }
 
-/* ---- JSON read in place ---- */
+/* ---- values as Redis stores them ---- */
 
-#define RJ_MAX_DEPTH 1024
-
-struct rj_parser {
-    const char *p, *start, *end;
-    int depth;
-    char *err;
-    size_t errlen;
-};
-
-static int rj_fail(struct rj_parser *j, const char *what)
+int redis_text_append(struct buf *out, const struct json_slice *v)
 {
-    snprintf(j->err, j->errlen, "value is not JSON: %s at byte %zu", what, (size_t)(j->p - j->start));
-    return -1;
-}
-
-static void rj_ws(struct rj_parser *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
-        j->p++;
-}
-
-static int hex4(const char *p, unsigned *out)
-{
-    unsigned v = *out = 0;   /* *out set on failure too: the decoders of checked text ignore the result */
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + (unsigned)h;
-    }
-    *out = v;
-    return 0;
-}
-
-/* At the opening quote; moves past the closing one. Checks escapes, surrogate pairs and UTF-8. */
-static int rj_scan_string(struct rj_parser *j)
-{
-    const unsigned char *p = (const unsigned char *)j->p + 1, *end = (const unsigned char *)j->end;
-
-    for (;;) {
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-            p++;
-        if (p >= end)
-            break;
-        j->p = (const char *)p;
-        if (*p == '"') {
-            j->p++;
-            return 0;
-        }
-        if (*p == '\\') {
-            unsigned u, lo;
-            if (p + 1 >= end)
-                break;
-            switch (p[1]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-                p += 2;
-                continue;
-            case 'u':
-                if (end - p < 6 || hex4((const char *)p + 2, &u) != 0)
-                    return rj_fail(j, "bad \\u escape");
-                if (u >= 0xDC00 && u <= 0xDFFF)
-                    return rj_fail(j, "lone low surrogate in a \\u escape");
-                if (u >= 0xD800 && u <= 0xDBFF) {
-                    if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || hex4((const char *)p + 8, &lo) != 0 ||
-                        lo < 0xDC00 || lo > 0xDFFF)
-                        return rj_fail(j, "lone high surrogate in a \\u escape");
-                    p += 12;
-                } else {
-                    p += 6;
-                }
-                continue;
-            default:
-                return rj_fail(j, "bad escape in a string");
-            }
-        }
-        if (*p < 0x20)
-            return rj_fail(j, "control character in a string");
-        {
-            /* UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF */
-            unsigned c = *p, cp;
-            size_t len;
-            if (c >= 0xC2 && c <= 0xDF)
-                len = 2, cp = c & 0x1F;
-            else if (c >= 0xE0 && c <= 0xEF)
-                len = 3, cp = c & 0x0F;
-            else if (c >= 0xF0 && c <= 0xF4)
-                len = 4, cp = c & 0x07;
-            else
-                return rj_fail(j, "invalid UTF-8");
-            if ((size_t)(end - p) < len)
-                return rj_fail(j, "invalid UTF-8");
-            for (size_t i = 1; i < len; i++) {
-                if ((p[i] & 0xC0) != 0x80)
-                    return rj_fail(j, "invalid UTF-8");
-                cp = cp << 6 | (p[i] & 0x3Fu);
-            }
-            if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-                return rj_fail(j, "invalid UTF-8");
-            p += len;
-        }
-    }
-    j->p = j->end;
-    return rj_fail(j, "unterminated string");
-}
-
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int rj_scan_number(struct rj_parser *j)
-{
-    const char *p = j->p, *end = j->end;
-
-    if (p < end && *p == '-')
-        p++;
-    if (p < end && *p == '0') {
-        p++;
-    } else if (p < end && *p >= '1' && *p <= '9') {
-        while (p < end && is_digit(*p))
-            p++;
-    } else {
-        j->p = p;
-        return rj_fail(j, "bad number");
-    }
-    if (p < end && *p == '.') {
-        if (++p >= end || !is_digit(*p)) {
-            j->p = p;
-            return rj_fail(j, "bad number");
-        }
-        while (p < end && is_digit(*p))
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= end || !is_digit(*p)) {
-            j->p = p;
-            return rj_fail(j, "bad number");
-        }
-        while (p < end && is_digit(*p))
-            p++;
-    }
-    j->p = p;
-    return 0;
-}
-
-static int rj_scan_value(struct rj_parser *j, struct rj_value *v, struct rj_doc *members);
-
-static int rj_add_member(struct rj_doc *doc, const struct rj_value *key, const struct rj_value *value)
-{
-    if (doc->nmembers == doc->cap) {
-        size_t cap = doc->cap ? doc->cap * 2 : 32;
-        struct rj_member *m = realloc(doc->members, cap * sizeof *m);
-        if (!m)
-            return -2;
-        doc->members = m;
-        doc->cap = cap;
-    }
-    doc->members[doc->nmembers].key = *key;
-    doc->members[doc->nmembers].value = *value;
-    doc->nmembers++;
-    return 0;
-}
-
-/* At '{'; records the members in @p doc when not NULL (the top level). */
-static int rj_scan_object(struct rj_parser *j, struct rj_doc *doc)
-{
-    int rc;
-
-    j->p++;
-    rj_ws(j);
-    if (j->p < j->end && *j->p == '}') {
-        j->p++;
-        return 0;
-    }
-    for (;;) {
-        struct rj_value key, value;
-        rj_ws(j);
-        if (j->p >= j->end || *j->p != '"')
-            return rj_fail(j, "expected a member name");
-        key.type = RJ_STRING;
-        key.p = j->p;
-        if ((rc = rj_scan_string(j)) != 0)
-            return rc;
-        key.n = (size_t)(j->p - key.p);
-        rj_ws(j);
-        if (j->p >= j->end || *j->p != ':')
-            return rj_fail(j, "expected ':'");
-        j->p++;
-        rj_ws(j);
-        if ((rc = rj_scan_value(j, &value, NULL)) != 0)
-            return rc;
-        if (doc && (rc = rj_add_member(doc, &key, &value)) != 0)
-            return rc;
-        rj_ws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (j->p < j->end && *j->p == '}') {
-            j->p++;
-            return 0;
-        }
-        return rj_fail(j, "expected ',' or '}'");
-    }
-}
-
-static int rj_scan_array(struct rj_parser *j)
-{
-    int rc;
-
-    j->p++;
-    rj_ws(j);
-    if (j->p < j->end && *j->p == ']') {
-        j->p++;
-        return 0;
-    }
-    for (;;) {
-        struct rj_value item;
-        rj_ws(j);
-        if ((rc = rj_scan_value(j, &item, NULL)) != 0)
-            return rc;
-        rj_ws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (j->p < j->end && *j->p == ']') {
-            j->p++;
-            return 0;
-        }
-        return rj_fail(j, "expected ',' or ']'");
-    }
-}
-
-static int rj_scan_literal(struct rj_parser *j, const char *lit, size_t n)
-{
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
-        return rj_fail(j, "unexpected character");
-    j->p += n;
-    return 0;
-}
-
-static int rj_scan_value(struct rj_parser *j, struct rj_value *v, struct rj_doc *members)
-{
-    int rc;
-
-    if (j->p >= j->end)
-        return rj_fail(j, "unexpected end");
-    v->p = j->p;
-    switch (*j->p) {
-    case '"':
-        v->type = RJ_STRING;
-        rc = rj_scan_string(j);
-        break;
-    case '{':
-        v->type = RJ_OBJECT;
-        if (++j->depth > RJ_MAX_DEPTH)
-            return rj_fail(j, "nested too deep");
-        rc = rj_scan_object(j, members);
-        j->depth--;
-        break;
-    case '[':
-        v->type = RJ_ARRAY;
-        if (++j->depth > RJ_MAX_DEPTH)
-            return rj_fail(j, "nested too deep");
-        rc = rj_scan_array(j);
-        j->depth--;
-        break;
-    case 't':
-        v->type = RJ_TRUE;
-        rc = rj_scan_literal(j, "true", 4);
-        break;
-    case 'f':
-        v->type = RJ_FALSE;
-        rc = rj_scan_literal(j, "false", 5);
-        break;
-    case 'n':
-        v->type = RJ_NULL;
-        rc = rj_scan_literal(j, "null", 4);
-        break;
-    default:
-        if (*j->p != '-' && !is_digit(*j->p))
-            return rj_fail(j, "unexpected character");
-        v->type = RJ_NUMBER;
-        rc = rj_scan_number(j);
-        break;
-    }
-    v->n = (size_t)(j->p - v->p);
-    return rc;
-}
-
-int rj_parse(struct rj_doc *doc, const char *text, size_t n, char *err, size_t errlen)
-{
-    struct rj_parser j = { text, text, text + n, 0, err, errlen };
-    int rc;
-
-    doc->nmembers = 0;
-    rj_ws(&j);
-    if ((rc = rj_scan_value(&j, &doc->root, doc)) != 0) {
-        if (rc == -2)
-            snprintf(err, errlen, "out of memory");
-        return rc;
-    }
-    rj_ws(&j);
-    if (j.p != j.end)
-        return rj_fail(&j, "unexpected text after the value");
-    if (doc->root.type != RJ_OBJECT)
-        doc->nmembers = 0;
-    return 0;
-}
-
-void rj_doc_free(struct rj_doc *doc)
-{
-    free(doc->members);
-    memset(doc, 0, sizeof *doc);
-}
-
-const char *rj_type_name(enum rj_type type)
-{
-    switch (type) {
-    case RJ_STRING: return "a string";
-    case RJ_NUMBER: return "a number";
-    case RJ_TRUE:
-    case RJ_FALSE: return "a boolean";
-    case RJ_NULL: return "null";
-    case RJ_OBJECT: return "an object";
-    default: return "an array";
-    }
-}
-
-static void put_utf8(char *o, size_t *len, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[(*len)++] = (char)cp;
-    } else if (cp < 0x800) {
-        o[(*len)++] = (char)(0xC0 | cp >> 6);
-        o[(*len)++] = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        o[(*len)++] = (char)(0xE0 | cp >> 12);
-        o[(*len)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[(*len)++] = (char)(0x80 | (cp & 0x3F));
-    } else {
-        o[(*len)++] = (char)(0xF0 | cp >> 18);
-        o[(*len)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        o[(*len)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[(*len)++] = (char)(0x80 | (cp & 0x3F));
-    }
-}
-
-/* The string was checked by rj_parse: every escape here is well formed. */
-int rj_string_append(struct buf *out, const struct rj_value *v)
-{
-    const char *p = v->p + 1, *end = v->p + v->n - 1;
-
-    while (p < end) {
-        const char *bs = memchr(p, '\\', (size_t)(end - p));
-        char o[4];
-        size_t len = 0;
-        unsigned u, lo;
-
-        if (!bs)
-            return buf_add(out, p, (size_t)(end - p));
-        if (buf_add(out, p, (size_t)(bs - p)) != 0)
-            return -1;
-        switch (bs[1]) {
-        case 'b': o[len++] = '\b'; break;
-        case 'f': o[len++] = '\f'; break;
-        case 'n': o[len++] = '\n'; break;
-        case 'r': o[len++] = '\r'; break;
-        case 't': o[len++] = '\t'; break;
-        case 'u':
-            hex4(bs + 2, &u);
-            if (u >= 0xD800 && u <= 0xDBFF) {
-                hex4(bs + 8, &lo);
-                u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-                bs += 6;
-            }
-            put_utf8(o, &len, u);
-            bs += 4;
-            break;
-        default: o[len++] = bs[1]; break;   /* " \ / */
-        }
-        if (buf_add(out, o, len) != 0)
-            return -1;
-        p = bs + 2;
-    }
-    return 0;
-}
-
-/* Copies the JSON text of @p v without the white space between tokens. */
-int rj_json_append(struct buf *out, const struct rj_value *v)
-{
-    const char *p = v->p, *end = v->p + v->n, *run = p;
-
-    if (v->type != RJ_OBJECT && v->type != RJ_ARRAY)
-        return buf_add(out, v->p, v->n);
-    if (buf_reserve(out, v->n) != 0)
-        return -1;
-    while (p < end) {
-        if (*p == '"') {
-            for (p++; *p != '"'; p++)
-                if (*p == '\\')
-                    p++;
-            p++;
-        } else if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') {
-            buf_add(out, run, (size_t)(p - run));   /* reserved above: cannot fail */
-            while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-                p++;
-            run = p;
-        } else {
-            p++;
-        }
-    }
-    return buf_add(out, run, (size_t)(p - run));
-}
-
-int rj_text_append(struct buf *out, const struct rj_value *v)
-{
-    if (v->type == RJ_STRING)
-        return rj_string_append(out, v);
-    return rj_json_append(out, v);
-}
-
-/* Whether a member name (a string value) equals @p name. */
-static int rj_key_equals(const struct rj_value *key, const char *name, size_t len)
-{
-    struct buf decoded = { 0 };
-    int eq;
-
-    if (!memchr(key->p + 1, '\\', key->n - 2))
-        return key->n - 2 == len && memcmp(key->p + 1, name, len) == 0;
-    if (rj_string_append(&decoded, key) != 0)
-        return 0;
-    eq = decoded.len == len && memcmp(decoded.p, name, len) == 0;
-    buf_free(&decoded);
-    return eq;
-}
-
-const struct rj_member *rj_doc_member(const struct rj_doc *doc, const char *name, size_t len)
-{
-    for (size_t i = doc->nmembers; i-- > 0;)
-        if (rj_key_equals(&doc->members[i].key, name, len))
-            return &doc->members[i];
-    return NULL;
-}
-
-const struct rj_value *rj_doc_get(const struct rj_doc *doc, const char *name, size_t len)
-{
-    const struct rj_member *m = rj_doc_member(doc, name, len);
-    return m ? &m->value : NULL;
+    if (v->kind == JK_STRING)
+        return json_unescape(out, v);
+    return json_compact(out, v);
 }
 
 /* ---- key template ---- */
-
-/* One step of a path: a member name, or an array index when name is NULL. */
-struct path_step {
-    char *name;
-    size_t len;
-    size_t index;
-};
 
 enum seg_kind { SEG_TEXT, SEG_KEY, SEG_TOPIC, SEG_PARTITION, SEG_PATH };
 
@@ -640,8 +185,7 @@ struct seg {
     enum seg_kind kind;
     char *text;                  /* SEG_TEXT: the literal; SEG_PATH: the path as written */
     size_t len;
-    struct path_step *steps;     /* SEG_PATH */
-    size_t nsteps;
+    struct jsonpath *path;       /* SEG_PATH */
 };
 
 struct redis_template {
@@ -655,75 +199,10 @@ void redis_template_free(struct redis_template *t)
     if (!t)
         return;
     for (size_t i = 0; i < t->nsegs; i++) {
-        for (size_t k = 0; k < t->segs[i].nsteps; k++)
-            free(t->segs[i].steps[k].name);
-        free(t->segs[i].steps);
+        jsonpath_free(t->segs[i].path);
         free(t->segs[i].text);
     }
     free(t);
-}
-
-static int is_name_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' || c == '-';
-}
-
-/* The syntax of the router's paths: $, .name, ["odd key"], [index]. */
-static int path_compile(struct seg *s, char *err, size_t errlen)
-{
-    const char *expr = s->text, *p = expr + 1;
-    size_t len = strlen(expr);
-
-    if (!(s->steps = calloc(len + 1, sizeof *s->steps))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    while (*p) {
-        struct path_step *step = &s->steps[s->nsteps];
-        const char *start;
-        if (*p == '.') {
-            start = ++p;
-            while (is_name_char(*p))
-                p++;
-            if (p == start) {
-                snprintf(err, errlen, "{%s}: empty field name at position %zu", expr, (size_t)(start - expr));
-                return -1;
-            }
-            step->len = (size_t)(p - start);
-            step->name = strndup(start, step->len);
-        } else if (p[0] == '[' && p[1] == '"') {
-            const char *end;
-            start = p + 2;
-            if (!(end = strstr(start, "\"]"))) {
-                snprintf(err, errlen, "{%s}: unterminated [\"...\"]", expr);
-                return -1;
-            }
-            step->len = (size_t)(end - start);
-            step->name = strndup(start, step->len);
-            p = end + 2;
-        } else if (*p == '[') {
-            char *end;
-            unsigned long long idx = strtoull(p + 1, &end, 10);
-            if (end == p + 1 || *end != ']' || !is_digit(p[1])) {
-                snprintf(err, errlen, "{%s}: expected an index like [0] at position %zu", expr, (size_t)(p - expr));
-                return -1;
-            }
-            step->index = (size_t)idx;
-            p = end + 1;
-            s->nsteps++;
-            continue;
-        } else {
-            snprintf(err, errlen, "{%s}: unexpected '%c' at position %zu (paths look like $.a.b, $.items[0], "
-                     "$[\"odd key\"])", expr, *p, (size_t)(p - expr));
-            return -1;
-        }
-        if (!step->name) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        s->nsteps++;
-    }
-    return 0;
 }
 
 /* End of a {...} placeholder starting after its '{': the first '}' outside ["..."]. */
@@ -794,9 +273,12 @@ struct redis_template *redis_template_compile(const char *text, char *err, size_
             } else if (strcmp(s->text, "partition") == 0) {
                 s->kind = SEG_PARTITION;
             } else if (s->text[0] == '$') {
+                char why[256];
                 s->kind = SEG_PATH;
-                if (path_compile(s, err, errlen) != 0)
+                if (!(s->path = jsonpath_compile(s->text, why, sizeof why))) {
+                    snprintf(err, errlen, "{%s}: %s", s->text, why);
                     goto fail;
+                }
                 t->uses_value = 1;
             } else {
                 snprintf(err, errlen, "unknown placeholder {%s}: use {key}, {topic}, {partition} or a path "
@@ -825,69 +307,12 @@ int redis_template_uses_value(const struct redis_template *t)
     return t->uses_value;
 }
 
-/* The child of @p parent (checked JSON) at @p step, or 0 when there is none. */
-static int rj_child(const struct rj_value *parent, const struct path_step *step, struct rj_value *out)
-{
-    char err[8];
-    struct rj_parser j = { parent->p + 1, parent->p, parent->p + parent->n, 0, err, sizeof err };
-    size_t index = 0;
-    int found = 0;
-
-    if (parent->type != (step->name ? RJ_OBJECT : RJ_ARRAY))
-        return 0;
-    for (;;) {
-        struct rj_value key = { 0 }, value;
-        rj_ws(&j);
-        if (*j.p == '}' || *j.p == ']')
-            return found;
-        if (step->name) {
-            key.type = RJ_STRING;
-            key.p = j.p;
-            rj_scan_string(&j);
-            key.n = (size_t)(j.p - key.p);
-            rj_ws(&j);
-            j.p++;   /* ':' */
-            rj_ws(&j);
-        }
-        if (rj_scan_value(&j, &value, NULL) != 0)
-            return 0;
-        if (step->name ? rj_key_equals(&key, step->name, step->len) : index++ == step->index) {
-            *out = value;   /* the last of repeated names wins, as when the router parses */
-            found = 1;
-            if (!step->name)
-                return 1;
-        }
-        rj_ws(&j);
-        if (*j.p == ',')
-            j.p++;
-    }
-}
-
-static const struct rj_value *path_get(const struct seg *s, const struct rj_doc *doc, struct rj_value *tmp)
-{
-    const struct rj_value *v = &doc->root;
-
-    for (size_t i = 0; i < s->nsteps; i++) {
-        const struct path_step *step = &s->steps[i];
-        if (i == 0 && step->name && doc->root.type == RJ_OBJECT) {
-            if (!(v = rj_doc_get(doc, step->name, step->len)))
-                return NULL;
-            continue;
-        }
-        if (!rj_child(v, step, tmp))
-            return NULL;
-        v = tmp;
-    }
-    return v;
-}
-
-int redis_template_render(const struct redis_template *t, const struct sink_record *rec, const struct rj_doc *doc,
+int redis_template_render(const struct redis_template *t, const struct sink_record *rec, const struct json_slice *doc,
                           struct buf *out, char *err, size_t errlen)
 {
     for (size_t i = 0; i < t->nsegs; i++) {
         const struct seg *s = &t->segs[i];
-        const struct rj_value *v;
-        struct rj_value tmp;
+        struct json_slice v;
         char num[24];
         int rc = 0;
 
@@ -913,16 +338,17 @@ int redis_template_render(const struct redis_template *t, const struct sink_reco
                 snprintf(err, errlen, "key template: a tombstone has no value to fill {%s}", s->text);
                 return -1;
             }
-            if (!(v = path_get(s, doc, &tmp))) {
+            v = json_lookup(doc, s->path);
+            if (v.kind == JK_NONE) {
                 snprintf(err, errlen, "key template: %s is missing", s->text);
                 return -1;
             }
-            if (v->type == RJ_OBJECT || v->type == RJ_ARRAY || v->type == RJ_NULL) {
+            if (v.kind == JK_OBJECT || v.kind == JK_ARRAY || v.kind == JK_NULL) {
                 snprintf(err, errlen, "key template: %s is %s, not a string, number or boolean", s->text,
-                         rj_type_name(v->type));
+                         json_kind_name(v.kind));
                 return -1;
             }
-            rc = rj_text_append(out, v);
+            rc = redis_text_append(out, &v);
             break;
         }
         if (rc != 0) {

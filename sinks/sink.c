@@ -68,3 +68,13 @@ void sink_positions_done(struct sink_positions *req, int ok, const char *error)
 {
     req->done(req, ok, error);
 }
+
+int sink_value_json(const char *text, size_t len, struct json_slice *root, char *err, size_t errlen)
+{
+    char why[160];
+
+    if (json_read(text, len, root, why, sizeof why) == 0)
+        return 0;
+    snprintf(err, errlen, "value is not JSON: %s", why);
+    return -1;
+}

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "lib/cfg.h"
+#include "lib/json.h"
 #include "lib/log.h"
 
 struct sink;
@@ -180,6 +181,13 @@ void sink_positions_done(struct sink_positions *req, int ok, const char *error);
 
 void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/**
+ * @brief Read a record's value with json_read (@p root may be NULL). The one wording of every
+ * sink for a value that is not JSON, as the router's: "value is not JSON: <reason> at byte N".
+ * @return 0, or -1 with that in @p err.
+ */
+int sink_value_json(const char *text, size_t len, struct json_slice *root, char *err, size_t errlen);
 
 /* The registry of sink types (sinks/sink.c). */
 const struct sink_ops *sink_ops_find(const char *type);

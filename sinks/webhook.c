@@ -375,7 +375,6 @@ char *webhook_element_write(const struct webhook_names *n, const struct sink_rec
  * sink's work. */
 static long long element_check(struct webhook_sink *ws, const struct sink_record *rec, char *err, size_t errlen)
 {
-    char jerr[128];
     long long key_esc = 0;
 
     if (webhook_names_set(&ws->names, ws->base.super.name, rec->topic) != 0) {
@@ -386,10 +385,8 @@ static long long element_check(struct webhook_sink *ws, const struct sink_record
         snprintf(err, errlen, "key is not valid UTF-8");
         return -1;
     }
-    if (rec->value && json_check(rec->value, rec->value_len, jerr, sizeof jerr) != 0) {
-        snprintf(err, errlen, "value is not JSON: %s", jerr);
+    if (rec->value && sink_value_json(rec->value, rec->value_len, NULL, err, errlen) != 0)
         return -1;
-    }
     return (long long)webhook_element_len(&ws->names, rec, (size_t)key_esc);
 }
 

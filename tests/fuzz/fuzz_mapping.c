@@ -248,29 +248,30 @@ static void check_reason(const char *err, size_t errlen)
 /* ---- redis ---- */
 
 /* A value read in place must hold what jansson reads there. */
-static void rj_value_check(const struct rj_value *v, const json_t *expect)
+static void rj_value_check(const struct json_slice *v, const json_t *expect)
 {
     struct buf json = { 0 }, text = { 0 };
     json_t *back;
 
-    CHECK(rj_json_append(&json, v) == 0);
+    CHECK(json_compact(&json, v) == 0);
     back = parse_any(json.p ? json.p : "", json.len);
     CHECK(back && json_equal(back, expect));
     json_decref(back);
-    CHECK(rj_text_append(&text, v) == 0);
-    switch (v->type) {
-    case RJ_STRING:
+    CHECK(redis_text_append(&text, v) == 0);
+    switch (v->kind) {
+    case JK_STRING:
         CHECK(json_is_string(expect) && text.len == json_string_length(expect) &&
               (text.len == 0 || memcmp(text.p, json_string_value(expect), text.len) == 0));
         break;
-    case RJ_NUMBER: CHECK(json_is_number(expect)); break;
-    case RJ_TRUE: CHECK(json_is_true(expect)); break;
-    case RJ_FALSE: CHECK(json_is_false(expect)); break;
-    case RJ_NULL: CHECK(json_is_null(expect)); break;
-    case RJ_OBJECT: CHECK(json_is_object(expect)); break;
-    case RJ_ARRAY: CHECK(json_is_array(expect)); break;
+    case JK_NUMBER: CHECK(json_is_number(expect)); break;
+    case JK_TRUE: CHECK(json_is_true(expect)); break;
+    case JK_FALSE: CHECK(json_is_false(expect)); break;
+    case JK_NULL: CHECK(json_is_null(expect)); break;
+    case JK_OBJECT: CHECK(json_is_object(expect)); break;
+    case JK_ARRAY: CHECK(json_is_array(expect)); break;
+    default: CHECK(0);
     }
-    if (v->type != RJ_STRING)   /* the stored text of anything but a string is its JSON */
+    if (v->kind != JK_STRING)   /* the stored text of anything but a string is its JSON */
         CHECK(text.len == json.len && (text.len == 0 || memcmp(text.p, json.p, text.len) == 0));
     buf_free(&json);
     buf_free(&text);
@@ -278,9 +279,11 @@ static void rj_value_check(const struct rj_value *v, const json_t *expect)
 
 static void fuzz_rj(const struct frec *fr)
 {
-    struct rj_doc doc = { 0 };
+    struct json_slice doc, key, value;
+    struct json_iter it;
     char err[256];
-    int ok = rj_parse(&doc, fr->rec.value, fr->rec.value_len, err, sizeof err) == 0;
+    int ok = sink_value_json(fr->rec.value, fr->rec.value_len, &doc, err, sizeof err) == 0;
+    size_t n = 0;
 
     if (!ok)
         check_reason(err, sizeof err);
@@ -289,24 +292,24 @@ static void fuzz_rj(const struct frec *fr)
     if (ok && !fr->doc)
         CHECK(jansson_stricter(&fr->jerr));
     if (ok && fr->doc) {
-        if (doc.root.type == RJ_OBJECT) {
-            CHECK(json_is_object(fr->doc) && json_object_size(fr->doc) <= doc.nmembers);
-            for (size_t i = 0; i < doc.nmembers; i++) {
+        if (doc.kind == JK_OBJECT) {
+            json_iter_init(&it, &doc);
+            while (json_iter_next(&it, &key, &value)) {
                 struct buf name = { 0 };
-                const struct rj_member *last;
-                CHECK(rj_string_append(&name, &doc.members[i].key) == 0);
+                struct json_slice last;
+                n++;
+                CHECK(json_unescape(&name, &key) == 0);
                 /* repeated names: the last one counts, as when jansson parses */
-                last = rj_doc_member(&doc, name.p ? name.p : "", name.len);
-                CHECK(last != NULL && last >= &doc.members[i]);
-                rj_value_check(&last->value, json_object_getn(fr->doc, name.p ? name.p : "", name.len));
+                last = json_get(&doc, name.p ? name.p : "", name.len);
+                CHECK(last.kind != JK_NONE && last.p >= value.p);
+                rj_value_check(&last, json_object_getn(fr->doc, name.p ? name.p : "", name.len));
                 buf_free(&name);
             }
+            CHECK(json_is_object(fr->doc) && json_object_size(fr->doc) <= n);
         } else {
-            CHECK(doc.nmembers == 0);
-            rj_value_check(&doc.root, fr->doc);
+            rj_value_check(&doc, fr->doc);
         }
     }
-    rj_doc_free(&doc);
 }
 
 static void fuzz_redis_prepare(struct sink *sk, struct frec *fr)

@@ -25,8 +25,8 @@
 struct frec {
     struct tpl_record tpl;      /* doc: parsed as the router parses values */
     struct sink_record sink;
-    struct rj_doc rj;           /* the redis sink's own reading of the value */
-    int rj_ok;                  /* the value is JSON to rj_parse (or a tombstone) */
+    struct json_slice rj;       /* the redis sink's own reading of the value */
+    int rj_ok;                  /* the value is JSON to json_read (or a tombstone) */
     char id[64];
 };
 
@@ -318,7 +318,7 @@ static size_t records_parse(const uint8_t *p, const uint8_t *end, struct frec *r
             fr->sink.value = (const char *)value;
             fr->sink.value_len = vlen;
             fr->tpl.doc = json_loadb((const char *)value, vlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-            fr->rj_ok = rj_parse(&fr->rj, (const char *)value, vlen, why, sizeof why) == 0;
+            fr->rj_ok = json_read((const char *)value, vlen, &fr->rj, why, sizeof why) == 0;
         } else {
             fr->rj_ok = 1;
         }
@@ -346,10 +346,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_string_template(text, recs, nrecs);
     fuzz_redis_template(text, recs, nrecs);
     fuzz_json_template((const char *)data, tlen, recs, nrecs);
-    for (size_t i = 0; i < nrecs; i++) {
+    for (size_t i = 0; i < nrecs; i++)
         json_decref(recs[i].tpl.doc);
-        rj_doc_free(&recs[i].rj);
-    }
     free(text);
     return 0;
 }

@@ -81,17 +81,26 @@ rec() {
 good() {   # good N: a record every sink takes
     rec "good-$1" "good-$1" "{\"id\":\"g-$1\",\"qty\":$1,\"name\":\"item $1\"}" ok ok ok ok
 }
-NOT_JSON='^value is not JSON: '
+# One wording for a value that is not JSON, everywhere: "value is not JSON: <reason> at byte N".
+# The redis, postgres and webhook sinks read values with lib/json.c, so the same value gets the
+# same reason from each (not_json REASON N); the http sink's comes from the router's parser.
+NOT_JSON='^value is not JSON: .+ at byte [0-9]+$'
+not_json() { printf '^value is not JSON: %s at byte %s$' "$1" "$2"; }
 NOT_OBJECT_REDIS='^(hash: the value is an? [a-z]+, not a JSON object|key template: \$\.id is missing)'
 NO_ID_PG='^key column "id" is missing or null in the value'
 NO_ID_API='^url: missing field \$\.id \(write \{\$\.id\?\} to allow it\)'
 
 for i in $(seq 0 9); do good "$i"; done
-rec truncated   bad-truncated   '{"id":"t-1","qty":'                       "$NOT_JSON" "$NOT_JSON" "$NOT_JSON" "$NOT_JSON"
-rec plain-text  bad-text        'hello, world'                            "$NOT_JSON" "$NOT_JSON" "$NOT_JSON" "$NOT_JSON"
-rec trailing    bad-trailing    '{"id":"t-2","qty":1,"name":"x"} tail'    "$NOT_JSON" "$NOT_JSON" "$NOT_JSON" "$NOT_JSON"
-rec empty       bad-empty       @empty                                    "$NOT_JSON" "$NOT_JSON" "$NOT_JSON" "$NOT_JSON"
-rec binary      bad-binary      '{"id":"t-3",\n"name":"\x00\x01"}\n'       "$NOT_JSON" "$NOT_JSON" "$NOT_JSON" "$NOT_JSON"
+r=$(not_json 'unexpected end of the text' 18)
+rec truncated   bad-truncated   '{"id":"t-1","qty":'                       "$r" "$r" "$NOT_JSON" "$r"
+r=$(not_json 'unexpected character' 0)
+rec plain-text  bad-text        'hello, world'                            "$r" "$r" "$NOT_JSON" "$r"
+r=$(not_json 'text after the value' 32)
+rec trailing    bad-trailing    '{"id":"t-2","qty":1,"name":"x"} tail'    "$r" "$r" "$NOT_JSON" "$r"
+r=$(not_json 'unexpected end of the text' 0)
+rec empty       bad-empty       @empty                                    "$r" "$r" "$NOT_JSON" "$r"
+r=$(not_json 'control character in a string' 21)
+rec binary      bad-binary      '{"id":"t-3",\n"name":"\x00\x01"}\n'       "$r" "$r" "$NOT_JSON" "$r"
 for i in $(seq 10 19); do good "$i"; done
 rec array       bad-array       '[1,2,3]'                                 "$NOT_OBJECT_REDIS" "$NO_ID_PG" "$NO_ID_API" ok
 rec number      bad-number      '42'                                      "$NOT_OBJECT_REDIS" "$NO_ID_PG" "$NO_ID_API" ok
@@ -102,11 +111,12 @@ rec null-id     bad-null-id     '{"id":null,"qty":5,"name":"null id"}'    '^key 
     '^url: field \$\.id is empty or null, which would leave a hole in the URL' ok
 # Latin-1 text where JSON must be UTF-8; a NUL escape (valid JSON, but PostgreSQL text cannot
 # hold NUL); arrays nested 3000 deep (each parser has a depth limit; none may crash).
-rec latin1      bad-latin1      '{"id":"u-1","qty":1,"name":"caf\xe9"}'    "$NOT_JSON" "$NOT_JSON" "$NOT_JSON" "$NOT_JSON"
+r=$(not_json 'not valid UTF-8' 31)
+rec latin1      bad-latin1      '{"id":"u-1","qty":1,"name":"caf\xe9"}'    "$r" "$r" "$NOT_JSON" "$r"
 rec nul-escape  bad-nul-escape  '{"id":"n-1","qty":1,"name":"a\\u0000b"}' \
     ok '^column "name": a string holds a NUL character, which PostgreSQL text cannot store' ok ok
 rec deep        bad-deep        "{\"id\":\"d-1\",\"x\":$(printf '%*s' 3000 '' | tr ' ' '[')$(printf '%*s' 3000 '' | tr ' ' ']')}" \
-    "$NOT_JSON(nested too deep)" "$NOT_JSON(nested too deep)" "$NOT_JSON(maximum parsing depth)" \
+    "$(not_json 'nested too deep' 2063)" "$(not_json 'nested too deep' 2063)" '^value is not JSON: maximum parsing depth.* at byte [0-9]+$' \
     '^record of 6025 bytes is over max_record_bytes \(2048\)$'
 for i in $(seq 20 29); do good "$i"; done
 rec qty-text    bad-qty-text    '{"id":"w-1","qty":"abc","name":"text in an integer"}' \
