@@ -233,6 +233,15 @@ int http_request_set_id(struct http_request *req, const char *id);
 const char *http_request_id(const struct http_request *req);
 const char *http_request_url(const struct http_request *req);
 const char *http_request_method(const struct http_request *req);
+/** @brief The URL's host, for messages (never its path or query, which may hold secrets). */
+const char *http_request_host(const struct http_request *req);
+/** @brief A number of the caller's kept with the request (http_attempt.c: the record's index). */
+void http_request_set_tag(struct http_request *req, uintptr_t tag);
+uintptr_t http_request_tag(const struct http_request *req);
+/** @brief Replace the callback given to http_request_new. */
+void http_request_set_done(struct http_request *req, http_done_fn done, void *arg);
+/** @brief The engine's configuration, as given to http_engine_new. */
+const struct http_engine_conf *http_engine_config(const struct http_engine *eng);
 void http_request_free(struct http_request *req);
 
 /* ---- one attempt of a batch, one request per record ---- */
