@@ -24,6 +24,7 @@
 #include "http_engine.h"
 #include "template.h"
 #include "lib/clock.h"
+#include "lib/log.h"
 
 #define RESPONSE_KEEP 1024            /* bytes of a response body kept for messages */
 #define TOKEN_RESPONSE_MAX (64 * 1024)
@@ -56,6 +57,7 @@ struct http_request {
     CURL *easy;
     struct buf resp;
     size_t resp_keep;
+    int resp_truncated;           /* the body went past resp_keep */
     char retry_after[64];
     char refused[640];            /* why the SSRF guard refused the address */
     char errbuf[CURL_ERROR_SIZE];
@@ -70,7 +72,7 @@ struct sock_ctx {
 };
 
 struct http_engine {
-    struct sink *sk;
+    char who[160];                /* the subject of its log lines: "sink:webhook:orders", "registry" */
     struct event_base *eb;
     struct http_engine_conf conf;
     CURLM *multi;
@@ -188,6 +190,11 @@ const char *http_request_url(const struct http_request *req)
     return req->url;
 }
 
+void http_request_keep_body(struct http_request *req, size_t max)
+{
+    req->resp_keep = max;
+}
+
 const char *http_request_host(const struct http_request *req)
 {
     return req->host;
@@ -225,6 +232,7 @@ static void request_clear_attempt(struct http_request *req)
     curl_slist_free_all(req->wire);
     req->late = req->wire = NULL;
     buf_free(&req->resp);
+    req->resp_truncated = 0;
     req->retry_after[0] = '\0';
     req->refused[0] = '\0';
     req->errbuf[0] = '\0';
@@ -243,6 +251,22 @@ void http_request_free(struct http_request *req)
     free(req);
 }
 
+static void engine_log(const struct http_engine *eng, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void engine_log(const struct http_engine *eng, enum log_level level, const char *fmt, ...)
+{
+    char msg[1800];
+    va_list ap;
+
+    if (level < log_min_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_write(level, eng->who, "%s", msg);
+}
+
 /* ---- curl callbacks ---- */
 
 static size_t on_curl_write(char *data, size_t size, size_t n, void *arg)
@@ -253,6 +277,9 @@ static size_t on_curl_write(char *data, size_t size, size_t n, void *arg)
     if (req->resp.len < req->resp_keep) {
         size_t take = req->resp_keep - req->resp.len;
         buf_add(&req->resp, data, len < take ? len : take);
+        req->resp_truncated |= len > take;
+    } else if (len) {
+        req->resp_truncated = 1;
     }
     return len;   /* the rest is read and dropped */
 }
@@ -564,7 +591,7 @@ static void engine_park(struct http_engine *eng, struct http_request *req, const
         snprintf(eng->park_reason, sizeof eng->park_reason, "%s", error);
         event_add(eng->park_timer, &every);
     }
-    sink_log(eng->sk, LOG_ERROR, "PARKED: %s; the endpoint is gone, so nothing more is sent and nothing is "
+    engine_log(eng, LOG_ERROR, "PARKED: %s; the endpoint is gone, so nothing more is sent and nothing is "
              "dead-lettered: %zu request(s) held, their partitions pause; fix the url and restart sluice",
              error, eng->nqueued);
 }
@@ -575,7 +602,7 @@ static void on_park_timer(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    sink_log(eng->sk, LOG_ERROR, "PARKED for %" PRId64 " s: %s; %zu request(s) held; fix the url and restart sluice",
+    engine_log(eng, LOG_ERROR, "PARKED for %" PRId64 " s: %s; %zu request(s) held; fix the url and restart sluice",
              (mono_ms() - eng->parked_at_ms) / 1000, eng->park_reason, eng->nqueued);
 }
 
@@ -607,28 +634,28 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
             delay = RETRY_AFTER_CAP_MS;
         if (now + delay > eng->not_before_ms)
             eng->not_before_ms = now + delay;
-        sink_log(eng->sk, LOG_WARN, "HTTP %ld from %s: sending nothing for %" PRId64 " ms (Retry-After)",
+        engine_log(eng, LOG_WARN, "HTTP %ld from %s: sending nothing for %" PRId64 " ms (Retry-After)",
                  status, req->host, delay);
     }
     if (status == 429 && eng->limited) {
         http_bucket_slow_down(&eng->bucket, now);
-        sink_log(eng->sk, LOG_WARN, "HTTP 429 from %s: rate lowered to %.2f requests/s (configured %.2f)",
+        engine_log(eng, LOG_WARN, "HTTP 429 from %s: rate lowered to %.2f requests/s (configured %.2f)",
                  req->host, eng->bucket.rate, eng->bucket.configured);
     }
     if (!refused)
         change = http_breaker_record(&eng->breaker, cls == HTTP_RETRY && status != 429, now);
     if (change > 0)
-        sink_log(eng->sk, LOG_ERROR, "circuit open after %u consecutive failures (last: %s): holding requests "
+        engine_log(eng, LOG_ERROR, "circuit open after %u consecutive failures (last: %s): holding requests "
                  "for %" PRId64 " ms, then one probe", eng->breaker.failures, error, eng->breaker.cooldown_ms);
     else if (change < 0)
-        sink_log(eng->sk, LOG_INFO, "circuit closed: %s answered again", req->host);
+        engine_log(eng, LOG_INFO, "circuit closed: %s answered again", req->host);
     if (status == 401 && eng->oauth && !req->auth_retried) {
         /* The token may have been revoked or expired early: fetch a new one, resend once. */
         req->auth_retried = 1;
         if (req->token_gen == eng->token_gen && eng->token) {
             free(eng->token);
             eng->token = NULL;
-            sink_log(eng->sk, LOG_WARN, "HTTP 401 from %s: fetching a new OAuth2 token and sending again", req->host);
+            engine_log(eng, LOG_WARN, "HTTP 401 from %s: fetching a new OAuth2 token and sending again", req->host);
         }
         TAILQ_INSERT_HEAD(&eng->queue, req, link);
         req->queued = 1;
@@ -648,7 +675,8 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
     default: eng->stats.permanent++; break;
     }
     res = (struct http_result){ .cls = cls, .status = status, .error = error,
-                                .body = req->resp.p ? req->resp.p : "", .body_len = req->resp.len };
+                                .body = req->resp.p ? req->resp.p : "", .body_len = req->resp.len,
+                                .body_truncated = req->resp_truncated };
     req->done(req, &res, req->arg);   /* the callee owns req now */
 }
 
@@ -707,7 +735,7 @@ static void token_fetch(struct http_engine *eng)
 oom:
     http_request_free(req);
     eng->token_retry_ms = mono_ms() + 1000;
-    sink_log(eng->sk, LOG_ERROR, "out of memory building the OAuth2 token request");
+    engine_log(eng, LOG_ERROR, "out of memory building the OAuth2 token request");
 out:
     if (line)
         OPENSSL_cleanse(line, strlen(line));
@@ -744,9 +772,9 @@ static void token_done(struct http_engine *eng, struct http_request *req, CURLco
             /* Renew a little early: a tenth of the lifetime, at most a minute. */
             eng->token_expires_ms = secs > 0 ? now + secs * 1000 - (secs / 10 < 60 ? secs / 10 : 60) * 1000 : 0;
             if (secs > 0)
-                sink_log(eng->sk, LOG_INFO, "OAuth2 token from %s, valid %" PRId64 " s", req->host, secs);
+                engine_log(eng, LOG_INFO, "OAuth2 token from %s, valid %" PRId64 " s", req->host, secs);
             else
-                sink_log(eng->sk, LOG_INFO, "OAuth2 token from %s, no expiry given: kept until a 401", req->host);
+                engine_log(eng, LOG_INFO, "OAuth2 token from %s, no expiry given: kept until a 401", req->host);
         } else {
             snprintf(error, sizeof error, "HTTP %ld from %s without an access_token in a JSON body", status, req->host);
         }
@@ -763,7 +791,7 @@ static void token_done(struct http_engine *eng, struct http_request *req, CURLco
         eng->token_failures++;
         backoff = 1000LL << (eng->token_failures < 7 ? eng->token_failures - 1 : 6);
         eng->token_retry_ms = now + backoff;
-        sink_log(eng->sk, LOG_ERROR, "OAuth2 token request failed: %s; %zu request(s) wait; trying again in %" PRId64 " ms",
+        engine_log(eng, LOG_ERROR, "OAuth2 token request failed: %s; %zu request(s) wait; trying again in %" PRId64 " ms",
                  error[0] ? error : "out of memory", eng->nqueued, backoff);
     }
 }
@@ -838,7 +866,8 @@ void http_engine_submit(struct http_engine *eng, struct http_request *req)
 
 /* ---- life ---- */
 
-struct http_engine *http_engine_new(struct sink *sk, const struct http_engine_conf *conf, char *err, size_t errlen)
+struct http_engine *http_engine_new(struct event_base *eb, const char *who, const struct http_engine_conf *conf,
+                                    char *err, size_t errlen)
 {
     struct http_engine *eng = calloc(1, sizeof *eng);
 
@@ -851,8 +880,8 @@ struct http_engine *http_engine_new(struct sink *sk, const struct http_engine_co
         snprintf(err, errlen, "libcurl cannot initialise");
         return NULL;
     }
-    eng->sk = sk;
-    eng->eb = sk->eb;
+    snprintf(eng->who, sizeof eng->who, "%s", who);
+    eng->eb = eb;
     eng->conf = *conf;
     eng->conf.ca_file = NULL;
     TAILQ_INIT(&eng->queue);
@@ -878,8 +907,17 @@ struct http_engine *http_engine_new(struct sink *sk, const struct http_engine_co
     }
     http_breaker_init(&eng->breaker, (unsigned)conf->breaker_failures, conf->breaker_cooldown_ms);
     if (!conf->tls_verify)
-        sink_log(sk, LOG_WARN, "tls_verify is off: any certificate is accepted, so anyone on the path can read and change the requests");
+        engine_log(eng, LOG_WARN, "tls_verify is off: any certificate is accepted, so anyone on the path can read and change the requests");
     return eng;
+}
+
+struct http_engine *http_engine_for_sink(struct sink *sk, const struct http_engine_conf *conf, char *err,
+                                         size_t errlen)
+{
+    char who[160];
+
+    sink_subject(sk, who, sizeof who);
+    return http_engine_new(sk->eb, who, conf, err, errlen);
 }
 
 int http_engine_set_oauth(struct http_engine *eng, const struct http_oauth_conf *oc, char *err, size_t errlen)

@@ -185,4 +185,7 @@ void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
 const struct sink_ops *sink_ops_find(const char *type);
 extern const struct sink_ops *const sink_types[];   /* NULL-terminated */
 
-#endif
+#endif/** @brief The subject of a sink's log lines: "sink:<type>:<name>". */
+void sink_subject(const struct sink *sk, char *out, size_t outlen);
+
+
