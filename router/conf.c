@@ -106,6 +106,10 @@ static const struct cfg_opt conf_opts[] = {
             "How long a stop waits for in-flight batches"),
     CFG_INT("commit_interval_ms", "1000", 10, 60000, M(commit_interval_ms),
             "How often finished offsets are committed to Kafka"),
+    CFG_SECTION("registry", conf_registry_opts, "The Schema Registry that topics with a \"confluent\" format are read with"),
+    { .name = "topics", .type = CFG_T_JSON, .def = "{}", .offset = M(products.topics_json),
+      .help = "Per topic name, how its records are encoded: an object of `topics.<name>` sections "
+              "(see below); a topic not listed has JSON values and keys as bytes" },
     CFG_END
 };
 
@@ -959,6 +963,7 @@ struct conf *conf_load(const char *file, struct cfg_errors *errs)
     }
     ctx.nerr += cfg_apply(conf_opts, src.root, cm, &src.doc, "", NULL, errs);
     conf_kafka_load(&ctx, &src.doc, &cm->conf);
+    ctx.nerr += conf_products_load(&cm->conf.products, &src.doc, errs);
     if (cm->conf.sinks_dir && cm->conf.sinks_dir[0]) {
         /* messages name the directory as written, not with values from the environment */
         shown_dir = conf_dir_resolve(file,
@@ -1025,6 +1030,7 @@ void conf_free(struct conf *conf)
     for (size_t i = 0; i < conf->nsinks; i++)
         conf_sink_free(conf->sinks[i]);
     free(conf->sinks);
+    conf_products_free(&conf->products);
     cfg_release(conf_opts, cm);
     free(conf->file);
     free(cm);
@@ -1037,6 +1043,8 @@ void conf_print_reference(FILE *out)
           "do not edit by hand. Every string may reference the environment as `${NAME}`.\n\n"
           "## Main file\n\n| key | type | default | meaning |\n| --- | --- | --- | --- |\n", out);
     cfg_print_reference(conf_opts, "", out);
+    fputs("\n## A topic (`topics.<name>`)\n\n| key | type | default | meaning |\n| --- | --- | --- | --- |\n", out);
+    cfg_print_reference(conf_topic_opts, "topics.<name>", out);
     fputs("\n## Every sink\n\nA sink file (or an entry of `sinks`) holds these keys, plus a section named after its\n"
           "type with that type's options.\n\n| key | type | default | meaning |\n| --- | --- | --- | --- |\n", out);
     cfg_print_reference(conf_sink_opts, "", out);
