@@ -14,7 +14,10 @@ struct dlq;
 
 /* What one dead letter says about its record. */
 struct dlq_letter {
-    const char *sink;
+    const char *sink;         /* NULL: a letter of the record, before any sink (decode) */
+    const char *stage;        /* header sluice.stage: "decode"; NULL: "sink" */
+    int has_schema_id;        /* 1: header sluice.schema.id = schema_id */
+    uint32_t schema_id;
     const char *reason;
     const char *topic;
     int32_t partition;
