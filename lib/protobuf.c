@@ -44,14 +44,24 @@ struct walk {
 static int bad(struct walk *w, size_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int bad(struct walk *w, size_t at, const char *fmt, ...)
 {
+    char where[32];
+    size_t room;
     va_list ap;
-    int n;
+    int n, m;
 
+    if (w->errlen == 0)
+        return -1;
+    m = snprintf(where, sizeof where, " at byte %zu", at);
+    /* the offset always fits: a long reason (long type names) is cut instead */
+    room = w->errlen > (size_t)m ? w->errlen - (size_t)m : 1;
     va_start(ap, fmt);
-    n = vsnprintf(w->err, w->errlen, fmt, ap);
+    n = vsnprintf(w->err, room, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < w->errlen)
-        snprintf(w->err + n, w->errlen - (size_t)n, " at byte %zu", at);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= room)
+        n = (int)room - 1;
+    snprintf(w->err + n, w->errlen - (size_t)n, "%s", where);
     return -1;
 }
 

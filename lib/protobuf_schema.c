@@ -7,6 +7,7 @@
 
 #include <google/protobuf/descriptor.pb-c.h>
 
+#include "lib/json.h"
 #include "lib/protobuf_int.h"
 
 typedef Google__Protobuf__FileDescriptorProto FileProto;
@@ -198,6 +199,38 @@ static int value_order(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* A protobuf identifier, [A-Za-z_][A-Za-z0-9_]*: printed into JSON as it is (enum names) or
+ * turned into lowerCamel (field names), it needs no escaping. */
+static int identifier(const char *s)
+{
+    if (!s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return 0;
+    for (s++; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* "" or identifiers joined by dots (a package). */
+static int dotted_identifier(const char *s)
+{
+    char part[256];
+
+    while (*s) {
+        size_t n = strcspn(s, ".");
+        if (n == 0 || n >= sizeof part)
+            return 0;
+        memcpy(part, s, n);
+        part[n] = '\0';
+        if (!identifier(part))
+            return 0;
+        s += n;
+        if (*s == '.' && !*++s)
+            return 0;
+    }
+    return 1;
+}
+
 /* @p e NULL: the built-in google.protobuf.NullValue. */
 static int add_enum(struct loader *ld, char *full_name, const EnumProto *e)
 {
@@ -216,8 +249,8 @@ static int add_enum(struct loader *ld, char *full_name, const EnumProto *e)
         return fail(ld, "out of memory", NULL);
     for (size_t i = 0; i < n; i++) {
         const char *name = e ? e->value[i]->name : "NULL_VALUE";
-        if (!name)
-            return fail(ld, "enum value without a name in", full_name);
+        if (!identifier(name))
+            return fail(ld, "enum value without a valid name in", full_name + 1);
         en->values[i].number = e ? e->value[i]->number : 0;
         en->values[i].order = (uint32_t)i;
         if (!(en->values[i].name = strdup(name)))
@@ -242,8 +275,8 @@ static int add_message_tree(struct loader *ld, const char *scope, const MessageP
     int32_t self, child;
     char *full_name;
 
-    if (!m->name || !m->name[0])
-        return fail(ld, "message without a name in", scope[0] ? scope + 1 : "the root scope");
+    if (!identifier(m->name))
+        return fail(ld, "message without a valid name in", scope[0] ? scope + 1 : "the root scope");
     if (add_message(ld, join_name(scope, m->name), m, NULL, proto3, &self) != 0)
         return -1;
     *index = self;
@@ -256,8 +289,8 @@ static int add_message_tree(struct loader *ld, const char *scope, const MessageP
         ld->s->msgs[self].nested[ld->s->msgs[self].nnested++] = child;
     }
     for (size_t i = 0; i < m->n_enum_type; i++) {
-        if (!m->enum_type[i]->name)
-            return fail(ld, "enum without a name in", full_name + 1);
+        if (!identifier(m->enum_type[i]->name))
+            return fail(ld, "enum without a valid name in", full_name + 1);
         if (add_enum(ld, join_name(full_name, m->enum_type[i]->name), m->enum_type[i]) != 0)
             return -1;
     }
@@ -408,6 +441,8 @@ static int add_field(struct loader *ld, int32_t mi, size_t noneofs, int proto3, 
         f->flags |= PB_REPEATED;
     else if (type == PB_MESSAGE || f->oneof >= 0 || src->proto3_optional || !proto3)
         f->flags |= PB_PRESENCE;
+    if (!identifier(src->name) || (src->json_name && !json_utf8_valid(src->json_name, strlen(src->json_name))))
+        return fail(ld, "field name or json_name is not a valid name", f->name);
     if (!(f->key = json_key(src->name, src->json_name, &f->key_len)))
         return fail(ld, "out of memory", NULL);
     return 0;
@@ -559,6 +594,11 @@ struct pb_schema *pb_schema_load(const struct pb_blob *files, size_t nfiles, cha
             fail(&ld, "out of memory", NULL);
             goto out;
         }
+        if (!dotted_identifier(package + 1)) {
+            free(package);
+            fail(&ld, "package is not a valid name in", fp->name);
+            goto out;
+        }
         if (!fp->package || !fp->package[0])
             package[0] = '\0';          /* no package: names start at the root, ".Name" */
         if (i == 0 && fp->n_message_type && !(ld.s->top = calloc(fp->n_message_type, sizeof *ld.s->top)))
@@ -569,7 +609,7 @@ struct pb_schema *pb_schema_load(const struct pb_blob *files, size_t nfiles, cha
                 ld.s->top[ld.s->ntop++] = index;
         }
         for (size_t j = 0; !failed && j < fp->n_enum_type; j++)
-            failed = !fp->enum_type[j]->name ? fail(&ld, "enum without a name in", fp->name) :
+            failed = !identifier(fp->enum_type[j]->name) ? fail(&ld, "enum without a valid name in", fp->name) :
                 add_enum(&ld, join_name(package, fp->enum_type[j]->name), fp->enum_type[j]);
         free(package);
         if (failed)

@@ -49,7 +49,8 @@ static inline PbMessage *pbt_message(const char *name, PbField **fields, size_t 
     m->name = (char *)name;
     m->n_field = n;
     m->field = calloc(n ? n : 1, sizeof *m->field);
-    memcpy(m->field, fields, n * sizeof *fields);
+    if (n)
+        memcpy(m->field, fields, n * sizeof *fields);
     if (map_entry) {
         Google__Protobuf__MessageOptions oinit = GOOGLE__PROTOBUF__MESSAGE_OPTIONS__INIT;
         m->options = calloc(1, sizeof *m->options);

@@ -329,7 +329,7 @@ static void test_load_errors(void **state)
         pbt_field("b", 1, PB_OPT, PB_T_INT32, NULL, NULL, -1),
     };
     PbField *group_fields[] = { pbt_field("g", 1, PB_OPT, PB_T_GROUP, ".G", NULL, -1) };
-    PbMessage *dup = pbt_message("Dup", dup_fields, 2, 0), *g = pbt_message("G", group_fields, 1, 0);
+    PbMessage *dup = pbt_message("Dup", dup_fields, 2, 0), *g = pbt_message("G", group_fields, 1, 0), *bad_name;
     struct pb_blob file;
     char err[256];
 
@@ -348,6 +348,23 @@ static void test_load_errors(void **state)
     assert_null(pb_schema_load(&nested, 1, err, sizeof err));
     assert_string_equal(err, "FileDescriptorProto 0: nested deeper than 32 or holds a group");
 
+    /* names go into the JSON as they are: identifiers only, json_name valid UTF-8 */
+    bad_name = pbt_message("X", (PbField *[]){ pbt_field("bad-name", 1, PB_OPT, PB_T_INT32, NULL, NULL, -1) }, 1, 0);
+    file.p = pbt_pack_file("x.proto", "", "proto3", &bad_name, 1, NULL, 0, NULL, 0, &file.len);
+    assert_null(pb_schema_load(&file, 1, err, sizeof err));
+    assert_string_equal(err, "field name or json_name is not a valid name: X.bad-name");
+    free((void *)file.p);
+    bad_name = pbt_message("X", (PbField *[]){ pbt_field("a", 1, PB_OPT, PB_T_INT32, NULL, "\xff", -1) }, 1, 0);
+    file.p = pbt_pack_file("x.proto", "", "proto3", &bad_name, 1, NULL, 0, NULL, 0, &file.len);
+    assert_null(pb_schema_load(&file, 1, err, sizeof err));
+    assert_string_equal(err, "field name or json_name is not a valid name: X.a");
+    free((void *)file.p);
+    bad_name = pbt_message("X", NULL, 0, 0);
+    file.p = pbt_pack_file("x.proto", "a..b", "proto3", &bad_name, 1, NULL, 0, NULL, 0, &file.len);
+    assert_null(pb_schema_load(&file, 1, err, sizeof err));
+    assert_string_equal(err, "package is not a valid name in: x.proto");
+    free((void *)file.p);
+
     file.p = pbt_pack_file("dup.proto", "", "proto3", &dup, 1, NULL, 0, NULL, 0, &file.len);
     assert_null(pb_schema_load(&file, 1, err, sizeof err));
     assert_string_equal(err, "field number used twice: Dup.b");
@@ -358,7 +375,7 @@ static void test_load_errors(void **state)
     free((void *)file.p);
 }
 
-/* A cap on the output buffer stops a decode that would pass it. */
+/* A cap on the output buffer stops a decode that would pass it; a small error buffer keeps the offset. */
 static void test_output_cap(void **state)
 {
     uint8_t value[] = { 0, 0, 0, 0, 1, 0, 0x0a, 0x05, 'h', 'e', 'l', 'l', 'o' };
@@ -369,6 +386,13 @@ static void test_output_cap(void **state)
     buf_init(&out, 8);
     assert_int_equal(pb_decode_json(shop, (const int32_t[]){ 0 }, 1, value, sizeof value, 6, &out, err, sizeof err), -1);
     assert_string_equal(err, "decoded JSON is larger than the output cap (or out of memory) at byte 6");
+    buf_free(&out);
+
+    /* a reason too long for the caller's buffer is cut, never its offset */
+    value[7] = 0x00;
+    value[6] = 0x1a;
+    assert_int_equal(pb_decode_json(shop, (const int32_t[]){ 0 }, 1, value, 8, 6, &out, err, 30), -1);
+    assert_string_equal(err, "field shop.Order.qt at byte 6");
     buf_free(&out);
 }
 
