@@ -180,6 +180,8 @@ static int wire_type_of(int type)
 
 static int push_slots(struct walk *w, size_t n)
 {
+    if (n == 0)
+        return 0;                       /* a message without fields or oneofs */
     if (w->nslots + n > w->capslots) {
         size_t cap = w->capslots ? w->capslots : 64;
         struct slot *p;
