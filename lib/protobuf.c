@@ -70,6 +70,7 @@ static int get_varint(struct walk *w, size_t *p, size_t end, uint64_t *v)
     size_t at = *p;
     uint64_t x = 0;
 
+    *v = 0;
     for (unsigned shift = 0;; shift += 7) {
         uint8_t b;
         if (*p >= end)
@@ -89,6 +90,7 @@ static int get_fixed(struct walk *w, size_t *p, size_t end, unsigned n, uint64_t
 {
     uint64_t x = 0;
 
+    *v = 0;
     if (end - *p < n)
         return bad(w, *p, "truncated fixed%u (%zu bytes left)", n * 8, end - *p);
     for (unsigned i = 0; i < n; i++)
