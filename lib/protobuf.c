@@ -505,10 +505,29 @@ static int emit_packed(struct walk *w, const struct pb_field *f, const struct wi
     return 0;
 }
 
+/* The next occurrence of repeated field @p f at or after *p: 1 (in @p val), 0 at the end, -1. */
+static int next_occurrence(struct walk *w, const struct pb_field *f, size_t *p, size_t end, int depth,
+        struct wire_value *val)
+{
+    while (*p < end) {
+        size_t tagpos = *p;
+        uint32_t number;
+        int wt;
+        if (read_tag(w, p, end, &number, &wt) != 0)
+            return -1;
+        if (number == f->number)
+            return read_value(w, wt, p, end, val) != 0 ? -1 : 1;
+        if (skip_field(w, wt, number, tagpos, p, end, depth + 1) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int emit_field(struct walk *w, const struct pb_field *f, struct slot sl, size_t end, int depth, int *printed)
 {
     struct wire_value val;
     size_t p = sl.first, seen = 0, n = 0;
+    int found;
 
     *printed = 1;
     if (!(f->flags & PB_REPEATED)) {
@@ -523,26 +542,15 @@ static int emit_field(struct walk *w, const struct pb_field *f, struct slot sl, 
         return add_scalar(w, f, &val);
     }
     buf_add(w->out, f->flags & PB_MAP ? "{" : "[", 1);
-    while (p < end && seen < sl.count) {
-        size_t tagpos = p;
-        uint32_t number;
-        int wt;
-        if (read_tag(w, &p, end, &number, &wt) != 0)
-            return -1;
-        if (number != f->number) {
-            if (skip_field(w, wt, number, tagpos, &p, end, depth + 1) != 0)
-                return -1;
-            continue;
-        }
-        seen++;
-        if (read_value(w, wt, &p, end, &val) != 0)
+    while (seen++ < sl.count && (found = next_occurrence(w, f, &p, end, depth, &val)) != 0) {
+        if (found < 0)
             return -1;
         if (f->flags & PB_MAP) {
             if (n++)
                 buf_add(w->out, ",", 1);
             if (emit_map_entry(w, f->target, &val, depth + 1) != 0)
                 return -1;
-        } else if (wt == WT_LEN && f->type != PB_MESSAGE && f->type != PB_STRING && f->type != PB_BYTES) {
+        } else if (val.wt == WT_LEN && f->type != PB_MESSAGE && f->type != PB_STRING && f->type != PB_BYTES) {
             if (emit_packed(w, f, &val, &n, depth) != 0)
                 return -1;
         } else if (emit_element(w, f, &val, &n, depth) != 0) {
@@ -644,6 +652,100 @@ static void add_timestamp(struct buf *out, int64_t seconds, int32_t nanos)
     buf_adds(out, "Z\"");
 }
 
+/* The singular string or bytes field @p number of a well-known type; len 0 when absent. */
+static int wkt_slice(struct walk *w, const struct pb_message *m, size_t base, uint32_t number, size_t end,
+        struct wire_value *val)
+{
+    const struct pb_field *f = pb_field_find(m, number);
+    struct slot sl;
+
+    *val = (struct wire_value){ 0, end, 0, WT_LEN };
+    if (!f || !(sl = w->slots[base + (size_t)(f - m->fields)]).count)
+        return 0;
+    return value_at(w, sl.last, end, val);
+}
+
+/* Any: {"@type": url, the fields of the packed message}, or {"@type": url, "value": ...} when that
+ * message is a well-known type. The type must be in the schema (files or built in). */
+static int emit_any(struct walk *w, const struct pb_message *m, size_t base, size_t end, int depth)
+{
+    struct wire_value url, packed;
+    const char *slash;
+    char name[512];
+    size_t mark, n;
+    int32_t target;
+
+    if (wkt_slice(w, m, base, 1, end, &url) != 0 || wkt_slice(w, m, base, 2, end, &packed) != 0)
+        return -1;
+    if (url.len == 0 && packed.len == 0) {
+        buf_adds(w->out, "{}");
+        return 0;
+    }
+    slash = memrchr(w->v + url.off, '/', url.len);
+    n = slash ? url.len - (size_t)(slash + 1 - (const char *)(w->v + url.off)) : url.len;
+    if (n == 0 || n + 2 > sizeof name)
+        return bad(w, url.off, "google.protobuf.Any type_url without a type name");
+    name[0] = '.';
+    memcpy(name + 1, w->v + url.off + url.len - n, n);
+    name[n + 1] = '\0';
+    if (memchr(name, '\0', n + 1) || (target = pb_schema_find(w->s, name)) < 0)
+        return bad(w, url.off, "google.protobuf.Any holds a type the schema does not have");
+    buf_adds(w->out, "{\"@type\":");
+    if (add_string(w, &url, "google.protobuf.Any.type_url") != 0)
+        return -1;
+    if (w->s->msgs[target].wkt) {
+        buf_adds(w->out, ",\"value\":");
+        if (emit_message(w, target, packed.off, packed.off + packed.len, depth + 1) != 0)
+            return -1;
+        buf_add(w->out, "}", 1);
+        return 0;
+    }
+    mark = w->out->len;
+    if (emit_message(w, target, packed.off, packed.off + packed.len, depth + 1) != 0)
+        return -1;
+    if (w->out->oom)
+        return 0;
+    if (w->out->len == mark + 2) {      /* "{}": no fields */
+        w->out->p[mark] = '}';
+        w->out->len = mark + 1;
+        w->out->p[w->out->len] = '\0';
+    } else {
+        w->out->p[mark] = ',';          /* the message's members follow "@type" */
+    }
+    return 0;
+}
+
+/* FieldMask: its paths in lowerCamel, joined by commas, as one string. */
+static int emit_field_mask(struct walk *w, const struct pb_message *m, size_t base, size_t end, int depth)
+{
+    const struct pb_field *f = pb_field_find(m, 1);
+    struct wire_value val;
+    size_t p, seen = 0;
+    int found;
+
+    buf_add(w->out, "\"", 1);
+    if (f && f->type == PB_STRING && w->slots[base + (size_t)(f - m->fields)].count) {
+        struct slot sl = w->slots[base + (size_t)(f - m->fields)];
+        for (p = sl.first; seen < sl.count && (found = next_occurrence(w, f, &p, end, depth, &val)) != 0; seen++) {
+            const uint8_t *s = w->v + val.off;
+            if (found < 0)
+                return -1;
+            if (!json_utf8_valid((const char *)s, val.len))
+                return bad(w, val.off, "google.protobuf.FieldMask path is not valid UTF-8");
+            if (seen)
+                buf_add(w->out, ",", 1);
+            for (size_t i = 0; i < val.len; i++) {
+                uint8_t c = s[i];
+                if (c == '_' && i + 1 < val.len && s[i + 1] >= 'a' && s[i + 1] <= 'z')
+                    c = (uint8_t)(s[++i] - 'a' + 'A');
+                add_escaped(w->out, &c, 1);
+            }
+        }
+    }
+    buf_add(w->out, "\"", 1);
+    return 0;
+}
+
 static int emit_wkt(struct walk *w, const struct pb_message *m, size_t base, size_t start, size_t end, int depth)
 {
     uint64_t u1, u2;
@@ -712,6 +814,10 @@ static int emit_wkt(struct walk *w, const struct pb_message *m, size_t base, siz
         }
         return emit_field(w, f, w->slots[base + member - 1], end, depth, &printed);
     }
+    case PB_WKT_ANY:
+        return emit_any(w, m, base, end, depth);
+    case PB_WKT_FIELD_MASK:
+        return emit_field_mask(w, m, base, end, depth);
     default:
         return bad(w, start, "%s is not supported yet", m->full_name + 1);
     }

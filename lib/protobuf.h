@@ -2,7 +2,12 @@
  * registry's FileDescriptorProto(s) (GET /schemas/ids/N?format=serialized, base64-decoded), then a
  * bounds-checked walk of the wire that prints JSON (https://protobuf.dev/programming-guides/json/).
  * Hostile records are expected: lengths are checked against the bytes left before anything is
- * read, nesting is limited, and every refusal says what is wrong and at which byte of the value. */
+ * read, nesting is limited, and every refusal says what is wrong and at which byte of the value.
+ *
+ * Choices where peers differ: a known field with the wrong wire type is refused (not skipped as
+ * unknown), except packed/unpacked for repeated scalars; an embedded message that occurs twice is
+ * not merged (the last prints); a map key written twice prints twice; a float prints as the
+ * shortest text that reads back as that float ("0.1"; JS peers print the widened double). */
 #ifndef SLUICE_PROTOBUF_H
 #define SLUICE_PROTOBUF_H
 
@@ -23,9 +28,10 @@ struct pb_blob {
 
 /**
  * @brief Compile a schema. @p files[0] is the schema's own serialized FileDescriptorProto, the
- * others its references' (imports). google/protobuf/{timestamp,duration,wrappers,empty,struct,any}
- * types are known by full name without their descriptors. Relative type names are resolved by
- * protobuf's scoping rules. @return the schema, or NULL with the reason in @p err.
+ * others its references' (imports). The types of google/protobuf/{timestamp,duration,wrappers,
+ * empty,struct,any,field_mask}.proto are known by full name without their descriptors (an Any
+ * prints when its packed type is in the schema). Relative type names are resolved by protobuf's
+ * scoping rules. Names must be identifiers. @return the schema, or NULL with the reason in @p err.
  */
 struct pb_schema *pb_schema_load(const struct pb_blob *files, size_t nfiles, char *err, size_t errlen);
 

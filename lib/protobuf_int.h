@@ -75,7 +75,11 @@ struct pb_schema {
     size_t nenums;
     int32_t *top;           /* files[0]'s top-level messages */
     size_t ntop;
+    int32_t *by_name;       /* message indexes sorted by full name (Any's type_url) */
 };
+
+/** @brief The index of the message named @p full_name (".pkg.Msg"), or -1. */
+int32_t pb_schema_find(const struct pb_schema *s, const char *full_name);
 
 /** @brief The field of @p m numbered @p number, or NULL. */
 static inline const struct pb_field *pb_field_find(const struct pb_message *m, uint32_t number)

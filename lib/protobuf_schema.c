@@ -646,6 +646,13 @@ struct pb_schema *pb_schema_load(const struct pb_blob *files, size_t nfiles, cha
     mark_maps(ld.s);
     if (check_maps(&ld) != 0)
         goto out;
+    if (!(ld.s->by_name = calloc(ld.s->nmsgs + 1, sizeof *ld.s->by_name))) {
+        fail(&ld, "out of memory", NULL);
+        goto out;
+    }
+    for (size_t i = 0, n = 0; i < ld.nnames; i++)
+        if (!ld.names[i].is_enum)       /* names are sorted already */
+            ld.s->by_name[n++] = ld.names[i].index;
     rc = 0;
 out:
     for (size_t i = 0; protos && i < nfiles; i++)
@@ -659,6 +666,23 @@ out:
         return NULL;
     }
     return ld.s;
+}
+
+int32_t pb_schema_find(const struct pb_schema *s, const char *full_name)
+{
+    size_t lo = 0, hi = s->nmsgs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->msgs[s->by_name[mid]].full_name, full_name);
+        if (c == 0)
+            return s->by_name[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
 }
 
 const char *pb_schema_message_name(const struct pb_schema *s, const int32_t *idx, size_t nidx)
@@ -698,5 +722,6 @@ void pb_schema_free(struct pb_schema *s)
     free(s->msgs);
     free(s->enums);
     free(s->top);
+    free(s->by_name);
     free(s);
 }

@@ -169,7 +169,7 @@ static inline uint8_t *pbt_pack_file(const char *name, const char *package, cons
  *     Order child = 27; google.protobuf.Struct meta = 28; map<int32, Line> by_n = 29;
  *     repeated string tags = 30; google.protobuf.StringValue note = 31;
  *     google.protobuf.Empty nothing = 32; google.protobuf.Any any = 33; repeated fixed32 samples = 34;
- *     repeated Status history = 35;
+ *     repeated Status history = 35; google.protobuf.FieldMask mask = 36;
  *   }
  *   message Other { string name = 1; }
  * Type names are written relative where protobuf's scoping finds them ("Line", "Status"), as the
@@ -178,7 +178,7 @@ static inline uint8_t *pbt_shop(size_t *len)
 {
     static const char *const deps[] = { "google/protobuf/timestamp.proto", "google/protobuf/duration.proto",
         "google/protobuf/wrappers.proto", "google/protobuf/struct.proto", "google/protobuf/empty.proto",
-        "google/protobuf/any.proto" };
+        "google/protobuf/any.proto", "google/protobuf/field_mask.proto" };
     static const char *const status_names[] = { "UNKNOWN", "PAID", "SHIPPED" };
     static const int status_numbers[] = { 0, 1, 2 };
     static const char *const oneofs[] = { "pay", "_opt" };
@@ -230,6 +230,7 @@ static inline uint8_t *pbt_shop(size_t *len)
         pbt_field("any", 33, PB_OPT, PB_T_MESSAGE, ".google.protobuf.Any", NULL, -1),
         pbt_field("samples", 34, PB_REP, PB_T_FIXED32, NULL, NULL, -1),
         pbt_field("history", 35, PB_REP, PB_T_ENUM, ".shop.Status", NULL, -1),
+        pbt_field("mask", 36, PB_OPT, PB_T_MESSAGE, ".google.protobuf.FieldMask", NULL, -1),
     };
     PbField *other_fields[] = { pbt_field("name", 1, PB_OPT, PB_T_STRING, NULL, NULL, -1) };
     PbMessage *nested[3], *top[2];
@@ -245,7 +246,7 @@ static inline uint8_t *pbt_shop(size_t *len)
     pbt_oneofs(top[0], oneofs, 2);
     top[1] = pbt_message("Other", other_fields, 1, 0);
     enums[0] = pbt_enum("Status", status_names, status_numbers, 3);
-    return pbt_pack_file("shop.proto", "shop", "proto3", top, 2, enums, 1, deps, 6, len);
+    return pbt_pack_file("shop.proto", "shop", "proto3", top, 2, enums, 1, deps, 7, len);
 }
 
 #endif

@@ -173,7 +173,20 @@ static void test_well_known_types(void **state)
     assert_string_equal(ORDER("\xe2\x01\x00"), "{\"meta\":{}}");
     assert_string_equal(ORDER("\xe2\x01\x10\x0a\x0e\x0a\x01\x78\x12\x09\x11\x00\x00\x00\x00\x00\x00\xf0\x7f"),
             "error: google.protobuf.Value holds a number that is not finite at byte 16");
-    assert_string_equal(ORDER("\x8a\x02\x00"), "error: google.protobuf.Any is not supported yet at byte 9");
+    /* Any: "@type" and the packed message's members, or its well-known JSON as "value" */
+    assert_string_equal(ORDER("\x8a\x02\x00"), "{\"any\":{}}");
+    assert_string_equal(ORDER("\x8a\x02\x2a\x0a\x23" "type.googleapis.com/shop.Order.Line" "\x12\x03\x0a\x01x"),
+            "{\"any\":{\"@type\":\"type.googleapis.com/shop.Order.Line\",\"sku\":\"x\"}}");
+    assert_string_equal(ORDER("\x8a\x02\x33\x0a\x2d" "type.googleapis.com/google.protobuf.Timestamp" "\x12\x02\x08\x01"),
+            "{\"any\":{\"@type\":\"type.googleapis.com/google.protobuf.Timestamp\",\"value\":\"1970-01-01T00:00:01Z\"}}");
+    assert_string_equal(ORDER("\x8a\x02\x20\x0a\x1e" "type.googleapis.com/shop.Other"),
+            "{\"any\":{\"@type\":\"type.googleapis.com/shop.Other\"}}");
+    assert_string_equal(ORDER("\x8a\x02\x09\x0a\x05" "x/y.Z" "\x12\x00"),
+            "error: google.protobuf.Any holds a type the schema does not have at byte 11");
+    /* FieldMask: paths in lowerCamel, joined by commas */
+    assert_string_equal(ORDER("\xa2\x02\x1a\x0a\x11" "user.display_name" "\x0a\x05" "a_b_c"),
+            "{\"mask\":\"user.displayName,aBC\"}");
+    assert_string_equal(ORDER("\xa2\x02\x00"), "{\"mask\":\"\"}");
 }
 
 static void test_unknown_fields(void **state)
