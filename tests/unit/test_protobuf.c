@@ -412,9 +412,11 @@ static void test_output_cap(void **state)
 /* ---- golden records from the real Confluent JS serializer ----
  * tests/fixtures/registry/ (made by another piece of issue 13): NAME.bin (the framed value),
  * NAME.expected.json (its proto3 JSON from @bufbuild/protobuf toJson) and registry-state.json, the
- * fake registry's schemas. Read here: registry-state.json's "schemas" object (or the top level),
- * keyed by schema id, each {"schemaType": "PROTOBUF", "serialized": base64 FileDescriptorProto,
- * "references_serialized": [base64, ...]}; Avro and JSON entries are passed over. Numbers are
+ * dump of tools/schema-registry (registry-tool branch, tools/common/registry_state.h):
+ *   {"schemas":[{"id":1,"schemaType":"PROTOBUF","schema":"...","references":[{"name":..,
+ *     "subject":..,"version":1}],"serialized":"base64 FileDescriptorProto"}], "subjects":{"s":[1,3]}}
+ * A Protobuf schema needs its "serialized" form (sluice reads no .proto text); its references,
+ * and theirs, come after it as files[1..]. Avro and JSON records are passed over. Numbers are
  * compared as numbers (a float widened to double by JS and printed shortest as a float here
  * agree to float precision). */
 static size_t base64_decode(const char *in, uint8_t *out)
@@ -487,43 +489,81 @@ static uint8_t *read_file(const char *path, size_t *len)
     return p;
 }
 
-/* Decodes one golden record; 1 checked, 0 not Protobuf; fails the test on a mismatch. */
-static int golden_one(json_t *schemas, const char *dir, const char *name)
+static json_t *golden_schema(json_t *registry, json_int_t id)
 {
-    char path[1024], idtext[16], err[256];
-    size_t len = 0, nfiles = 0, pos, nidx;
-    uint8_t *value, *blobs[8] = { 0 };
-    struct pb_blob files[8];
+    size_t i;
+    json_t *entry;
+
+    json_array_foreach(json_object_get(registry, "schemas"), i, entry)
+        if (json_integer_value(json_object_get(entry, "id")) == id)
+            return entry;
+    return NULL;
+}
+
+enum { GOLDEN_MAX_FILES = 16 };
+
+/* The schema's descriptor, then its references' (breadth first, each once). */
+static size_t golden_files(json_t *registry, json_t *entry, const char *name, json_t **files)
+{
+    size_t n = 0;
+
+    files[n++] = entry;
+    for (size_t at = 0; at < n; at++) {
+        size_t i;
+        json_t *ref;
+        json_array_foreach(json_object_get(files[at], "references"), i, ref) {
+            json_t *ids = json_object_get(json_object_get(registry, "subjects"),
+                    json_string_value(json_object_get(ref, "subject")));
+            json_int_t version = json_integer_value(json_object_get(ref, "version"));
+            json_t *dep = version >= 1 ? golden_schema(registry, json_integer_value(json_array_get(ids, (size_t)version - 1))) : NULL;
+            int seen = 0;
+            if (!dep)
+                fail_msg("%s: reference %s is not in registry-state.json", name, json_string_value(json_object_get(ref, "name")));
+            for (size_t k = 0; k < n; k++)
+                seen |= files[k] == dep;
+            if (!seen && n < GOLDEN_MAX_FILES)
+                files[n++] = dep;
+        }
+    }
+    return n;
+}
+
+/* Decodes one golden record; 1 checked, 0 not Protobuf; fails the test on a mismatch. */
+static int golden_one(json_t *registry, const char *dir, const char *name)
+{
+    char path[1024], err[256];
+    size_t len = 0, nfiles, pos, nidx;
+    uint8_t *value, *blobs[GOLDEN_MAX_FILES] = { 0 };
+    struct pb_blob files[GOLDEN_MAX_FILES];
+    json_t *entries[GOLDEN_MAX_FILES], *entry, *expected, *got;
     struct wire_frame frame;
     int32_t idx[WIRE_MAX_INDEXES];
-    json_t *entry, *refs, *expected, *got;
     struct pb_schema *s;
     struct buf out;
-    size_t i;
 
     snprintf(path, sizeof path, "%s/%s.bin", dir, name);
     assert_non_null(value = read_file(path, &len));
     assert_int_equal(wire_parse(value, len, &frame, err, sizeof err), 0);
-    snprintf(idtext, sizeof idtext, "%u", frame.schema_id);
-    entry = json_object_get(schemas, idtext);
-    if (!entry || !json_is_string(json_object_get(entry, "schemaType")) ||
+    entry = golden_schema(registry, frame.schema_id);
+    if (!entry)
+        fail_msg("%s: schema %u is not in registry-state.json", name, frame.schema_id);
+    if (!json_is_string(json_object_get(entry, "schemaType")) ||
             strcmp(json_string_value(json_object_get(entry, "schemaType")), "PROTOBUF") != 0) {
         free(value);
         return 0;
     }
-    if (!json_is_string(json_object_get(entry, "serialized")))
-        fail_msg("%s: registry-state.json schema %s has no \"serialized\" (base64 FileDescriptorProto)", name, idtext);
-    refs = json_object_get(entry, "references_serialized");
-    for (i = 0; i < 1 + json_array_size(refs) && i < 8; i++) {
-        const char *b64 = json_string_value(i == 0 ? json_object_get(entry, "serialized") : json_array_get(refs, i - 1));
-        assert_non_null(b64);
-        blobs[i] = malloc(strlen(b64));
+    nfiles = golden_files(registry, entry, name, entries);
+    for (size_t i = 0; i < nfiles; i++) {
+        const char *b64 = json_string_value(json_object_get(entries[i], "serialized"));
+        if (!b64)
+            fail_msg("%s: schema %lld has no \"serialized\" (base64 FileDescriptorProto)", name,
+                    (long long)json_integer_value(json_object_get(entries[i], "id")));
+        blobs[i] = malloc(strlen(b64) + 1);
         files[i] = (struct pb_blob){ blobs[i], base64_decode(b64, blobs[i]) };
-        nfiles++;
     }
     s = pb_schema_load(files, nfiles, err, sizeof err);
     if (!s)
-        fail_msg("%s: schema %s: %s", name, idtext, err);
+        fail_msg("%s: schema %u: %s", name, frame.schema_id, err);
     pos = frame.payload;
     assert_int_equal(wire_proto_indexes(value, len, &pos, idx, &nidx, err, sizeof err), 0);
     buf_init(&out, 0);
@@ -540,7 +580,7 @@ static int golden_one(json_t *schemas, const char *dir, const char *name)
     json_decref(expected);
     buf_free(&out);
     pb_schema_free(s);
-    for (i = 0; i < nfiles; i++)
+    for (size_t i = 0; i < nfiles; i++)
         free(blobs[i]);
     free(value);
     return 1;
@@ -550,7 +590,7 @@ static void test_golden(void **state)
 {
     const char *dir = "../fixtures/registry";
     char path[1024];
-    json_t *registry, *schemas;
+    json_t *registry;
     DIR *d;
     struct dirent *e;
     int checked = 0;
@@ -564,7 +604,6 @@ static void test_golden(void **state)
         skip();
         return;
     }
-    schemas = json_object_get(registry, "schemas") ? json_object_get(registry, "schemas") : registry;
     while ((e = readdir(d))) {
         size_t n = strlen(e->d_name);
         char name[256];
@@ -572,7 +611,7 @@ static void test_golden(void **state)
             continue;
         memcpy(name, e->d_name, n - 4);
         name[n - 4] = '\0';
-        checked += golden_one(schemas, dir, name);
+        checked += golden_one(registry, dir, name);
     }
     closedir(d);
     json_decref(registry);
