@@ -463,7 +463,8 @@ static int index_fields(struct loader *ld, struct pb_message *m)
     for (size_t i = 0; i < m->nfields; i++)
         if (m->fields[i].number > max)
             max = m->fields[i].number;
-    if (max <= DENSE_MAX_NUMBER) {
+    /* dense when small and not sparse: its size stays in proportion to the descriptor's */
+    if (max <= DENSE_MAX_NUMBER && max <= 64 + 8 * m->nfields) {
         if (!(m->dense = calloc((size_t)max + 1, sizeof *m->dense)))
             return fail(ld, "out of memory", NULL);
         m->ndense = (size_t)max + 1;

@@ -332,6 +332,32 @@ static void test_proto2_and_references(void **state)
     free((void *)files[1].p);
 }
 
+/* Sparse field numbers (the lookup by binary search rather than a table), up to the largest. */
+static void test_sparse_numbers(void **state)
+{
+    PbField *fields[] = {
+        pbt_field("c", 536870911, PB_OPT, PB_T_INT32, NULL, NULL, -1),
+        pbt_field("a", 1, PB_OPT, PB_T_INT32, NULL, NULL, -1),
+        pbt_field("b", 100000, PB_OPT, PB_T_STRING, NULL, NULL, -1),
+    };
+    PbMessage *sparse = pbt_message("Sparse", fields, 3, 0);
+    struct pb_blob file;
+    struct pb_schema *s;
+    char err[256];
+
+    (void)state;
+    file.p = pbt_pack_file("sparse.proto", "", "proto3", &sparse, 1, NULL, 0, NULL, 0, &file.len);
+    assert_non_null(s = pb_schema_load(&file, 1, err, sizeof err));
+    /* field 5000 is unknown: skipped; members in declaration order */
+    assert_string_equal(decode_path(s, (const int32_t[]){ 0 }, 1,
+            "\x08\x01\x82\xea\x30\x01\x78\xf8\xff\xff\xff\x0f\x07\xc0\xb8\x02\x01", 17),
+            "{\"c\":7,\"a\":1,\"b\":\"x\"}");
+    assert_string_equal(decode_path(s, (const int32_t[]){ 0 }, 1, "\x80\x80\x80\x80\x10", 5),
+            "error: invalid field number 536870912 at byte 6");
+    pb_schema_free(s);
+    free((void *)file.p);
+}
+
 static void test_load_errors(void **state)
 {
     struct pb_blob garbage = { (const uint8_t *)"\x0a\x05" "ab", 4 };
@@ -632,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_message_indexes),
         cmocka_unit_test(test_proto2_and_references),
+        cmocka_unit_test(test_sparse_numbers),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_output_cap),
         cmocka_unit_test(test_golden),
