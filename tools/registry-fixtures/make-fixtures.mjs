@@ -277,7 +277,7 @@ async function main() {
 
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.mkdirSync(path.join(outDir, 'customers'), { recursive: true });
-  fs.mkdirSync(path.join(outDir, 'schemas', 'v2'), { recursive: true });
+  fs.mkdirSync(path.join(outDir, 'schemas'), { recursive: true });
   const write = (name, data) => {
     fs.writeFileSync(path.join(outDir, name), data);
     written.push(name);
@@ -318,8 +318,16 @@ async function main() {
   const descV1 = path.join(work, 'customer.desc');
   const descV2 = path.join(work, 'customer_v2.desc');
   execFileSync('protoc', ['-I', here, '--include_imports', `--descriptor_set_out=${descV1}`, path.join(here, 'customer.proto')]);
-  execFileSync('protoc', ['-I', path.join(here, 'v2'), '--include_imports', `--descriptor_set_out=${descV2}`,
-    path.join(here, 'v2', 'customer.proto')]);
+  // The newer version is customer.proto with two more Order fields, made here so the two
+  // cannot drift apart; it keeps the file name, as a new version of a schema would.
+  const v1Text = readText('customer.proto');
+  const v2Text = v1Text.replace('  sfixed32 offset = 20;\n', '  sfixed32 offset = 20;\n  string coupon = 21;\n  repeated string labels = 22;\n');
+  if (v2Text === v1Text)
+    fail('customer.proto: the line "sfixed32 offset = 20;" that v2 extends is gone');
+  fs.mkdirSync(path.join(work, 'v2'));
+  fs.writeFileSync(path.join(work, 'v2', 'customer.proto'), v2Text);
+  execFileSync('protoc', ['-I', path.join(work, 'v2'), '--include_imports', `--descriptor_set_out=${descV2}`,
+    path.join(work, 'v2', 'customer.proto')]);
   const regV1 = protoRegistry(descV1), regV2 = protoRegistry(descV2);
   const msg = (reg, name) => reg.getMessage(`com.example.${name}`);
   const serializerFor = (reg, conf) => new ProtobufSerializer(client, SerdeType.VALUE,
@@ -451,11 +459,10 @@ async function main() {
   // ---- The registry's state, the schemas and what the client asked.
   const dump = await fetch(`${registry.url}/_dump`).then((r) => r.json());
   write('registry-state.json', `${JSON.stringify(dump, null, 2)}\n`);
-  for (const f of ['address.avsc', 'customer.avsc', 'customer_flat.avsc', 'customer.proto', 'v2/customer.proto',
-    'customer.schema.json', 'customer_flat.schema.json'])
-    write(`schemas/${f}`, readText(f));
+  // The schema sources stay in tools/registry-fixtures/ (and their text in registry-state.json);
+  // what protoc made from them is kept here.
   write('schemas/customer.desc', fs.readFileSync(descV1));
-  write('schemas/v2/customer.desc', fs.readFileSync(descV2));
+  write('schemas/customer_v2.desc', fs.readFileSync(descV2));
   index.subjects_ids = { 'com.example.Address': addressId, 'profiles.avro-value': customerId,
     'orders.proto-value': [orderV1Id, orderV2Id], 'profiles.json-value': jsonId };
   index.json_serializer_refused = refused;
