@@ -497,6 +497,8 @@ static long error_code(const struct http_result *res)
     return code;
 }
 
+static void on_result(struct entry *e, const struct http_result *res, char *why, size_t whylen, int referencing);
+
 static void on_answer(struct http_request *req, const struct http_result *res, void *arg)
 {
     struct entry *e = arg;
@@ -506,19 +508,27 @@ static void on_answer(struct http_request *req, const struct http_result *res, v
     int referencing = f->itodo < f->ntodo && f->s.text;
 
     f->req = NULL;
-    http_request_free(req);
     why[0] = '\0';
+    on_result(e, res, why, sizeof why, referencing);
+    http_request_free(req);   /* res points into it */
+    reg->update(reg->update_arg);
+}
+
+static void on_result(struct entry *e, const struct http_result *res, char *why, size_t whylen, int referencing)
+{
+    struct registry *reg = e->reg;
+    struct fetch *f = e->fetch;
+
     if (res->cls == HTTP_OK) {
         reg->stats.requests_ok++;
         set_state(reg, REGISTRY_UP, NULL);
         f->attempt = 0;
-        if (take_answer(e, res, why, sizeof why) != 0)
+        if (take_answer(e, res, why, whylen) != 0)
             entry_unusable(reg, e, ENTRY_UNUSABLE, "schema %" PRIu32 ": %s", e->id, why);
         else if (f->itodo < f->ntodo || !f->s.text)
             fetch_send(e);
         else
             entry_compile(reg, e);
-        reg->update(reg->update_arg);
         return;
     }
     if (res->status == 404) {
@@ -532,12 +542,11 @@ static void on_answer(struct http_request *req, const struct http_result *res, v
         else
             entry_unusable(reg, e, ENTRY_MISSING, "schema %" PRIu32 " does not exist in the registry (%ld)", e->id,
                            code ? code : 404);
-        reg->update(reg->update_arg);
         return;
     }
     if (res->status == 401 || res->status == 403) {
         reg->stats.requests_unauthorized++;
-        snprintf(why, sizeof why, "the registry refuses sluice's credentials (HTTP %ld): check registry.user, "
+        snprintf(why, whylen, "the registry refuses sluice's credentials (HTTP %ld): check registry.user, "
                                   "registry.password or registry.token", res->status);
         if (reg->state != REGISTRY_UNAUTHORIZED)
             registry_log(LOG_ERROR, "%s", why);
@@ -547,7 +556,7 @@ static void on_answer(struct http_request *req, const struct http_result *res, v
             reg->stats.requests_retried++;
         else
             reg->stats.requests_failed++;
-        snprintf(why, sizeof why, "%s", res->error[0] ? res->error : "request failed");
+        snprintf(why, whylen, "%s", res->error[0] ? res->error : "request failed");
         if (reg->state == REGISTRY_UP)
             registry_log(LOG_WARN, "asking for schema %" PRIu32 " failed: %s; records that need it wait, and it is "
                                    "asked again with backoff", e->id, why);
@@ -558,7 +567,6 @@ static void on_answer(struct http_request *req, const struct http_result *res, v
         struct timeval tv = ms_to_tv(backoff_full_jitter(f->attempt, reg->retry_initial_ms, reg->retry_max_ms));
         evtimer_add(f->retry_timer, &tv);
     }
-    reg->update(reg->update_arg);
 }
 
 /* ---- the interface ---- */
