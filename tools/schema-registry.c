@@ -589,16 +589,6 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     }
 }
 
-static void on_slow_timer(evutil_socket_t fd, short what, void *arg)
-{
-    struct pending *p = arg;
-
-    (void)fd;
-    (void)what;
-    serve(p->reg, p->req, p->rec, &(struct mode){ .kind = MODE_OK });
-    pending_free(p);
-}
-
 /* "down": the connection is freed from a timer, outside evhttp's own callbacks; freeing it
  * calls on_conn_close, which records the request unanswered and frees p. */
 static void on_down_timer(evutil_socket_t fd, short what, void *arg)
@@ -610,6 +600,36 @@ static void on_down_timer(evutil_socket_t fd, short what, void *arg)
     evhttp_connection_free(p->evcon);
 }
 
+/* True when the client has closed the connection. evhttp does not read a connection while its
+ * request waits for an answer, so a client that gave up on a held or slow request goes unseen
+ * until we look. */
+static int client_gone(struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+    char c;
+    ssize_t n;
+
+    if (fd < 0)
+        return 1;
+    n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void on_slow_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct pending *p = arg;
+
+    if (client_gone(p->evcon)) {
+        on_down_timer(fd, what, arg);
+        return;
+    }
+    serve(p->reg, p->req, p->rec, &(struct mode){ .kind = MODE_OK });
+    pending_free(p);
+}
+
+static const struct mode mode_client_gone = { .kind = MODE_DOWN, .count = -1 };
+
 /* Answers, delays, holds or drops a request as the mode says. p is its pending entry when it
  * was held already (then the mode's count is not used again), else NULL. */
 static void dispatch(struct registry *reg, struct evhttp_request *req, json_t *rec, const struct mode *m,
@@ -617,6 +637,8 @@ static void dispatch(struct registry *reg, struct evhttp_request *req, json_t *r
 {
     struct timeval tv = { 0, 0 };
 
+    if (p != NULL && m->kind != MODE_HANG && client_gone(p->evcon))
+        m = &mode_client_gone;   /* a released request nobody waits for */
     if (m->kind == MODE_OK || m->kind == MODE_STATUS) {
         serve(reg, req, rec, m);
         if (p != NULL)

@@ -8,6 +8,7 @@
 #   lib_start_redis                   # REDIS_PORT, REDIS_PID, REDIS_DIR
 #   lib_start_postgres                # PG_PORT, PG_CONNINFO, PG_BINDIR
 #   lib_start_receiver                # RECEIVER_PORT, RECEIVER_URL, RECEIVER_OUT, RECEIVER_PID
+#   lib_start_registry                # REGISTRY_URL, REGISTRY_OUT, REGISTRY_PID (tools/schema-registry)
 #   ...
 #   lib_pass "records reached redis"
 #   lib_summary                       # "N passed, 0 failed"
@@ -453,6 +454,30 @@ lib_start_receiver() {
     RECEIVER_OUT=$d/out.ndjson
     export RECEIVER_PORT RECEIVER_URL RECEIVER_OUT RECEIVER_PID
     lib_log "http receiver at $RECEIVER_URL"
+}
+
+# lib_start_registry [schema-registry args...], e.g. --load FILE --user U --password P: the
+# project's Schema Registry (tools/schema-registry.c) on a free port. Sets REGISTRY_URL,
+# REGISTRY_PORT, REGISTRY_PID, REGISTRY_OUT (its NDJSON request log) and REGISTRY_DIR.
+LIB_REGISTRIES=0
+lib_start_registry() {
+    local d rc=0
+    LIB_REGISTRIES=$((LIB_REGISTRIES + 1))
+    d="$WORK/registry.$LIB_REGISTRIES"
+    lib__need_tool schema-registry
+    mkdir -p "$d"
+    : >"$d/out.ndjson"
+    lib__spawn "$d/schema-registry.log" "$SLUICE_BUILD_DIR/schema-registry" --port 0 \
+        --port-file "$d/port" --out "$d/out.ndjson" "$@"
+    REGISTRY_PID=$LIB_LAST_PID
+    lib__wait_until "$REGISTRY_PID" test -s "$d/port" || rc=$?
+    [ "$rc" -eq 0 ] || lib_fail "schema-registry did not start (see registry.$LIB_REGISTRIES/schema-registry.log)"
+    REGISTRY_PORT=$(cat "$d/port")
+    REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT
+    REGISTRY_OUT=$d/out.ndjson
+    REGISTRY_DIR=$d
+    export REGISTRY_PORT REGISTRY_URL REGISTRY_OUT REGISTRY_PID REGISTRY_DIR
+    lib_log "schema registry at $REGISTRY_URL"
 }
 
 lib__receiver_curl() {
