@@ -105,6 +105,8 @@ static int read_tag(struct walk *w, size_t *p, size_t end, uint32_t *number, int
     size_t at = *p;
     uint64_t tag;
 
+    *number = 0;
+    *wt = 0;
     if (get_varint(w, p, end, &tag) != 0)
         return -1;
     if (tag >> 3 == 0 || tag >> 3 > 536870911)
@@ -461,7 +463,8 @@ static int emit_map_entry(struct walk *w, int32_t mi, const struct wire_value *e
         goto out;
     sk = w->slots[base + (size_t)(fk - m->fields)];
     sv = w->slots[base + (size_t)(fv - m->fields)];
-    if (sk.count ? value_at(w, sk.last, end, &val) != 0 : (val = (struct wire_value){ 0, end, 0, WT_LEN }, 0))
+    val = (struct wire_value){ 0, end, 0, WT_LEN };     /* a missing key is its default */
+    if (sk.count && value_at(w, sk.last, end, &val) != 0)
         goto out;
     if (add_map_key(w, fk, &val) != 0)
         goto out;

@@ -376,7 +376,7 @@ static char *json_key(const char *name, const char *json_name, size_t *len)
             k[at++] = '\\';
             k[at++] = (char)ch;
         } else if (ch < 0x20) {
-            at += (size_t)sprintf(k + at, "\\u%04x", ch);
+            at += (size_t)snprintf(k + at, 7, "\\u%04x", ch);
         } else {
             k[at++] = (char)ch;
         }
