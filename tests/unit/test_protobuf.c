@@ -441,7 +441,8 @@ static void test_output_cap(void **state)
  * dump of tools/schema-registry (registry-tool branch, tools/common/registry_state.h):
  *   {"schemas":[{"id":1,"schemaType":"PROTOBUF","schema":"...","references":[{"name":..,
  *     "subject":..,"version":1}],"serialized":"base64 FileDescriptorProto"}], "subjects":{"s":[1,3]}}
- * A Protobuf schema needs its "serialized" form (sluice reads no .proto text); its references,
+ * A Protobuf schema needs its base64 FileDescriptorProto (sluice reads no .proto text): "serialized"
+ * when the dump has one, else "schema" itself (the JS client registers the base64 form); its references,
  * and theirs, come after it as files[1..]. Avro and JSON records are passed over. Numbers are
  * compared as numbers (a float widened to double by JS and printed shortest as a float here
  * agree to float precision). */
@@ -582,7 +583,9 @@ static int golden_one(json_t *registry, const char *dir, const char *name)
     for (size_t i = 0; i < nfiles; i++) {
         const char *b64 = json_string_value(json_object_get(entries[i], "serialized"));
         if (!b64)
-            fail_msg("%s: schema %lld has no \"serialized\" (base64 FileDescriptorProto)", name,
+            b64 = json_string_value(json_object_get(entries[i], "schema"));
+        if (!b64)
+            fail_msg("%s: schema %lld has no \"serialized\" or \"schema\" (base64 FileDescriptorProto)", name,
                     (long long)json_integer_value(json_object_get(entries[i], "id")));
         blobs[i] = malloc(strlen(b64) + 1);
         files[i] = (struct pb_blob){ blobs[i], base64_decode(b64, blobs[i]) };
