@@ -97,7 +97,12 @@ expect "associations (the JS client asks, tolerates 404)" \
     "$(reg GET '/associations/resources/-/t?resourceType=topic&associationType=value')" \
     '404 {"error_code":404,"message":"HTTP 404 Not Found"}'
 expect "subject c was not created by the refused registrations" "$(reg GET /subjects/c/versions | cut -c1-3)" 404
-lib_pass "errors: 40401, 40402, 40403, 42201, 42202, 404"
+expect "a path of many segments" "$(codes GET /subjects/a/b/c/d/e/f/g/h/i/j)" '404 404'
+expect "a body over 8 MiB" "$(head -c 9000000 /dev/zero | tr '\0' a | curl -sS -o /dev/null -w '%{http_code}' \
+    --data-binary @- "$REGISTRY_URL/subjects/big/versions")" 413
+expect "a body that is not JSON" "$(codes POST /subjects/big/versions '[1,')" '422 42201'
+expect "a schemaType nobody knows" "$(codes POST /subjects/big/versions '{"schema":"x","schemaType":"XML"}')" '422 42201'
+lib_pass "errors: 40401, 40402, 40403, 42201, 42202, 404, 413"
 
 # The request log and the counts per path.
 for _ in 1 2 3; do reg GET /schemas/ids/2 >/dev/null; done
