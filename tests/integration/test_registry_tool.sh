@@ -196,6 +196,19 @@ done < <(jq -r '.cases[] | "\(.case) \(.schema_id) \(.format) \(.subject)"' "$FI
 lib_pass "the fixtures' registry-state.json serves every case's schema id"
 stop_registry
 
+# Where the fixture script can run (node, its npm packages, protoc), it must make the committed
+# fixtures again byte for byte with this build of the tool.
+GEN=$SLUICE_SOURCE_DIR/tools/registry-fixtures
+if command -v node >/dev/null && command -v protoc >/dev/null && [ -d "$GEN/node_modules/@confluentinc" ]; then
+    node "$GEN/make-fixtures.mjs" "$SLUICE_BUILD_DIR/schema-registry" "$WORK/regenerated" >"$WORK/regen.log" 2>&1 ||
+        lib_fail "make-fixtures.mjs failed: $(tail -5 "$WORK/regen.log")"
+    diff -r "$FIXTURES" "$WORK/regenerated" >"$WORK/regen.diff" ||
+        lib_fail "regenerated fixtures differ from the committed ones: $(head -5 "$WORK/regen.diff")"
+    lib_pass "the real Confluent serializers, run again against this build, make the committed fixtures byte for byte"
+else
+    lib_log "no node, protoc or tools/registry-fixtures/node_modules: the fixtures are not regenerated"
+fi
+
 # --- Authentication --------------------------------------------------------------------------
 lib_start_registry --user alice --password 's3cr:t' --control-token ctl-token
 expect "no credentials" "$(reg GET /subjects)" '401 {"error_code":401,"message":"Unauthorized"}'
