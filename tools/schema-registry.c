@@ -300,8 +300,8 @@ static int schema_body_parse(struct registry *reg, struct evhttp_request *req, j
         reply_error(rp, 422, 42201, "Invalid schema: %s", err);
         return -1;
     }
-    if (json_is_array(*refs) && json_array_size(*refs) == 0)
-        *refs = NULL;
+    if (json_is_null(*refs) || (json_is_array(*refs) && json_array_size(*refs) == 0))
+        *refs = NULL;   /* no references, however they are written, is one identity */
     if (strcmp(*type, "PROTOBUF") != 0) {   /* Avro and JSON Schema are JSON documents */
         parsed = json_loads(*text, JSON_DECODE_ANY, &jerr);
         if (parsed == NULL) {

@@ -59,6 +59,9 @@ lib_start_registry --dump "$WORK/dump.json"
 expect "register A" "$(reg POST '/subjects/a-value/versions?normalize=false' "$AVRO_A")" '200 {"id":1}'
 expect "register A again" "$(reg POST /subjects/a-value/versions "$AVRO_A")" '200 {"id":1}'
 expect "A under another subject keeps its id" "$(reg POST /subjects/other/versions "$AVRO_A")" '200 {"id":1}'
+expect "A with references null, [] and AVRO spelled out" "$(reg POST /subjects/a-value/versions \
+    "$(jq -c '.references = null' <<<"$AVRO_A")")$(reg POST /subjects/a-value/versions \
+    "$(jq -c '.references = [] | .schemaType = "AVRO"' <<<"$AVRO_A")")" '200 {"id":1}200 {"id":1}'
 expect "register B referring to A" "$(reg POST /subjects/b-value/versions "$AVRO_B")" '200 {"id":2}'
 expect "register a Protobuf schema" "$(reg POST /subjects/p%2Fvalue/versions "$PROTO")" '200 {"id":3}'
 expect "A is version 1 of a-value" "$(reg GET /subjects/a-value/versions)" '200 [1]'
