@@ -41,7 +41,9 @@
  *                  {"mode":"down"} | {"mode":"status","status":503,"retry_after":2}
  *                  each with an optional "count": n requests, then back to ok (-1 = until changed)
  *     hang holds requests unanswered until the mode changes (they are then served the new
- *     mode's way); down closes each request's connection at once without an answer.
+ *     mode's way; one whose client has gone is logged unanswered); at most 1024 are held or
+ *     delayed at once, more get 503; down closes each request's connection at once without
+ *     an answer.
  *   GET /_control   the mode;   GET /_stats   {"requests":N,"by_path":{"/schemas/ids/1":2,...}}
  *   GET /_dump      the state dump
  *
@@ -74,7 +76,8 @@
 
 #define BODY_MAX (8L * 1024 * 1024)     /* a register body; descriptors stay far below */
 #define HEADERS_MAX (64L * 1024)
-#define STATS_PATHS_MAX 1024             /* distinct paths counted; the rest under "(other)" */
+#define STATS_PATHS_MAX 1024
+#define PENDING_MAX 1024                 /* requests held or delayed at once; more get 503 */             /* distinct paths counted; the rest under "(other)" */
 #define SEGMENTS_MAX 8
 #define RETRY_AFTER_MAX 32
 
@@ -115,6 +118,7 @@ struct registry {
     struct registry_state state;
     json_t *by_path;                     /* request counts per path */
     unsigned long requests;
+    unsigned long npending;
     struct mode mode;
     struct pending_list pending;
 };
@@ -296,8 +300,8 @@ static int schema_body_parse(struct registry *reg, struct evhttp_request *req, j
         reply_error(rp, 422, 42201, "Invalid schema: %s", err);
         return -1;
     }
-    if (json_is_array(*refs) && json_array_size(*refs) == 0)
-        *refs = NULL;
+    if (json_is_null(*refs) || (json_is_array(*refs) && json_array_size(*refs) == 0))
+        *refs = NULL;   /* no references, however they are written, is one identity */
     if (strcmp(*type, "PROTOBUF") != 0) {   /* Avro and JSON Schema are JSON documents */
         parsed = json_loads(*text, JSON_DECODE_ANY, &jerr);
         if (parsed == NULL) {
@@ -565,6 +569,7 @@ static void serve(struct registry *reg, struct evhttp_request *req, json_t *rec,
 static void pending_free(struct pending *p)
 {
     TAILQ_REMOVE(&p->reg->pending, p, link);
+    p->reg->npending--;
     if (p->timer != NULL)
         event_free(p->timer);
     json_decref(p->rec);
@@ -648,9 +653,9 @@ static void dispatch(struct registry *reg, struct evhttp_request *req, json_t *r
         return;
     }
     if (p == NULL) {
-        p = calloc(1, sizeof *p);
-        if (p == NULL) {
-            serve(reg, req, rec, &(struct mode){ .kind = MODE_STATUS, .status = 500 });
+        p = reg->npending < PENDING_MAX ? calloc(1, sizeof *p) : NULL;
+        if (p == NULL) {   /* too many held (or out of memory): refuse rather than grow */
+            serve(reg, req, rec, &(struct mode){ .kind = MODE_STATUS, .status = 503 });
             json_decref(rec);
             return;
         }
@@ -659,6 +664,7 @@ static void dispatch(struct registry *reg, struct evhttp_request *req, json_t *r
         p->rec = rec;
         p->evcon = evhttp_request_get_connection(req);
         TAILQ_INSERT_TAIL(&reg->pending, p, link);
+        reg->npending++;
         evhttp_connection_set_closecb(p->evcon, on_conn_close, reg);
     }
     p->held = m->kind == MODE_HANG;

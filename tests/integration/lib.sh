@@ -434,21 +434,29 @@ lib_psql() {
 # ---------------------------------------------------------------------------------------------
 # HTTP receiver (tools/http-receiver.c)
 
+# lib__start_http_tool TOOL DIR [args...]: starts TOOL (http-receiver, schema-registry) on a free
+# port with DIR/port, DIR/out.ndjson and DIR/TOOL.log; its PID is LIB_LAST_PID.
+lib__start_http_tool() {
+    local tool=$1 d=$2 rc=0
+    shift 2
+    lib__need_tool "$tool"
+    mkdir -p "$d"
+    : >"$d/out.ndjson"
+    lib__spawn "$d/$tool.log" "$SLUICE_BUILD_DIR/$tool" --port 0 --port-file "$d/port" \
+        --out "$d/out.ndjson" "$@"
+    lib__wait_until "$LIB_LAST_PID" test -s "$d/port" || rc=$?
+    [ "$rc" -eq 0 ] || lib_fail "$tool did not start (see ${d#"$WORK"/}/$tool.log)"
+}
+
 # lib_start_receiver [http-receiver args...], e.g. --mode '{"mode":"status","status":503}'.
 # With RECEIVER_TOKEN set, the control API requires it (lib_receiver_* send it).
 lib_start_receiver() {
-    local d rc=0 extra=()
+    local d extra=()
     LIB_RECEIVERS=$((LIB_RECEIVERS + 1))
     d="$WORK/receiver.$LIB_RECEIVERS"
-    lib__need_tool http-receiver
-    mkdir -p "$d"
-    : >"$d/out.ndjson"
     [ -z "${RECEIVER_TOKEN:-}" ] || extra=(--control-token "$RECEIVER_TOKEN")
-    lib__spawn "$d/http-receiver.log" "$SLUICE_BUILD_DIR/http-receiver" --port 0 \
-        --port-file "$d/port" --out "$d/out.ndjson" "${extra[@]}" "$@"
+    lib__start_http_tool http-receiver "$d" "${extra[@]}" "$@"
     RECEIVER_PID=$LIB_LAST_PID
-    lib__wait_until "$RECEIVER_PID" test -s "$d/port" || rc=$?
-    [ "$rc" -eq 0 ] || lib_fail "http-receiver did not start (see receiver.$LIB_RECEIVERS/http-receiver.log)"
     RECEIVER_PORT=$(cat "$d/port")
     RECEIVER_URL=http://127.0.0.1:$RECEIVER_PORT
     RECEIVER_OUT=$d/out.ndjson
@@ -461,17 +469,11 @@ lib_start_receiver() {
 # REGISTRY_PORT, REGISTRY_PID, REGISTRY_OUT (its NDJSON request log) and REGISTRY_DIR.
 LIB_REGISTRIES=0
 lib_start_registry() {
-    local d rc=0
+    local d
     LIB_REGISTRIES=$((LIB_REGISTRIES + 1))
     d="$WORK/registry.$LIB_REGISTRIES"
-    lib__need_tool schema-registry
-    mkdir -p "$d"
-    : >"$d/out.ndjson"
-    lib__spawn "$d/schema-registry.log" "$SLUICE_BUILD_DIR/schema-registry" --port 0 \
-        --port-file "$d/port" --out "$d/out.ndjson" "$@"
+    lib__start_http_tool schema-registry "$d" "$@"
     REGISTRY_PID=$LIB_LAST_PID
-    lib__wait_until "$REGISTRY_PID" test -s "$d/port" || rc=$?
-    [ "$rc" -eq 0 ] || lib_fail "schema-registry did not start (see registry.$LIB_REGISTRIES/schema-registry.log)"
     REGISTRY_PORT=$(cat "$d/port")
     REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT
     REGISTRY_OUT=$d/out.ndjson

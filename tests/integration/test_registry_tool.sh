@@ -59,6 +59,9 @@ lib_start_registry --dump "$WORK/dump.json"
 expect "register A" "$(reg POST '/subjects/a-value/versions?normalize=false' "$AVRO_A")" '200 {"id":1}'
 expect "register A again" "$(reg POST /subjects/a-value/versions "$AVRO_A")" '200 {"id":1}'
 expect "A under another subject keeps its id" "$(reg POST /subjects/other/versions "$AVRO_A")" '200 {"id":1}'
+expect "A with references null, [] and AVRO spelled out" "$(reg POST /subjects/a-value/versions \
+    "$(jq -c '.references = null' <<<"$AVRO_A")")$(reg POST /subjects/a-value/versions \
+    "$(jq -c '.references = [] | .schemaType = "AVRO"' <<<"$AVRO_A")")" '200 {"id":1}200 {"id":1}'
 expect "register B referring to A" "$(reg POST /subjects/b-value/versions "$AVRO_B")" '200 {"id":2}'
 expect "register a Protobuf schema" "$(reg POST /subjects/p%2Fvalue/versions "$PROTO")" '200 {"id":3}'
 expect "A is version 1 of a-value" "$(reg GET /subjects/a-value/versions)" '200 [1]'
@@ -97,7 +100,12 @@ expect "associations (the JS client asks, tolerates 404)" \
     "$(reg GET '/associations/resources/-/t?resourceType=topic&associationType=value')" \
     '404 {"error_code":404,"message":"HTTP 404 Not Found"}'
 expect "subject c was not created by the refused registrations" "$(reg GET /subjects/c/versions | cut -c1-3)" 404
-lib_pass "errors: 40401, 40402, 40403, 42201, 42202, 404"
+expect "a path of many segments" "$(codes GET /subjects/a/b/c/d/e/f/g/h/i/j)" '404 404'
+expect "a body over 8 MiB" "$(head -c 9000000 /dev/zero | tr '\0' a | curl -sS -o /dev/null -w '%{http_code}' \
+    --data-binary @- "$REGISTRY_URL/subjects/big/versions")" 413
+expect "a body that is not JSON" "$(codes POST /subjects/big/versions '[1,')" '422 42201'
+expect "a schemaType nobody knows" "$(codes POST /subjects/big/versions '{"schema":"x","schemaType":"XML"}')" '422 42201'
+lib_pass "errors: 40401, 40402, 40403, 42201, 42202, 404, 413"
 
 # The request log and the counts per path.
 for _ in 1 2 3; do reg GET /schemas/ids/2 >/dev/null; done
@@ -190,6 +198,19 @@ while read -r c id fmt subject; do
 done < <(jq -r '.cases[] | "\(.case) \(.schema_id) \(.format) \(.subject)"' "$FIXTURES/index.json")
 lib_pass "the fixtures' registry-state.json serves every case's schema id"
 stop_registry
+
+# Where the fixture script can run (node, its npm packages, protoc), it must make the committed
+# fixtures again byte for byte with this build of the tool.
+GEN=$SLUICE_SOURCE_DIR/tools/registry-fixtures
+if command -v node >/dev/null && command -v protoc >/dev/null && [ -d "$GEN/node_modules/@confluentinc" ]; then
+    node "$GEN/make-fixtures.mjs" "$SLUICE_BUILD_DIR/schema-registry" "$WORK/regenerated" >"$WORK/regen.log" 2>&1 ||
+        lib_fail "make-fixtures.mjs failed: $(tail -5 "$WORK/regen.log")"
+    diff -r "$FIXTURES" "$WORK/regenerated" >"$WORK/regen.diff" ||
+        lib_fail "regenerated fixtures differ from the committed ones: $(head -5 "$WORK/regen.diff")"
+    lib_pass "the real Confluent serializers, run again against this build, make the committed fixtures byte for byte"
+else
+    lib_log "no node, protoc or tools/registry-fixtures/node_modules: the fixtures are not regenerated"
+fi
 
 # --- Authentication --------------------------------------------------------------------------
 lib_start_registry --user alice --password 's3cr:t' --control-token ctl-token

@@ -165,7 +165,8 @@ int registry_state_load(struct registry_state *st, const char *path, char *err, 
     }
     schemas = json_object_get(doc, "schemas");
     subjects = json_object_get(doc, "subjects");
-    if (!json_is_array(schemas) || !json_is_object(subjects) || json_array_size(schemas) > REGISTRY_SCHEMAS_MAX) {
+    if (!json_is_array(schemas) || !json_is_object(subjects) || json_array_size(schemas) > REGISTRY_SCHEMAS_MAX ||
+        json_object_size(subjects) > REGISTRY_SCHEMAS_MAX) {
         snprintf(err, errlen, "%s: want {\"schemas\": [...] (at most %d), \"subjects\": {...}}", path,
                  REGISTRY_SCHEMAS_MAX);
         goto out;
@@ -175,9 +176,10 @@ int registry_state_load(struct registry_state *st, const char *path, char *err, 
         const char *type = json_string_value(json_object_get(s, "schemaType"));
 
         if (!json_is_string(json_object_get(s, "schema")) || n < 1 || n >= REGISTRY_SCHEMAS_MAX * 100L ||
-            type == NULL || !registry_schema_type_valid(type) || registry_schema_by_id(st, n) != NULL) {
-            snprintf(err, errlen, "%s: schemas[%zu]: want a new id >= 1, schemaType AVRO|PROTOBUF|JSON "
-                     "and a schema string", path, i);
+            type == NULL || !registry_schema_type_valid(type) || registry_schema_by_id(st, n) != NULL ||
+            (json_object_get(s, "serialized") != NULL && !json_is_string(json_object_get(s, "serialized")))) {
+            snprintf(err, errlen, "%s: schemas[%zu]: want a new id >= 1, schemaType AVRO|PROTOBUF|JSON, "
+                     "a schema string and, if any, a serialized string", path, i);
             goto out;
         }
         json_array_append(st->schemas, s);
@@ -229,6 +231,10 @@ json_t *registry_register(struct registry_state *st, const char *subject, const 
         *changed = 1;
     }
     ids = json_object_get(st->subjects, subject);
+    if (ids == NULL && json_object_size(st->subjects) >= REGISTRY_SCHEMAS_MAX) {
+        snprintf(err, errlen, "at most %d subjects", REGISTRY_SCHEMAS_MAX);
+        return NULL;
+    }
     if (ids == NULL) {
         ids = json_array();
         if (ids == NULL || json_object_set_new(st->subjects, subject, ids) != 0) {

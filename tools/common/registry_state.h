@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#define REGISTRY_SCHEMAS_MAX 100000
+#define REGISTRY_SCHEMAS_MAX 100000      /* schemas, and subjects */
 
 struct registry_state {
     json_t *schemas;                     /* array of {id, schemaType, schema, references?, serialized?} */
