@@ -147,3 +147,11 @@ check_file_output() {
     [ "$keyordered" = true ] || lib_fail "$file: records of one key out of order"
     [ "$min" -eq 0 ] && [ "$max" -eq $((n - 1)) ] || lib_fail "$file: seq range $min..$max, expected 0..$((n - 1))"
 }
+
+# browse ARGS... URL: headless Chromium on the admin API's status page, e.g. --dump-dom (the DOM
+# after the page's script ran) or --screenshot=FILE.
+browse() {
+    timeout "$(lib_tmout 60)" chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$WORK/chromium" --virtual-time-budget=4000 "$@"
+}

@@ -68,6 +68,15 @@ while read -r p committed _end; do
 done <"$WORK/committed"
 lib_pass "registry down at start: $N records wait, none delivered, none dead-lettered, nothing committed past them, /readyz says why"
 
+# The status page shows it too.
+command -v chromium >/dev/null || lib_fail "chromium is not installed (tools/setup.sh installs it)"
+browse --dump-dom "$ADMIN/?token=$SLUICE_ADMIN_TOKEN" >"$WORK/page.html" 2>"$WORK/chromium.log" ||
+    lib_fail "chromium failed: $(tail -5 "$WORK/chromium.log")"
+grep -q 'id="registry-state" class="state down">down<' "$WORK/page.html" || lib_fail "the status page does not show the registry down"
+grep -q "id=\"topic-customers.avro\"><td>customers.avro</td><td>confluent</td><td>bytes</td><td class=\"num\">0</td><td class=\"num\">0</td><td class=\"num\">$N</td>" \
+    "$WORK/page.html" || lib_fail "the status page does not show the $N waiting records of customers.avro"
+lib_pass "the status page shows the registry down and the $N records waiting"
+
 # /metrics while the registry hangs: the loop never waits for it.
 registry_mode '{"mode":"hang"}'
 TIMEOUT=30 lib_wait_for metric_is sluice_registry_records_waiting "$N"
