@@ -130,6 +130,14 @@ expect_letter "decode: value: unknown magic byte 0x7b at byte 0 (not schema regi
 expect_letter "decode: value: schema $avro_id: string length 2147483647 exceeds the 0 bytes left at byte 6" "$avro_id" "$WORK/huge-string.bin"
 lib_pass "3 undecodable records: one dead letter each, with the original bytes, the stage, the schema id and the reason"
 
+# The record that claims a 2 GiB string was refused before anything was allocated for it: the
+# process's peak resident memory stays under a bound far below the claim.
+peak_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$SLUICE_PID/status")
+bound_kib=$((64 * 1024))
+lib_log "sluice's peak RSS after the hostile record: $((peak_kib / 1024)) MiB (bound $((bound_kib / 1024)) MiB)"
+[ "$peak_kib" -lt "$bound_kib" ] || lib_fail "peak RSS $((peak_kib / 1024)) MiB is over the $((bound_kib / 1024)) MiB bound"
+lib_pass "a record claiming a 2 GiB string was dead-lettered with peak RSS at $((peak_kib / 1024)) MiB (bound 64 MiB)"
+
 failures=$(admin /metrics | awk '/^sluice_topic_decode_failures_total\{topic="customers.avro"\}/ {print $2}')
 [ "$failures" = 3 ] || lib_fail "sluice_topic_decode_failures_total{topic=\"customers.avro\"} is '$failures', want 3"
 [ "$(admin /sinks | jq -r '.topics["customers.avro"].decode_failures')" = 3 ] || lib_fail "GET /sinks: $(admin /sinks | jq -c .topics)"
