@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "decode.h"
@@ -197,6 +198,27 @@ fail:
     return DECODE_FAIL;
 }
 
+/* A key whose schema is a string (the usual case) is that string, as Kafka Connect's converters
+ * give it: "customer:{key}" must not become customer:"c-1". Other keys stay JSON text. */
+static void key_unquote(struct router_record *rec)
+{
+    json_t *k;
+    char *text;
+
+    if (rec->key_len == 0 || rec->key[0] != '"')
+        return;
+    if (!(k = json_loadb(rec->key, rec->key_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)))
+        return;
+    if (json_is_string(k) && (text = malloc(json_string_length(k) + 1))) {
+        memcpy(text, json_string_value(k), json_string_length(k) + 1);
+        rec->key_len = json_string_length(k);
+        free(rec->decoded_key);
+        rec->decoded_key = text;
+        rec->key = text;
+    }
+    json_decref(k);
+}
+
 enum decode_verdict decode_record(struct registry *reg, const struct conf_topic *format, struct router_record *rec,
                                   char *why, size_t whylen)
 {
@@ -217,6 +239,8 @@ enum decode_verdict decode_record(struct registry *reg, const struct conf_topic 
     } else if (format->key_format == CONF_KEY_CONFLUENT && rkm->key && !rec->decoded_key) {
         v = decode_framed(reg, format, "key", (const uint8_t *)rkm->key, rkm->key_len, rec, &rec->decoded_key, &rec->key, &rec->key_len,
                           why, whylen);
+        if (v == DECODE_OK)
+            key_unquote(rec);
     }
     return v;
 }

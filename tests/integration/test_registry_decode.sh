@@ -17,17 +17,18 @@ lib_init
 
 FIX=$SLUICE_SOURCE_DIR/tests/fixtures/registry
 lib_start_kafka customers.avro:2 customers.proto:2 customers.json:2 customers.plain:2 \
-    profiles.avro:1 orders.proto:1 profiles.json:1 sluice.dlq:1
+    profiles.avro:1 orders.proto:1 profiles.json:1 keyed.avro:1 keyed.text:1 sluice.dlq:1
 lib_start_registry --load "$FIX/registry-state.json"
 
 sluice_write_config "$WORK/sluice.json" registry-decode
 jq --arg url "$REGISTRY_URL" '. + {registry: {url: $url}, topics: {
       "customers.avro": {value_format: "confluent"}, "customers.proto": {value_format: "confluent"},
       "customers.json": {value_format: "confluent"}, "profiles.avro": {value_format: "confluent"},
-      "orders.proto": {value_format: "confluent"}, "profiles.json": {value_format: "confluent"}}}' \
+      "orders.proto": {value_format: "confluent"}, "profiles.json": {value_format: "confluent"},
+      "keyed.avro": {key_format: "confluent"}, "keyed.text": {key_format: "string"}}}' \
     "$WORK/sluice.json" >"$WORK/sluice.tmp" && mv "$WORK/sluice.tmp" "$WORK/sluice.json"
 sluice_admin_on "$WORK/sluice.json"
-for t in customers.avro customers.proto customers.json customers.plain profiles.avro orders.proto profiles.json; do
+for t in customers.avro customers.proto customers.json customers.plain profiles.avro orders.proto profiles.json keyed.avro keyed.text; do
     cat >"$WORK/sinks.d/$t.json" <<JSON
 { "name": "file-$t", "type": "file", "topics": ["$t"], "batch": { "linger_ms": 5 },
   "file": { "path": "$WORK/$t.ndjson" } }
@@ -129,6 +130,32 @@ expect_letter "decode: value: schema 999 does not exist in the registry (40403)"
 expect_letter "decode: value: unknown magic byte 0x7b at byte 0 (not schema registry framing; is the topic JSON?)" - "$WORK/not-framed.bin"
 expect_letter "decode: value: schema $avro_id: string length 2147483647 exceeds the 0 bytes left at byte 6" "$avro_id" "$WORK/huge-string.bin"
 lib_pass "3 undecodable records: one dead letter each, with the original bytes, the stage, the schema id and the reason"
+
+# 5. Keys: an Avro-framed key (schema "string") is the string itself; a key that must be text
+# but is not UTF-8 is one dead letter.
+key_id=$(curl -fsS -m "$(lib_tmout 10)" -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    -d '{"schema": "\"string\""}' "$REGISTRY_URL/subjects/keyed.avro-key/versions" | jq -r .id)
+{   # kcat -D/-K reads keys and values binary-safe from stdin: "key|value@@@"
+    printf '\x00\x00\x00\x00%b\x06c-1|{"id":"c-1"}@@@' "\\x$(printf %02x "$key_id")"
+    printf 'plain-key|{"id":"c-2"}@@@'
+} | timeout "$(lib_tmout 30)" kcat -P -q -b "$KAFKA_BROKERS" -t keyed.avro -z none -D '@@@' -K '|' ||
+    lib_fail "kcat could not produce the keyed records"
+printf '\xff\xfe|{"id":"k-1"}@@@ok-key|{"id":"k-2"}@@@' |
+    timeout "$(lib_tmout 30)" kcat -P -q -b "$KAFKA_BROKERS" -t keyed.text -z none -D '@@@' -K '|' ||
+    lib_fail "kcat could not produce the text-keyed records"
+TIMEOUT=30 lib_wait_for has_lines "$WORK/keyed.avro.ndjson" 1
+TIMEOUT=30 lib_wait_for has_lines "$WORK/keyed.text.ndjson" 1
+TIMEOUT=30 lib_wait_for topic_has sluice.dlq 5
+[ "$(jq -c '[.key, .value.id]' "$WORK/keyed.avro.ndjson")" = '["c-1","c-1"]' ] ||
+    lib_fail "keyed.avro delivered: $(cat "$WORK/keyed.avro.ndjson")"
+[ "$(jq -c '[.key, .value.id]' "$WORK/keyed.text.ndjson")" = '["ok-key","k-2"]' ] ||
+    lib_fail "keyed.text delivered: $(cat "$WORK/keyed.text.ndjson")"
+LIB_CONSUME_FORMAT='%h\n' lib_consume sluice.dlq 10 >"$WORK/dlq-keys"
+grep -q 'sluice.reason=decode: key: unknown magic byte 0x70 at byte 0 (not schema registry framing),sluice.topic=keyed.avro' "$WORK/dlq-keys" ||
+    lib_fail "no dead letter for the unframed key: $(cat "$WORK/dlq-keys")"
+grep -q 'sluice.reason=decode: key: not UTF-8 text (key_format "string"),sluice.topic=keyed.text' "$WORK/dlq-keys" ||
+    lib_fail "no dead letter for the key that is not UTF-8: $(cat "$WORK/dlq-keys")"
+lib_pass "keys: an Avro string key arrives as the string; an unframed key and a key that is not UTF-8 are dead-lettered once each"
 
 # The record that claims a 2 GiB string was refused before anything was allocated for it: the
 # process's peak resident memory stays under a bound far below the claim.
