@@ -127,7 +127,7 @@ static void add_json_string(struct buf *out, const uint8_t *s, size_t n)
 
 static int decode_string(struct decoder *d, const char *what)
 {
-    size_t n, bad;
+    size_t n = 0, bad;
 
     if (read_length(d, what, &n) != 0)
         return -1;
@@ -391,7 +391,7 @@ static int decode_fixed(struct decoder *d, const struct avro_node *n)
 static int decode_bytes(struct decoder *d, const struct avro_node *n)
 {
     const uint8_t *at = d->p;
-    size_t len;
+    size_t len = 0;
 
     if (read_length(d, "bytes", &len) != 0)
         return -1;

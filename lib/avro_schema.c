@@ -106,6 +106,9 @@ static int new_slots(struct compiler *c, size_t n, uint32_t *first)
 {
     struct avro_schema *s = c->s;
 
+    *first = s->nslots;
+    if (n == 0)                         /* an empty record: slots may still be NULL */
+        return 0;
     if (n > UINT32_MAX / 2 - s->nslots)
         return oom(c);
     if (s->nslots + n > c->slots_cap) {
@@ -117,7 +120,6 @@ static int new_slots(struct compiler *c, size_t n, uint32_t *first)
         s->slots = slots;
         c->slots_cap = (uint32_t)cap;
     }
-    *first = s->nslots;
     memset(s->slots + s->nslots, 0, n * sizeof *s->slots);
     s->nslots += (uint32_t)n;
     return 0;
@@ -250,7 +252,7 @@ static int compile_type(struct compiler *c, json_t *j, const char *ns, int depth
 static int compile_record(struct compiler *c, json_t *j, const char *ns, int depth, uint32_t idx)
 {
     json_t *fields = json_object_get(j, "fields");
-    uint32_t first;
+    uint32_t first = 0;
     size_t i, was;
     int zero = 1;
 
@@ -291,7 +293,7 @@ static int compile_record(struct compiler *c, json_t *j, const char *ns, int dep
 static int compile_enum(struct compiler *c, json_t *j, uint32_t idx)
 {
     json_t *symbols = json_object_get(j, "symbols");
-    uint32_t first;
+    uint32_t first = 0;
     size_t i;
 
     if (!json_is_array(symbols) || json_array_size(symbols) == 0)
@@ -316,7 +318,7 @@ static int compile_enum(struct compiler *c, json_t *j, uint32_t idx)
 
 static int compile_union(struct compiler *c, json_t *j, const char *ns, int depth, uint32_t *out)
 {
-    uint32_t idx, first;
+    uint32_t idx = 0, first = 0;
     size_t i, n = json_array_size(j);
 
     if (n == 0)
@@ -416,7 +418,7 @@ static int compile_object(struct compiler *c, json_t *j, const char *ns, int dep
 {
     const char *type = json_string_value(json_object_get(j, "type")), *inner_ns = ns;
     const struct avro_name *named;
-    uint32_t idx;
+    uint32_t idx = 0;
     int kind, ns_len;
     size_t was;
     char *ns_copy = NULL;

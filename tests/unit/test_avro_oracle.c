@@ -76,7 +76,7 @@ static void fill(avro_value_t *v, int depth)
     avro_schema_t schema = avro_value_get_schema(v);
     avro_value_t child;
     char text[64];
-    size_t n, i;
+    size_t n = 0, i;
 
     switch (avro_value_get_type(v)) {
     case AVRO_NULL: assert_int_equal(avro_value_set_null(v), 0); break;
@@ -167,13 +167,14 @@ static json_t *to_json(avro_value_t *v)
 {
     avro_value_t child;
     const char *name;
-    const void *p;
-    size_t n, i;
-    int32_t i32;
-    int64_t i64;
-    float f;
-    double d;
-    int b;
+    /* avro-c's getters are macros that may skip the call: start from zero */
+    const void *p = NULL;
+    size_t n = 0, i;
+    int32_t i32 = 0;
+    int64_t i64 = 0;
+    float f = 0;
+    double d = 0;
+    int b = 0;
     json_t *j;
 
     switch (avro_value_get_type(v)) {
