@@ -18,7 +18,7 @@ struct decoder {
     char *err;
     size_t errlen;
     int iso;
-    uint32_t zero_items_left;   /* AVRO_MAX_ZERO_SIZE_ITEMS, counted down */
+    uint32_t zero_values_left;  /* AVRO_MAX_ZERO_SIZE_VALUES, counted down */
 };
 
 static int fail(struct decoder *d, const uint8_t *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -127,7 +127,7 @@ static void add_json_string(struct buf *out, const uint8_t *s, size_t n)
 
 static int decode_string(struct decoder *d, const char *what)
 {
-    size_t n, bad;
+    size_t n = 0, bad;
 
     if (read_length(d, what, &n) != 0)
         return -1;
@@ -322,7 +322,11 @@ static void add_iso_timestamp(struct buf *out, int64_t v, int64_t per_second, in
 
 /* ---- values ---- */
 
-static int decode(struct decoder *d, uint32_t idx, int depth);
+/* How a value that takes no bytes is paid for: not at all (an array item, a record field, the
+ * datum), by one byte (a union's index, a map's key), or already (inside such a value). */
+enum zero_paid { ZERO_UNPAID, ZERO_ONE_BYTE, ZERO_CHARGED };
+
+static int decode(struct decoder *d, uint32_t idx, int depth, enum zero_paid paid);
 
 static int decode_long(struct decoder *d, const struct avro_node *n)
 {
@@ -391,7 +395,7 @@ static int decode_fixed(struct decoder *d, const struct avro_node *n)
 static int decode_bytes(struct decoder *d, const struct avro_node *n)
 {
     const uint8_t *at = d->p;
-    size_t len;
+    size_t len = 0;
 
     if (read_length(d, "bytes", &len) != 0)
         return -1;
@@ -431,10 +435,9 @@ static int decode_blocks(struct decoder *d, const struct avro_node *n, int depth
             if (size < 0 || (uint64_t)size > left(d))
                 return fail(d, at, "%s block size %lld exceeds the %zu bytes left", what, (long long)size, left(d));
         }
-        if (zero) {
-            if ((uint64_t)count > d->zero_items_left)
-                return fail(d, at, "array of more than %u items that take no bytes", AVRO_MAX_ZERO_SIZE_ITEMS);
-            d->zero_items_left -= (uint32_t)count;
+        if (zero) {     /* checked here so a huge count fails at once; decode() charges them */
+            if ((uint64_t)count > d->zero_values_left / d->s->nodes[n->child].zero_cost)
+                return fail(d, at, "more than %u values that take no bytes", AVRO_MAX_ZERO_SIZE_VALUES);
         } else if ((uint64_t)count > left(d)) {
             return fail(d, at, "%s block count %lld exceeds the %zu bytes left", what, (long long)count, left(d));
         }
@@ -447,7 +450,7 @@ static int decode_blocks(struct decoder *d, const struct avro_node *n, int depth
                     return -1;
                 buf_add(d->out, ":", 1);
             }
-            if (decode(d, n->child, depth) != 0)
+            if (decode(d, n->child, depth, map ? ZERO_ONE_BYTE : ZERO_UNPAID) != 0)
                 return -1;
         }
         if (d->out->oom)
@@ -457,10 +460,18 @@ static int decode_blocks(struct decoder *d, const struct avro_node *n, int depth
     return 0;
 }
 
-static int decode(struct decoder *d, uint32_t idx, int depth)
+static int decode(struct decoder *d, uint32_t idx, int depth, enum zero_paid paid)
 {
     const struct avro_node *n = &d->s->nodes[idx];
     const uint8_t *at = d->p;
+
+    if (n->zero_size && paid != ZERO_CHARGED) {
+        uint32_t cost = n->zero_cost - (paid == ZERO_ONE_BYTE);
+
+        if (cost > d->zero_values_left)
+            return fail(d, at, "more than %u values that take no bytes", AVRO_MAX_ZERO_SIZE_VALUES);
+        d->zero_values_left -= cost;
+    }
 
     switch ((enum avro_kind)n->kind) {
     case AVRO_NULL:
@@ -525,7 +536,7 @@ static int decode(struct decoder *d, uint32_t idx, int depth)
             return -1;
         if (i < 0 || (uint64_t)i >= n->count)
             return fail(d, at, "union branch %lld out of range (%u branches)", (long long)i, n->count);
-        return decode(d, d->s->slots[n->first + (uint32_t)i].node, depth);
+        return decode(d, d->s->slots[n->first + (uint32_t)i].node, depth, ZERO_ONE_BYTE);
     }
     case AVRO_RECORD:
     case AVRO_ARRAY:
@@ -543,7 +554,7 @@ static int decode(struct decoder *d, uint32_t idx, int depth)
         if (i)
             buf_add(d->out, ",", 1);
         buf_add(d->out, d->s->text + field->text_off, field->text_len);
-        if (decode(d, field->node, depth + 1) != 0)
+        if (decode(d, field->node, depth + 1, n->zero_size ? ZERO_CHARGED : ZERO_UNPAID) != 0)
             return -1;
     }
     buf_add(d->out, "}", 1);
@@ -555,14 +566,14 @@ int avro_decode_json(const struct avro_schema *s, const uint8_t *value, size_t l
 {
     struct decoder d = { .s = s, .base = value, .p = value + start, .end = value + len, .out = out,
                          .err = err, .errlen = errlen, .iso = opts && opts->timestamps_iso,
-                         .zero_items_left = AVRO_MAX_ZERO_SIZE_ITEMS };
+                         .zero_values_left = AVRO_MAX_ZERO_SIZE_VALUES };
     size_t was = out->len;
 
     if (start > len) {
         snprintf(err, errlen, "the datum's start %zu is past the value's %zu bytes", start, len);
         return -1;
     }
-    if (decode(&d, s->root, 0) != 0)
+    if (decode(&d, s->root, 0, ZERO_UNPAID) != 0)
         goto fail;
     if (d.p != d.end) {
         fail(&d, d.p, "%zu trailing bytes after the datum", left(&d));

@@ -15,15 +15,21 @@
  *   infinities, which JSON lacks, are the strings "NaN", "Infinity", "-Infinity" (as the
  *   proto3 JSON mapping writes them, so both decoders agree);
  * - a map is an object (a key repeated in the data is repeated in the object).
- * An unknown or invalid logical type falls back to its underlying type, as the spec says.
+ * An unknown or invalid logical type falls back to its underlying type, as the spec says
+ * (timestamp-nanos and local-timestamp-nanos are known too). Schemas: names and namespaces by
+ * the spec's rules (an unqualified reference not found in the enclosing namespace is tried in
+ * the null one, as the Java parser does); names, field names and symbols must be
+ * [A-Za-z_][A-Za-z0-9_]*; aliases, defaults and doc are ignored (writer schema only).
  *
  * Limits against hostile input: no length or count is believed before it is checked against
  * the bytes left; data nests at most AVRO_MAX_DEPTH records, arrays and maps deep (a recursive
- * schema cannot recurse further); a datum holds at most AVRO_MAX_ZERO_SIZE_ITEMS array items of
- * a type that takes no bytes (null, an empty record), which would otherwise cost CPU for free;
- * a decimal is at most AVRO_DECIMAL_MAX_BYTES bytes. Errors read "<what> at byte N", N counted
- * from value[0]; for a length or count, N is where its varint starts and "bytes left" are those
- * after it. */
+ * schema cannot recurse further); a datum holds at most AVRO_MAX_ZERO_SIZE_VALUES values that
+ * take no bytes and are not paid for by a union index or a map key (nulls, empty records,
+ * fixed(0): as array items or record fields, each of which would otherwise cost CPU for free),
+ * and a schema whose byte-less type stands for more values than that is refused; a decimal is
+ * at most AVRO_DECIMAL_MAX_BYTES bytes with a scale of at most AVRO_DECIMAL_MAX_SCALE. Errors
+ * read "<what> at byte N", N counted from value[0]; for a length or count, N is where its
+ * varint starts and "bytes left" are those after it. */
 #ifndef SLUICE_AVRO_H
 #define SLUICE_AVRO_H
 
@@ -36,10 +42,12 @@
 #define AVRO_MAX_DEPTH 64
 /** @brief Deepest nesting of types in a schema's JSON. */
 #define AVRO_MAX_SCHEMA_DEPTH 64
-/** @brief Most array items of a zero-byte type (null, empty record) in one datum. */
-#define AVRO_MAX_ZERO_SIZE_ITEMS (1u << 20)
-/** @brief Largest decimal, in bytes of its unscaled two's-complement value (616 digits). */
+/** @brief Most values that take no bytes (null, empty record) in one datum (see above). */
+#define AVRO_MAX_ZERO_SIZE_VALUES (1u << 20)
+/** @brief Largest decimal, in bytes of its unscaled two's-complement value (617 digits). */
 #define AVRO_DECIMAL_MAX_BYTES 256
+/** @brief Largest decimal scale (digits after the point). */
+#define AVRO_DECIMAL_MAX_SCALE 640
 
 struct avro_schema;                      /* compiled, immutable, shareable */
 /** A referenced schema (registry references), compiled first so its named types are known. */

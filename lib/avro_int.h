@@ -25,6 +25,8 @@ struct avro_node {
     uint8_t zero_size;          /* its values take no bytes (null, fixed(0), empty record) */
     uint8_t defined;            /* a named type's body is complete (not while compiling it) */
     int32_t scale;              /* decimal */
+    uint32_t zero_cost;         /* zero_size: the values one of its values stands for (a record
+                                 * of nulls: 1 + its fields'), charged against the datum's budget */
     uint32_t size;              /* fixed: its bytes */
     uint32_t child;             /* array: items; map: values */
     uint32_t first, count;      /* record: fields, enum: symbols, union: branches, in slots */

@@ -23,6 +23,7 @@ struct compiler {
     struct buf text;
     struct avro_name *names;
     size_t nnames, names_cap;
+    json_t *index;              /* full name → its place in names: no quadratic lookups */
     const char *where;          /* "" or "reference 2: " */
     char path[512];
     size_t path_len;
@@ -96,7 +97,7 @@ static int new_node(struct compiler *c, enum avro_kind kind, uint32_t *idx)
     }
     *idx = s->nnodes++;
     s->nodes[*idx] = (struct avro_node){ .kind = (uint8_t)kind, .zero_size = kind == AVRO_NULL,
-                                         .defined = 1, .name = -1 };
+                                         .zero_cost = kind == AVRO_NULL, .defined = 1, .name = -1 };
     return 0;
 }
 
@@ -106,6 +107,9 @@ static int new_slots(struct compiler *c, size_t n, uint32_t *first)
 {
     struct avro_schema *s = c->s;
 
+    *first = s->nslots;
+    if (n == 0)                         /* an empty record: slots may still be NULL */
+        return 0;
     if (n > UINT32_MAX / 2 - s->nslots)
         return oom(c);
     if (s->nslots + n > c->slots_cap) {
@@ -117,7 +121,6 @@ static int new_slots(struct compiler *c, size_t n, uint32_t *first)
         s->slots = slots;
         c->slots_cap = (uint32_t)cap;
     }
-    *first = s->nslots;
     memset(s->slots + s->nslots, 0, n * sizeof *s->slots);
     s->nslots += (uint32_t)n;
     return 0;
@@ -171,10 +174,38 @@ static int primitive_kind(const char *name)
 
 static const struct avro_name *lookup(const struct compiler *c, const char *full)
 {
-    for (size_t i = 0; i < c->nnames; i++)
-        if (strcmp(c->names[i].full, full) == 0)
-            return &c->names[i];
-    return NULL;
+    json_t *at = json_object_get(c->index, full);
+
+    return at ? &c->names[json_integer_value(at)] : NULL;
+}
+
+/* The index of the first element of @p arr whose name (the element itself, or its member
+ * @p key) came before, -1 when none, -2 out of memory. A jansson object is the set, so a schema
+ * of many fields costs no quadratic time. */
+static long first_repeat(json_t *arr, const char *key)
+{
+    json_t *seen = json_object(), *el;
+    long found = -1;
+    size_t i;
+
+    if (!seen)
+        return -2;
+    json_array_foreach(arr, i, el) {
+        const char *name = json_string_value(key ? json_object_get(el, key) : el);
+
+        if (!name)
+            continue;
+        if (json_object_get(seen, name)) {
+            found = (long)i;
+            break;
+        }
+        if (json_object_set_new(seen, name, json_true()) != 0) {
+            found = -2;
+            break;
+        }
+    }
+    json_decref(seen);
+    return found;
 }
 
 /* A reference by name: qualified by the enclosing namespace unless it has a dot; an
@@ -236,6 +267,10 @@ static int define_name(struct compiler *c, json_t *j, const char *ns, uint32_t i
         c->names = names;
         c->names_cap = cap;
     }
+    if (json_object_set_new(c->index, full, json_integer((json_int_t)c->nnames)) != 0) {
+        free(full);
+        return oom(c);
+    }
     c->names[c->nnames] = (struct avro_name){ .full = full, .node = idx };
     c->s->nodes[idx].name = (int32_t)c->nnames++;
     /* The namespace is the full name up to its last dot: kept in the table's copy, cut there
@@ -250,12 +285,21 @@ static int compile_type(struct compiler *c, json_t *j, const char *ns, int depth
 static int compile_record(struct compiler *c, json_t *j, const char *ns, int depth, uint32_t idx)
 {
     json_t *fields = json_object_get(j, "fields");
-    uint32_t first;
+    uint32_t first = 0;
     size_t i, was;
+    uint64_t zero_cost = 1;
     int zero = 1;
+    long repeat;
 
     if (!json_is_array(fields))
         return fail(c, "a record needs a \"fields\" array");
+    if ((repeat = first_repeat(fields, "name")) == -2)
+        return oom(c);
+    if (repeat >= 0) {
+        path_push(c, ".fields[%ld]", repeat);
+        return fail(c, "field \"%s\" is defined twice",
+                    json_string_value(json_object_get(json_array_get(fields, (size_t)repeat), "name")));
+    }
     if (new_slots(c, json_array_size(fields), &first) != 0)
         return -1;
     c->s->nodes[idx].first = first;
@@ -270,9 +314,6 @@ static int compile_record(struct compiler *c, json_t *j, const char *ns, int dep
             return fail(c, "a field must be an object");
         if (!fname || !valid_name(fname, strlen(fname)))
             return fail(c, "a field needs a \"name\" of letters, digits and '_'");
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(json_string_value(json_object_get(json_array_get(fields, k), "name")), fname) == 0)
-                return fail(c, "field \"%s\" is defined twice", fname);
         if (!json_object_get(field, "type"))
             return fail(c, "a field needs a \"type\"");
         path_push(c, ".type");
@@ -283,19 +324,28 @@ static int compile_record(struct compiler *c, json_t *j, const char *ns, int dep
         if (slot_text(c, first + (uint32_t)i, fname, 1) != 0)
             return -1;
         zero &= c->s->nodes[type].zero_size & c->s->nodes[type].defined;
+        zero_cost += c->s->nodes[type].zero_cost;
     }
+    if (zero && zero_cost > AVRO_MAX_ZERO_SIZE_VALUES)
+        return fail(c, "a record that takes no bytes stands for more than %u values", AVRO_MAX_ZERO_SIZE_VALUES);
     c->s->nodes[idx].zero_size = (uint8_t)zero;
+    c->s->nodes[idx].zero_cost = zero ? (uint32_t)zero_cost : 0;
     return 0;
 }
 
 static int compile_enum(struct compiler *c, json_t *j, uint32_t idx)
 {
     json_t *symbols = json_object_get(j, "symbols");
-    uint32_t first;
+    uint32_t first = 0;
     size_t i;
+    long repeat;
 
     if (!json_is_array(symbols) || json_array_size(symbols) == 0)
         return fail(c, "an enum needs a non-empty \"symbols\" array");
+    if ((repeat = first_repeat(symbols, NULL)) == -2)
+        return oom(c);
+    if (repeat >= 0)
+        return fail(c, "enum symbol \"%s\" is defined twice", json_string_value(json_array_get(symbols, (size_t)repeat)));
     if (new_slots(c, json_array_size(symbols), &first) != 0)
         return -1;
     c->s->nodes[idx].first = first;
@@ -305,9 +355,6 @@ static int compile_enum(struct compiler *c, json_t *j, uint32_t idx)
 
         if (!sym || !valid_name(sym, strlen(sym)))
             return fail(c, "enum symbol %zu must be letters, digits and '_'", i);
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(json_string_value(json_array_get(symbols, k)), sym) == 0)
-                return fail(c, "enum symbol \"%s\" is defined twice", sym);
         if (slot_text(c, first + (uint32_t)i, sym, 0) != 0)
             return -1;
     }
@@ -316,36 +363,53 @@ static int compile_enum(struct compiler *c, json_t *j, uint32_t idx)
 
 static int compile_union(struct compiler *c, json_t *j, const char *ns, int depth, uint32_t *out)
 {
-    uint32_t idx, first;
+    uint32_t idx = 0, first = 0;
     size_t i, n = json_array_size(j);
+    json_t *seen;               /* the branches' types: "#<kind>" unnamed, else the full name */
+    int rc = -1;
 
     if (n == 0)
         return fail(c, "a union needs at least one branch");
     if (new_node(c, AVRO_UNION, &idx) != 0 || new_slots(c, n, &first) != 0)
         return -1;
+    if (!(seen = json_object()))
+        return oom(c);
     c->s->nodes[idx].first = first;
     c->s->nodes[idx].count = (uint32_t)n;
     for (i = 0; i < n; i++) {
         size_t was = path_push(c, "[%zu]", i);
-        const struct avro_node *bn, *other;
+        const struct avro_node *bn;
+        char kind[8];
+        const char *key = kind;
         uint32_t branch;
 
         if (compile_type(c, json_array_get(j, i), ns, depth + 1, &branch) != 0)
-            return -1;
+            goto out;
         bn = &c->s->nodes[branch];
-        if (bn->kind == AVRO_UNION)
-            return fail(c, "a union cannot hold a union");
-        for (size_t k = 0; k < i; k++) {
-            other = &c->s->nodes[c->s->slots[first + k].node];
-            if (other->kind == bn->kind &&
-                (bn->name < 0 ? 1 : strcmp(c->names[bn->name].full, c->names[other->name].full) == 0))
-                return fail(c, "the union already has a branch of this type");
+        if (bn->kind == AVRO_UNION) {
+            fail(c, "a union cannot hold a union");
+            goto out;
+        }
+        if (bn->name >= 0)
+            key = c->names[bn->name].full;
+        else
+            snprintf(kind, sizeof kind, "#%d", bn->kind);
+        if (json_object_get(seen, key)) {
+            fail(c, "the union already has a branch of this type");
+            goto out;
+        }
+        if (json_object_set_new(seen, key, json_true()) != 0) {
+            oom(c);
+            goto out;
         }
         path_pop(c, was);
         c->s->slots[first + i].node = branch;
     }
     *out = idx;
-    return 0;
+    rc = 0;
+out:
+    json_decref(seen);
+    return rc;
 }
 
 static enum avro_logical logical_of(const char *name, const struct avro_node *n)
@@ -401,6 +465,8 @@ static int apply_logical(struct compiler *c, json_t *j, uint32_t idx)
         scale = json_integer_value(js);
     if (precision < 1 || scale < 0 || scale > precision)
         return 0;
+    if (scale > AVRO_DECIMAL_MAX_SCALE)
+        return fail(c, "a decimal scale of %lld is over this decoder's %d", (long long)scale, AVRO_DECIMAL_MAX_SCALE);
     if (n->kind == AVRO_FIXED) {
         if (n->size > AVRO_DECIMAL_MAX_BYTES)
             return fail(c, "a decimal of %u bytes is over this decoder's %d", n->size, AVRO_DECIMAL_MAX_BYTES);
@@ -416,7 +482,7 @@ static int compile_object(struct compiler *c, json_t *j, const char *ns, int dep
 {
     const char *type = json_string_value(json_object_get(j, "type")), *inner_ns = ns;
     const struct avro_name *named;
-    uint32_t idx;
+    uint32_t idx = 0;
     int kind, ns_len;
     size_t was;
     char *ns_copy = NULL;
@@ -477,7 +543,7 @@ static int compile_object(struct compiler *c, json_t *j, const char *ns, int dep
                 goto out;
             }
             c->s->nodes[idx].size = (uint32_t)json_integer_value(size);
-            c->s->nodes[idx].zero_size = c->s->nodes[idx].size == 0;
+            c->s->nodes[idx].zero_size = c->s->nodes[idx].zero_cost = c->s->nodes[idx].size == 0;
             if (apply_logical(c, j, idx) != 0)
                 goto out;
         }
@@ -537,12 +603,13 @@ static int compile_text(struct compiler *c, const char *json, size_t len, uint32
 struct avro_schema *avro_schema_compile(const char *json, size_t len,
         const struct avro_named_schema *refs, size_t nrefs, char *err, size_t errlen)
 {
-    struct compiler c = { .where = "", .err = err, .errlen = errlen };
+    struct compiler c = { .where = "", .err = err, .errlen = errlen, .index = json_object() };
     char where[48];
     uint32_t root;
     int rc = -1;
 
-    if (!(c.s = calloc(1, sizeof *c.s))) {
+    if (!c.index || !(c.s = calloc(1, sizeof *c.s))) {
+        json_decref(c.index);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -564,6 +631,7 @@ out:
     for (size_t i = 0; i < c.nnames; i++)
         free(c.names[i].full);
     free(c.names);
+    json_decref(c.index);
     buf_free(&c.text);
     if (rc != 0) {
         avro_schema_free(c.s);

@@ -16,7 +16,7 @@
 /* ---- building datums ---- */
 
 struct enc {
-    uint8_t b[8192];
+    uint8_t b[32768];
     size_t n;
 };
 
@@ -486,13 +486,15 @@ static void test_huge_length_claim(void **state)
     avro_schema_free(s);
 }
 
-/* Items that take no bytes are capped per datum (a CPU bomb otherwise), across blocks. */
-static void test_zero_size_items(void **state)
+/* Values that take no bytes are capped per datum (a CPU bomb otherwise), across blocks, and
+ * weighted by what they stand for. */
+static void test_zero_size_values(void **state)
 {
     struct enc e = { 0 };
     struct avro_schema *s = compile_ok("{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"E\",\"fields\":[]}}");
-    struct buf out = { 0 };
+    struct buf out = { 0 }, schema = { 0 };
     char err[256];
+    uint8_t *value;
     (void)state;
 
     put_long(&e, 3);
@@ -503,10 +505,37 @@ static void test_zero_size_items(void **state)
     avro_schema_free(s);
 
     e.n = 0;
-    put_long(&e, AVRO_MAX_ZERO_SIZE_ITEMS);
+    put_long(&e, AVRO_MAX_ZERO_SIZE_VALUES);
     put_long(&e, 1);
     put_long(&e, 0);
-    expect_error("{\"type\":\"array\",\"items\":\"null\"}", &e, "array of more than 1048576 items that take no bytes at byte 4");
+    expect_error("{\"type\":\"array\",\"items\":\"null\"}", &e, "more than 1048576 values that take no bytes at byte 4");
+
+    /* a record field of 1000 nulls (1001 values) in each item: 1047 items fit, the 1048th
+     * item's field, at byte 2 + 1047 + 1, does not */
+    buf_adds(&schema, "{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"T\",\"fields\":["
+                      "{\"name\":\"x\",\"type\":\"int\"},{\"name\":\"z\",\"type\":{\"type\":\"record\",\"name\":\"Z\",\"fields\":[");
+    for (int i = 0; i < 1000; i++)
+        buf_printf(&schema, "%s{\"name\":\"n%d\",\"type\":\"null\"}", i ? "," : "", i);
+    buf_adds(&schema, "]}}]}}");
+    value = calloc(1, 2 + 1048 + 1);
+    assert_non_null(value);
+    value[0] = 0xb0;     /* 1048 */
+    value[1] = 0x10;
+    expect_error_at(schema.p, value, 2 + 1048 + 1, 0, "more than 1048576 values that take no bytes at byte 1050");
+    free(value);
+    buf_free(&schema);
+
+    /* nulls in unions are paid for by the branch index */
+    e.n = 0;
+    put_long(&e, 20000);
+    for (int i = 0; i < 20000; i++)
+        put_long(&e, 0);
+    put_long(&e, 0);
+    s = compile_ok("{\"type\":\"array\",\"items\":[\"null\",\"int\"]}");
+    assert_int_equal(avro_decode_json(s, e.b, e.n, 0, NULL, &out, err, sizeof err), 0);
+    assert_int_equal(out.len, 2 + 20000 * 5 - 1);
+    buf_free(&out);
+    avro_schema_free(s);
 }
 
 /* ---- schema errors ---- */
@@ -529,6 +558,9 @@ static void test_schema_errors(void **state)
     expect_schema_error("[\"null\",[\"int\"]]", "$[1]: a union cannot hold a union");
     expect_schema_error("[\"int\",\"int\"]", "$[1]: the union already has a branch of this type");
     expect_schema_error("{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"1a\"]}", "$: enum symbol 0 must be letters, digits and '_'");
+    expect_schema_error("{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\",\"A\"]}", "$: enum symbol \"A\" is defined twice");
+    expect_schema_error("[\"null\",{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]},\"string\",\"E\"]",
+                        "$[3]: the union already has a branch of this type");
     expect_schema_error("{\"type\":\"fixed\",\"name\":\"F\"}", "$: a fixed needs a \"size\" from 0 to 2147483647");
     expect_schema_error("{\"type\":\"record\",\"name\":\"int\",\"fields\":[]}", "$: invalid type name \"int\"");
     expect_schema_error("{\"type\":\"array\"}", "$: an array needs \"items\"");
@@ -537,6 +569,27 @@ static void test_schema_errors(void **state)
     assert_null(avro_schema_compile("{\"type\":", 8, NULL, 0, err, sizeof err));
     assert_non_null(strstr(err, "$: invalid JSON at byte 8"));
 
+    expect_schema_error("{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":700,\"scale\":641}",
+                        "$: a decimal scale of 641 is over this decoder's 640");
+
+    /* R(k) holds two R(k-1): 2^(k+2)-1 values that take no bytes; R19 is over the limit */
+    {
+        struct buf nested = { 0 }, inner = { 0 };
+
+        buf_adds(&nested, "{\"type\":\"record\",\"name\":\"R0\",\"fields\":[{\"name\":\"a\",\"type\":\"null\"},"
+                          "{\"name\":\"b\",\"type\":\"null\"}]}");
+        for (int k = 1; k <= 19; k++) {
+            buf_reset(&inner);
+            buf_add(&inner, nested.p, nested.len);
+            buf_reset(&nested);
+            buf_printf(&nested, "{\"type\":\"record\",\"name\":\"R%d\",\"fields\":[{\"name\":\"a\",\"type\":%s},"
+                                "{\"name\":\"b\",\"type\":\"R%d\"}]}", k, inner.p, k - 1);
+        }
+        expect_schema_error(nested.p, "$: a record that takes no bytes stands for more than 1048576 values");
+        buf_free(&nested);
+        buf_free(&inner);
+    }
+    p = deep;
     for (int i = 0; i < 70; i++)
         p += sprintf(p, "{\"type\":\"array\",\"items\":");
     p += sprintf(p, "\"int\"");
@@ -695,7 +748,7 @@ int main(void)
         cmocka_unit_test(test_other_logical_types),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_huge_length_claim),
-        cmocka_unit_test(test_zero_size_items),
+        cmocka_unit_test(test_zero_size_values),
         cmocka_unit_test(test_schema_errors),
         cmocka_unit_test(test_registry_fixtures),
     };
