@@ -648,19 +648,11 @@ static int collect_refs(json_t *state, json_t *entry, struct avro_named_schema *
     if (depth > 8)
         return -1;
     json_array_foreach(json_object_get(entry, "references"), i, r) {
-        json_t *subject = json_object_get(r, "subject"), *ref = NULL, *v;
-        size_t k;
+        /* tools/schema-registry's dump: "subjects" maps a subject to its ids, version k at k-1 */
+        json_t *ids = json_object_get(json_object_get(state, "subjects"), json_string_value(json_object_get(r, "subject")));
+        json_int_t version = json_integer_value(json_object_get(r, "version"));
+        json_t *ref = version >= 1 ? find_schema(state, "id", json_array_get(ids, (size_t)version - 1)) : NULL;
 
-        /* an entry of that subject, then of that version if the dump keeps versions */
-        ref = find_schema(state, "subject", subject);
-        if (json_object_get(r, "version")) {
-            json_t *versions = json_object_get(ref, "versions");
-
-            json_array_foreach(versions, k, v)
-                if (json_equal(json_object_get(v, "version"), json_object_get(r, "version")) &&
-                    json_is_string(json_object_get(v, "schema")))
-                    ref = v;
-        }
         if (!ref || *nrefs >= 16 || collect_refs(state, ref, refs, nrefs, depth + 1) != 0)
             return -1;
         refs[*nrefs].json = json_string_value(json_object_get(ref, "schema"));
