@@ -80,6 +80,25 @@ sluice_stop() {
     [ "$rc" -eq 0 ] || { cat "$SLUICE_LOG" >&2; lib_fail "sluice exited $rc after SIGTERM (expected 0)"; }
 }
 
+# The benchmarks' stop, which never fails the run: SIGTERM, up to 40 s for the drain (a hanging
+# target may make it wait its shutdown_timeout_ms), then SIGKILL. SLUICE_STOP_NOTE says what went
+# wrong, for a table ("did not stop in 40 s; exit status 137; "), or is empty.
+sluice_stop_noted() {
+    local rc=0
+    SLUICE_STOP_NOTE=
+    kill -TERM "$SLUICE_PID"
+    timeout 40 tail --pid="$SLUICE_PID" -f /dev/null || true
+    if lib__alive "$SLUICE_PID"; then SLUICE_STOP_NOTE="did not stop in 40 s; "; fi
+    lib__stop_pid "$SLUICE_PID" KILL 1
+    wait "$SLUICE_PID" 2>/dev/null || rc=$?
+    [ "$rc" -eq 0 ] || SLUICE_STOP_NOTE+="exit status $rc; "
+}
+
+# proc_vm_kib FIELD PID: a VmXXX figure (VmRSS, VmHWM) of /proc/PID/status in KiB.
+proc_vm_kib() {
+    awk -v f="$1:" '$1 == f { print $2 }' "/proc/$2/status" 2>/dev/null || echo 0
+}
+
 sluice_kill9() {
     kill -KILL "$SLUICE_PID"
     wait "$SLUICE_PID" 2>/dev/null || true
