@@ -367,8 +367,9 @@ void js_value_snippet(const json_t *v, char *out, size_t outsize, size_t max)
     char text[512];
     size_t len, cut = 0, points = 0;
 
-    /* Compact JSON escapes control characters, so the snippet is one line. */
-    len = json_dumpb(v, text, sizeof text, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+    /* Compact JSON escapes control characters, so the snippet is one line; 15 digits print
+     * 1.005 as a person wrote it, not as 1.0049999999999999. */
+    len = json_dumpb(v, text, sizeof text, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
     if (len > sizeof text)
         len = sizeof text;
     while (cut < len && points < max) {
