@@ -417,8 +417,9 @@ static int compile_keyword(struct compiler *c, struct js_node *node, const char 
             return -1;
         }
         if (json_string_value(v)[0] != '#') {
-            fail(c, path, "$ref to another document (\"%.60s\") not supported: only \"#\" and \"#/...\" within this one",
-                 json_string_value(v));
+            char quoted[256];
+            js_quote(json_string_value(v), quoted, sizeof quoted, 60);
+            fail(c, path, "$ref to another document (%s) not supported: only \"#\" and \"#/...\" within this one", quoted);
             return -1;
         }
         if (!(p = malloc(sizeof *p))) {
@@ -503,7 +504,9 @@ static const json_t *resolve_pointer(struct compiler *c, const char *ref, const 
     size_t n = strlen(ref), len = 0;
     char *decoded = malloc(n + 1), *token, *rest;
     const json_t *at = c->s->doc;
+    char quoted[256];
 
+    js_quote(ref, quoted, sizeof quoted, 60);
     if (!decoded) {
         fail(c, where, "out of memory");
         return NULL;
@@ -513,7 +516,7 @@ static const json_t *resolve_pointer(struct compiler *c, const char *ref, const 
             int hi = i + 2 < n ? hex_digit(ref[i + 1]) : -1, lo = hi >= 0 ? hex_digit(ref[i + 2]) : -1;
             if (lo < 0 || (hi == 0 && lo == 0)) {
                 free(decoded);
-                fail(c, where, "invalid %%-encoding in $ref \"%.60s\"", ref);
+                fail(c, where, "invalid %%-encoding in $ref %s", quoted);
                 return NULL;
             }
             decoded[len++] = (char)(hi * 16 + lo);
@@ -527,7 +530,7 @@ static const json_t *resolve_pointer(struct compiler *c, const char *ref, const 
     *depth = 0;
     if (len > 0 && decoded[0] != '/') {
         free(decoded);
-        fail(c, where, "$ref to an anchor (\"%.60s\") not supported: only \"#\" and \"#/...\" JSON pointers", ref);
+        fail(c, where, "$ref to an anchor (%s) not supported: only \"#\" and \"#/...\" JSON pointers", quoted);
         return NULL;
     }
     for (rest = len ? decoded + 1 : NULL; rest && at; (*depth)++) {
@@ -557,7 +560,7 @@ static const json_t *resolve_pointer(struct compiler *c, const char *ref, const 
     }
     free(decoded);
     if (!at)
-        fail(c, where, "$ref \"%.60s\" points at nothing in this document", ref);
+        fail(c, where, "$ref %s points at nothing in this document", quoted);
     return at;
 }
 

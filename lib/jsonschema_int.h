@@ -114,6 +114,9 @@ const char *js_format_noun(enum js_format f);
  * index @p index (when key is NULL) to @p buf holding @p len bytes of @p size; returns the new
  * length (cut, still terminated, when it would not fit). */
 size_t js_path_append(char *buf, size_t len, size_t size, const char *key, size_t index);
+/** @brief @p s as a JSON string on one line (quotes, escapes), cut to @p max code points with
+ * "..."; @p outsize of at least 16. For names and patterns in reasons and errors. */
+void js_quote(const char *s, char *out, size_t outsize, size_t max);
 /** @brief The value as compact JSON on one line, cut to @p max code points with "...". */
 void js_value_snippet(const json_t *v, char *out, size_t outsize, size_t max);
 

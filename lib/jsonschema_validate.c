@@ -200,8 +200,9 @@ static int regex_matches(struct walk *w, const struct js_regex *re, const char *
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
-    return eval_error(w, "pattern \"%.60s\" could not be matched (pcre2 error %d, e.g. too much backtracking)",
-                      re->source, rc);
+    char quoted[256];
+    js_quote(re->source, quoted, sizeof quoted, 60);
+    return eval_error(w, "pattern %s could not be matched (pcre2 error %d, e.g. too much backtracking)", quoted, rc);
 }
 
 static int eval_string(struct walk *w, const struct js_node *node, const json_t *inst)
@@ -216,8 +217,13 @@ static int eval_string(struct walk *w, const struct js_node *node, const json_t 
         return violation(w, node, "minLength", inst, "is shorter than %lld characters", node->min_length);
     if (node->max_length >= 0 && points > (unsigned long long)node->max_length)
         return violation(w, node, "maxLength", inst, "is longer than %lld characters", node->max_length);
-    if (node->pattern.code && (r = regex_matches(w, &node->pattern, s, n)) != 1)
-        return r < 0 ? r : violation(w, node, "pattern", inst, "does not match the pattern \"%.60s\"", node->pattern.source);
+    if (node->pattern.code && (r = regex_matches(w, &node->pattern, s, n)) != 1) {
+        char quoted[256];
+        if (r < 0)
+            return r;
+        js_quote(node->pattern.source, quoted, sizeof quoted, 60);
+        return violation(w, node, "pattern", inst, "does not match the pattern %s", quoted);
+    }
     if (node->format != JS_F_NONE && !js_format_ok(node->format, s, n))
         return violation(w, node, "format", inst, "is not %s", js_format_noun(node->format));
     return 1;
@@ -334,10 +340,15 @@ static int eval_object(struct walk *w, const struct js_node *node, const json_t 
             continue;
         if (dep->schema && (r = eval(w, dep->schema, inst)) != 1)
             return r;
-        for (size_t k = 0; dep->names && k < json_array_size(dep->names); k++)
-            if (!json_object_get(inst, json_string_value(json_array_get(dep->names, k))))
-                return violation(w, node, "dependencies", NULL, "has \"%.60s\" but not \"%.60s\", which it needs",
-                                 dep->name, json_string_value(json_array_get(dep->names, k)));
+        for (size_t k = 0; dep->names && k < json_array_size(dep->names); k++) {
+            const char *needed = json_string_value(json_array_get(dep->names, k));
+            char has[128], lacks[128];
+            if (json_object_get(inst, needed))
+                continue;
+            js_quote(dep->name, has, sizeof has, 40);
+            js_quote(needed, lacks, sizeof lacks, 40);
+            return violation(w, node, "dependencies", NULL, "has %s but not %s, which it needs", has, lacks);
+        }
     }
     return 1;
 }

@@ -341,24 +341,22 @@ size_t js_path_append(char *buf, size_t len, size_t size, const char *key, size_
     } else if (plain_name(key)) {
         w = snprintf(seg, sizeof seg, ".%s", key);
     } else {
-        json_t *str = json_string(key);
         char quoted[200];
-        size_t q = str ? json_dumpb(str, quoted, sizeof quoted - 1, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : 0;
-        json_decref(str);
-        if (q == 0 || q >= sizeof quoted - 1)
-            q = (size_t)snprintf(quoted, sizeof quoted, "\"...\"");
-        quoted[q] = '\0';
+        js_quote(key, quoted, sizeof quoted, 60);
         w = snprintf(seg, sizeof seg, "[%s]", quoted);
     }
     if (w < 0)
         return len;
+    if ((size_t)w >= sizeof seg)   /* a long name: the segment holds its start */
+        w = (int)utf8_boundary(seg, sizeof seg - 1);
     if (len + (size_t)w >= size) {   /* cut, so a deep path still names its start */
         size_t room = utf8_boundary(seg, size - 1 - len);
         memcpy(buf + len, seg, room);
         buf[len + room] = '\0';
         return len + room;
     }
-    memcpy(buf + len, seg, (size_t)w + 1);
+    memcpy(buf + len, seg, (size_t)w);
+    buf[len + (size_t)w] = '\0';
     return len + (size_t)w;
 }
 
@@ -382,4 +380,29 @@ void js_value_snippet(const json_t *v, char *out, size_t outsize, size_t max)
         snprintf(out, outsize, "%.*s...", (int)cut, text);
     else
         snprintf(out, outsize, "%.*s", (int)len, text);
+}
+
+void js_quote(const char *s, char *out, size_t outsize, size_t max)
+{
+    size_t len = 0, points = 0;
+
+    if (outsize < 16)
+        return;
+    out[len++] = '"';
+    for (; *s && len + 12 < outsize; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c & 0xC0) != 0x80 && points++ == max) {
+            memcpy(out + len, "...", 3);
+            len += 3;
+            break;
+        }
+        if (c == '"' || c == '\\')
+            len += (size_t)snprintf(out + len, outsize - len, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)   /* a newline in a name must not split the reason */
+            len += (size_t)snprintf(out + len, outsize - len, "\\u%04x", c);
+        else
+            out[len++] = (char)c;
+    }
+    out[len++] = '"';
+    out[len] = '\0';
 }

@@ -57,6 +57,8 @@ static void test_compile_errors(void **state)
         { "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\"}",
           "$.$schema: only draft-07 is supported (\"http://json-schema.org/draft-07/schema#\")" },
         { "[1]", "$: a schema must be an object or a boolean" },
+        /* a newline in the schema never splits an error over lines */
+        { "{\"$ref\":\"#/x\\ny\"}", "$.$ref: $ref \"#/x\\u000ay\" points at nothing in this document" },
         { "{\"definitions\":{\"a\":{\"not\":{\"contentSchema\":{}}}}}", "$.definitions.a.not.contentSchema: keyword not supported" },
     };
     char err[512];
@@ -257,6 +259,15 @@ static void test_hostile_depth(void **state)
     assert_string_equal(err + 1, expected);
     free(expected);
     free(text);
+
+    /* A 300-character name is cut in the path (60 characters when quoted), the error still says why. */
+    {
+        char schema[512], want[512];
+        snprintf(schema, sizeof schema, "{\"properties\":{\"%0300d\":{\"bogus\":1}}}", 0);
+        snprintf(want, sizeof want, "$.properties[\"%060d...\"].bogus: keyword not supported", 0);
+        assert_null(compile_text(schema, err, sizeof err));
+        assert_string_equal(err, want);
+    }
 
     /* A $ref to itself: the walk stops at its depth limit with an error, not a stack overflow. */
     s = compile_text("{\"definitions\":{\"loop\":{\"$ref\":\"#/definitions/loop\"}},\"$ref\":\"#/definitions/loop\"}",
