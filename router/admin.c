@@ -175,6 +175,28 @@ static void render_product_metrics(struct router *r, FILE *out)
         metrics_label_escape(topic, sizeof topic, tv.name);
         fprintf(out, "sluice_topic_records_decoded_total{topic=\"%s\"} %" PRIu64 "\n", topic, tv.decoded);
     }
+    metrics_family(out, "sluice_topic_contract_valid_total", "counter", "Records that met their topic's contract.");
+    for (size_t i = 0; i < ntopics; i++) {
+        struct router_topic_view tv;
+        char topic[256];
+        router_format_topic_view(r, i, &tv);
+        metrics_label_escape(topic, sizeof topic, tv.name);
+        if (tv.has_contract)
+            fprintf(out, "sluice_topic_contract_valid_total{topic=\"%s\"} %" PRIu64 "\n", topic, tv.contract_valid);
+    }
+    metrics_family(out, "sluice_topic_contract_violations_total", "counter",
+                   "Records that broke their topic's contract (dead-lettered once), by rule.");
+    for (size_t i = 0; i < ntopics; i++) {
+        struct router_topic_view tv;
+        char topic[256], rule[400];
+        router_format_topic_view(r, i, &tv);
+        metrics_label_escape(topic, sizeof topic, tv.name);
+        for (size_t k = 0; k < tv.ncontract_rules; k++) {
+            metrics_label_escape(rule, sizeof rule, tv.contract_rules[k].rule);
+            fprintf(out, "sluice_topic_contract_violations_total{topic=\"%s\",rule=\"%s\"} %" PRIu64 "\n", topic, rule,
+                    tv.contract_rules[k].violations);
+        }
+    }
     metrics_family(out, "sluice_topic_decode_failures_total", "counter",
                    "Records the decode stage dead-lettered (once per record, not per sink).");
     for (size_t i = 0; i < ntopics; i++) {
@@ -389,6 +411,18 @@ static json_t *registry_json(struct router *r)
                      (json_int_t)rv.fetching, "records_waiting", (json_int_t)rv.waiting_records);
 }
 
+static json_t *contract_json(const struct router_topic_view *tv)
+{
+    json_t *rules;
+
+    if (!tv->has_contract || !(rules = json_object()))
+        return json_null();
+    for (size_t k = 0; k < tv->ncontract_rules; k++)
+        json_object_set_new(rules, tv->contract_rules[k].rule, json_integer((json_int_t)tv->contract_rules[k].violations));
+    return json_pack("{s:I, s:o, s:s?}", "valid", (json_int_t)tv->contract_valid, "violations", rules,
+                     "last_violation", tv->last_violation[0] ? tv->last_violation : NULL);
+}
+
 static json_t *topics_json(struct router *r)
 {
     json_t *topics = json_object();
@@ -397,11 +431,11 @@ static json_t *topics_json(struct router *r)
         struct router_topic_view tv;
         router_format_topic_view(r, i, &tv);
         json_object_set_new(topics, tv.name,
-                            json_pack("{s:s, s:s, s:I, s:I, s:s?, s:I}", "value_format", tv.value_format, "key_format",
+                            json_pack("{s:s, s:s, s:I, s:I, s:s?, s:I, s:o}", "value_format", tv.value_format, "key_format",
                                       tv.key_format, "decoded", (json_int_t)tv.decoded, "decode_failures",
                                       (json_int_t)tv.decode_failures, "last_decode_error",
                                       tv.last_decode_error[0] ? tv.last_decode_error : NULL, "records_waiting",
-                                      (json_int_t)tv.waiting_records));
+                                      (json_int_t)tv.waiting_records, "contract", contract_json(&tv)));
     }
     return topics ? topics : json_null();
 }

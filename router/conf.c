@@ -586,7 +586,7 @@ struct conf *conf_load(const char *file, struct cfg_errors *errs)
     }
     ctx.nerr += cfg_apply(conf_opts, src.root, cm, &src.doc, "", NULL, errs);
     conf_kafka_load(&ctx, &src.doc, &cm->conf);
-    ctx.nerr += conf_products_load(&cm->conf.products, &src.doc, errs);
+    ctx.nerr += conf_products_load(&cm->conf.products, file, &src.doc, errs);
     if (cm->conf.sinks_dir && cm->conf.sinks_dir[0]) {
         /* messages name the directory as written, not with values from the environment */
         shown_dir = conf_dir_resolve(file,

@@ -5,6 +5,8 @@
 
 #include "conf.h"
 #include "conf_products.h"
+#include "contract.h"
+#include "lib/jsonschema.h"
 
 static const char *const value_formats[] = { "json", "confluent", NULL };
 static const char *const key_formats[] = { "bytes", "string", "confluent", NULL };
@@ -63,6 +65,9 @@ const struct cfg_opt conf_topic_opts[] = {
              "framed and decoded like values"),
     CFG_ENUM("timestamps", "\"number\"", timestamp_forms, T(timestamps),
              "Avro timestamp and date logical types as plain numbers, or as ISO-8601 UTC text"),
+    CFG_JSON("contract", T(contract),
+             "The data contract every record must meet before any sink sees it: {\"json_schema\": FILE} "
+             "(draft-07, relative to this file); a record that breaks it is dead-lettered once"),
     CFG_END
 };
 
@@ -70,11 +75,57 @@ const struct cfg_opt conf_topic_opts[] = {
 
 static void topic_free(struct conf_topic *t)
 {
+    jsonschema_free(t->contract_schema);
     cfg_release(conf_topic_opts, t);
     free(t->name);
 }
 
-int conf_products_load(struct conf_products *p, const struct cfg_doc *doc, struct cfg_errors *errs)
+/* topics.<name>.contract: {"json_schema": FILE}, compiled now so that `sluice check` reports a
+ * broken schema with its own file, line and JSON path. */
+static int contract_load(struct conf_topic *t, const char *main_file, const struct cfg_doc *doc, const char *path,
+                         struct cfg_errors *errs)
+{
+    char cpath[CFG_PATH_MAX], fpath[CFG_PATH_MAX];
+    const char *key, *file = NULL;
+    json_t *v;
+    int nerr = 0;
+
+    cfg_path_key(cpath, sizeof cpath, path, "contract");
+    if (json_is_string(t->contract) && strcmp(json_string_value(t->contract), "registry") == 0) {
+        cfg_error(errs, doc, cpath, "\"registry\" (the rules of the registry's schema) is not supported yet; "
+                                    "give {\"json_schema\": FILE}");
+        return 1;
+    }
+    if (!json_is_object(t->contract)) {
+        cfg_error(errs, doc, cpath, "expected {\"json_schema\": FILE}");
+        return 1;
+    }
+    json_object_foreach(t->contract, key, v) {
+        cfg_path_key(fpath, sizeof fpath, cpath, key);
+        if (strcmp(key, "json_schema") != 0) {
+            cfg_error(errs, doc, fpath, "unknown key \"%s\" (a contract is {\"json_schema\": FILE})", key);
+            nerr++;
+        } else if (!json_is_string(v) || !json_string_length(v)) {
+            cfg_error(errs, doc, fpath, "expected the path of a JSON Schema file");
+            nerr++;
+        } else {
+            file = json_string_value(v);
+        }
+    }
+    if (!file) {
+        if (!nerr)
+            cfg_error(errs, doc, cpath, "expected {\"json_schema\": FILE}");
+        return nerr ? nerr : 1;
+    }
+    if (nerr)
+        return nerr;
+    cfg_path_key(fpath, sizeof fpath, cpath, "json_schema");
+    t->contract_schema = contract_schema_load(main_file, file, doc, fpath, errs, &nerr);
+    return nerr;
+}
+
+int conf_products_load(struct conf_products *p, const char *main_file, const struct cfg_doc *doc,
+                       struct cfg_errors *errs)
 {
     json_t *topics = p->topics_json, *obj;
     const char *name;
@@ -126,6 +177,8 @@ int conf_products_load(struct conf_products *p, const struct cfg_doc *doc, struc
             continue;
         }
         nerr += cfg_apply(conf_topic_opts, obj, t, doc, path, NULL, errs);
+        if (t->contract && nerr == before)
+            nerr += contract_load(t, main_file, doc, path, errs);
         if (!p->registry.url && (t->value_format == CONF_VALUE_CONFLUENT || t->key_format == CONF_KEY_CONFLUENT)) {
             cfg_path_key(item, sizeof item, path, t->value_format == CONF_VALUE_CONFLUENT ? "value_format" : "key_format");
             cfg_error(errs, doc, item, "\"confluent\" needs the registry section (registry.url)");

@@ -24,11 +24,15 @@ struct conf_registry {
     long long retry_initial_ms, retry_max_ms;
 };
 
+struct jsonschema;
+
 struct conf_topic {
     char *name;
     int value_format;           /* enum conf_value_format */
     int key_format;             /* enum conf_key_format */
     int timestamps;             /* enum conf_timestamps: how Avro timestamp logical types print */
+    json_t *contract;           /* as written: {"json_schema": FILE}; NULL: none */
+    struct jsonschema *contract_schema;   /* compiled from it when the configuration loads */
 };
 
 struct conf_products {
@@ -46,9 +50,11 @@ extern const struct cfg_opt conf_topic_opts[];
 /**
  * @brief Turn @p p->topics_json (the "topics" object of @p doc) into @p p->topics, checking
  * each entry against conf_topic_opts and against the registry section (a confluent format needs
- * registry.url). @return the number of errors added to @p errs.
+ * registry.url), and compiling each contract (a JSON Schema file, relative to @p main_file).
+ * @return the number of errors added to @p errs.
  */
-int conf_products_load(struct conf_products *p, const struct cfg_doc *doc, struct cfg_errors *errs);
+int conf_products_load(struct conf_products *p, const char *main_file, const struct cfg_doc *doc,
+                       struct cfg_errors *errs);
 
 /** @brief The entry of @p topic, or NULL (JSON values, keys as bytes). */
 const struct conf_topic *conf_products_topic(const struct conf_products *p, const char *topic);

@@ -293,7 +293,7 @@ size_t router_format_topic_count(const struct router *r)
 {
     size_t n = 0;
     for (size_t t = 0; t < r->ntopics; t++)
-        n += r->topics[t].format != NULL;
+        n += r->topics[t].format != NULL || r->topics[t].contract != NULL;
     return n;
 }
 
@@ -305,15 +305,20 @@ void router_format_topic_view(const struct router *r, size_t index, struct route
     memset(view, 0, sizeof *view);
     for (size_t t = 0; t < r->ntopics; t++) {
         const struct rtopic *rt = &r->topics[t];
-        if (!rt->format || index-- > 0)
+        if ((!rt->format && !rt->contract) || index-- > 0)
             continue;
         view->name = rt->name;
-        view->value_format = value_names[rt->format->value_format];
-        view->key_format = key_names[rt->format->key_format];
+        view->value_format = value_names[rt->format ? rt->format->value_format : CONF_VALUE_JSON];
+        view->key_format = key_names[rt->format ? rt->format->key_format : CONF_KEY_BYTES];
         view->decoded = rt->decoded;
         view->decode_failures = rt->decode_failures;
         view->last_decode_error = rt->last_decode_error;
         view->waiting_records = topic_waiting(rt);
+        view->has_contract = rt->contract != NULL;
+        view->contract_valid = rt->contract_valid;
+        view->contract_rules = rt->contract_rules;
+        view->ncontract_rules = rt->ncontract_rules;
+        view->last_violation = rt->last_violation;
         return;
     }
 }

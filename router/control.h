@@ -51,13 +51,24 @@ struct router_registry_view {
     size_t waiting_records;        /* records waiting for a schema, over all partitions */
 };
 
-/* What the admin API shows of a topic with a format (topics.<name>). */
+/* Violations of a topic's contract by one rule. */
+struct contract_count {
+    char rule[160];
+    uint64_t violations;
+};
+
+/* What the admin API shows of a topic with a format or a contract (topics.<name>). */
 struct router_topic_view {
     const char *name;
     const char *value_format, *key_format;
     uint64_t decoded, decode_failures;
     const char *last_decode_error; /* "" when none */
     size_t waiting_records;
+    int has_contract;
+    uint64_t contract_valid;
+    const struct contract_count *contract_rules;   /* violations by rule */
+    size_t ncontract_rules;
+    const char *last_violation;    /* "" when none */
 };
 
 const struct router_sink_stats *router_sink_stats(const struct router *r, size_t sink_index);

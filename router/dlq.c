@@ -20,6 +20,7 @@ struct dlq_job {
     int tombstone;
     int64_t lost_end;
     char stage[16];
+    char *rule;                    /* NULL: none */
     int has_schema_id;
     uint32_t schema_id;
     size_t cut_from;               /* original value size when the value was cut; 0: whole */
@@ -72,6 +73,7 @@ static void dlq_job_free(struct dlq_job *job)
     if (job->retry_timer)
         event_free(job->retry_timer);
     free(job->sink);
+    free(job->rule);
     free(job->reason);
     free(job->topic);
     free(job->key);
@@ -145,6 +147,12 @@ static int dlq_produce(struct dlq_job *job)
         rd_kafka_header_add(headers, "sluice.sink", -1, job->sink, -1);
     rd_kafka_header_add(headers, "sluice.stage", -1, job->stage, -1);
     rd_kafka_header_add(headers, "sluice.reason", -1, job->reason, -1);
+    if (job->rule) {
+        /* Confluent's rule headers too, so its tooling reads the letter (DlqAction's). */
+        rd_kafka_header_add(headers, "sluice.rule", -1, job->rule, -1);
+        rd_kafka_header_add(headers, "__rule.name", -1, job->rule, -1);
+        rd_kafka_header_add(headers, "__rule.mode", -1, "READ", -1);
+    }
     if (job->has_schema_id) {
         snprintf(schema_id, sizeof schema_id, "%" PRIu32, job->schema_id);
         rd_kafka_header_add(headers, "sluice.schema.id", -1, schema_id, -1);
@@ -198,6 +206,7 @@ int dlq_send(struct dlq *dlq, const struct dlq_letter *letter, dlq_done_fn done,
     job->dlq = dlq;
     job->sink = letter->sink ? strdup(letter->sink) : NULL;
     snprintf(job->stage, sizeof job->stage, "%s", letter->stage ? letter->stage : "sink");
+    job->rule = letter->rule ? strdup(letter->rule) : NULL;
     job->has_schema_id = letter->has_schema_id;
     job->schema_id = letter->schema_id;
     job->reason = strdup(letter->reason);
@@ -213,7 +222,7 @@ int dlq_send(struct dlq *dlq, const struct dlq_letter *letter, dlq_done_fn done,
     job->lost_end = letter->lost_end;
     job->done = done;
     job->arg = arg;
-    if ((letter->sink && !job->sink) || !job->reason || !job->topic || (letter->key && !job->key) || (letter->value && !job->value)) {
+    if ((letter->sink && !job->sink) || (letter->rule && !job->rule) || !job->reason || !job->topic || (letter->key && !job->key) || (letter->value && !job->value)) {
         dlq_job_free(job);
         return -1;
     }

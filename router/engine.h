@@ -26,6 +26,7 @@
 #define CUT_METADATA_MAX 4096
 
 struct conf_topic;
+struct jsonschema;
 struct registry;
 
 /* A consumed record, shared by the sinks that take it; freed by the last one. */
@@ -93,11 +94,18 @@ struct rpart {
     size_t nwaiting;
 };
 
+#define CONTRACT_RULES_MAX 32     /* rules counted apart per topic; the rest count as "other" */
+
 struct rtopic {
     char *name;
     const struct conf_topic *format;    /* NULL: JSON values, keys as bytes */
     uint64_t decoded, decode_failures;  /* records of it decoded, and dead-lettered by the decode stage */
     char last_decode_error[512];
+    const struct jsonschema *contract;  /* topics.<name>.contract, compiled; NULL: none */
+    uint64_t contract_valid;
+    struct contract_count contract_rules[CONTRACT_RULES_MAX];
+    size_t ncontract_rules;
+    char last_violation[800];
     size_t *sinks;              /* indices of the sinks reading it */
     size_t nsinks;
     struct rpart **parts;       /* by partition id; NULL when not assigned */

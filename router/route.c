@@ -2,8 +2,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "batch.h"
+#include "contract.h"
 #include "decode.h"
 #include "dlq.h"
 #include "engine.h"
@@ -145,14 +147,15 @@ static void on_record_letter_stored(void *arg, int ok, const char *error)
 /* A record no sink can read (the decode stage refused it): one dead letter for the record, not
  * one per sink, with its original bytes; every sink that took it counts it done once Kafka has
  * the letter. */
-static void route_dead_letter(struct rpart *rp, struct router_record *rec, const char *why)
+static void route_dead_letter(struct rpart *rp, struct router_record *rec, const char *stage, const char *rule,
+                              const char *why)
 {
     struct router *r = rp->r;
     const rd_kafka_message_t *rkm = rec->rkm;
     struct record_letter *ctx = malloc(sizeof *ctx + rp->rt->nsinks * sizeof ctx->sinks[0]);
     rd_kafka_timestamp_type_t tstype;
     struct dlq_letter letter = {
-        .stage = "decode", .reason = why, .topic = rp->rt->name, .partition = rkm->partition,
+        .stage = stage, .rule = rule, .reason = why, .topic = rp->rt->name, .partition = rkm->partition,
         .offset = rkm->offset, .key = rkm->key, .key_len = rkm->key ? rkm->key_len : 0, .value = rkm->payload,
         .value_len = rkm->payload ? rkm->len : 0, .timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype),
         .has_schema_id = rec->has_schema_id, .schema_id = rec->schema_id,
@@ -168,12 +171,10 @@ static void route_dead_letter(struct rpart *rp, struct router_record *rec, const
         free(ctx);
         return;
     }
-    rp->rt->decode_failures++;
-    snprintf(rp->rt->last_decode_error, sizeof rp->rt->last_decode_error, "[%" PRId32 "] @%" PRId64 ": %.440s",
-             rkm->partition, rkm->offset, why);
     if (r->dry_run) {
-        json_t *line = json_pack("{s:{s:s, s:i, s:I}, s:s, s:s}", "dead_letter", "topic", rp->rt->name, "partition",
-                                 (int)rkm->partition, "offset", (json_int_t)rkm->offset, "stage", "decode", "reason", why);
+        json_t *line = json_pack("{s:{s:s, s:i, s:I}, s:s, s:s*, s:s}", "dead_letter", "topic", rp->rt->name, "partition",
+                                 (int)rkm->partition, "offset", (json_int_t)rkm->offset, "stage", stage, "rule", rule,
+                                 "reason", why);
         if (line) {
             json_dumpf(line, r->dry_run, JSON_COMPACT);
             fputc('\n', r->dry_run);
@@ -190,6 +191,43 @@ static void route_dead_letter(struct rpart *rp, struct router_record *rec, const
     }
 }
 
+static void contract_count(struct rtopic *rt, const char *rule)
+{
+    size_t i;
+
+    for (i = 0; i < rt->ncontract_rules; i++)
+        if (strcmp(rt->contract_rules[i].rule, rule) == 0)
+            break;
+    if (i == rt->ncontract_rules) {
+        if (i == CONTRACT_RULES_MAX)
+            i--;   /* the last slot counts every rule past the others */
+        else
+            rt->ncontract_rules++;
+        snprintf(rt->contract_rules[i].rule, sizeof rt->contract_rules[i].rule, "%.159s",
+                 i == CONTRACT_RULES_MAX - 1 && rt->contract_rules[i].violations ? "other" : rule);
+    }
+    rt->contract_rules[i].violations++;
+}
+
+/* The contract stage: a record that breaks its topic's contract goes no further. */
+static void route_checked(struct rpart *rp, struct router_record *rec)
+{
+    struct rtopic *rt = rp->rt;
+    struct contract_verdict v;
+
+    if (rt->contract && rec->rkm->payload) {   /* a tombstone has no value to judge */
+        if (!contract_check(rt->contract, record_doc(rec), rec->doc_error, &v)) {
+            contract_count(rt, v.rule);
+            snprintf(rt->last_violation, sizeof rt->last_violation, "[%" PRId32 "] @%" PRId64 ": %.700s",
+                     rec->rkm->partition, rec->rkm->offset, v.reason);
+            route_dead_letter(rp, rec, "contract", v.rule, v.reason);
+            return;
+        }
+        rt->contract_valid++;
+    }
+    route_record(rp, rec);
+}
+
 /* The decode stage for one record: routed, dead-lettered, or 1 when it must wait. */
 static int route_decoded(struct rpart *rp, struct router_record *rec)
 {
@@ -199,11 +237,14 @@ static int route_decoded(struct rpart *rp, struct router_record *rec)
     case DECODE_WAIT:
         return 1;
     case DECODE_FAIL:
-        route_dead_letter(rp, rec, why);
+        rp->rt->decode_failures++;
+        snprintf(rp->rt->last_decode_error, sizeof rp->rt->last_decode_error, "[%" PRId32 "] @%" PRId64 ": %.440s",
+                 rec->rkm->partition, rec->rkm->offset, why);
+        route_dead_letter(rp, rec, "decode", NULL, why);
         return 0;
     case DECODE_OK:
         rp->rt->decoded++;
-        route_record(rp, rec);
+        route_checked(rp, rec);
         return 0;
     }
     return 0;
@@ -282,7 +323,7 @@ void router_route(struct router *r, rd_kafka_message_t *rkm)
         return;
     }
     if (!rp->rt->format)
-        route_record(rp, rec);
+        route_checked(rp, rec);
     record_unref(rec);
     rpart_check_backpressure(rp);
 }

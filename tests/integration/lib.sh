@@ -300,15 +300,17 @@ lib_produce() {
 }
 
 # An awk function for kcat's "%h" headers ("k=v,k2=v2"): header(h, name) is the value of
-# header name (it may hold commas: it runs up to the next sluice.* header), or the awk variable
-# missing when there is none. Use as: awk -v missing=? "$LIB_AWK_HEADER"' { ... }'.
+# header name (it may hold commas: it runs up to the next sluice.* or __rule.* header), or the
+# awk variable missing when there is none. Use as: awk -v missing=? "$LIB_AWK_HEADER"' { ... }'.
 # shellcheck disable=SC2034 # used by the helpers of the tests
 LIB_AWK_HEADER='
-function header(h, name,   i, rest, j) {
+function header(h, name,   i, rest, j, k) {
     i = index("," h, "," name "=")
     if (!i) return missing
     rest = substr(h, i + length(name) + 1)
     j = index(rest, ",sluice.")
+    k = index(rest, ",__rule.")
+    if (k && (!j || k < j)) j = k
     return j ? substr(rest, 1, j - 1) : rest
 }'
 
