@@ -1,4 +1,5 @@
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,22 +168,26 @@ static void render_product_metrics(struct router *r, FILE *out)
     }
     if (ntopics == 0)
         return;
-    metrics_family(out, "sluice_topic_records_decoded_total", "counter", "Records decoded by the topic's format.");
-    for (size_t i = 0; i < ntopics; i++) {
-        struct router_topic_view tv;
-        char topic[256];
-        router_format_topic_view(r, i, &tv);
-        metrics_label_escape(topic, sizeof topic, tv.name);
-        fprintf(out, "sluice_topic_records_decoded_total{topic=\"%s\"} %" PRIu64 "\n", topic, tv.decoded);
-    }
-    metrics_family(out, "sluice_topic_contract_valid_total", "counter", "Records that met their topic's contract.");
-    for (size_t i = 0; i < ntopics; i++) {
-        struct router_topic_view tv;
-        char topic[256];
-        router_format_topic_view(r, i, &tv);
-        metrics_label_escape(topic, sizeof topic, tv.name);
-        if (tv.has_contract)
-            fprintf(out, "sluice_topic_contract_valid_total{topic=\"%s\"} %" PRIu64 "\n", topic, tv.contract_valid);
+    for (size_t f = 0; f < 3; f++) {
+        /* Per topic: decoded, decode failures, and contract-valid records (topics with a contract). */
+        static const struct { const char *name, *help; size_t offset; int contract; } counters[] = {
+            { "sluice_topic_records_decoded_total", "Records decoded by the topic's format.",
+              offsetof(struct router_topic_view, decoded), 0 },
+            { "sluice_topic_decode_failures_total", "Records the decode stage dead-lettered (once per record, not per sink).",
+              offsetof(struct router_topic_view, decode_failures), 0 },
+            { "sluice_topic_contract_valid_total", "Records that met their topic's contract.",
+              offsetof(struct router_topic_view, contract_valid), 1 },
+        };
+        metrics_family(out, counters[f].name, "counter", counters[f].help);
+        for (size_t i = 0; i < ntopics; i++) {
+            struct router_topic_view tv;
+            char topic[256];
+            router_format_topic_view(r, i, &tv);
+            metrics_label_escape(topic, sizeof topic, tv.name);
+            if (!counters[f].contract || tv.has_contract)
+                fprintf(out, "%s{topic=\"%s\"} %" PRIu64 "\n", counters[f].name, topic,
+                        *(const uint64_t *)((const char *)&tv + counters[f].offset));
+        }
     }
     metrics_family(out, "sluice_topic_contract_violations_total", "counter",
                    "Records that broke their topic's contract (dead-lettered once), by rule.");
@@ -196,15 +201,6 @@ static void render_product_metrics(struct router *r, FILE *out)
             fprintf(out, "sluice_topic_contract_violations_total{topic=\"%s\",rule=\"%s\"} %" PRIu64 "\n", topic, rule,
                     tv.contract_rules[k].violations);
         }
-    }
-    metrics_family(out, "sluice_topic_decode_failures_total", "counter",
-                   "Records the decode stage dead-lettered (once per record, not per sink).");
-    for (size_t i = 0; i < ntopics; i++) {
-        struct router_topic_view tv;
-        char topic[256];
-        router_format_topic_view(r, i, &tv);
-        metrics_label_escape(topic, sizeof topic, tv.name);
-        fprintf(out, "sluice_topic_decode_failures_total{topic=\"%s\"} %" PRIu64 "\n", topic, tv.decode_failures);
     }
 }
 
