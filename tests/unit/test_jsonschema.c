@@ -208,6 +208,8 @@ static void test_combinators_reasons(void **state)
         { "{\"enum\":[1,[2,{\"a\":3}]]}", "[2.0,{\"a\":3.0}]", NULL },
         { "{\"uniqueItems\":true}", "[1,1.0]", "$: items 0 and 1 are equal (uniqueItems)" },
         { "{\"maxLength\":2}", "\"\xc3\xa9\xc3\xa9\"", NULL },   /* two code points, four bytes */
+        { "{\"pattern\":\"^abc$\"}", "\"abc\\n\"", "$: \"abc\\n\" does not match the pattern \"^abc$\" (pattern)" },
+        { "{\"pattern\":\"b\"}", "\"abc\"", NULL },   /* not anchored */
         { "{\"properties\":{\"odd key\":{\"type\":\"null\"}}}", "{\"odd key\":0}",
           "$[\"odd key\"]: 0 is an integer, not null (type)" },
     };
