@@ -467,6 +467,10 @@ static struct js_node *compile_schema(struct compiler *c, const json_t *j, const
         fail(c, path, "a schema must be an object or a boolean");
         return NULL;
     }
+    if (c->s->n_nodes >= JSONSCHEMA_MAX_SUBSCHEMAS) {   /* each costs a few hundred bytes */
+        fail(c, path, "schema has more than %d subschemas", JSONSCHEMA_MAX_SUBSCHEMAS);
+        return NULL;
+    }
     if (!(node = calloc(1, sizeof *node)) || !(node->path = strdup(path))) {
         free(node);
         fail(c, path, "out of memory");

@@ -271,6 +271,21 @@ static void test_hostile_depth(void **state)
         assert_string_equal(err, want);
     }
 
+    /* Too many subschemas: refused where the limit is crossed. */
+    {
+        json_t *many = json_object(), *list = json_array();
+        for (int i = 0; i < JSONSCHEMA_MAX_SUBSCHEMAS; i++)
+            json_array_append_new(list, json_object());
+        json_object_set_new(many, "anyOf", list);
+        assert_null(jsonschema_compile(many, err, sizeof err));
+        assert_string_equal(err, "$.anyOf[65535]: schema has more than 65536 subschemas");
+        json_array_remove(list, 0);
+        s = jsonschema_compile(many, err, sizeof err);
+        assert_non_null(s);
+        jsonschema_free(s);
+        json_decref(many);
+    }
+
     /* A $ref to itself: the walk stops at its depth limit with an error, not a stack overflow. */
     s = compile_text("{\"definitions\":{\"loop\":{\"$ref\":\"#/definitions/loop\"}},\"$ref\":\"#/definitions/loop\"}",
                      err, sizeof err);
