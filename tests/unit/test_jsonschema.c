@@ -210,6 +210,9 @@ static void test_combinators_reasons(void **state)
         { "{\"maxLength\":2}", "\"\xc3\xa9\xc3\xa9\"", NULL },   /* two code points, four bytes */
         { "{\"pattern\":\"^abc$\"}", "\"abc\\n\"", "$: \"abc\\n\" does not match the pattern \"^abc$\" (pattern)" },
         { "{\"pattern\":\"b\"}", "\"abc\"", NULL },   /* not anchored */
+        /* a value far longer than the snippet's buffer is cut, not garbled */
+        { "{\"maxLength\":3}", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+          "$: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa... is longer than 3 characters (maxLength)" },
         { "{\"properties\":{\"odd key\":{\"type\":\"null\"}}}", "{\"odd key\":0}",
           "$[\"odd key\"]: 0 is an integer, not null (type)" },
     };
