@@ -118,7 +118,8 @@ static int count_value(struct compiler *c, const json_t *v, const char *path, lo
     return 0;
 }
 
-/* ECMA-262 patterns through pcre2 in UTF mode; like ECMA-262's test(), never implicitly anchored. */
+/* ECMA-262 patterns through pcre2 in UTF mode; like ECMA-262's test(), never implicitly anchored,
+ * and, as in ECMA-262, "$" matches only at the very end (not before a final newline). */
 static int compile_regex(struct compiler *c, const char *source, size_t len, const char *path, struct js_regex *re)
 {
     int code;
@@ -126,7 +127,7 @@ static int compile_regex(struct compiler *c, const char *source, size_t len, con
     PCRE2_UCHAR message[160];
 
     re->source = source;
-    re->code = pcre2_compile((PCRE2_SPTR)source, len, PCRE2_UTF, &code, &offset, NULL);
+    re->code = pcre2_compile((PCRE2_SPTR)source, len, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &code, &offset, NULL);
     if (!re->code) {
         pcre2_get_error_message(code, message, sizeof message);
         fail(c, path, "invalid regular expression at offset %zu: %s", (size_t)offset, (const char *)message);
@@ -464,6 +465,10 @@ static struct js_node *compile_schema(struct compiler *c, const json_t *j, const
     }
     if (!json_is_object(j) && !json_is_boolean(j)) {
         fail(c, path, "a schema must be an object or a boolean");
+        return NULL;
+    }
+    if (c->s->n_nodes >= JSONSCHEMA_MAX_SUBSCHEMAS) {   /* each costs a few hundred bytes */
+        fail(c, path, "schema has more than %d subschemas", JSONSCHEMA_MAX_SUBSCHEMAS);
         return NULL;
     }
     if (!(node = calloc(1, sizeof *node)) || !(node->path = strdup(path))) {

@@ -21,6 +21,10 @@
  * plus $ref hops) the validator walks before it gives up with an error. */
 #define JSONSCHEMA_MAX_DEPTH 64
 
+/** @brief Most subschemas one schema may hold: bounds its compiled size (a subschema's node
+ * is a few hundred bytes, its text may be two) to some tens of MiB. */
+#define JSONSCHEMA_MAX_SUBSCHEMAS 65536
+
 struct jsonschema;                       /* compiled, immutable */
 
 /**

@@ -192,6 +192,10 @@ static int regex_matches(struct walk *w, const struct js_regex *re, const char *
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
     int rc;
 
+    if (--w->budget < 0) {   /* many members times many patterns */
+        pcre2_match_data_free(md);
+        return eval_error(w, "validation takes more than %ld steps", JS_EVAL_BUDGET);
+    }
     if (!md)
         return eval_error(w, "out of memory");
     rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, md, w->s->match_ctx);

@@ -360,26 +360,41 @@ size_t js_path_append(char *buf, size_t len, size_t size, const char *key, size_
     return len + (size_t)w;
 }
 
+struct snippet_buf {
+    char *text;
+    size_t len, size;
+};
+
+/* json_dump_callback's sink: keeps what fits, then stops the dump (a value may be megabytes). */
+static int snippet_sink(const char *chunk, size_t n, void *data)
+{
+    struct snippet_buf *b = data;
+    size_t room = b->size - b->len;
+
+    memcpy(b->text + b->len, chunk, n < room ? n : room);
+    b->len += n < room ? n : room;
+    return b->len == b->size ? -1 : 0;
+}
+
 void js_value_snippet(const json_t *v, char *out, size_t outsize, size_t max)
 {
     char text[512];
-    size_t len, cut = 0, points = 0;
+    struct snippet_buf b = { text, 0, sizeof text };
+    size_t cut = 0, points = 0;
 
     /* Compact JSON escapes control characters, so the snippet is one line; 15 digits print
      * 1.005 as a person wrote it, not as 1.0049999999999999. */
-    len = json_dumpb(v, text, sizeof text, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
-    if (len > sizeof text)
-        len = sizeof text;
-    while (cut < len && points < max) {
+    json_dump_callback(v, snippet_sink, &b, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    while (cut < b.len && points < max) {
         cut++;
-        while (cut < len && ((unsigned char)text[cut] & 0xC0) == 0x80)
+        while (cut < b.len && ((unsigned char)text[cut] & 0xC0) == 0x80)
             cut++;
         points++;
     }
-    if (cut < len)
+    if (cut < b.len)
         snprintf(out, outsize, "%.*s...", (int)cut, text);
     else
-        snprintf(out, outsize, "%.*s", (int)len, text);
+        snprintf(out, outsize, "%.*s", (int)b.len, text);
 }
 
 void js_quote(const char *s, char *out, size_t outsize, size_t max)

@@ -208,6 +208,11 @@ static void test_combinators_reasons(void **state)
         { "{\"enum\":[1,[2,{\"a\":3}]]}", "[2.0,{\"a\":3.0}]", NULL },
         { "{\"uniqueItems\":true}", "[1,1.0]", "$: items 0 and 1 are equal (uniqueItems)" },
         { "{\"maxLength\":2}", "\"\xc3\xa9\xc3\xa9\"", NULL },   /* two code points, four bytes */
+        { "{\"pattern\":\"^abc$\"}", "\"abc\\n\"", "$: \"abc\\n\" does not match the pattern \"^abc$\" (pattern)" },
+        { "{\"pattern\":\"b\"}", "\"abc\"", NULL },   /* not anchored */
+        /* a value far longer than the snippet's buffer is cut, not garbled */
+        { "{\"maxLength\":3}", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+          "$: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa... is longer than 3 characters (maxLength)" },
         { "{\"properties\":{\"odd key\":{\"type\":\"null\"}}}", "{\"odd key\":0}",
           "$[\"odd key\"]: 0 is an integer, not null (type)" },
     };
@@ -267,6 +272,21 @@ static void test_hostile_depth(void **state)
         snprintf(want, sizeof want, "$.properties[\"%060d...\"].bogus: keyword not supported", 0);
         assert_null(compile_text(schema, err, sizeof err));
         assert_string_equal(err, want);
+    }
+
+    /* Too many subschemas: refused where the limit is crossed. */
+    {
+        json_t *many = json_object(), *list = json_array();
+        for (int i = 0; i < JSONSCHEMA_MAX_SUBSCHEMAS; i++)
+            json_array_append_new(list, json_object());
+        json_object_set_new(many, "anyOf", list);
+        assert_null(jsonschema_compile(many, err, sizeof err));
+        assert_string_equal(err, "$.anyOf[65535]: schema has more than 65536 subschemas");
+        json_array_remove(list, 0);
+        s = jsonschema_compile(many, err, sizeof err);
+        assert_non_null(s);
+        jsonschema_free(s);
+        json_decref(many);
     }
 
     /* A $ref to itself: the walk stops at its depth limit with an error, not a stack overflow. */
