@@ -57,7 +57,7 @@ static struct cel_value index_value(struct cel_eval *ev, const struct cel_value 
 {
     struct cel_value out;
     if (c->kind == CEL_MAP) {
-        if (i->kind == CEL_DOUBLE || i->kind == CEL_LIST || i->kind == CEL_MAP || i->kind == CEL_NULL)
+        if (i->kind == CEL_LIST || i->kind == CEL_MAP || i->kind == CEL_NULL)
             return cel_error(ev, "unsupported map key type: %s", cel_kind_name(i->kind));
         if (cel_map_find(c, i, &out))
             return out;

@@ -102,44 +102,16 @@ int cel_map_next(const struct cel_value *map, void **iter, size_t *index, struct
 
 static int is_number(enum cel_kind k) { return k == CEL_INT || k == CEL_UINT || k == CEL_DOUBLE; }
 
-/* Numbers by value across types, exactly (no rounding of int64 through double). */
+/* Numbers by value across types: int against uint exactly; against a double, the integer is
+ * converted to double first (cel-spec: 9223372036854775807 < 9223372036854775808.0 is false). */
 static int compare_numbers(const struct cel_value *a, const struct cel_value *b)
 {
     if (a->kind == CEL_DOUBLE || b->kind == CEL_DOUBLE) {
-        if (a->kind == CEL_DOUBLE && b->kind == CEL_DOUBLE) {
-            if (isnan(a->v.d) || isnan(b->v.d))
-                return 2;
-            return a->v.d < b->v.d ? -1 : a->v.d > b->v.d;
-        }
-        const struct cel_value *d = a->kind == CEL_DOUBLE ? a : b, *other = a->kind == CEL_DOUBLE ? b : a;
-        int sign = a->kind == CEL_DOUBLE ? 1 : -1; /* the result is for d against other */
-        double x = d->v.d;
-        int r;
-        if (isnan(x))
+        double x = a->kind == CEL_DOUBLE ? a->v.d : a->kind == CEL_INT ? (double)a->v.i : (double)a->v.u;
+        double y = b->kind == CEL_DOUBLE ? b->v.d : b->kind == CEL_INT ? (double)b->v.i : (double)b->v.u;
+        if (isnan(x) || isnan(y))
             return 2;
-        if (other->kind == CEL_INT) {
-            /* [-2^63, 2^63) is exactly representable at both ends */
-            if (x < -9223372036854775808.0)
-                r = -1;
-            else if (x >= 9223372036854775808.0)
-                r = 1;
-            else {
-                double t = trunc(x);
-                int64_t xi = (int64_t)t;
-                r = xi < other->v.i ? -1 : xi > other->v.i ? 1 : x > t ? 1 : x < t ? -1 : 0;
-            }
-        } else {
-            if (x < 0)
-                r = -1;
-            else if (x >= 18446744073709551616.0)
-                r = 1;
-            else {
-                double t = trunc(x);
-                uint64_t xu = (uint64_t)t;
-                r = xu < other->v.u ? -1 : xu > other->v.u ? 1 : x > t ? 1 : 0;
-            }
-        }
-        return r * sign;
+        return x < y ? -1 : x > y;
     }
     if (a->kind == b->kind)
         return a->kind == CEL_INT ? (a->v.i < b->v.i ? -1 : a->v.i > b->v.i)
