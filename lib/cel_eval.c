@@ -169,6 +169,8 @@ static struct cel_value membership(struct cel_eval *ev, const struct cel_value *
     }
     if (c->kind == CEL_MAP) {
         struct cel_value out;
+        if (x->kind == CEL_LIST || x->kind == CEL_MAP || x->kind == CEL_NULL || x->kind == CEL_BYTES)
+            return no_overload(ev, "in", x, c); /* not a key type: no map could hold it */
         return make_bool(cel_map_find(c, x, &out));
     }
     return no_overload(ev, "in", x, c);

@@ -149,7 +149,7 @@ static struct cel_value to_int(struct cel_eval *ev, const struct cel_value *a)
     case CEL_INT: return *a;
     case CEL_UINT: return a->v.u > INT64_MAX ? cel_error(ev, "int range error") : make_int((int64_t)a->v.u);
     case CEL_DOUBLE:
-        if (!(a->v.d > -9223372036854775808.0 - 1025.0 && a->v.d < 9223372036854775808.0) || a->v.d <= -9223372036854775808.0 - 1.0)
+        if (!(a->v.d > -9223372036854775808.0 && a->v.d < 9223372036854775808.0))
             return cel_error(ev, "int range error");
         return make_int((int64_t)a->v.d);
     case CEL_STRING: {
@@ -170,7 +170,7 @@ static struct cel_value to_uint(struct cel_eval *ev, const struct cel_value *a)
     case CEL_UINT: return *a;
     case CEL_INT: return a->v.i < 0 ? cel_error(ev, "uint range error") : make_uint((uint64_t)a->v.i);
     case CEL_DOUBLE:
-        if (!(a->v.d > -1.0 && a->v.d < 18446744073709551616.0))
+        if (!(a->v.d >= 0.0 && a->v.d < 18446744073709551616.0)) /* -0.5 too, as cel-go */
             return cel_error(ev, "uint range error");
         return make_uint((uint64_t)a->v.d);
     case CEL_STRING: {
