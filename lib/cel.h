@@ -29,4 +29,18 @@ int cel_eval_bool(const struct cel_program *p, const char *name, const json_t *v
 
 void cel_program_free(struct cel_program *p);
 
+/* A Confluent CEL rule's "expr" (DATA-PRODUCTS.md section 3): "guard ; expr" or just "expr", with
+ * the record bound as `message`. The text splits at the first ';' outside string literals; a guard
+ * that is false skips the rule (the record passes), as Confluent's executors do. */
+struct cel_rule;
+
+/** @brief Compiles both parts; NULL with "<reason> at column N" (columns of the whole text). */
+struct cel_rule *cel_rule_compile(const char *expr, char *err, size_t errlen);
+
+/** @brief 1 when @p message passes (or the guard is false), 0 when the condition is false, -1
+ * with the reason in @p err when the guard or the condition fails to evaluate to a bool. */
+int cel_rule_check(const struct cel_rule *rule, const json_t *message, char *err, size_t errlen);
+
+void cel_rule_free(struct cel_rule *rule);
+
 #endif

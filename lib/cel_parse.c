@@ -797,7 +797,8 @@ struct cel_program *cel_compile(const char *text, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory at column 1");
         return NULL;
     }
-    struct parser ps = { .src = text, .len = len, .arena = &p->arena, .err = err, .errlen = errlen };
+    /* depth -1: the whole expression is level 0, so 64 nested parentheses are allowed */
+    struct parser ps = { .src = text, .len = len, .depth = -1, .arena = &p->arena, .err = err, .errlen = errlen };
     p->root = expr(&ps);
     skip_space(&ps);
     if (p->root && ps.pos < ps.len)
