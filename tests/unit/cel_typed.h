@@ -13,7 +13,7 @@
 
 /* The jansson value of a tagged binding, or NULL when JSON cannot carry it (uint, bytes, NaN,
  * maps with non-string keys, types). */
-static json_t *typed_to_json(const json_t *t)
+static inline json_t *typed_to_json(const json_t *t)
 {
     const char *tag = json_object_iter_key(json_object_iter((json_t *)t));
     const json_t *v = json_object_iter_value(json_object_iter((json_t *)t));
@@ -62,7 +62,7 @@ static json_t *typed_to_json(const json_t *t)
     return NULL;
 }
 
-static int base64_value(int c)
+static inline int base64_value(int c)
 {
     const char *digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const char *p = c ? strchr(digits, c) : NULL;
@@ -71,7 +71,7 @@ static int base64_value(int c)
 
 /* 1 when @p v is the tagged value @p t (numbers exactly, NaN matching NaN), 0 otherwise;
  * -1 when @p t cannot be compared (an unsupported tag). */
-static int typed_matches(const json_t *t, const struct cel_value *v)
+static inline int typed_matches(const json_t *t, const struct cel_value *v)
 {
     const char *tag = json_object_iter_key(json_object_iter((json_t *)t));
     const json_t *e = json_object_iter_value(json_object_iter((json_t *)t));
