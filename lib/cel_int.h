@@ -49,6 +49,7 @@ struct cel_node {
     enum cel_node_kind kind;
     int op;                 /* enum cel_binop for N_BINARY, enum cel_func for N_CALL */
     int column;             /* 1-based, for messages */
+    int depth;              /* of the subtree, bounded by CEL_MAX_TREE_DEPTH */
     struct cel_value literal;
     const char *name;       /* N_IDENT: the variable; N_SELECT, N_HAS: the field */
     const char *qualified;  /* N_SELECT over identifiers only: "a.b.c", tried as a variable first */

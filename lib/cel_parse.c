@@ -129,8 +129,6 @@ static int accept(struct parser *ps, const char *op)
         return 0;
     if (n == 1 && (op[0] == '<' || op[0] == '>' || op[0] == '!' || op[0] == '=') && peek(ps, 1) == '=')
         return 0;
-    if (n == 1 && (op[0] == '&' || op[0] == '|'))
-        return 0;
     ps->pos += n;
     return 1;
 }
@@ -158,6 +156,7 @@ static struct cel_node *node(struct parser *ps, enum cel_node_kind kind, size_t 
         return NULL;
     n->kind = kind;
     n->column = (int)pos + 1;
+    n->depth = 1;
     n->nargs = nargs;
     if (nargs && !(n->args = alloc(ps, nargs * sizeof *n->args)))
         return NULL;
@@ -363,11 +362,9 @@ static struct cel_node *number_literal(struct parser *ps, size_t start, int nega
         lit->literal.kind = CEL_INT;
         lit->literal.v.i = negate ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
     }
-    if (is_ident_char(peek(ps, 0)) || peek(ps, 0) == '.') {
-        if (peek(ps, 0) != '.') {
-            fail_at(ps, ps->pos, "invalid numeric literal");
-            return NULL;
-        }
+    if (is_ident_char(peek(ps, 0))) {
+        fail_at(ps, ps->pos, "invalid numeric literal");
+        return NULL;
     }
     return lit;
 }
@@ -611,6 +608,27 @@ static const char *qualified_name(struct parser *ps, const struct cel_node *oper
     return q;
 }
 
+/* a.`name with.dots-or/slashes`: a field that is no identifier (cel-spec's quoted field names). */
+static struct cel_node *quoted_field(struct parser *ps, struct cel_node *operand)
+{
+    size_t at = ps->pos++, begin = ps->pos;
+    while (ps->pos < ps->len && ps->src[ps->pos] != '`' && ps->src[ps->pos] != '\n')
+        ps->pos++;
+    if (peek(ps, 0) != '`' || ps->pos == begin) {
+        fail_at(ps, at, "unterminated or empty quoted field name");
+        return NULL;
+    }
+    struct cel_node *sel = node(ps, N_SELECT, at, 1);
+    char *name = sel ? alloc(ps, ps->pos - begin + 1) : NULL;
+    if (!name)
+        return NULL;
+    memcpy(name, ps->src + begin, ps->pos - begin);
+    ps->pos++;
+    sel->args[0] = operand;
+    sel->name = name; /* no qualified name: a quoted field is never part of a variable's name */
+    return sel;
+}
+
 static struct cel_node *member(struct parser *ps)
 {
     struct cel_node *m = primary(ps);
@@ -619,6 +637,14 @@ static struct cel_node *member(struct parser *ps)
         size_t at = ps->pos;
         if (accept(ps, ".")) {
             size_t name_at;
+            skip_space(ps);
+            if (peek(ps, 0) == '`') {
+                struct cel_node *sel = quoted_field(ps, m);
+                if (!sel || !tree_depth_ok(ps, sel, at))
+                    return NULL;
+                m = sel;
+                continue;
+            }
             const char *field = identifier(ps, &name_at);
             if (!field)
                 return NULL;
@@ -697,18 +723,14 @@ static struct cel_node *unary(struct parser *ps)
     return member(ps);
 }
 
-/* Depth of the tree, bounded so that evaluation's recursion is bounded too. Depths are kept in
- * a side field: the literal's union is unused by operator nodes, so a node's depth lives there. */
+/* Depth of the tree, bounded so that evaluation's recursion is bounded too. */
 static int tree_depth_ok(struct parser *ps, const struct cel_node *n, size_t at)
 {
-    int64_t d = 0;
-    for (size_t i = 0; i < n->nargs; i++) {
-        const struct cel_node *c = n->args[i];
-        int64_t cd = c->kind == N_LITERAL || c->kind == N_IDENT ? 1 : c->literal.v.i;
-        if (cd > d)
-            d = cd;
-    }
-    ((struct cel_node *)n)->literal.v.i = d + 1;
+    int d = 0;
+    for (size_t i = 0; i < n->nargs; i++)
+        if (n->args[i]->depth > d)
+            d = n->args[i]->depth;
+    ((struct cel_node *)n)->depth = d + 1;
     if (d + 1 > CEL_MAX_TREE_DEPTH) {
         fail_at(ps, at, "expression nests deeper than %d", CEL_MAX_TREE_DEPTH);
         return 0;

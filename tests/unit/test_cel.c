@@ -75,6 +75,7 @@ static void test_confluent_rules(void **state)
     assert_verdict("message.address.zip.size() == 4 && message.address['zip'].endsWith('50')", 1);
     assert_verdict("message.id == 7u && message.id == 7.0 && message.id < 7.5", 1); /* numbers across types */
     assert_verdict("message.tags[0] == 'vip' && message.tags[1u] == 'eu'", 1);
+    assert_verdict("message.address.`zip` == '0150' && has(message.`address`.city)", 1);
     assert_verdict("message.age % 5 == 2 && message.age / 5 == 8 && -message.age == -42", 1);
     assert_verdict("string(message.age) + '!' == '42!' && int('42') == message.age && double(message.age) == 42.0", 1);
     assert_verdict("{'a': 1, 2: 'b'}[2] == 'b' && [1, 2] + [3] == [1, 2, 3]", 1);
@@ -165,6 +166,8 @@ static void test_compile_errors(void **state)
     assert_compile_error("[1, 2", "expected ']' at column 6");
     assert_compile_error("message..age", "unexpected character '.' at column 9");
     assert_compile_error("", "unexpected end of expression at column 1");
+    assert_compile_error("message.`zip", "unterminated or empty quoted field name at column 9");
+    assert_compile_error("12abc > 1", "invalid numeric literal at column 3");
 }
 
 static void test_limits(void **state)
