@@ -284,7 +284,7 @@ struct cel_value cel_eval_node(const struct cel_node *n, struct cel_eval *ev)
         for (size_t i = 0; i < n->nargs && i < 2; i++)
             if ((args[i] = cel_eval_node(n->args[i], ev)).kind == CEL_ERROR)
                 return args[i];
-        return cel_call(ev, n->op, args, n->nargs);
+        return cel_call(ev, n->op, args, n->nargs, n->regex);
     }
     case N_LIST:
     case N_MAP:

@@ -80,19 +80,37 @@ static const char *re2_unsupported(const char *p, size_t n)
     return NULL;
 }
 
-static struct cel_value regex_match(struct cel_eval *ev, const struct cel_value *text, const struct cel_value *pattern)
+void *cel_regex_compile(const char *pattern, size_t n, char *err, size_t errlen)
 {
-    const char *unsupported = re2_unsupported(pattern->v.s.p, pattern->v.s.n);
-    if (unsupported)
-        return cel_error(ev, "invalid regex: %s", unsupported);
+    const char *unsupported = re2_unsupported(pattern, n);
+    if (unsupported) {
+        snprintf(err, errlen, "invalid regex: %s", unsupported);
+        return NULL;
+    }
     int code;
     PCRE2_SIZE offset;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern->v.s.p, pattern->v.s.n, PCRE2_UTF | PCRE2_NO_UTF_CHECK, &code, &offset, NULL);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, n, PCRE2_UTF | PCRE2_NO_UTF_CHECK, &code, &offset, NULL);
     if (!re) {
         PCRE2_UCHAR message[120];
         pcre2_get_error_message(code, message, sizeof message);
-        return cel_error(ev, "invalid regex: %s at offset %zu", (const char *)message, (size_t)offset);
+        snprintf(err, errlen, "invalid regex: %s at offset %zu", (const char *)message, (size_t)offset);
     }
+    return re;
+}
+
+void cel_regex_free(void *regex)
+{
+    pcre2_code_free(regex);
+}
+
+/* @p compiled is the pattern compiled with the program when it was a literal, else NULL. */
+static struct cel_value regex_match(struct cel_eval *ev, const struct cel_value *text, const struct cel_value *pattern,
+                                    const void *compiled)
+{
+    char why[200];
+    pcre2_code *re = (pcre2_code *)compiled;
+    if (!re && !(re = cel_regex_compile(pattern->v.s.p, pattern->v.s.n, why, sizeof why)))
+        return cel_error(ev, "%s", why);
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
     pcre2_match_context *mc = pcre2_match_context_create(NULL);
     struct cel_value out;
@@ -111,12 +129,13 @@ static struct cel_value regex_match(struct cel_eval *ev, const struct cel_value 
     }
     pcre2_match_context_free(mc);
     pcre2_match_data_free(md);
-    pcre2_code_free(re);
+    if (re != compiled)
+        pcre2_code_free(re);
     return out;
 }
 
 /* Both strings; the predicate on their bytes (UTF-8 makes that the code point answer). */
-static struct cel_value string_predicate(struct cel_eval *ev, int func, const struct cel_value *a)
+static struct cel_value string_predicate(struct cel_eval *ev, int func, const struct cel_value *a, const void *regex)
 {
     if (a[0].kind != CEL_STRING || a[1].kind != CEL_STRING)
         return no_overload(ev, func, a, 2);
@@ -126,7 +145,7 @@ static struct cel_value string_predicate(struct cel_eval *ev, int func, const st
     case F_STARTS_WITH: return make_bool(m <= n && (m == 0 || memcmp(s, t, m) == 0));
     case F_ENDS_WITH: return make_bool(m <= n && (m == 0 || memcmp(s + n - m, t, m) == 0));
     case F_CONTAINS: return make_bool(m == 0 || (n >= m && memmem(s, n, t, m) != NULL));
-    default: return regex_match(ev, &a[0], &a[1]);
+    default: return regex_match(ev, &a[0], &a[1], regex);
     }
 }
 
@@ -268,7 +287,7 @@ static struct cel_value to_bool(struct cel_eval *ev, const struct cel_value *a)
     return cel_error(ev, "cannot convert string to bool");
 }
 
-struct cel_value cel_call(struct cel_eval *ev, int func, const struct cel_value *args, size_t nargs)
+struct cel_value cel_call(struct cel_eval *ev, int func, const struct cel_value *args, size_t nargs, const void *regex)
 {
     struct cel_value out;
     switch (func) {
@@ -284,7 +303,7 @@ struct cel_value cel_call(struct cel_eval *ev, int func, const struct cel_value 
     case F_ENDS_WITH:
     case F_CONTAINS:
     case F_MATCHES:
-        return string_predicate(ev, func, args);
+        return string_predicate(ev, func, args, regex);
     case F_INT: return to_int(ev, args);
     case F_UINT: return to_uint(ev, args);
     case F_DOUBLE: return to_double(ev, args);

@@ -55,11 +55,19 @@ struct cel_node {
     const char *qualified;  /* N_SELECT over identifiers only: "a.b.c", tried as a variable first */
     struct cel_node **args; /* operands; for a method call args[0] is the receiver */
     size_t nargs;           /* N_MAP: 2 per entry, key then value */
+    void *regex;            /* matches() with a literal pattern: compiled once (pcre2_code) */
+};
+
+/* The compiled patterns of a program, to free with it. */
+struct cel_regex_list {
+    void *regex;
+    struct cel_regex_list *next;
 };
 
 struct cel_program {
     struct cel_arena arena;
     struct cel_node *root;
+    struct cel_regex_list *regexes;
 };
 
 struct cel_binding {
@@ -94,7 +102,10 @@ int cel_equal(const struct cel_value *a, const struct cel_value *b);
 int cel_compare(const struct cel_value *a, const struct cel_value *b);
 
 /* Functions (cel_func.c). */
-struct cel_value cel_call(struct cel_eval *ev, int func, const struct cel_value *args, size_t nargs);
+struct cel_value cel_call(struct cel_eval *ev, int func, const struct cel_value *args, size_t nargs, const void *regex);
+/* A pattern in RE2 syntax compiled for PCRE2; NULL with "invalid regex: <reason>" in @p err. */
+void *cel_regex_compile(const char *pattern, size_t n, char *err, size_t errlen);
+void cel_regex_free(void *regex);
 size_t cel_utf8_length(const char *s, size_t n);
 int cel_utf8_valid(const char *s, size_t n);
 

@@ -9,6 +9,7 @@
 #include "lib/cel_int.h"
 
 struct parser {
+    struct cel_program *program;
     const char *src;
     size_t len, pos;
     int depth;            /* nesting of the recursive descent, bounded by CEL_MAX_NESTING */
@@ -457,6 +458,25 @@ static const struct { const char *name; enum cel_func func; int method, global, 
     { "dyn", F_DYN, 0, 1, 1 },
 };
 
+/* A literal pattern is compiled with the program: a bad one is refused when the rule is loaded,
+ * and records do not pay for compiling it. */
+static int precompile_regex(struct parser *ps, struct cel_node *call)
+{
+    const struct cel_value *pattern = &call->args[1]->literal;
+    char why[200];
+    struct cel_regex_list *entry = alloc(ps, sizeof *entry);
+    if (!entry)
+        return 0;
+    if (!(call->regex = cel_regex_compile(pattern->v.s.p, pattern->v.s.n, why, sizeof why))) {
+        fail_at(ps, (size_t)call->args[1]->column - 1, "%s", why);
+        return 0;
+    }
+    entry->regex = call->regex;
+    entry->next = ps->program->regexes;
+    ps->program->regexes = entry;
+    return 1;
+}
+
 /* The arguments after '(' up to ')'; @p receiver (a method's target) becomes args[0]. */
 static struct cel_node *call(struct parser *ps, const char *name, size_t at, struct cel_node *receiver)
 {
@@ -490,6 +510,9 @@ static struct cel_node *call(struct parser *ps, const char *name, size_t at, str
         c->op = (int)functions[i].func;
         c->args = args.items;
         c->nargs = args.n;
+        if (c->op == F_MATCHES && c->args[1]->kind == N_LITERAL && c->args[1]->literal.kind == CEL_STRING &&
+            !precompile_regex(ps, c))
+            return NULL;
         return tree_depth_ok(ps, c, at) ? c : NULL;
     }
     fail_at(ps, at, "%s '%s' is not supported", receiver ? "method" : "function", name);
@@ -820,7 +843,7 @@ struct cel_program *cel_compile(const char *text, char *err, size_t errlen)
         return NULL;
     }
     /* depth -1: the whole expression is level 0, so 64 nested parentheses are allowed */
-    struct parser ps = { .src = text, .len = len, .depth = -1, .arena = &p->arena, .err = err, .errlen = errlen };
+    struct parser ps = { .program = p, .src = text, .len = len, .depth = -1, .arena = &p->arena, .err = err, .errlen = errlen };
     p->root = expr(&ps);
     skip_space(&ps);
     if (p->root && ps.pos < ps.len)
@@ -838,6 +861,8 @@ void cel_program_free(struct cel_program *p)
 {
     if (!p)
         return;
+    for (struct cel_regex_list *r = p->regexes; r; r = r->next)
+        cel_regex_free(r->regex);
     cel_arena_free(&p->arena);
     free(p);
 }
