@@ -45,9 +45,9 @@ static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end)
     return need + 1;
 }
 
-int json_utf8_valid(const char *s, size_t n)
+size_t json_utf8_invalid_at(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    const unsigned char *start = (const unsigned char *)s, *p = start, *end = p + n;
 
     while (p < end) {
         uint64_t eight;
@@ -59,10 +59,15 @@ int json_utf8_valid(const char *s, size_t n)
             continue;
         }
         if (!(len = utf8_seq_len(p, end)))
-            return 0;
+            return (size_t)(p - start);
         p += len;
     }
-    return 1;
+    return n;
+}
+
+int json_utf8_valid(const char *s, size_t n)
+{
+    return json_utf8_invalid_at(s, n) == n;
 }
 
 /* ---- checking a text without a tree ---- */

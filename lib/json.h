@@ -34,6 +34,9 @@ struct json_iter {
 
 /** @brief 1 when @p s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int json_utf8_valid(const char *s, size_t n);
+/** @brief Offset of the first byte of @p s[0..n) that does not start a well-formed UTF-8
+ * sequence, or @p n when all of it is valid: for errors that say where. */
+size_t json_utf8_invalid_at(const char *s, size_t n);
 
 /**
  * @brief Check that @p s[0..n) is one JSON text (surrounding white space allowed) and give its

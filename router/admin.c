@@ -1,4 +1,5 @@
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,73 @@ static long long process_rss_bytes(void)
     return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
 }
 
+/* The registry client and the decode stage (issue: data products). */
+static void render_product_metrics(struct router *r, FILE *out)
+{
+    struct router_registry_view rv;
+    size_t ntopics = router_format_topic_count(r);
+
+    if (router_registry_view(r, &rv) == 0) {
+        const struct { const char *outcome; uint64_t n; } outcomes[] = {
+            { "ok", rv.requests_ok }, { "not_found", rv.requests_not_found }, { "retried", rv.requests_retried },
+            { "unauthorized", rv.requests_unauthorized }, { "failed", rv.requests_failed },
+        };
+        metrics_family(out, "sluice_registry_up", "gauge",
+                       "1 while the schema registry answers; 0 while requests fail or it refuses sluice's credentials.");
+        fprintf(out, "sluice_registry_up %d\n", strcmp(rv.state, "up") == 0);
+        metrics_family(out, "sluice_registry_unauthorized", "gauge", "1 while the registry answers 401 or 403 (sinks parked).");
+        fprintf(out, "sluice_registry_unauthorized %d\n", strcmp(rv.state, "unauthorized") == 0);
+        metrics_family(out, "sluice_registry_requests_total", "counter", "Requests to the schema registry, by outcome.");
+        for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
+            fprintf(out, "sluice_registry_requests_total{outcome=\"%s\"} %" PRIu64 "\n", outcomes[i].outcome, outcomes[i].n);
+        metrics_family(out, "sluice_registry_cache_schemas", "gauge", "Schemas kept in memory (ids are immutable).");
+        fprintf(out, "sluice_registry_cache_schemas %zu\n", rv.cached);
+        metrics_family(out, "sluice_registry_cache_bytes", "gauge", "What the kept schemas hold, against registry.cache_max_bytes.");
+        fprintf(out, "sluice_registry_cache_bytes %zu\n", rv.cached_bytes);
+        metrics_family(out, "sluice_registry_cache_evictions_total", "counter", "Schemas dropped to stay under registry.cache_max_bytes.");
+        fprintf(out, "sluice_registry_cache_evictions_total %" PRIu64 "\n", rv.evictions);
+        metrics_family(out, "sluice_registry_records_waiting", "gauge",
+                       "Records waiting in their partition for a schema being fetched (later records wait behind them).");
+        fprintf(out, "sluice_registry_records_waiting %zu\n", rv.waiting_records);
+    }
+    if (ntopics == 0)
+        return;
+    for (size_t f = 0; f < 3; f++) {
+        /* Per topic: decoded, decode failures, and contract-valid records (topics with a contract). */
+        static const struct { const char *name, *help; size_t offset; int contract; } counters[] = {
+            { "sluice_topic_records_decoded_total", "Records decoded by the topic's format.",
+              offsetof(struct router_topic_view, decoded), 0 },
+            { "sluice_topic_decode_failures_total", "Records the decode stage dead-lettered (once per record, not per sink).",
+              offsetof(struct router_topic_view, decode_failures), 0 },
+            { "sluice_topic_contract_valid_total", "Records that met their topic's contract.",
+              offsetof(struct router_topic_view, contract_valid), 1 },
+        };
+        metrics_family(out, counters[f].name, "counter", counters[f].help);
+        for (size_t i = 0; i < ntopics; i++) {
+            struct router_topic_view tv;
+            char topic[256];
+            router_format_topic_view(r, i, &tv);
+            metrics_label_escape(topic, sizeof topic, tv.name);
+            if (!counters[f].contract || tv.has_contract)
+                fprintf(out, "%s{topic=\"%s\"} %" PRIu64 "\n", counters[f].name, topic,
+                        *(const uint64_t *)((const char *)&tv + counters[f].offset));
+        }
+    }
+    metrics_family(out, "sluice_topic_contract_violations_total", "counter",
+                   "Records that broke their topic's contract (dead-lettered once), by rule.");
+    for (size_t i = 0; i < ntopics; i++) {
+        struct router_topic_view tv;
+        char topic[256], rule[400];
+        router_format_topic_view(r, i, &tv);
+        metrics_label_escape(topic, sizeof topic, tv.name);
+        for (size_t k = 0; k < tv.ncontract_rules; k++) {
+            metrics_label_escape(rule, sizeof rule, tv.contract_rules[k].rule);
+            fprintf(out, "sluice_topic_contract_violations_total{topic=\"%s\",rule=\"%s\"} %" PRIu64 "\n", topic, rule,
+                    tv.contract_rules[k].violations);
+        }
+    }
+}
+
 struct counter_def {
     const char *name, *help;
     size_t offset;               /* into struct router_sink_stats */
@@ -229,7 +297,8 @@ static void render_metrics(struct router *r, FILE *out)
         router_partitions_foreach(r, on_partition_metrics, &m);
     }
 
-    router_loop_stats(r, &stalls, &worst);
+    render_product_metrics(r, out);
+router_loop_stats(r, &stalls, &worst);
     metrics_family(out, "sluice_loop_stalls_total", "counter", "Event loop turns late by more than 100 ms.");
     fprintf(out, "sluice_loop_stalls_total %" PRIu64 "\n", stalls);
     metrics_family(out, "sluice_loop_worst_stall_seconds", "gauge", "The longest the event loop was late.");
@@ -327,6 +396,46 @@ static json_t *sink_json(const struct router_sink_view *v)
         "positions");
 }
 
+static json_t *registry_json(struct router *r)
+{
+    struct router_registry_view rv;
+
+    if (router_registry_view(r, &rv) != 0)
+        return json_null();
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "state", rv.state, "error", rv.error, "cached_schemas",
+                     (json_int_t)rv.cached, "cached_bytes", (json_int_t)rv.cached_bytes, "fetching",
+                     (json_int_t)rv.fetching, "records_waiting", (json_int_t)rv.waiting_records);
+}
+
+static json_t *contract_json(const struct router_topic_view *tv)
+{
+    json_t *rules;
+
+    if (!tv->has_contract || !(rules = json_object()))
+        return json_null();
+    for (size_t k = 0; k < tv->ncontract_rules; k++)
+        json_object_set_new(rules, tv->contract_rules[k].rule, json_integer((json_int_t)tv->contract_rules[k].violations));
+    return json_pack("{s:I, s:o, s:s?}", "valid", (json_int_t)tv->contract_valid, "violations", rules,
+                     "last_violation", tv->last_violation[0] ? tv->last_violation : NULL);
+}
+
+static json_t *topics_json(struct router *r)
+{
+    json_t *topics = json_object();
+
+    for (size_t i = 0; topics && i < router_format_topic_count(r); i++) {
+        struct router_topic_view tv;
+        router_format_topic_view(r, i, &tv);
+        json_object_set_new(topics, tv.name,
+                            json_pack("{s:s, s:s, s:I, s:I, s:s?, s:I, s:o}", "value_format", tv.value_format, "key_format",
+                                      tv.key_format, "decoded", (json_int_t)tv.decoded, "decode_failures",
+                                      (json_int_t)tv.decode_failures, "last_decode_error",
+                                      tv.last_decode_error[0] ? tv.last_decode_error : NULL, "records_waiting",
+                                      (json_int_t)tv.waiting_records, "contract", contract_json(&tv)));
+    }
+    return topics ? topics : json_null();
+}
+
 static void on_sinks(struct admin *a, struct http_server_req *req)
 {
     struct router *r = a->hooks.router(a->hooks.arg);
@@ -340,8 +449,9 @@ static void on_sinks(struct admin *a, struct http_server_req *req)
         json_array_append_new(pc.sinks, sink_json(&v));
     }
     router_partitions_foreach(r, on_partition_positions, &pc);
-    reply_json(req, 200, json_pack("{s:s, s:b, s:s, s:o}", "group", router_group(r), "ready", ready,
-                                   "not_ready_because", ready ? "" : why, "sinks", pc.sinks));
+    reply_json(req, 200, json_pack("{s:s, s:b, s:s, s:o, s:o, s:o}", "group", router_group(r), "ready", ready,
+                                   "not_ready_because", ready ? "" : why, "sinks", pc.sinks,
+                                   "registry", registry_json(r), "topics", topics_json(r)));
 }
 
 static const char *result_name(enum sink_result result)

@@ -54,10 +54,15 @@ void spart_dead_letter(struct spart *sp, const struct sink_record *e, const char
 {
     struct router *r = sp->rp->r;
     struct letter_ctx *ctx;
+    /* The record as it came from Kafka, not as decoded: a letter can be re-driven as it is. */
+    const struct router_record *rec = e->origin;
+    const rd_kafka_message_t *rkm = rec ? rec->rkm : NULL;
     struct dlq_letter letter = {
         .sink = sp->sk->name, .reason = reason, .topic = e->topic, .partition = e->partition,
-        .offset = e->offset, .key = e->key, .key_len = e->key_len, .value = e->value,
-        .value_len = e->value_len, .timestamp_ms = e->timestamp_ms,
+        .offset = e->offset, .key = rkm ? rkm->key : e->key, .key_len = rkm ? (rkm->key ? rkm->key_len : 0) : e->key_len,
+        .value = rkm ? rkm->payload : e->value, .value_len = rkm ? (rkm->payload ? rkm->len : 0) : e->value_len,
+        .timestamp_ms = e->timestamp_ms, .has_schema_id = rec && rec->has_schema_id,
+        .schema_id = rec ? rec->schema_id : 0,
     };
 
     if (r->dry_run) {   /* shown, not produced; the record counts as done for this run */

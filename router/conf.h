@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <jansson.h>
 #include "lib/cfg.h"
+#include "conf_products.h"
 
 struct sink;
 
@@ -24,6 +25,7 @@ struct conf {
     int log_format;             /* 0: logfmt, 1: json */
     long long shutdown_timeout_ms;
     long long commit_interval_ms;
+    struct conf_products products;  /* the registry and the topics' formats */
     struct sink **sinks;        /* each made by its type's ops, options applied */
     size_t nsinks;
 };

@@ -10,6 +10,7 @@
 #include "offsets.h"
 #include "position.h"
 #include "queue.h"
+#include "registry.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/worker.h"
@@ -256,6 +257,72 @@ out:
     free(reads);
 }
 
+static size_t topic_waiting(const struct rtopic *rt)
+{
+    size_t n = 0;
+    for (size_t p = 0; p < rt->nparts; p++)
+        if (rt->parts[p])
+            n += rt->parts[p]->nwaiting;
+    return n;
+}
+
+int router_registry_view(const struct router *r, struct router_registry_view *view)
+{
+    const struct registry_stats *st;
+
+    memset(view, 0, sizeof *view);
+    if (!r->registry)
+        return -1;
+    st = registry_stats(r->registry);
+    view->state = registry_state_name(registry_state(r->registry, view->error, sizeof view->error));
+    view->requests_ok = st->requests_ok;
+    view->requests_not_found = st->requests_not_found;
+    view->requests_retried = st->requests_retried;
+    view->requests_unauthorized = st->requests_unauthorized;
+    view->requests_failed = st->requests_failed;
+    view->evictions = st->evictions;
+    view->cached = st->cached;
+    view->cached_bytes = st->cached_bytes;
+    view->fetching = st->fetching;
+    for (size_t t = 0; t < r->ntopics; t++)
+        view->waiting_records += topic_waiting(&r->topics[t]);
+    return 0;
+}
+
+size_t router_format_topic_count(const struct router *r)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < r->ntopics; t++)
+        n += r->topics[t].format != NULL || r->topics[t].contract != NULL;
+    return n;
+}
+
+void router_format_topic_view(const struct router *r, size_t index, struct router_topic_view *view)
+{
+    static const char *const value_names[] = { "json", "confluent" };
+    static const char *const key_names[] = { "bytes", "string", "confluent" };
+
+    memset(view, 0, sizeof *view);
+    for (size_t t = 0; t < r->ntopics; t++) {
+        const struct rtopic *rt = &r->topics[t];
+        if ((!rt->format && !rt->contract) || index-- > 0)
+            continue;
+        view->name = rt->name;
+        view->value_format = value_names[rt->format ? rt->format->value_format : CONF_VALUE_JSON];
+        view->key_format = key_names[rt->format ? rt->format->key_format : CONF_KEY_BYTES];
+        view->decoded = rt->decoded;
+        view->decode_failures = rt->decode_failures;
+        view->last_decode_error = rt->last_decode_error;
+        view->waiting_records = topic_waiting(rt);
+        view->has_contract = rt->contract != NULL;
+        view->contract_valid = rt->contract_valid;
+        view->contract_rules = rt->contract_rules;
+        view->ncontract_rules = rt->ncontract_rules;
+        view->last_violation = rt->last_violation;
+        return;
+    }
+}
+
 int router_ready(const struct router *r, char *why, size_t whylen)
 {
     char *member;
@@ -276,6 +343,16 @@ int router_ready(const struct router *r, char *why, size_t whylen)
     if (r->assigning) {
         snprintf(why, whylen, "loading the positions of a new assignment");
         return 0;
+    }
+    if (r->registry) {
+        /* Records of a data product wait for their schema: sluice cannot do its work. */
+        struct router_registry_view rv;
+        router_registry_view(r, &rv);
+        if (rv.waiting_records > 0 && strcmp(rv.state, "up") != 0) {
+            snprintf(why, whylen, "schema registry %s (%.300s): %zu records wait for a schema", rv.state, rv.error,
+                     rv.waiting_records);
+            return 0;
+        }
     }
     for (size_t k = 0; k < r->conf->nsinks; k++) {
         struct sink *sk = r->conf->sinks[k];

@@ -40,6 +40,37 @@ struct router_partition_view {
     const uint8_t *reads;          /* per sink index: 1 when the sink reads this topic */
 };
 
+/* What the admin API shows of the Schema Registry client (registry.h). */
+struct router_registry_view {
+    const char *state;             /* "up", "down", "unauthorized" */
+    char error[512];               /* the last error while not up; "" when up */
+    uint64_t requests_ok, requests_not_found, requests_retried, requests_unauthorized, requests_failed;
+    uint64_t evictions;
+    size_t cached, cached_bytes;   /* schemas kept, and what they hold */
+    size_t fetching;               /* ids being fetched */
+    size_t waiting_records;        /* records waiting for a schema, over all partitions */
+};
+
+/* Violations of a topic's contract by one rule. */
+struct contract_count {
+    char rule[160];
+    uint64_t violations;
+};
+
+/* What the admin API shows of a topic with a format or a contract (topics.<name>). */
+struct router_topic_view {
+    const char *name;
+    const char *value_format, *key_format;
+    uint64_t decoded, decode_failures;
+    const char *last_decode_error; /* "" when none */
+    size_t waiting_records;
+    int has_contract;
+    uint64_t contract_valid;
+    const struct contract_count *contract_rules;   /* violations by rule */
+    size_t ncontract_rules;
+    const char *last_violation;    /* "" when none */
+};
+
 const struct router_sink_stats *router_sink_stats(const struct router *r, size_t sink_index);
 
 /** @brief The sink's index by name, or -1. */
@@ -52,6 +83,13 @@ size_t router_sink_deliveries(const struct router *r, size_t sink_index, struct 
 
 /** @brief Calls @p fn for every assigned partition. */
 void router_partitions_foreach(struct router *r, void (*fn)(void *arg, const struct router_partition_view *pv), void *arg);
+
+/** @brief 0 and the registry client's view, or -1 when no topic uses a registry. */
+int router_registry_view(const struct router *r, struct router_registry_view *view);
+
+/** @brief The topics that have a format (topics.<name>), by index below router_format_topic_count. */
+size_t router_format_topic_count(const struct router *r);
+void router_format_topic_view(const struct router *r, size_t index, struct router_topic_view *view);
 
 /** @brief 1 when the consumer has joined its group and every sink can deliver (or is paused). */
 int router_ready(const struct router *r, char *why, size_t whylen);

@@ -19,6 +19,10 @@ struct dlq_job {
     size_t key_len, value_len;
     int tombstone;
     int64_t lost_end;
+    char stage[16];
+    char *rule;                    /* NULL: none */
+    int has_schema_id;
+    uint32_t schema_id;
     size_t cut_from;               /* original value size when the value was cut; 0: whole */
     unsigned attempts;
     dlq_done_fn done;
@@ -69,6 +73,7 @@ static void dlq_job_free(struct dlq_job *job)
     if (job->retry_timer)
         event_free(job->retry_timer);
     free(job->sink);
+    free(job->rule);
     free(job->reason);
     free(job->topic);
     free(job->key);
@@ -130,7 +135,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 static int dlq_produce(struct dlq_job *job)
 {
-    char partition[16], offset[24], timestamp[24], lost_end[24], cut_from[24];
+    char partition[16], offset[24], timestamp[24], lost_end[24], cut_from[24], schema_id[24];
     rd_kafka_resp_err_t err;
     rd_kafka_headers_t *headers = rd_kafka_headers_new(8);
 
@@ -138,8 +143,20 @@ static int dlq_produce(struct dlq_job *job)
     snprintf(offset, sizeof offset, "%" PRId64, job->offset);
     snprintf(timestamp, sizeof timestamp, "%" PRId64, job->timestamp_ms);
     snprintf(lost_end, sizeof lost_end, "%" PRId64, job->lost_end);
-    rd_kafka_header_add(headers, "sluice.sink", -1, job->sink, -1);
+    if (job->sink)
+        rd_kafka_header_add(headers, "sluice.sink", -1, job->sink, -1);
+    rd_kafka_header_add(headers, "sluice.stage", -1, job->stage, -1);
     rd_kafka_header_add(headers, "sluice.reason", -1, job->reason, -1);
+    if (job->rule) {
+        /* Confluent's rule headers too, so its tooling reads the letter (DlqAction's). */
+        rd_kafka_header_add(headers, "sluice.rule", -1, job->rule, -1);
+        rd_kafka_header_add(headers, "__rule.name", -1, job->rule, -1);
+        rd_kafka_header_add(headers, "__rule.mode", -1, "READ", -1);
+    }
+    if (job->has_schema_id) {
+        snprintf(schema_id, sizeof schema_id, "%" PRIu32, job->schema_id);
+        rd_kafka_header_add(headers, "sluice.schema.id", -1, schema_id, -1);
+    }
     rd_kafka_header_add(headers, "sluice.topic", -1, job->topic, -1);
     rd_kafka_header_add(headers, "sluice.partition", -1, partition, -1);
     rd_kafka_header_add(headers, "sluice.offset", -1, offset, -1);
@@ -187,7 +204,11 @@ int dlq_send(struct dlq *dlq, const struct dlq_letter *letter, dlq_done_fn done,
     if (!job)
         return -1;
     job->dlq = dlq;
-    job->sink = strdup(letter->sink);
+    job->sink = letter->sink ? strdup(letter->sink) : NULL;
+    snprintf(job->stage, sizeof job->stage, "%s", letter->stage ? letter->stage : "sink");
+    job->rule = letter->rule ? strdup(letter->rule) : NULL;
+    job->has_schema_id = letter->has_schema_id;
+    job->schema_id = letter->schema_id;
     job->reason = strdup(letter->reason);
     job->topic = strdup(letter->topic);
     job->partition = letter->partition;
@@ -201,7 +222,7 @@ int dlq_send(struct dlq *dlq, const struct dlq_letter *letter, dlq_done_fn done,
     job->lost_end = letter->lost_end;
     job->done = done;
     job->arg = arg;
-    if (!job->sink || !job->reason || !job->topic || (letter->key && !job->key) || (letter->value && !job->value)) {
+    if ((letter->sink && !job->sink) || (letter->rule && !job->rule) || !job->reason || !job->topic || (letter->key && !job->key) || (letter->value && !job->value)) {
         dlq_job_free(job);
         return -1;
     }

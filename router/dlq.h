@@ -14,7 +14,11 @@ struct dlq;
 
 /* What one dead letter says about its record. */
 struct dlq_letter {
-    const char *sink;
+    const char *sink;         /* NULL: a letter of the record, before any sink (decode) */
+    const char *stage;        /* header sluice.stage: "decode", "contract"; NULL: "sink" */
+    const char *rule;         /* a contract's rule: headers sluice.rule, __rule.name, __rule.mode; NULL: none */
+    int has_schema_id;        /* 1: header sluice.schema.id = schema_id */
+    uint32_t schema_id;
     const char *reason;
     const char *topic;
     int32_t partition;

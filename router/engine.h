@@ -25,6 +25,10 @@
 #define CUT_METADATA_TAG "sluice1 "
 #define CUT_METADATA_MAX 4096
 
+struct conf_topic;
+struct jsonschema;
+struct registry;
+
 /* A consumed record, shared by the sinks that take it; freed by the last one. */
 struct router_record {
     rd_kafka_message_t *rkm;
@@ -32,6 +36,14 @@ struct router_record {
     int doc_state;              /* 0: not parsed yet, 1: parsed, -1: not JSON */
     json_t *doc;
     char *doc_error;
+    /* What sinks see: the Kafka key and value, or their JSON when the topic's format decodes
+     * them (decode.c); the Kafka bytes stay in rkm for dead letters. */
+    const char *key, *value;
+    size_t key_len, value_len;
+    char *decoded_key, *decoded_value;  /* owned, when decoded */
+    int has_schema_id;          /* the value is framed: schema_id is its registry id */
+    uint32_t schema_id;
+    struct router_record *wait_next;    /* in its partition's queue of records waiting for a schema */
 };
 
 struct rpart;
@@ -76,10 +88,24 @@ struct rpart {
     int paused;                 /* by backpressure: no record of it is wanted now */
     int kafka_paused;           /* paused in librdkafka too (which drops what it prefetched) */
     int64_t paused_since_ms;    /* monotonic, while paused by backpressure */
+    /* Records waiting for their schema from the registry, in offset order: while one waits,
+     * every later record of the partition waits behind it (route.c). */
+    struct router_record *wait_head, *wait_tail;
+    size_t nwaiting;
 };
+
+#define CONTRACT_RULES_MAX 32     /* rules counted apart per topic; the rest count as "other" */
 
 struct rtopic {
     char *name;
+    const struct conf_topic *format;    /* NULL: JSON values, keys as bytes */
+    uint64_t decoded, decode_failures;  /* records of it decoded, and dead-lettered by the decode stage */
+    char last_decode_error[512];
+    const struct jsonschema *contract;  /* topics.<name>.contract, compiled; NULL: none */
+    uint64_t contract_valid;
+    struct contract_count contract_rules[CONTRACT_RULES_MAX];
+    size_t ncontract_rules;
+    char last_violation[800];
     size_t *sinks;              /* indices of the sinks reading it */
     size_t nsinks;
     struct rpart **parts;       /* by partition id; NULL when not assigned */
@@ -114,6 +140,7 @@ struct sink_state {
      * be delivered under on_failure block. Like paused, but it comes back by itself. */
     int parked;
     char park_reason[400];
+    int parked_by_registry;     /* parked because the registry refuses sluice's credentials */
     int64_t parked_since_ms;    /* monotonic */
     unsigned park_streak;       /* parks without a delivery in between: spaces the tries out */
     char last_loss[512];        /* the last range retention took from it, for the admin API */
@@ -155,6 +182,7 @@ struct router {
     struct event *cut_commit;      /* commits the cuts of batches held for it (one per loop pass) */
     struct event *phase_timer;     /* drain and commit deadlines */
     struct dlq *dlq;
+    struct registry *registry;     /* NULL unless some topic's format needs it */
     struct worker *worker;
     struct rtopic *topics;
     size_t ntopics;

@@ -9,6 +9,7 @@
 #include "offsets.h"
 #include "position.h"
 #include "queue.h"
+#include "registry.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 
@@ -176,6 +177,8 @@ static void rpart_backpressure(struct rpart *rp, int update_hold)
         if (!spart_below_half(sp))
             under_half = 0;
     }
+    if (rp->wait_head)
+        over = 1;   /* a record waits for its schema: the partition takes nothing more now */
     if (over && full && !rp->paused)
         router_pause_sink_partitions(rp->r, full);
     else if (over || under_half)
@@ -268,7 +271,10 @@ void router_check_parking(struct router *r)
             continue;
         if (!sink_can_deliver(sk, why, sizeof why))
             continue;
+        if (st->parked_by_registry && registry_state(r->registry, why, sizeof why) == REGISTRY_UNAUTHORIZED)
+            continue;
         st->parked = 0;
+        st->parked_by_registry = 0;
         st->park_reason[0] = '\0';
         sink_log(sk, LOG_WARN, "unparked after %.1f s: catching up from its positions",
                  (double)(now - st->parked_since_ms) / 1000.0);

@@ -13,6 +13,29 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 
+/* Consume @p rp again from @p next. Records waiting for their schema are let go and read again
+ * (the seek goes back to the first of them when it is earlier). @p sk: whose log a failure goes to. */
+void rpart_seek(struct rpart *rp, int64_t next, struct sink *sk)
+{
+    rd_kafka_topic_partition_list_t *list;
+    rd_kafka_error_t *kerr;
+    int64_t waiting = rpart_wait_drop(rp);
+
+    if (waiting != OFFSET_UNKNOWN && waiting < next)
+        next = waiting;
+    list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition)->offset = next;
+    kerr = rd_kafka_seek_partitions(rp->r->rk, list, 0);
+    if (kerr) {
+        if (sk)
+            sink_log(sk, LOG_WARN, "seek %s [%" PRId32 "] to %" PRId64 ": %s", rp->rt->name, rp->partition, next,
+                     rd_kafka_error_string(kerr));
+        rd_kafka_error_destroy(kerr);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    rp->fetched_end = next;
+}
+
 static void on_positions_done(struct sink_positions *pub, int ok, const char *error);
 static void spart_resync_later(struct spart *sp);
 static void on_resync_retry(struct router *r, void *arg);
@@ -108,17 +131,8 @@ static void on_resync_loaded(struct positions_req *req, int ok, const char *erro
     }
     if (stored != OFFSET_UNKNOWN) {
         offsets_rewind(rp->op, sp->sink_index, stored);
-        if (stored < rp->fetched_end) {
-            /* Consume again from the sink's position; the other sinks skip what they have. */
-            rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_error_t *kerr;
-            rd_kafka_topic_partition_list_add(list, rt->name, partition)->offset = stored;
-            kerr = rd_kafka_seek_partitions(rp->r->rk, list, 0);
-            if (kerr)
-                rd_kafka_error_destroy(kerr);
-            rd_kafka_topic_partition_list_destroy(list);
-            rp->fetched_end = stored;
-        }
+        if (stored < rp->fetched_end)   /* consume again from the sink's position; the other sinks skip what they have */
+            rpart_seek(rp, stored, NULL);
     }
     if (sp->stored != OFFSET_UNKNOWN)
         sink_log(sp->sk, LOG_INFO, "%s [%" PRId32 "]: resumed at stored position %" PRId64, rt->name, partition, stored);
@@ -233,19 +247,8 @@ void spart_rewind(struct spart *sp, int64_t next)
     if (next == OFFSET_UNKNOWN)
         return;
     offsets_rewind(rp->op, sp->sink_index, next);
-    if (next < rp->fetched_end) {
-        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_error_t *kerr;
-        rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition)->offset = next;
-        kerr = rd_kafka_seek_partitions(rp->r->rk, list, 0);
-        if (kerr) {
-            sink_log(sp->sk, LOG_WARN, "seek %s [%" PRId32 "] to %" PRId64 ": %s", rp->rt->name, rp->partition, next,
-                     rd_kafka_error_string(kerr));
-            rd_kafka_error_destroy(kerr);
-        }
-        rd_kafka_topic_partition_list_destroy(list);
-        rp->fetched_end = next;
-    }
+    if (next < rp->fetched_end)
+        rpart_seek(rp, next, sp->sk);
     sink_log(sp->sk, LOG_INFO, "%s [%" PRId32 "]: restarting at %" PRId64, rp->rt->name, rp->partition, next);
 }
 

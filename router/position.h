@@ -11,4 +11,6 @@ void spart_resync(struct spart *sp);
 void spart_rewind(struct spart *sp, int64_t next);
 void spart_check_lost(struct spart *sp, int64_t from);
 
+void rpart_seek(struct rpart *rp, int64_t next, struct sink *sk);
+
 #endif

@@ -4,6 +4,7 @@
 
 #include "cuts.h"
 #include "engine.h"
+#include "offsets.h"
 #include "queue.h"
 #include "lib/clock.h"
 
@@ -75,8 +76,13 @@ struct rpart *router_part(struct router *r, const char *topic, int32_t partition
 struct router_record *record_new(rd_kafka_message_t *rkm)
 {
     struct router_record *rec = calloc(1, sizeof *rec);
-    if (rec)
+    if (rec) {
         rec->rkm = rkm;
+        rec->key = rkm->key;
+        rec->key_len = rkm->key ? rkm->key_len : 0;
+        rec->value = rkm->payload;
+        rec->value_len = rkm->payload ? rkm->len : 0;
+    }
     return rec;
 }
 
@@ -87,6 +93,8 @@ void record_unref(struct router_record *rec)
     rd_kafka_message_destroy(rec->rkm);
     json_decref(rec->doc);
     free(rec->doc_error);
+    free(rec->decoded_key);
+    free(rec->decoded_value);
     free(rec);
 }
 
@@ -96,13 +104,49 @@ json_t *record_doc(struct router_record *rec)
     json_error_t jerr;
 
     if (rec->doc_state == 0) {
-        rec->doc = json_loadb(rec->rkm->payload, rec->rkm->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        rec->doc = json_loadb(rec->value, rec->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
         rec->doc_state = rec->doc ? 1 : -1;
         /* the sinks' wording (sink_value_json): jansson's reason, at its byte offset */
         if (!rec->doc && asprintf(&rec->doc_error, "value is not JSON: %s at byte %d", jerr.text, jerr.position) < 0)
             rec->doc_error = NULL;
     }
     return rec->doc;
+}
+
+/* The queue of records waiting for their schema, per partition (route.c). */
+void rpart_wait_push(struct rpart *rp, struct router_record *rec)
+{
+    rec->wait_next = NULL;
+    if (rp->wait_tail)
+        rp->wait_tail->wait_next = rec;
+    else
+        rp->wait_head = rec;
+    rp->wait_tail = rec;
+    rp->nwaiting++;
+}
+
+struct router_record *rpart_wait_pop(struct rpart *rp)
+{
+    struct router_record *rec = rp->wait_head;
+
+    if (rec) {
+        rp->wait_head = rec->wait_next;
+        if (!rp->wait_head)
+            rp->wait_tail = NULL;
+        rec->wait_next = NULL;
+        rp->nwaiting--;
+    }
+    return rec;
+}
+
+int64_t rpart_wait_drop(struct rpart *rp)
+{
+    int64_t first = rp->wait_head ? rp->wait_head->rkm->offset : OFFSET_UNKNOWN;
+    struct router_record *rec;
+
+    while ((rec = rpart_wait_pop(rp)))
+        record_unref(rec);
+    return first;
 }
 
 void entry_fill(struct sink_record *e, struct router_record *rec, const char *topic)
@@ -114,10 +158,10 @@ void entry_fill(struct sink_record *e, struct router_record *rec, const char *to
     e->topic = topic;
     e->partition = rkm->partition;
     e->offset = rkm->offset;
-    e->key = rkm->key;
-    e->key_len = rkm->key_len;
-    e->value = rkm->payload;
-    e->value_len = rkm->payload ? rkm->len : 0;
+    e->key = rec->key;
+    e->key_len = rec->key_len;
+    e->value = rec->value;
+    e->value_len = rec->value_len;
     e->timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
     e->origin = rec;
 }

@@ -14,6 +14,12 @@ struct router_record *record_new(rd_kafka_message_t *rkm);
 void record_unref(struct router_record *rec);
 json_t *record_doc(struct router_record *rec);
 void entry_fill(struct sink_record *e, struct router_record *rec, const char *topic);
+/* Records waiting for their schema in their partition, in offset order. rpart_wait_drop lets go
+ * of them all (they are read from Kafka again: the caller seeks back) and returns the offset of
+ * the first, or OFFSET_UNKNOWN when none waited. */
+void rpart_wait_push(struct rpart *rp, struct router_record *rec);
+struct router_record *rpart_wait_pop(struct rpart *rp);
+int64_t rpart_wait_drop(struct rpart *rp);
 size_t entry_bytes(const struct sink_record *e);
 int spart_enqueue(struct spart *sp, const struct sink_record *e);
 void batch_free(struct router_batch *b);

@@ -89,6 +89,7 @@ void rpart_free(struct rpart *rp)
      * partition (here or after a rebalance) must not start paused. */
     if (rp->kafka_paused)
         rpart_kafka_resume(rp);
+    rpart_wait_drop(rp);   /* never handed to a sink: the next owner reads them */
     for (size_t i = 0; i < rt->nsinks; i++) {
         struct spart *sp = rp->sparts[rt->sinks[i]];
         spart_drop_queue(sp);

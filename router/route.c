@@ -2,14 +2,20 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "batch.h"
+#include "contract.h"
+#include "decode.h"
+#include "dlq.h"
 #include "engine.h"
 #include "filter.h"
 #include "flow.h"
 #include "offsets.h"
 #include "position.h"
+#include "conf.h"
 #include "queue.h"
+#include "registry.h"
 #include "route.h"
 #include "lib/log.h"
 
@@ -25,19 +31,44 @@ static void spart_refuse(struct spart *sp, const struct sink_record *e, const ch
               e->offset, reason);
 }
 
-void router_route(struct router *r, rd_kafka_message_t *rkm)
+/* Whether the sink takes the record at @p offset now: not while it is resyncing or held off
+ * (it rewinds when back), not what it already has. Accepts the offset in its tracker. */
+static int spart_takes(struct spart *sp, int64_t offset)
 {
-    const char *topic = rd_kafka_topic_name(rkm->rkt);
-    struct rpart *rp = router_part(r, topic, rkm->partition);
-    struct router_record *rec = NULL;
+    struct rpart *rp = sp->rp;
+    size_t k = sp->sink_index;
+    struct sink *sk = sp->sk;
+
+    if (sp->resyncing || sink_holds_off(sk)) {
+        /* It keeps its next: the consumer rewinds for it when it is back. One that has no
+         * position here yet takes this first record it misses as its position, which holds
+         * the committed offset back for it. */
+        if (!sp->resyncing && offsets_next(rp->op, k) == OFFSET_UNKNOWN)
+            offsets_rewind(rp->op, k, offset);
+        return 0;
+    }
+    {
+        /* The consumer jumped over offsets this sink never got: compaction, transaction
+         * markers, or retention (a position below the log start), which is a loss. */
+        int64_t end = offsets_handed_end(rp->op, k);
+        if (end != OFFSET_UNKNOWN && offset > end)
+            spart_check_lost(sp, end);
+    }
+    if (!offsets_accept(rp->op, k, offset)) {
+        sk->state->stats.skipped++;
+        if (!sp->beyond_end_reported)
+            spart_check_beyond_end(sp);
+        return 0;
+    }
+    return 1;
+}
+
+/* One record, decoded when its topic says so, to every sink of its topic. */
+static void route_record(struct rpart *rp, struct router_record *rec)
+{
+    const rd_kafka_message_t *rkm = rec->rkm;
     char err[512];
 
-    if (!rp || rp->state != RPART_ACTIVE || r->phase != PHASE_RUNNING) {
-        rd_kafka_message_destroy(rkm);   /* not ours (any more): not handed, not finished */
-        return;
-    }
-    if (rkm->offset + 1 > rp->fetched_end)
-        rp->fetched_end = rkm->offset + 1;
     for (size_t i = 0; i < rp->rt->nsinks; i++) {
         size_t k = rp->rt->sinks[i];
         struct spart *sp = rp->sparts[k];
@@ -45,34 +76,8 @@ void router_route(struct router *r, rd_kafka_message_t *rkm)
         struct sink_record e;
         json_t *doc = NULL;
 
-        if (sp->resyncing || sink_holds_off(sk)) {
-            /* It keeps its next: the consumer rewinds for it when it is back. One that has no
-             * position here yet takes this first record it misses as its position, which holds
-             * the committed offset back for it. */
-            if (!sp->resyncing && offsets_next(rp->op, k) == OFFSET_UNKNOWN)
-                offsets_rewind(rp->op, k, rkm->offset);
+        if (!spart_takes(sp, rkm->offset))
             continue;
-        }
-        {
-            /* The consumer jumped over offsets this sink never got: compaction, transaction
-             * markers, or retention (a position below the log start), which is a loss. */
-            int64_t end = offsets_handed_end(rp->op, k);
-            if (end != OFFSET_UNKNOWN && rkm->offset > end)
-                spart_check_lost(sp, end);
-        }
-        if (!offsets_accept(rp->op, k, rkm->offset)) {
-            sk->state->stats.skipped++;
-            if (!sp->beyond_end_reported)
-                spart_check_beyond_end(sp);
-            continue;
-        }
-        if (!rec) {
-            if (!(rec = record_new(rkm))) {
-                LOG(LOG_ERROR, "out of memory routing a record");
-                abort();
-            }
-            rec->refs = 1;   /* routing's own reference, so no sink frees it under the others */
-        }
         rec->refs++;     /* held while this sink looks at it */
         entry_fill(&e, rec, rp->rt->name);
         if ((long long)(e.key_len + e.value_len) > sk->max_record_bytes) {
@@ -114,9 +119,211 @@ void router_route(struct router *r, rd_kafka_message_t *rkm)
         }
         spart_schedule(sp);
     }
-    if (rec)
-        record_unref(rec);
-    else
-        rd_kafka_message_destroy(rkm);
+}
+
+struct record_letter {
+    struct router *r;
+    struct rtopic *rt;
+    int32_t partition;
+    uint64_t generation;
+    int64_t offset;
+    size_t nsinks;
+    size_t sinks[];             /* the sinks that took the record: done once Kafka has the letter */
+};
+
+static void on_record_letter_stored(void *arg, int ok, const char *error)
+{
+    struct record_letter *ctx = arg;
+    struct rpart *rp = (size_t)ctx->partition < ctx->rt->nparts ? ctx->rt->parts[ctx->partition] : NULL;
+
+    (void)error;
+    if (ok && rp && rp->generation == ctx->generation)
+        for (size_t i = 0; i < ctx->nsinks; i++)
+            offsets_done(rp->op, ctx->sinks[i], ctx->offset);
+    router_progress(ctx->r);
+    free(ctx);
+}
+
+/* A record no sink can read (the decode stage refused it): one dead letter for the record, not
+ * one per sink, with its original bytes; every sink that took it counts it done once Kafka has
+ * the letter. */
+static void route_dead_letter(struct rpart *rp, struct router_record *rec, const char *stage, const char *rule,
+                              const char *why)
+{
+    struct router *r = rp->r;
+    const rd_kafka_message_t *rkm = rec->rkm;
+    struct record_letter *ctx = malloc(sizeof *ctx + rp->rt->nsinks * sizeof ctx->sinks[0]);
+    rd_kafka_timestamp_type_t tstype;
+    struct dlq_letter letter = {
+        .stage = stage, .rule = rule, .reason = why, .topic = rp->rt->name, .partition = rkm->partition,
+        .offset = rkm->offset, .key = rkm->key, .key_len = rkm->key ? rkm->key_len : 0, .value = rkm->payload,
+        .value_len = rkm->payload ? rkm->len : 0, .timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype),
+        .has_schema_id = rec->has_schema_id, .schema_id = rec->schema_id,
+    };
+
+    if (!ctx)
+        abort();   /* out of memory on the loop */
+    *ctx = (struct record_letter){ r, rp->rt, rp->partition, rp->generation, rkm->offset, 0 };
+    for (size_t i = 0; i < rp->rt->nsinks; i++)
+        if (spart_takes(rp->sparts[rp->rt->sinks[i]], rkm->offset))
+            ctx->sinks[ctx->nsinks++] = rp->rt->sinks[i];
+    if (ctx->nsinks == 0) {   /* every sink is away: it reads the record again when back */
+        free(ctx);
+        return;
+    }
+    if (r->dry_run) {
+        json_t *line = json_pack("{s:{s:s, s:i, s:I}, s:s, s:s*, s:s}", "dead_letter", "topic", rp->rt->name, "partition",
+                                 (int)rkm->partition, "offset", (json_int_t)rkm->offset, "stage", stage, "rule", rule,
+                                 "reason", why);
+        if (line) {
+            json_dumpf(line, r->dry_run, JSON_COMPACT);
+            fputc('\n', r->dry_run);
+            json_decref(line);
+        }
+        on_record_letter_stored(ctx, 1, NULL);
+        return;
+    }
+    LOG(LOG_WARN, "dead-lettering %s [%" PRId32 "] @%" PRId64 " for every sink of the topic: %s", rp->rt->name,
+        rkm->partition, rkm->offset, why);
+    if (dlq_send(r->dlq, &letter, on_record_letter_stored, ctx) != 0) {
+        LOG(LOG_ERROR, "out of memory while dead-lettering; the record stays unfinished");
+        free(ctx);
+    }
+}
+
+static void contract_count(struct rtopic *rt, const char *rule)
+{
+    size_t i;
+
+    for (i = 0; i < rt->ncontract_rules; i++)
+        if (strcmp(rt->contract_rules[i].rule, rule) == 0)
+            break;
+    if (i == rt->ncontract_rules) {
+        if (i == CONTRACT_RULES_MAX)
+            i--;   /* the last slot counts every rule past the others */
+        else
+            rt->ncontract_rules++;
+        snprintf(rt->contract_rules[i].rule, sizeof rt->contract_rules[i].rule, "%.159s",
+                 i == CONTRACT_RULES_MAX - 1 && rt->contract_rules[i].violations ? "other" : rule);
+    }
+    rt->contract_rules[i].violations++;
+}
+
+/* The contract stage: a record that breaks its topic's contract goes no further. */
+static void route_checked(struct rpart *rp, struct router_record *rec)
+{
+    struct rtopic *rt = rp->rt;
+    struct contract_verdict v;
+
+    if (rt->contract && rec->rkm->payload) {   /* a tombstone has no value to judge */
+        if (!contract_check(rt->contract, record_doc(rec), rec->doc_error, &v)) {
+            contract_count(rt, v.rule);
+            snprintf(rt->last_violation, sizeof rt->last_violation, "[%" PRId32 "] @%" PRId64 ": %.700s",
+                     rec->rkm->partition, rec->rkm->offset, v.reason);
+            route_dead_letter(rp, rec, "contract", v.rule, v.reason);
+            return;
+        }
+        rt->contract_valid++;
+    }
+    route_record(rp, rec);
+}
+
+/* The decode stage for one record: routed, dead-lettered, or 1 when it must wait. */
+static int route_decoded(struct rpart *rp, struct router_record *rec)
+{
+    char why[1024];
+
+    switch (decode_record(rp->r->registry, rp->rt->format, rec, why, sizeof why)) {
+    case DECODE_WAIT:
+        return 1;
+    case DECODE_FAIL:
+        rp->rt->decode_failures++;
+        snprintf(rp->rt->last_decode_error, sizeof rp->rt->last_decode_error, "[%" PRId32 "] @%" PRId64 ": %.440s",
+                 rec->rkm->partition, rec->rkm->offset, why);
+        route_dead_letter(rp, rec, "decode", NULL, why);
+        return 0;
+    case DECODE_OK:
+        rp->rt->decoded++;
+        route_checked(rp, rec);
+        return 0;
+    }
+    return 0;
+}
+
+/* Records of @p rp waiting for a schema go on as far as the registry allows. */
+static void rpart_wait_resume(struct rpart *rp)
+{
+    while (rp->wait_head && rp->state == RPART_ACTIVE && rp->r->phase == PHASE_RUNNING) {
+        if (route_decoded(rp, rp->wait_head))
+            break;
+        record_unref(rpart_wait_pop(rp));
+    }
+    rpart_check_backpressure(rp);
+}
+
+/* The registry refuses sluice's credentials: a configuration fault, not the records' fault. The
+ * sinks of a topic whose records wait for a schema are parked with that reason (nothing is
+ * dead-lettered); they stay parked while the fault lasts (router_check_parking). */
+static void registry_park_sinks(struct router *r)
+{
+    char why[512];
+
+    if (registry_state(r->registry, why, sizeof why) != REGISTRY_UNAUTHORIZED)
+        return;
+    for (size_t t = 0; t < r->ntopics; t++) {
+        struct rtopic *rt = &r->topics[t];
+        int waiting = 0;
+        for (size_t p = 0; p < rt->nparts && !waiting; p++)
+            waiting = rt->parts[p] && rt->parts[p]->wait_head;
+        for (size_t i = 0; waiting && i < rt->nsinks; i++) {
+            struct sink *sk = r->conf->sinks[rt->sinks[i]];
+            if (sk->state->parked)
+                continue;
+            sk->state->parked_by_registry = 1;
+            sink_park(sk, "schema registry: %s", why);
+        }
+    }
+}
+
+void router_on_registry_update(void *arg)
+{
+    struct router *r = arg;
+
+    registry_park_sinks(r);
+
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t p = 0; p < r->topics[t].nparts; p++) {
+            struct rpart *rp = r->topics[t].parts[p];
+            if (rp && rp->wait_head)
+                rpart_wait_resume(rp);
+        }
+    router_progress(r);
+}
+
+void router_route(struct router *r, rd_kafka_message_t *rkm)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    struct rpart *rp = router_part(r, topic, rkm->partition);
+    struct router_record *rec;
+
+    if (!rp || rp->state != RPART_ACTIVE || r->phase != PHASE_RUNNING) {
+        rd_kafka_message_destroy(rkm);   /* not ours (any more): not handed, not finished */
+        return;
+    }
+    if (rkm->offset + 1 > rp->fetched_end)
+        rp->fetched_end = rkm->offset + 1;
+    if (!(rec = record_new(rkm))) {
+        LOG(LOG_ERROR, "out of memory routing a record");
+        abort();
+    }
+    rec->refs = 1;   /* routing's own reference, so no sink frees it under the others */
+    if (rp->rt->format && (rp->wait_head || route_decoded(rp, rec))) {
+        rpart_wait_push(rp, rec);   /* behind its schema, or behind an earlier record waiting for one */
+        rpart_check_backpressure(rp);
+        return;
+    }
+    if (!rp->rt->format)
+        route_checked(rp, rec);
+    record_unref(rec);
     rpart_check_backpressure(rp);
 }

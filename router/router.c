@@ -14,12 +14,14 @@
 #include "carry.h"
 #include "commit.h"
 #include "conf.h"
+#include "decode.h"
 #include "dlq.h"
 #include "engine.h"
 #include "filter.h"
 #include "flow.h"
 #include "queue.h"
 #include "rebalance.h"
+#include "registry.h"
 #include "route.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -277,9 +279,14 @@ struct router *router_new(struct event_base *eb, struct conf *conf, const char *
         for (size_t t = 0; t < sk->topics.n; t++) {
             struct rtopic *rt = router_topic(r, sk->topics.v[t]);
             if (!rt) {
+                const struct conf_topic *format = conf_products_topic(&conf->products, sk->topics.v[t]);
                 rt = &r->topics[r->ntopics++];
                 if (!(rt->name = strdup(sk->topics.v[t])))
                     goto oom;
+                if (format && (format->value_format != CONF_VALUE_JSON || format->key_format != CONF_KEY_BYTES))
+                    rt->format = format;
+                if (format)
+                    rt->contract = format->contract_schema;
             }
             size_t *sinks = realloc(rt->sinks, (rt->nsinks + 1) * sizeof *sinks);
             if (!sinks)
@@ -287,6 +294,12 @@ struct router *router_new(struct event_base *eb, struct conf *conf, const char *
             rt->sinks = sinks;
             rt->sinks[rt->nsinks++] = k;
         }
+    }
+    if (conf_products_use_registry(&conf->products) &&
+        !(r->registry = registry_new(eb, &conf->products.registry, decode_schema_compile, decode_schema_release,
+                                     router_on_registry_update, r, err, errlen))) {
+        router_free(r);
+        return NULL;
     }
     return r;
 oom:
@@ -478,6 +491,8 @@ void router_free(struct router *r)
         if (sk->ops->stop)
             sk->ops->stop(sk);
     }
+    registry_free(r->registry);   /* its requests go without calling back */
+    r->registry = NULL;
     for (size_t t = 0; t < r->ntopics; t++) {
         struct rtopic *rt = &r->topics[t];
         for (size_t p = 0; p < rt->nparts; p++)

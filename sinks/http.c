@@ -701,7 +701,7 @@ static int http_start(struct sink *sk, char *err, size_t errlen)
         return -1;
     }
     hs->auth_line = line.p;   /* NULL when there is no static auth header */
-    if (!(hs->eng = http_engine_new(sk, &hs->base.http, err, errlen)))
+    if (!(hs->eng = http_engine_for_sink(sk, &hs->base.http, err, errlen)))
         return -1;
     if (hs->auth.type == AUTH_OAUTH2) {
         struct http_oauth_conf oc = {

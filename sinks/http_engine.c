@@ -24,355 +24,13 @@
 #include "http_engine.h"
 #include "template.h"
 #include "lib/clock.h"
+#include "lib/log.h"
 
 #define RESPONSE_KEEP 1024            /* bytes of a response body kept for messages */
 #define TOKEN_RESPONSE_MAX (64 * 1024)
 #define RETRY_AFTER_CAP_MS 3600000    /* a server asking for more than an hour is capped */
 #define PARK_LOG_EVERY_S 60
 #define ERROR_BODY_SHOWN 300          /* bytes of a response body in an error line */
-
-/* ---- option tables ---- */
-
-const char *const http_order_names[] = { "key", "partition", NULL };
-const char *const http_on_gone_names[] = { "park", "dead_letter", NULL };
-
-const struct cfg_opt http_rate_limit_opts[] = {
-    CFG_INT("requests_per_second", "0", 0, 1000000, HTTP_BASE_OFF(rate_per_second),
-            "Requests per second at most, retries included (0: no limit)"),
-    CFG_INT("burst", "0", 0, 1000000, HTTP_BASE_OFF(rate_burst),
-            "Requests that may go at once after a quiet spell (0: one second's worth)"),
-    CFG_END
-};
-
-const struct cfg_opt http_breaker_opts[] = {
-    CFG_INT("failures", "5", 0, 1000000, HTTP_BASE_OFF(breaker_failures),
-            "Consecutive failures (network, timeout, 408, 5xx) that open the breaker (0: never)"),
-    CFG_INT("cooldown_ms", "30000", 1, 86400000, HTTP_BASE_OFF(breaker_cooldown_ms),
-            "How long it holds requests before one probe"),
-    CFG_END
-};
-
-/* ---- classification ---- */
-
-enum http_class http_classify(int transport_failed, long status)
-{
-    if (transport_failed)
-        return HTTP_RETRY;
-    if (status >= 200 && status <= 299)
-        return HTTP_OK;
-    if (status == 408 || status == 429 || (status >= 500 && status <= 599))
-        return HTTP_RETRY;
-    if (status == 410)
-        return HTTP_GONE;
-    return HTTP_PERMANENT;
-}
-
-const char *http_class_name(enum http_class cls)
-{
-    switch (cls) {
-    case HTTP_OK: return "ok";
-    case HTTP_RETRY: return "retry";
-    case HTTP_PERMANENT: return "permanent";
-    case HTTP_GONE: return "gone";
-    }
-    return "?";
-}
-
-int http_retry_after_parse(const char *value, time_t now, int64_t *delay_ms)
-{
-    const char *p = value, *end;
-    time_t when;
-
-    while (*p == ' ' || *p == '\t')
-        p++;
-    end = p + strlen(p);
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
-        end--;
-    if (end == p)
-        return -1;
-    if (isdigit((unsigned char)*p)) {
-        int64_t s = 0;
-        for (const char *q = p; q < end; q++) {
-            if (!isdigit((unsigned char)*q))
-                return -1;
-            if (s < 100000000)
-                s = s * 10 + (*q - '0');
-        }
-        *delay_ms = s * 1000;
-        return 0;
-    }
-    {
-        char date[128];
-        size_t n = (size_t)(end - p);
-        if (n >= sizeof date)
-            return -1;
-        memcpy(date, p, n);
-        date[n] = '\0';
-        /* curl_getdate parses RFC 1123, RFC 850 and asctime dates; it does no I/O. */
-        when = curl_getdate(date, NULL);
-    }
-    if (when == (time_t)-1)
-        return -1;
-    *delay_ms = when > now ? (int64_t)(when - now) * 1000 : 0;
-    return 0;
-}
-
-/* ---- token bucket ---- */
-
-void http_bucket_init(struct http_bucket *b, double per_second, double burst, int64_t now_ms)
-{
-    b->configured = b->rate = per_second;
-    b->burst = burst > 0 ? burst : (per_second >= 1 ? per_second : 1);
-    b->tokens = b->burst;
-    b->last_ms = now_ms;
-}
-
-static void bucket_refill(struct http_bucket *b, int64_t now_ms)
-{
-    double dt;
-
-    if (now_ms <= b->last_ms)
-        return;
-    dt = (double)(now_ms - b->last_ms) / 1000.0;
-    b->tokens += dt * b->rate;
-    if (b->tokens > b->burst)
-        b->tokens = b->burst;
-    /* After a 429 the rate creeps back: a twentieth of the configured rate per second. */
-    if (b->rate < b->configured) {
-        b->rate += b->configured * 0.05 * dt;
-        if (b->rate > b->configured)
-            b->rate = b->configured;
-    }
-    b->last_ms = now_ms;
-}
-
-int64_t http_bucket_wait(struct http_bucket *b, int64_t now_ms)
-{
-    double ms;
-
-    bucket_refill(b, now_ms);
-    if (b->tokens >= 1.0)
-        return 0;
-    ms = ceil((1.0 - b->tokens) / b->rate * 1000.0 - 1e-6);   /* no rounding up of a float error */
-    return ms < 1 ? 1 : (int64_t)ms;
-}
-
-int64_t http_bucket_take(struct http_bucket *b, int64_t now_ms)
-{
-    int64_t wait = http_bucket_wait(b, now_ms);
-    if (wait == 0)
-        b->tokens -= 1.0;
-    return wait;
-}
-
-void http_bucket_slow_down(struct http_bucket *b, int64_t now_ms)
-{
-    bucket_refill(b, now_ms);
-    b->rate /= 2;
-    if (b->rate < b->configured / 10)
-        b->rate = b->configured / 10;
-    if (b->tokens > 0)
-        b->tokens = 0;
-}
-
-/* ---- circuit breaker ---- */
-
-void http_breaker_init(struct http_breaker *br, unsigned threshold, int64_t cooldown_ms)
-{
-    memset(br, 0, sizeof *br);
-    br->threshold = threshold;
-    br->cooldown_ms = cooldown_ms;
-}
-
-int64_t http_breaker_allow(struct http_breaker *br, int64_t now_ms)
-{
-    if (br->threshold == 0 || br->state == BREAKER_CLOSED)
-        return 0;
-    if (br->state == BREAKER_OPEN) {
-        if (now_ms < br->open_until_ms)
-            return br->open_until_ms - now_ms;
-        br->state = BREAKER_HALF_OPEN;
-        br->probe_in_flight = 0;
-    }
-    if (br->probe_in_flight)
-        return -1;
-    br->probe_in_flight = 1;
-    return 0;
-}
-
-int http_breaker_record(struct http_breaker *br, int failure, int64_t now_ms)
-{
-    if (br->threshold == 0)
-        return 0;
-    if (!failure) {
-        br->failures = 0;
-        if (br->state == BREAKER_CLOSED)
-            return 0;
-        br->state = BREAKER_CLOSED;
-        br->probe_in_flight = 0;
-        return -1;
-    }
-    if (br->failures < UINT32_MAX)
-        br->failures++;
-    if (br->state == BREAKER_HALF_OPEN || (br->state == BREAKER_CLOSED && br->failures >= br->threshold)) {
-        br->state = BREAKER_OPEN;
-        br->open_until_ms = now_ms + br->cooldown_ms;
-        br->probe_in_flight = 0;
-        return 1;
-    }
-    return 0;
-}
-
-/* ---- address classes ---- */
-
-static enum http_addr_kind classify_v4(uint32_t a)
-{
-    uint8_t o1 = (uint8_t)(a >> 24), o2 = (uint8_t)(a >> 16), o3 = (uint8_t)(a >> 8);
-
-    if (o1 == 127)
-        return HTTP_ADDR_LOOPBACK;
-    if (o1 == 10 || (o1 == 172 && (o2 & 0xf0) == 16) || (o1 == 192 && o2 == 168) ||
-        (o1 == 100 && (o2 & 0xc0) == 64))
-        return HTTP_ADDR_PRIVATE;
-    if (o1 == 169 && o2 == 254)
-        return HTTP_ADDR_LINK_LOCAL;
-    if (o1 == 0 || o1 >= 224 ||                              /* this network, multicast, reserved */
-        (o1 == 192 && o2 == 0 && (o3 == 0 || o3 == 2)) ||     /* IETF assignments, TEST-NET-1 */
-        (o1 == 192 && o2 == 88 && o3 == 99) ||                /* 6to4 relay anycast */
-        (o1 == 198 && (o2 & 0xfe) == 18) ||                   /* benchmarking */
-        (o1 == 198 && o2 == 51 && o3 == 100) || (o1 == 203 && o2 == 0 && o3 == 113))
-        return HTTP_ADDR_NON_PUBLIC;
-    return HTTP_ADDR_PUBLIC;
-}
-
-static uint32_t v4_at(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static enum http_addr_kind classify_v6(const uint8_t *a)
-{
-    static const uint8_t zero[16];
-    static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-    static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
-
-    if (memcmp(a, zero, 15) == 0 && a[15] == 1)
-        return HTTP_ADDR_LOOPBACK;
-    if (memcmp(a, zero, 16) == 0)
-        return HTTP_ADDR_NON_PUBLIC;
-    if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0 || memcmp(a, zero, 12) == 0)
-        return classify_v4(v4_at(a + 12));                    /* mapped, NAT64, v4-compatible */
-    if (a[0] == 0x20 && a[1] == 0x02)
-        return classify_v4(v4_at(a + 2));                     /* 6to4 */
-    if ((a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) ||
-        (a[0] == 0 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b && a[4] == 0 && a[5] == 1))
-        return HTTP_ADDR_PRIVATE;                             /* ULA, site-local, local NAT64 */
-    if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
-        return HTTP_ADDR_LINK_LOCAL;
-    if ((a[0] & 0xe0) != 0x20)
-        return HTTP_ADDR_NON_PUBLIC;                          /* outside 2000::/3: multicast, discard... */
-    if (a[0] == 0x20 && a[1] == 0x01 && (a[2] & 0xfe) == 0)
-        return HTTP_ADDR_NON_PUBLIC;                          /* 2001::/23 IETF assignments, Teredo */
-    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)
-        return HTTP_ADDR_NON_PUBLIC;                          /* documentation */
-    return HTTP_ADDR_PUBLIC;
-}
-
-enum http_addr_kind http_addr_classify(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET)
-        return classify_v4(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
-    if (sa->sa_family == AF_INET6)
-        return classify_v6(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
-    return HTTP_ADDR_NON_PUBLIC;
-}
-
-const char *http_addr_kind_name(enum http_addr_kind kind)
-{
-    switch (kind) {
-    case HTTP_ADDR_PUBLIC: return "public";
-    case HTTP_ADDR_LOOPBACK: return "loopback";
-    case HTTP_ADDR_PRIVATE: return "private";
-    case HTTP_ADDR_LINK_LOCAL: return "link-local";
-    case HTTP_ADDR_NON_PUBLIC: return "non-public";
-    }
-    return "?";
-}
-
-int http_host_literal_kind(const char *host, enum http_addr_kind *kind)
-{
-    char buf[INET6_ADDRSTRLEN + 2];
-    struct in_addr v4;
-    struct in6_addr v6;
-    size_t n = strlen(host);
-
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-        host++;
-        n -= 2;
-    }
-    if (n == 0 || n >= sizeof buf)
-        return -1;
-    memcpy(buf, host, n);
-    buf[n] = '\0';
-    if (strchr(buf, '%'))
-        *strchr(buf, '%') = '\0';   /* fe80::1%eth0 */
-    if (inet_pton(AF_INET, buf, &v4) == 1) {
-        *kind = classify_v4(ntohl(v4.s_addr));
-        return 0;
-    }
-    if (inet_pton(AF_INET6, buf, &v6) == 1) {
-        *kind = classify_v6(v6.s6_addr);
-        return 0;
-    }
-    return -1;
-}
-
-/* ---- base64 (Basic credentials) ---- */
-
-char *http_base64(const unsigned char *data, size_t len)
-{
-    char *out = malloc(4 * ((len + 2) / 3) + 1);
-    if (out)
-        EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-    return out;
-}
-
-/* ---- URL checks ---- */
-
-int http_engine_check_url(const struct http_engine_conf *conf, const char *url, const char *what,
-                          char *err, size_t errlen)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    enum http_addr_kind kind;
-    int rc = -1;
-
-    if (!u) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        snprintf(err, errlen, "%s is not a valid absolute URL (http://host/... or https://host/...)", what);
-        goto out;
-    }
-    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-        snprintf(err, errlen, "%s must be an http:// or https:// URL, not %s://", what, scheme);
-        goto out;
-    }
-    if (!conf->allow_private_networks && http_host_literal_kind(host, &kind) == 0 && kind != HTTP_ADDR_PUBLIC) {
-        snprintf(err, errlen, "%s points at %s, a %s address: the SSRF guard refuses non-public destinations; "
-                 "set \"allow_private_networks\": true if this is intended", what, host, http_addr_kind_name(kind));
-        goto out;
-    }
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return rc;
-}
 
 /* ---- requests ---- */
 
@@ -399,6 +57,7 @@ struct http_request {
     CURL *easy;
     struct buf resp;
     size_t resp_keep;
+    int resp_truncated;           /* the body went past resp_keep */
     char retry_after[64];
     char refused[640];            /* why the SSRF guard refused the address */
     char errbuf[CURL_ERROR_SIZE];
@@ -413,7 +72,7 @@ struct sock_ctx {
 };
 
 struct http_engine {
-    struct sink *sk;
+    char who[160];                /* the subject of its log lines: "sink:webhook:orders", "registry" */
     struct event_base *eb;
     struct http_engine_conf conf;
     CURLM *multi;
@@ -531,6 +190,37 @@ const char *http_request_url(const struct http_request *req)
     return req->url;
 }
 
+void http_request_keep_body(struct http_request *req, size_t max)
+{
+    req->resp_keep = max;
+}
+
+const char *http_request_host(const struct http_request *req)
+{
+    return req->host;
+}
+
+void http_request_set_tag(struct http_request *req, uintptr_t tag)
+{
+    req->tag = tag;
+}
+
+uintptr_t http_request_tag(const struct http_request *req)
+{
+    return req->tag;
+}
+
+void http_request_set_done(struct http_request *req, http_done_fn done, void *arg)
+{
+    req->done = done;
+    req->arg = arg;
+}
+
+const struct http_engine_conf *http_engine_config(const struct http_engine *eng)
+{
+    return &eng->conf;
+}
+
 const char *http_request_method(const struct http_request *req)
 {
     return req->method;
@@ -542,6 +232,7 @@ static void request_clear_attempt(struct http_request *req)
     curl_slist_free_all(req->wire);
     req->late = req->wire = NULL;
     buf_free(&req->resp);
+    req->resp_truncated = 0;
     req->retry_after[0] = '\0';
     req->refused[0] = '\0';
     req->errbuf[0] = '\0';
@@ -560,6 +251,22 @@ void http_request_free(struct http_request *req)
     free(req);
 }
 
+static void engine_log(const struct http_engine *eng, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void engine_log(const struct http_engine *eng, enum log_level level, const char *fmt, ...)
+{
+    char msg[1800];
+    va_list ap;
+
+    if (level < log_min_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_write(level, eng->who, "%s", msg);
+}
+
 /* ---- curl callbacks ---- */
 
 static size_t on_curl_write(char *data, size_t size, size_t n, void *arg)
@@ -570,6 +277,9 @@ static size_t on_curl_write(char *data, size_t size, size_t n, void *arg)
     if (req->resp.len < req->resp_keep) {
         size_t take = req->resp_keep - req->resp.len;
         buf_add(&req->resp, data, len < take ? len : take);
+        req->resp_truncated |= len > take;
+    } else if (len) {
+        req->resp_truncated = 1;
     }
     return len;   /* the rest is read and dropped */
 }
@@ -881,7 +591,7 @@ static void engine_park(struct http_engine *eng, struct http_request *req, const
         snprintf(eng->park_reason, sizeof eng->park_reason, "%s", error);
         event_add(eng->park_timer, &every);
     }
-    sink_log(eng->sk, LOG_ERROR, "PARKED: %s; the endpoint is gone, so nothing more is sent and nothing is "
+    engine_log(eng, LOG_ERROR, "PARKED: %s; the endpoint is gone, so nothing more is sent and nothing is "
              "dead-lettered: %zu request(s) held, their partitions pause; fix the url and restart sluice",
              error, eng->nqueued);
 }
@@ -892,7 +602,7 @@ static void on_park_timer(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    sink_log(eng->sk, LOG_ERROR, "PARKED for %" PRId64 " s: %s; %zu request(s) held; fix the url and restart sluice",
+    engine_log(eng, LOG_ERROR, "PARKED for %" PRId64 " s: %s; %zu request(s) held; fix the url and restart sluice",
              (mono_ms() - eng->parked_at_ms) / 1000, eng->park_reason, eng->nqueued);
 }
 
@@ -924,28 +634,28 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
             delay = RETRY_AFTER_CAP_MS;
         if (now + delay > eng->not_before_ms)
             eng->not_before_ms = now + delay;
-        sink_log(eng->sk, LOG_WARN, "HTTP %ld from %s: sending nothing for %" PRId64 " ms (Retry-After)",
+        engine_log(eng, LOG_WARN, "HTTP %ld from %s: sending nothing for %" PRId64 " ms (Retry-After)",
                  status, req->host, delay);
     }
     if (status == 429 && eng->limited) {
         http_bucket_slow_down(&eng->bucket, now);
-        sink_log(eng->sk, LOG_WARN, "HTTP 429 from %s: rate lowered to %.2f requests/s (configured %.2f)",
+        engine_log(eng, LOG_WARN, "HTTP 429 from %s: rate lowered to %.2f requests/s (configured %.2f)",
                  req->host, eng->bucket.rate, eng->bucket.configured);
     }
     if (!refused)
         change = http_breaker_record(&eng->breaker, cls == HTTP_RETRY && status != 429, now);
     if (change > 0)
-        sink_log(eng->sk, LOG_ERROR, "circuit open after %u consecutive failures (last: %s): holding requests "
+        engine_log(eng, LOG_ERROR, "circuit open after %u consecutive failures (last: %s): holding requests "
                  "for %" PRId64 " ms, then one probe", eng->breaker.failures, error, eng->breaker.cooldown_ms);
     else if (change < 0)
-        sink_log(eng->sk, LOG_INFO, "circuit closed: %s answered again", req->host);
+        engine_log(eng, LOG_INFO, "circuit closed: %s answered again", req->host);
     if (status == 401 && eng->oauth && !req->auth_retried) {
         /* The token may have been revoked or expired early: fetch a new one, resend once. */
         req->auth_retried = 1;
         if (req->token_gen == eng->token_gen && eng->token) {
             free(eng->token);
             eng->token = NULL;
-            sink_log(eng->sk, LOG_WARN, "HTTP 401 from %s: fetching a new OAuth2 token and sending again", req->host);
+            engine_log(eng, LOG_WARN, "HTTP 401 from %s: fetching a new OAuth2 token and sending again", req->host);
         }
         TAILQ_INSERT_HEAD(&eng->queue, req, link);
         req->queued = 1;
@@ -965,7 +675,8 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
     default: eng->stats.permanent++; break;
     }
     res = (struct http_result){ .cls = cls, .status = status, .error = error,
-                                .body = req->resp.p ? req->resp.p : "", .body_len = req->resp.len };
+                                .body = req->resp.p ? req->resp.p : "", .body_len = req->resp.len,
+                                .body_truncated = req->resp_truncated };
     req->done(req, &res, req->arg);   /* the callee owns req now */
 }
 
@@ -1024,7 +735,7 @@ static void token_fetch(struct http_engine *eng)
 oom:
     http_request_free(req);
     eng->token_retry_ms = mono_ms() + 1000;
-    sink_log(eng->sk, LOG_ERROR, "out of memory building the OAuth2 token request");
+    engine_log(eng, LOG_ERROR, "out of memory building the OAuth2 token request");
 out:
     if (line)
         OPENSSL_cleanse(line, strlen(line));
@@ -1061,9 +772,9 @@ static void token_done(struct http_engine *eng, struct http_request *req, CURLco
             /* Renew a little early: a tenth of the lifetime, at most a minute. */
             eng->token_expires_ms = secs > 0 ? now + secs * 1000 - (secs / 10 < 60 ? secs / 10 : 60) * 1000 : 0;
             if (secs > 0)
-                sink_log(eng->sk, LOG_INFO, "OAuth2 token from %s, valid %" PRId64 " s", req->host, secs);
+                engine_log(eng, LOG_INFO, "OAuth2 token from %s, valid %" PRId64 " s", req->host, secs);
             else
-                sink_log(eng->sk, LOG_INFO, "OAuth2 token from %s, no expiry given: kept until a 401", req->host);
+                engine_log(eng, LOG_INFO, "OAuth2 token from %s, no expiry given: kept until a 401", req->host);
         } else {
             snprintf(error, sizeof error, "HTTP %ld from %s without an access_token in a JSON body", status, req->host);
         }
@@ -1080,7 +791,7 @@ static void token_done(struct http_engine *eng, struct http_request *req, CURLco
         eng->token_failures++;
         backoff = 1000LL << (eng->token_failures < 7 ? eng->token_failures - 1 : 6);
         eng->token_retry_ms = now + backoff;
-        sink_log(eng->sk, LOG_ERROR, "OAuth2 token request failed: %s; %zu request(s) wait; trying again in %" PRId64 " ms",
+        engine_log(eng, LOG_ERROR, "OAuth2 token request failed: %s; %zu request(s) wait; trying again in %" PRId64 " ms",
                  error[0] ? error : "out of memory", eng->nqueued, backoff);
     }
 }
@@ -1155,7 +866,8 @@ void http_engine_submit(struct http_engine *eng, struct http_request *req)
 
 /* ---- life ---- */
 
-struct http_engine *http_engine_new(struct sink *sk, const struct http_engine_conf *conf, char *err, size_t errlen)
+struct http_engine *http_engine_new(struct event_base *eb, const char *who, const struct http_engine_conf *conf,
+                                    char *err, size_t errlen)
 {
     struct http_engine *eng = calloc(1, sizeof *eng);
 
@@ -1168,8 +880,8 @@ struct http_engine *http_engine_new(struct sink *sk, const struct http_engine_co
         snprintf(err, errlen, "libcurl cannot initialise");
         return NULL;
     }
-    eng->sk = sk;
-    eng->eb = sk->eb;
+    snprintf(eng->who, sizeof eng->who, "%s", who);
+    eng->eb = eb;
     eng->conf = *conf;
     eng->conf.ca_file = NULL;
     TAILQ_INIT(&eng->queue);
@@ -1195,8 +907,17 @@ struct http_engine *http_engine_new(struct sink *sk, const struct http_engine_co
     }
     http_breaker_init(&eng->breaker, (unsigned)conf->breaker_failures, conf->breaker_cooldown_ms);
     if (!conf->tls_verify)
-        sink_log(sk, LOG_WARN, "tls_verify is off: any certificate is accepted, so anyone on the path can read and change the requests");
+        engine_log(eng, LOG_WARN, "tls_verify is off: any certificate is accepted, so anyone on the path can read and change the requests");
     return eng;
+}
+
+struct http_engine *http_engine_for_sink(struct sink *sk, const struct http_engine_conf *conf, char *err,
+                                         size_t errlen)
+{
+    char who[160];
+
+    sink_subject(sk, who, sizeof who);
+    return http_engine_new(sk->eb, who, conf, err, errlen);
 }
 
 int http_engine_set_oauth(struct http_engine *eng, const struct http_oauth_conf *oc, char *err, size_t errlen)
@@ -1285,269 +1006,4 @@ int http_engine_ready(const struct http_engine *eng, char *why, size_t whylen)
         return 0;
     }
     return 1;
-}
-
-/* ---- attempts of a batch ---- */
-
-uint32_t http_key_hash(const char *key, size_t len)
-{
-    uint32_t h = 2166136261u;   /* FNV-1a */
-    if (!key)
-        return 0x9e3779b9u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
-enum attempt_kind { ATTEMPT_FANOUT, ATTEMPT_WHOLE };
-
-struct http_attempt {
-    struct http_attempt *next, **pprev;
-    enum attempt_kind kind;
-    struct http_engine *eng;
-    struct sink_batch *b;
-    http_fanout_make_fn make;
-    void *ctx;
-    size_t first;                 /* records before it are done */
-    size_t inflight;
-    size_t sent, rejected, retried;
-    int failed;                   /* a retryable failure: start nothing new */
-    int scanning, rescan;
-    char *first_error;
-    uint32_t *slots;              /* scratch hash set of record index + 1 */
-    size_t nslots;
-    uint32_t *used;               /* the slots filled by this scan, to clear only those */
-    size_t nused;
-};
-
-static void attempt_link(struct http_attempt *a, struct http_attempt **list)
-{
-    a->next = *list;
-    if (a->next)
-        a->next->pprev = &a->next;
-    a->pprev = list;
-    *list = a;
-}
-
-static void attempt_free(struct http_attempt *a)
-{
-    *a->pprev = a->next;
-    if (a->next)
-        a->next->pprev = a->pprev;
-    free(a->first_error);
-    free(a->slots);
-    free(a->used);
-    free(a);
-}
-
-void http_attempts_free(struct http_attempt **list)
-{
-    while (*list)
-        attempt_free(*list);
-}
-
-static struct http_rec *rec_of(struct sink_batch *b, size_t i)
-{
-    return (struct http_rec *)b->records[i].prepared;
-}
-
-static int same_key(const struct sink_record *x, const struct sink_record *y)
-{
-    if (!x->key || !y->key)
-        return !x->key && !y->key;
-    return x->key_len == y->key_len && memcmp(x->key, y->key, x->key_len) == 0;
-}
-
-/* 1 when an earlier record of the same key is in the set (and so @p i must wait), after
- * putting @p i in it. */
-static int fanout_key_seen(struct http_attempt *a, size_t i)
-{
-    struct sink_batch *b = a->b;
-    size_t mask = a->nslots - 1, s = rec_of(b, i)->key_hash & mask;
-
-    while (a->slots[s]) {
-        size_t j = a->slots[s] - 1;
-        if (rec_of(b, j)->key_hash == rec_of(b, i)->key_hash && same_key(&b->records[j], &b->records[i]))
-            return 1;
-        s = (s + 1) & mask;
-    }
-    a->slots[s] = (uint32_t)(i + 1);
-    a->used[a->nused++] = (uint32_t)s;
-    return 0;
-}
-
-static void fanout_on_done(struct http_request *req, const struct http_result *res, void *arg);
-
-static void fanout_end(struct http_attempt *a)
-{
-    struct sink_batch *b = a->b;
-    int all = a->first == b->count;
-
-    sink_batch_note(b, "%zu request(s): %zu rejected, %zu to retry%s%s", a->sent, a->rejected, a->retried,
-                    a->first_error ? "; first error: " : "", a->first_error ? a->first_error : "");
-    if (all)
-        sink_batch_done(b, SINK_OK, NULL);
-    else
-        sink_batch_done(b, SINK_RETRY, a->first_error ? a->first_error : "out of memory building a request");
-    attempt_free(a);
-}
-
-static void fanout_submit(struct http_attempt *a, size_t i)
-{
-    struct http_request *req = a->make(a->ctx, a->b, i, fanout_on_done, a);
-
-    if (!req) {
-        a->failed = 1;
-        return;
-    }
-    req->tag = i;
-    rec_of(a->b, i)->state = HTTP_REC_SENDING;
-    a->inflight++;
-    a->sent++;
-    http_engine_submit(a->eng, req);
-}
-
-static void fanout_scan(struct http_attempt *a)
-{
-    struct sink_batch *b = a->b;
-    size_t limit = (size_t)a->eng->conf.max_in_flight;
-
-    a->scanning = 1;
-    do {
-        a->rescan = 0;
-        while (a->first < b->count && rec_of(b, a->first)->state == HTTP_REC_DONE)
-            a->first++;
-        if (a->failed)
-            continue;
-        if (a->eng->conf.order == HTTP_ORDER_PARTITION) {
-            if (a->inflight == 0 && a->first < b->count)
-                fanout_submit(a, a->first);
-            continue;
-        }
-        for (size_t k = 0; k < a->nused; k++)   /* only what the last scan filled */
-            a->slots[a->used[k]] = 0;
-        a->nused = 0;
-        for (size_t i = a->first; i < b->count && a->inflight < limit && !a->failed; i++) {
-            struct http_rec *r = rec_of(b, i);
-            if (r->state == HTTP_REC_DONE)
-                continue;
-            if (fanout_key_seen(a, i) || r->state == HTTP_REC_SENDING)
-                continue;
-            fanout_submit(a, i);
-        }
-    } while (a->rescan);
-    a->scanning = 0;
-    if (a->inflight == 0)
-        fanout_end(a);
-}
-
-static void fanout_on_done(struct http_request *req, const struct http_result *res, void *arg)
-{
-    struct http_attempt *a = arg;
-    size_t i = req->tag;
-    struct http_rec *r = rec_of(a->b, i);
-
-    a->inflight--;
-    switch (res->cls) {
-    case HTTP_OK:
-        r->state = HTTP_REC_DONE;
-        break;
-    case HTTP_PERMANENT:
-    case HTTP_GONE:
-        /* Under on_failure block a record is never skipped: it is sent again with the batch's
-         * retries (the router parks the sink meanwhile). */
-        if (a->b->sink->on_failure != SINK_ON_FAILURE_BLOCK) {
-            sink_batch_reject(a->b, i, res->error);
-            r->state = HTTP_REC_DONE;
-            a->rejected++;
-            break;
-        }
-        /* fall through */
-    case HTTP_RETRY:
-        r->state = HTTP_REC_PENDING;
-        a->failed = 1;
-        a->retried++;
-        if (!a->first_error)
-            a->first_error = strdup(res->error);
-        break;
-    }
-    http_request_free(req);
-    if (a->scanning) {
-        a->rescan = 1;
-        return;
-    }
-    fanout_scan(a);
-}
-
-void http_fanout_start(struct http_engine *eng, struct sink_batch *b, http_fanout_make_fn make, void *ctx,
-                       struct http_attempt **list)
-{
-    struct http_attempt *a = calloc(1, sizeof *a);
-    size_t n = 16;
-
-    while (n < 2 * b->count)
-        n *= 2;
-    if (!a || !(a->slots = calloc(n, sizeof *a->slots)) || !(a->used = calloc(b->count ? b->count : 1, sizeof *a->used))) {
-        if (a)
-            free(a->slots);
-        free(a);
-        sink_batch_done(b, SINK_RETRY, "out of memory");
-        return;
-    }
-    a->kind = ATTEMPT_FANOUT;
-    a->eng = eng;
-    a->b = b;
-    a->make = make;
-    a->ctx = ctx;
-    a->nslots = n;
-    /* A record left "sending" by an attempt that ended early cannot be: every attempt waits for
-     * its requests. Start from what is not done. */
-    for (size_t i = 0; i < b->count; i++)
-        if (rec_of(b, i)->state == HTTP_REC_SENDING)
-            rec_of(b, i)->state = HTTP_REC_PENDING;
-    attempt_link(a, list);
-    fanout_scan(a);
-}
-
-static void whole_on_done(struct http_request *req, const struct http_result *res, void *arg)
-{
-    struct http_attempt *a = arg;
-    struct sink_batch *b = a->b;
-
-    sink_batch_note(b, "%s %s -> %s%s%s", req->method, req->host, http_class_name(res->cls),
-                    res->error[0] ? ": " : "", res->error);
-    switch (res->cls) {
-    case HTTP_OK:
-        sink_batch_done(b, SINK_OK, NULL);
-        break;
-    case HTTP_RETRY:
-        sink_batch_done(b, SINK_RETRY, res->error);
-        break;
-    default:
-        sink_batch_done(b, SINK_FAIL, res->error);
-        break;
-    }
-    http_request_free(req);
-    attempt_free(a);
-}
-
-void http_batch_send(struct http_engine *eng, struct sink_batch *b, struct http_request *req,
-                     struct http_attempt **list)
-{
-    struct http_attempt *a = calloc(1, sizeof *a);
-
-    if (!a) {
-        http_request_free(req);
-        sink_batch_done(b, SINK_RETRY, "out of memory");
-        return;
-    }
-    a->kind = ATTEMPT_WHOLE;
-    a->eng = eng;
-    a->b = b;
-    attempt_link(a, list);
-    req->done = whole_on_done;
-    req->arg = a;
-    http_engine_submit(eng, req);
 }

@@ -187,6 +187,7 @@ struct http_result {
     const char *error;               /* a line for logs and dead letters; "" when ok */
     const char *body;                /* the first bytes of the response body */
     size_t body_len;
+    int body_truncated;              /* the body was longer than the request kept */
 };
 
 typedef void (*http_done_fn)(struct http_request *req, const struct http_result *res, void *arg);
@@ -207,8 +208,12 @@ struct http_oauth_conf {
     int client_auth_post;            /* 1: id and secret in the form; 0: HTTP Basic */
 };
 
-/** @brief An engine for @p sk (logs go through it) on sk->eb. */
-struct http_engine *http_engine_new(struct sink *sk, const struct http_engine_conf *conf, char *err, size_t errlen);
+/** @brief An engine on @p eb whose log lines have the subject @p who ("registry"). */
+struct http_engine *http_engine_new(struct event_base *eb, const char *who, const struct http_engine_conf *conf,
+                                    char *err, size_t errlen);
+/** @brief An engine for the sink @p sk: on its loop, logging as the sink. */
+struct http_engine *http_engine_for_sink(struct sink *sk, const struct http_engine_conf *conf, char *err,
+                                         size_t errlen);
 /** @brief Use OAuth2 client credentials for every request (strings are copied). */
 int http_engine_set_oauth(struct http_engine *eng, const struct http_oauth_conf *oc, char *err, size_t errlen);
 /** @brief Free the engine and every request it holds, without calling their callbacks. */
@@ -233,6 +238,17 @@ int http_request_set_id(struct http_request *req, const char *id);
 const char *http_request_id(const struct http_request *req);
 const char *http_request_url(const struct http_request *req);
 const char *http_request_method(const struct http_request *req);
+/** @brief Keep up to @p max bytes of the response body (default 1024: enough for messages). */
+void http_request_keep_body(struct http_request *req, size_t max);
+/** @brief The URL's host, for messages (never its path or query, which may hold secrets). */
+const char *http_request_host(const struct http_request *req);
+/** @brief A number of the caller's kept with the request (http_attempt.c: the record's index). */
+void http_request_set_tag(struct http_request *req, uintptr_t tag);
+uintptr_t http_request_tag(const struct http_request *req);
+/** @brief Replace the callback given to http_request_new. */
+void http_request_set_done(struct http_request *req, http_done_fn done, void *arg);
+/** @brief The engine's configuration, as given to http_engine_new. */
+const struct http_engine_conf *http_engine_config(const struct http_engine *eng);
 void http_request_free(struct http_request *req);
 
 /* ---- one attempt of a batch, one request per record ---- */

@@ -30,6 +30,11 @@ const struct sink_ops *sink_ops_find(const char *type)
     return NULL;
 }
 
+void sink_subject(const struct sink *sk, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "sink:%s:%s", sk->type, sk->name);
+}
+
 void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
 {
     char prefix[160], msg[1800];
@@ -37,7 +42,7 @@ void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
 
     if (level < log_min_level)
         return;
-    snprintf(prefix, sizeof prefix, "sink:%s:%s", sk->type, sk->name);
+    sink_subject(sk, prefix, sizeof prefix);
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);

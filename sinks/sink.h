@@ -193,4 +193,7 @@ int sink_value_json(const char *text, size_t len, struct json_slice *root, char 
 const struct sink_ops *sink_ops_find(const char *type);
 extern const struct sink_ops *const sink_types[];   /* NULL-terminated */
 
-#endif
+#endif/** @brief The subject of a sink's log lines: "sink:<type>:<name>". */
+void sink_subject(const struct sink *sk, char *out, size_t outlen);
+
+

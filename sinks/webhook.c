@@ -588,7 +588,7 @@ static int webhook_start(struct sink *sk, char *err, size_t errlen)
                 ws->has_content_type = 1;
         }
     }
-    if (!(ws->eng = http_engine_new(sk, &ws->base.http, err, errlen)))
+    if (!(ws->eng = http_engine_for_sink(sk, &ws->base.http, err, errlen)))
         return -1;
     return 0;
 oom:

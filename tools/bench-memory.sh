@@ -54,9 +54,6 @@ if [[ " $CASES " == *" hang "* ]]; then
     lib_start_receiver --mode '{"mode":"hang"}'
 fi
 
-vm_kib() {   # FIELD PID: a VmXXX figure of /proc/PID/status, in KiB
-    awk -v f="$1:" '$1 == f { print $2 }' "/proc/$2/status" 2>/dev/null || echo 0
-}
 sink_field() {   # SINK FIELD: a field of the sink in the admin API's /sinks
     # Empty while the admin API is not listening yet (set -e must not stop the run on that).
     { curl -sS -m 5 "http://$ADMIN/sinks" 2>/dev/null || true; } |
@@ -67,7 +64,7 @@ RESULTS=()
 run_case() {
     local name=$1
     local d="$WORK/case-$name" delivered=0 first_ms=0 start_ms end_ms deadline hwm rss max_rss=0
-    local parks=- state=- lost rc=0 note="" sinks
+    local parks=- state=- lost note sinks
     mkdir -p "$d/sinks.d"
     ADMIN=127.0.0.1:$(lib_free_port)
     sluice_write_config "$d/sluice.json" "mem-$name"
@@ -108,7 +105,7 @@ JSON
     deadline=$((start_ms + $(lib_tmout 600) * 1000))
     while :; do
         lib__alive "$SLUICE_PID" || lib_fail "sluice died in the $name case (see $SLUICE_LOG)"
-        rss=$(vm_kib VmRSS "$SLUICE_PID")
+        rss=$(proc_vm_kib VmRSS "$SLUICE_PID")
         [ "${rss:-0}" -le "$max_rss" ] || max_rss=$rss
         if [ -n "${BENCH_TRACE:-}" ]; then
             sinks=$(curl -sS -m 5 "http://$ADMIN/sinks" 2>/dev/null || true)
@@ -127,7 +124,7 @@ JSON
         sleep 0.2
     done
     end_ms=$(lib_now_ms)
-    hwm=$(vm_kib VmHWM "$SLUICE_PID")
+    hwm=$(proc_vm_kib VmHWM "$SLUICE_PID")
     lost=$(sink_field healthy records_lost)
     [ "${lost:-0}" -eq 0 ] || lib_fail "$name: retention deleted $lost records before the healthy sink read them"
     if [ "$name" != alone ]; then
@@ -135,12 +132,8 @@ JSON
         state=$(sink_field parked state)
     fi
     # Stop; a hanging target may make the drain wait its shutdown_timeout_ms.
-    kill -TERM "$SLUICE_PID"
-    timeout 40 tail --pid="$SLUICE_PID" -f /dev/null || true
-    if lib__alive "$SLUICE_PID"; then note="did not stop in 40 s; "; fi
-    lib__stop_pid "$SLUICE_PID" KILL 1
-    wait "$SLUICE_PID" 2>/dev/null || rc=$?
-    [ "$rc" -eq 0 ] || note+="exit status $rc; "
+    sluice_stop_noted
+    note=$SLUICE_STOP_NOTE
     if [ "${BENCH_KEEP_LOGS:-0}" = 1 ]; then cp "$SLUICE_LOG" "$d/"; fi
     rm -f "$d"/*.ndjson
     RESULTS+=("$name|$((end_ms - first_ms))|$((end_ms - start_ms))|$hwm|$max_rss|$parks|$state|$note")

@@ -56,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/common/tool_http.h"
 #include "tools/common/tool_util.h"
 
 #include <event2/buffer.h>
@@ -381,22 +382,6 @@ static void release_held(struct receiver *rcv)
     }
 }
 
-static const char *method_name(enum evhttp_cmd_type cmd)
-{
-    switch (cmd) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    }
-    return "UNKNOWN";
-}
-
 static json_t *headers_to_json(struct evkeyvalq *hdrs)
 {
     json_t *obj = json_object();
@@ -450,20 +435,6 @@ static json_t *body_to_json(json_t *rec, struct evbuffer *in)
     return rec;
 }
 
-static int control_authorized(struct receiver *rcv, struct evhttp_request *req)
-{
-    struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
-    const char *tok, *auth;
-
-    if (rcv->token == NULL)
-        return 1;
-    tok = evhttp_find_header(ih, "X-Control-Token");
-    if (tok != NULL && strcmp(tok, rcv->token) == 0)
-        return 1;
-    auth = evhttp_find_header(ih, "Authorization");
-    return auth != NULL && strncmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, rcv->token) == 0;
-}
-
 static void control_error(struct evhttp_request *req, int status, const char *msg)
 {
     json_t *body = json_pack("{s:s}", "error", msg);
@@ -480,7 +451,7 @@ static void on_control(struct receiver *rcv, struct evhttp_request *req, const c
     struct mode m;
     char err[256];
 
-    if (!control_authorized(rcv, req)) {
+    if (!tool_http_control_authorized(req, rcv->token)) {
         control_error(req, 401, "missing or wrong control token");
         return;
     }
@@ -548,7 +519,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     rcv->requests++;
     rec = json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)rcv->requests,
-                    "method", method_name(evhttp_request_get_command(req)), "path", path);
+                    "method", tool_http_method_name(evhttp_request_get_command(req)), "path", path);
     if (rec != NULL && query != NULL)
         json_object_set_new(rec, "query", json_string(query));
     if (rec != NULL)
@@ -569,41 +540,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     dispatch(rcv, req, rec, &a, NULL);   /* takes rec */
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-    struct receiver *rcv = arg;
-
-    (void)what;
-    fprintf(stderr, "http-receiver: signal %d, stopping\n", (int)sig);
-    event_base_loopbreak(rcv->eb);
-}
-
-static int listen_local(struct receiver *rcv, long port, long *bound, char *err, size_t errlen)
-{
-    struct evhttp_bound_socket *bs;
-    struct sockaddr_in sin;
-    socklen_t slen = sizeof sin;
-
-    bs = evhttp_bind_socket_with_handle(rcv->http, "127.0.0.1", (ev_uint16_t)port);
-    if (bs == NULL) {
-        snprintf(err, errlen, "cannot listen on 127.0.0.1:%ld: %s", port, strerror(errno));
-        return -1;
-    }
-    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &slen) != 0) {
-        snprintf(err, errlen, "getsockname: %s", strerror(errno));
-        return -1;
-    }
-    *bound = ntohs(sin.sin_port);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     struct receiver rcv = { 0 };
-    struct event *sigterm = NULL, *sigint = NULL;
+    struct tool_http_server srv = { 0 };
     const char *port_file = NULL, *out_path = NULL, *mode_arg = NULL;
-    long port = 0, bound = 0;
-    char err[512], text[32];
+    long port = 0;
+    char err[512];
     int rc = 1;
 
     TAILQ_INIT(&rcv.pending);
@@ -664,45 +607,16 @@ int main(int argc, char **argv)
         }
     }
 
-    /* A client that hangs up before its answer is written must not kill the receiver. */
-    signal(SIGPIPE, SIG_IGN);
     if (out_path != NULL && (rcv.out = fopen(out_path, "a")) == NULL) {
         fprintf(stderr, "http-receiver: %s: %s\n", out_path, strerror(errno));
         goto out;
     }
-    rcv.eb = event_base_new();
-    rcv.http = rcv.eb ? evhttp_new(rcv.eb) : NULL;
-    if (rcv.http == NULL) {
-        fprintf(stderr, "http-receiver: cannot create the event base or the HTTP server\n");
+    if (tool_http_server_start(&srv, "http-receiver", port, port_file, on_request, &rcv) != 0)
         goto out;
-    }
-    evhttp_set_allowed_methods(rcv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                                             EVHTTP_REQ_PATCH);
-    evhttp_set_gencb(rcv.http, on_request, &rcv);
-    if (listen_local(&rcv, port, &bound, err, sizeof err) != 0) {
-        fprintf(stderr, "http-receiver: %s\n", err);
+    rcv.eb = srv.eb;
+    rcv.http = srv.http;
+    if (tool_http_server_run(&srv) != 0)
         goto out;
-    }
-    sigterm = evsignal_new(rcv.eb, SIGTERM, on_signal, &rcv);
-    sigint = evsignal_new(rcv.eb, SIGINT, on_signal, &rcv);
-    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
-        evsignal_add(sigint, NULL) != 0) {
-        fprintf(stderr, "http-receiver: cannot watch signals\n");
-        goto out;
-    }
-    snprintf(text, sizeof text, "%ld", bound);
-    if (port_file != NULL && tool_write_file_atomic(port_file, text, err, sizeof err) != 0) {
-        fprintf(stderr, "http-receiver: %s\n", err);
-        goto out;
-    }
-    printf("PORT=%ld\n", bound);
-    fflush(stdout);
-
-    if (event_base_dispatch(rcv.eb) < 0) {
-        fprintf(stderr, "http-receiver: event loop failed\n");
-        goto out;
-    }
     rc = 0;
 
 out:
@@ -714,14 +628,7 @@ out:
         record_write(&rcv, p->rec, 0);
         pending_free(&rcv, p);
     }
-    if (sigterm != NULL)
-        event_free(sigterm);
-    if (sigint != NULL)
-        event_free(sigint);
-    if (rcv.http != NULL)
-        evhttp_free(rcv.http);
-    if (rcv.eb != NULL)
-        event_base_free(rcv.eb);
+    tool_http_server_free(&srv);
     if (rcv.out != NULL)
         fclose(rcv.out);
     return rc;

@@ -12,15 +12,16 @@ set -euo pipefail
 demo_packages=(
   build-essential cmake pkg-config
   librdkafka-dev libevent-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libjansson-dev libssl-dev
-  protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
+  protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev libpcre2-dev
   kcat
 )
 # The tests on top: cmocka for the unit tests, the real servers, the test scripts' tools;
 # prometheus brings promtool (the tests check /metrics with it); chromium renders the status
 # page; clang and its runtime build the libFuzzer targets; valgrind runs the unit tests;
-# avro-c (libavro-dev) is the Avro decoder's test oracle, never linked into sluice.
+# avro-c (libavro-dev) is the Avro decoder's test oracle, never linked into sluice;
+# json-schema-test-suite is the official JSON Schema suite the contract validator is run against.
 test_packages=(
-  libcmocka-dev libavro-dev
+  libcmocka-dev libavro-dev json-schema-test-suite
   redis-server redis-tools postgresql-15 curl jq valgrind procps openssl
   prometheus chromium
   clang libclang-rt-14-dev

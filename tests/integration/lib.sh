@@ -8,6 +8,7 @@
 #   lib_start_redis                   # REDIS_PORT, REDIS_PID, REDIS_DIR
 #   lib_start_postgres                # PG_PORT, PG_CONNINFO, PG_BINDIR
 #   lib_start_receiver                # RECEIVER_PORT, RECEIVER_URL, RECEIVER_OUT, RECEIVER_PID
+#   lib_start_registry                # REGISTRY_URL, REGISTRY_OUT, REGISTRY_PID (tools/schema-registry)
 #   ...
 #   lib_pass "records reached redis"
 #   lib_summary                       # "N passed, 0 failed"
@@ -299,15 +300,17 @@ lib_produce() {
 }
 
 # An awk function for kcat's "%h" headers ("k=v,k2=v2"): header(h, name) is the value of
-# header name (it may hold commas: it runs up to the next sluice.* header), or the awk variable
-# missing when there is none. Use as: awk -v missing=? "$LIB_AWK_HEADER"' { ... }'.
+# header name (it may hold commas: it runs up to the next sluice.* or __rule.* header), or the
+# awk variable missing when there is none. Use as: awk -v missing=? "$LIB_AWK_HEADER"' { ... }'.
 # shellcheck disable=SC2034 # used by the helpers of the tests
 LIB_AWK_HEADER='
-function header(h, name,   i, rest, j) {
+function header(h, name,   i, rest, j, k) {
     i = index("," h, "," name "=")
     if (!i) return missing
     rest = substr(h, i + length(name) + 1)
     j = index(rest, ",sluice.")
+    k = index(rest, ",__rule.")
+    if (k && (!j || k < j)) j = k
     return j ? substr(rest, 1, j - 1) : rest
 }'
 
@@ -433,26 +436,52 @@ lib_psql() {
 # ---------------------------------------------------------------------------------------------
 # HTTP receiver (tools/http-receiver.c)
 
+# lib__start_http_tool TOOL DIR [args...]: starts TOOL (http-receiver, schema-registry) on a free
+# port with DIR/port, DIR/out.ndjson and DIR/TOOL.log; its PID is LIB_LAST_PID.
+lib__start_http_tool() {
+    local tool=$1 d=$2 rc=0
+    shift 2
+    lib__need_tool "$tool"
+    mkdir -p "$d"
+    : >"$d/out.ndjson"
+    lib__spawn "$d/$tool.log" "$SLUICE_BUILD_DIR/$tool" --port 0 --port-file "$d/port" \
+        --out "$d/out.ndjson" "$@"
+    lib__wait_until "$LIB_LAST_PID" test -s "$d/port" || rc=$?
+    [ "$rc" -eq 0 ] || lib_fail "$tool did not start (see ${d#"$WORK"/}/$tool.log)"
+}
+
 # lib_start_receiver [http-receiver args...], e.g. --mode '{"mode":"status","status":503}'.
 # With RECEIVER_TOKEN set, the control API requires it (lib_receiver_* send it).
 lib_start_receiver() {
-    local d rc=0 extra=()
+    local d extra=()
     LIB_RECEIVERS=$((LIB_RECEIVERS + 1))
     d="$WORK/receiver.$LIB_RECEIVERS"
-    lib__need_tool http-receiver
-    mkdir -p "$d"
-    : >"$d/out.ndjson"
     [ -z "${RECEIVER_TOKEN:-}" ] || extra=(--control-token "$RECEIVER_TOKEN")
-    lib__spawn "$d/http-receiver.log" "$SLUICE_BUILD_DIR/http-receiver" --port 0 \
-        --port-file "$d/port" --out "$d/out.ndjson" "${extra[@]}" "$@"
+    lib__start_http_tool http-receiver "$d" "${extra[@]}" "$@"
     RECEIVER_PID=$LIB_LAST_PID
-    lib__wait_until "$RECEIVER_PID" test -s "$d/port" || rc=$?
-    [ "$rc" -eq 0 ] || lib_fail "http-receiver did not start (see receiver.$LIB_RECEIVERS/http-receiver.log)"
     RECEIVER_PORT=$(cat "$d/port")
     RECEIVER_URL=http://127.0.0.1:$RECEIVER_PORT
     RECEIVER_OUT=$d/out.ndjson
     export RECEIVER_PORT RECEIVER_URL RECEIVER_OUT RECEIVER_PID
     lib_log "http receiver at $RECEIVER_URL"
+}
+
+# lib_start_registry [schema-registry args...], e.g. --load FILE --user U --password P: the
+# project's Schema Registry (tools/schema-registry.c) on a free port. Sets REGISTRY_URL,
+# REGISTRY_PORT, REGISTRY_PID, REGISTRY_OUT (its NDJSON request log) and REGISTRY_DIR.
+LIB_REGISTRIES=0
+lib_start_registry() {
+    local d
+    LIB_REGISTRIES=$((LIB_REGISTRIES + 1))
+    d="$WORK/registry.$LIB_REGISTRIES"
+    lib__start_http_tool schema-registry "$d" "$@"
+    REGISTRY_PID=$LIB_LAST_PID
+    REGISTRY_PORT=$(cat "$d/port")
+    REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT
+    REGISTRY_OUT=$d/out.ndjson
+    REGISTRY_DIR=$d
+    export REGISTRY_PORT REGISTRY_URL REGISTRY_OUT REGISTRY_PID REGISTRY_DIR
+    lib_log "schema registry at $REGISTRY_URL"
 }
 
 lib__receiver_curl() {

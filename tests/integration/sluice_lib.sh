@@ -80,6 +80,25 @@ sluice_stop() {
     [ "$rc" -eq 0 ] || { cat "$SLUICE_LOG" >&2; lib_fail "sluice exited $rc after SIGTERM (expected 0)"; }
 }
 
+# The benchmarks' stop, which never fails the run: SIGTERM, up to 40 s for the drain (a hanging
+# target may make it wait its shutdown_timeout_ms), then SIGKILL. SLUICE_STOP_NOTE says what went
+# wrong, for a table ("did not stop in 40 s; exit status 137; "), or is empty.
+sluice_stop_noted() {
+    local rc=0
+    SLUICE_STOP_NOTE=
+    kill -TERM "$SLUICE_PID"
+    timeout 40 tail --pid="$SLUICE_PID" -f /dev/null || true
+    if lib__alive "$SLUICE_PID"; then SLUICE_STOP_NOTE="did not stop in 40 s; "; fi
+    lib__stop_pid "$SLUICE_PID" KILL 1
+    wait "$SLUICE_PID" 2>/dev/null || rc=$?
+    [ "$rc" -eq 0 ] || SLUICE_STOP_NOTE+="exit status $rc; "
+}
+
+# proc_vm_kib FIELD PID: a VmXXX figure (VmRSS, VmHWM) of /proc/PID/status in KiB.
+proc_vm_kib() {
+    awk -v f="$1:" '$1 == f { print $2 }' "/proc/$2/status" 2>/dev/null || echo 0
+}
+
 sluice_kill9() {
     kill -KILL "$SLUICE_PID"
     wait "$SLUICE_PID" 2>/dev/null || true
@@ -146,4 +165,12 @@ check_file_output() {
     [ "$ordered" = true ] || lib_fail "$file: offsets out of order within a partition"
     [ "$keyordered" = true ] || lib_fail "$file: records of one key out of order"
     [ "$min" -eq 0 ] && [ "$max" -eq $((n - 1)) ] || lib_fail "$file: seq range $min..$max, expected 0..$((n - 1))"
+}
+
+# browse ARGS... URL: headless Chromium on the admin API's status page, e.g. --dump-dom (the DOM
+# after the page's script ran) or --screenshot=FILE.
+browse() {
+    timeout "$(lib_tmout 60)" chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$WORK/chromium" --virtual-time-budget=4000 "$@"
 }

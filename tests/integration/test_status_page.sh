@@ -25,11 +25,6 @@ lib_produce shop "$WORK/r.tsv"
 TIMEOUT=30 lib_wait_for has_lines "$WORK/invoices.ndjson" 200
 curl -sf -X POST -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" "http://127.0.0.1:$ADMIN_PORT/sinks/orders-cache/pause" >/dev/null
 
-browse() {   # dumps the DOM after the page's script ran; also saves a screenshot
-    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-        --disable-background-networking --disable-component-update --disable-sync \
-        --user-data-dir="$WORK/chromium" --virtual-time-budget=4000 "$@"
-}
 URL="http://127.0.0.1:$ADMIN_PORT/?token=$SLUICE_ADMIN_TOKEN"
 browse --dump-dom "$URL" >"$WORK/page.html" 2>"$WORK/chromium.log" || lib_fail "chromium failed: $(tail -5 "$WORK/chromium.log")"
 browse --screenshot="$WORK/status.png" --window-size=1200,400 "$URL" >/dev/null 2>&1 || true

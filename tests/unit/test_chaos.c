@@ -9,10 +9,12 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include <jansson.h>
 
+#include "lib/avro.h"
 #include "router/conf.h"
 #include "router/filter.h"
 #include "sinks/sink.h"
@@ -94,6 +96,29 @@ static int compile_filter(void)
     return matched;
 }
 
+/* An Avro schema with references, named types, recursion and logical types, then a datum
+ * decoded into a fresh buffer: 1 when the JSON is right, 0 on a clean failure. */
+static int compile_and_decode_avro(void)
+{
+    static const char ref[] = "{\"type\":\"enum\",\"name\":\"Tier\",\"namespace\":\"c\",\"symbols\":[\"A\",\"B\"]}";
+    static const char schema[] =
+        "{\"type\":\"record\",\"name\":\"N\",\"namespace\":\"c\",\"fields\":["
+        "{\"name\":\"t\",\"type\":\"Tier\"},{\"name\":\"s\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
+        "{\"name\":\"d\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":4,\"scale\":2}},"
+        "{\"name\":\"next\",\"type\":[\"null\",\"N\"]}]}";
+    static const uint8_t datum[] = { 2, 2, 2, 'x', 0, 4, 0x04, 0xce, 0 };
+    struct avro_named_schema refs[] = { { ref, sizeof ref - 1 } };
+    char err[256];
+    struct avro_schema *s = avro_schema_compile(schema, sizeof schema - 1, refs, 1, err, sizeof err);
+    struct buf out = { 0 };
+    int ok = s && avro_decode_json(s, datum, sizeof datum, 0, NULL, &out, err, sizeof err) == 0 &&
+             strcmp(out.p, "{\"t\":\"B\",\"s\":[\"x\"],\"d\":12.30,\"next\":null}") == 0;
+
+    buf_free(&out);
+    avro_schema_free(s);
+    return ok;
+}
+
 static void test_config_loader_survives_every_allocation_failure(void **state)
 {
     (void)state;
@@ -122,12 +147,23 @@ static void test_filters_survive_every_allocation_failure(void **state)
     assert_int_equal(compile_filter(), 1);
 }
 
+static void test_avro_survives_every_allocation_failure(void **state)
+{
+    (void)state;
+    assert_int_equal(compile_and_decode_avro(), 1);
+    long runs = sweep(compile_and_decode_avro);
+    print_message("avro: %ld allocation failure points\n", runs);
+    assert_true(runs >= 5);
+    assert_int_equal(compile_and_decode_avro(), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_loader_survives_every_allocation_failure),
         cmocka_unit_test(test_config_errors_survive_every_allocation_failure),
         cmocka_unit_test(test_filters_survive_every_allocation_failure),
+        cmocka_unit_test(test_avro_survives_every_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

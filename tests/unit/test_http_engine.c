@@ -283,7 +283,7 @@ static void test_before_send_failure_retries_unsent(void **state)
 
     (void)state;
     assert_non_null(eb);
-    assert_non_null(eng = http_engine_new(&sk, &conf, err, sizeof err));
+    assert_non_null(eng = http_engine_for_sink(&sk, &conf, err, sizeof err));
     assert_non_null(req = http_request_new("POST", "http://127.0.0.1:9/hook", on_hook_done, &out));
     http_request_before_send(req, refuse_to_sign, NULL);
     http_engine_submit(eng, req);

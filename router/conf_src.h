@@ -1,0 +1,54 @@
+/* The configuration loader's files and its running state, shared by conf.c (what the files mean)
+ * and conf_src.c (reading them: parsing, ${NAME} references, and keeping their values out of
+ * messages). Private to router/conf*.c. */
+#ifndef SLUICE_ROUTER_CONF_SRC_H
+#define SLUICE_ROUTER_CONF_SRC_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "lib/cfg.h"
+
+#define CONF_ERR_MAX 1024
+
+/* One parsed file. */
+struct conf_src {
+    struct cfg_doc doc;        /* doc.file: the name shown in messages */
+    char *file;                /* owned; doc.file points here */
+    char *text;
+    json_t *root;
+    char **values;             /* values of environment variables it used (kept out of messages) */
+    size_t nvalues;
+    json_t **nodes;            /* its strings that took them, and their text before */
+    char **origs;
+    size_t nnodes;
+    size_t first_msg;          /* errs->n when it was opened */
+};
+
+struct conf_ctx {
+    struct cfg_errors *errs;
+    int nerr;
+    rd_kafka_conf_t *rk;       /* scratch conf that checks the kafka properties */
+    char **rk_names;           /* librdkafka's property names, for suggestions (lazy) */
+    size_t rk_nnames;
+    int *name_lines;           /* line of each accepted sink's "name", parallel to conf->sinks */
+};
+
+/* One problem at @p path of @p doc; counted in ctx->nerr. */
+void conf_err(struct conf_ctx *ctx, const struct cfg_doc *doc, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A growable array of strings; push takes @p s (freed on failure). */
+void conf_strv_free(char **v, size_t n);
+int conf_strv_push(char ***v, size_t *n, char *s);
+/* Read and parse @p path (named @p shown in messages) into @p src; 0, or -1 with the problem reported. */
+int conf_src_open(struct conf_ctx *ctx, struct conf_src *src, const char *path, const char *shown);
+void conf_src_free(struct conf_src *src);
+/* Replace ${NAME} in every string under @p node, remembering values to keep out of messages. */
+void conf_env_walk(struct conf_ctx *ctx, struct conf_src *src, json_t *node, const char *path);
+/* The text @p node had before references were replaced (itself when it had none). */
+const char *conf_src_orig(const struct conf_src *src, const json_t *node);
+/* End the messages about a file: sorted by position, the values it took scrubbed out. */
+void conf_src_finish(struct conf_ctx *ctx, struct conf_src *src);
+
+#endif

@@ -1,0 +1,254 @@
+#include "registry_state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/common/tool_util.h"
+
+int registry_state_init(struct registry_state *st, const char *dump_path)
+{
+    st->schemas = json_array();
+    st->subjects = json_object();
+    st->next_id = 1;
+    st->dump_path = dump_path;
+    return st->schemas != NULL && st->subjects != NULL ? 0 : -1;
+}
+
+void registry_state_free(struct registry_state *st)
+{
+    json_decref(st->schemas);
+    json_decref(st->subjects);
+    st->schemas = st->subjects = NULL;
+}
+
+json_t *registry_schema_by_id(const struct registry_state *st, json_int_t id)
+{
+    size_t i;
+    json_t *s;
+
+    json_array_foreach(st->schemas, i, s)
+        if (json_integer_value(json_object_get(s, "id")) == id)
+            return s;
+    return NULL;
+}
+
+static json_t *references_or_empty(const json_t *s)
+{
+    json_t *refs = json_object_get(s, "references");
+
+    return json_is_array(refs) ? refs : NULL;
+}
+
+/* The schema with this type, text and references, or NULL. */
+json_t *registry_schema_find(const struct registry_state *st, const char *type, const char *text,
+                           const json_t *refs)
+{
+    size_t i;
+    json_t *s, *found = NULL, *empty = json_array(), *mine;
+
+    json_array_foreach(st->schemas, i, s) {
+        if (strcmp(json_string_value(json_object_get(s, "schemaType")), type) != 0 ||
+            strcmp(json_string_value(json_object_get(s, "schema")), text) != 0)
+            continue;
+        mine = references_or_empty(s);
+        if (json_equal(mine ? mine : empty, refs ? refs : empty)) {
+            found = s;
+            break;
+        }
+    }
+    json_decref(empty);
+    return found;
+}
+
+/* Checks a references array: each {name, subject, version} names an existing version. */
+int registry_references_check(const struct registry_state *st, const json_t *refs, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *r, *ids;
+    json_int_t version;
+
+    if (refs == NULL || json_is_null(refs))
+        return 0;
+    if (!json_is_array(refs)) {
+        snprintf(err, errlen, "references must be an array");
+        return -1;
+    }
+    json_array_foreach(refs, i, r) {
+        const char *name = json_string_value(json_object_get(r, "name"));
+        const char *subject = json_string_value(json_object_get(r, "subject"));
+
+        version = json_integer_value(json_object_get(r, "version"));
+        if (!json_is_object(r) || name == NULL || subject == NULL ||
+            !json_is_integer(json_object_get(r, "version")) || json_object_size(r) != 3) {
+            snprintf(err, errlen, "references[%zu] must be {name, subject, version}", i);
+            return -1;
+        }
+        ids = json_object_get(st->subjects, subject);
+        if (ids == NULL || version < 1 || (size_t)version > json_array_size(ids)) {
+            snprintf(err, errlen, "references[%zu]: %.200s version %lld is not registered", i, subject,
+                     (long long)version);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The registered view of a schema: {schema, schemaType unless AVRO, references unless empty}.
+ * With serialized set, a PROTOBUF schema's "serialized" text replaces the schema. */
+json_t *registry_schema_view(const json_t *s, int serialized)
+{
+    const char *type = json_string_value(json_object_get(s, "schemaType"));
+    json_t *text = json_object_get(s, "schema"), *refs = references_or_empty(s);
+    json_t *ser = json_object_get(s, "serialized");
+    json_t *v;
+
+    if (serialized && strcmp(type, "PROTOBUF") == 0 && json_is_string(ser))
+        text = ser;
+    v = json_pack("{s:O}", "schema", text);
+    if (v != NULL && strcmp(type, "AVRO") != 0)
+        json_object_set_new(v, "schemaType", json_string(type));
+    if (v != NULL && refs != NULL && json_array_size(refs) > 0)
+        json_object_set(v, "references", refs);
+    return v;
+}
+
+json_t *registry_version_view(const json_t *s, const char *subject, size_t version, int serialized)
+{
+    json_t *v = registry_schema_view(s, serialized);
+
+    if (v != NULL) {
+        json_object_set_new(v, "subject", json_string(subject));
+        json_object_set_new(v, "version", json_integer((json_int_t)version));
+        json_object_set(v, "id", json_object_get(s, "id"));
+    }
+    return v;
+}
+
+json_t *registry_state_dump(const struct registry_state *st)
+{
+    return json_pack("{s:O, s:O}", "schemas", st->schemas, "subjects", st->subjects);
+}
+
+void registry_state_save(const struct registry_state *st)
+{
+    json_t *doc;
+    char *text, err[512];
+
+    if (st->dump_path == NULL)
+        return;
+    doc = registry_state_dump(st);
+    text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    if (text == NULL || tool_write_file_atomic(st->dump_path, text, err, sizeof err) != 0)
+        fprintf(stderr, "schema-registry: --dump %s: %s\n", st->dump_path, text ? err : "out of memory");
+    free(text);
+    json_decref(doc);
+}
+
+int registry_schema_type_valid(const char *type)
+{
+    return strcmp(type, "AVRO") == 0 || strcmp(type, "PROTOBUF") == 0 || strcmp(type, "JSON") == 0;
+}
+
+/* Loads a dump into an empty registry; 0 or -1 with err set. */
+int registry_state_load(struct registry_state *st, const char *path, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, 0, &jerr), *schemas, *subjects, *s, *ids, *id;
+    const char *key;
+    size_t i, k;
+    int rc = -1;
+
+    if (doc == NULL) {
+        snprintf(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
+        return -1;
+    }
+    schemas = json_object_get(doc, "schemas");
+    subjects = json_object_get(doc, "subjects");
+    if (!json_is_array(schemas) || !json_is_object(subjects) || json_array_size(schemas) > REGISTRY_SCHEMAS_MAX ||
+        json_object_size(subjects) > REGISTRY_SCHEMAS_MAX) {
+        snprintf(err, errlen, "%s: want {\"schemas\": [...] (at most %d), \"subjects\": {...}}", path,
+                 REGISTRY_SCHEMAS_MAX);
+        goto out;
+    }
+    json_array_foreach(schemas, i, s) {
+        json_int_t n = json_integer_value(json_object_get(s, "id"));
+        const char *type = json_string_value(json_object_get(s, "schemaType"));
+
+        if (!json_is_string(json_object_get(s, "schema")) || n < 1 || n >= REGISTRY_SCHEMAS_MAX * 100L ||
+            type == NULL || !registry_schema_type_valid(type) || registry_schema_by_id(st, n) != NULL ||
+            (json_object_get(s, "serialized") != NULL && !json_is_string(json_object_get(s, "serialized")))) {
+            snprintf(err, errlen, "%s: schemas[%zu]: want a new id >= 1, schemaType AVRO|PROTOBUF|JSON, "
+                     "a schema string and, if any, a serialized string", path, i);
+            goto out;
+        }
+        json_array_append(st->schemas, s);
+        if (n >= st->next_id)
+            st->next_id = (long)n + 1;
+    }
+    json_object_foreach(subjects, key, ids) {
+        if (!json_is_array(ids)) {
+            snprintf(err, errlen, "%s: subjects.%.200s: want an array of ids", path, key);
+            goto out;
+        }
+        json_array_foreach(ids, k, id)
+            if (registry_schema_by_id(st, json_integer_value(id)) == NULL) {
+                snprintf(err, errlen, "%s: subjects.%.200s[%zu]: no schema with that id", path, key, k);
+                goto out;
+            }
+        json_object_set(st->subjects, key, ids);
+    }
+    /* References are checked once every subject is known, whatever the order. */
+    json_array_foreach(st->schemas, i, s)
+        if (registry_references_check(st, json_object_get(s, "references"), err, errlen) != 0)
+            goto out;
+    rc = 0;
+out:
+    json_decref(doc);
+    return rc;
+}
+
+
+json_t *registry_register(struct registry_state *st, const char *subject, const char *type, const char *text,
+                          const json_t *refs, int *changed, char *err, size_t errlen)
+{
+    json_t *s = registry_schema_find(st, type, text, refs), *ids, *id;
+    size_t i;
+
+    *changed = 0;
+    if (s == NULL) {
+        if (json_array_size(st->schemas) >= REGISTRY_SCHEMAS_MAX) {
+            snprintf(err, errlen, "at most %d schemas", REGISTRY_SCHEMAS_MAX);
+            return NULL;
+        }
+        s = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)st->next_id, "schemaType", type, "schema", text);
+        if (s == NULL || (refs != NULL && json_object_set(s, "references", (json_t *)refs) != 0) ||
+            json_array_append_new(st->schemas, s) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+        st->next_id++;
+        *changed = 1;
+    }
+    ids = json_object_get(st->subjects, subject);
+    if (ids == NULL && json_object_size(st->subjects) >= REGISTRY_SCHEMAS_MAX) {
+        snprintf(err, errlen, "at most %d subjects", REGISTRY_SCHEMAS_MAX);
+        return NULL;
+    }
+    if (ids == NULL) {
+        ids = json_array();
+        if (ids == NULL || json_object_set_new(st->subjects, subject, ids) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+    }
+    json_array_foreach(ids, i, id)
+        if (json_equal(id, json_object_get(s, "id")))
+            return s;
+    if (json_array_append(ids, json_object_get(s, "id")) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    *changed = 1;
+    return s;
+}
