@@ -14,7 +14,7 @@ char *uri_decode(const char *s, size_t len, int plus);
 
 /**
  * @brief The percent-decoded value of parameter @p name in query string @p query ("a=1&b=%20")
- * ('+' is a space). @return a malloc'd string, or NULL when absent, empty, badly encoded or
+ * ('+' is a space). @return a malloc'd string ("" for "name="), or NULL when absent, badly encoded or
  * holding a NUL.
  */
 char *uri_query_param(const char *query, const char *name);
