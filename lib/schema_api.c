@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "uri.h"
 
 #define SEGMENTS_MAX 8
@@ -19,6 +20,8 @@ void schema_api_error(struct schema_api_reply *rp, int status, int code, const c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    for (size_t n = strlen(msg), at; (at = json_utf8_invalid_at(msg, n)) < n; n--)
+        memmove(msg + at, msg + at + 1, n - at);   /* a "%.200s" may cut a character: drop its bytes */
     json_decref(rp->body);
     rp->status = status;
     rp->body = json_pack("{s:i, s:s}", "error_code", code, "message", msg);
@@ -256,7 +259,7 @@ static json_t *subjects_list(const struct schema_store *st)
 }
 
 /* Splits the path into percent-decoded segments; the count, or -1 when there are too many or
- * one does not decode. seg[] must be freed by the caller. */
+ * one does not decode to UTF-8 (subjects are JSON strings). seg[] must be freed by the caller. */
 static int path_split(const char *path, char **seg, int max)
 {
     int n = 0;
@@ -269,7 +272,7 @@ static int path_split(const char *path, char **seg, int max)
 
         slash = strchr(p, '/');
         len = slash ? (size_t)(slash - p) : strlen(p);
-        if (n == max || (seg[n] = uri_decode(p, len, 0)) == NULL)
+        if (n == max || (seg[n] = uri_decode(p, len, 0)) == NULL || !json_utf8_valid(seg[n], strlen(seg[n])))
             return -1;
         n++;
         p += len;

@@ -111,6 +111,14 @@ static void test_errors(void **state)
     assert_memory_equal(ask(&st, "GET", "/subjects/a/b/c/d/e/f/g/h/i/j", NULL, NULL, NULL), "404 {\"error_code\":404,", 21);
     assert_memory_equal(ask(&st, "GET", "/subjects/a%zz/versions", NULL, NULL, NULL), "404 {\"error_code\":404,", 21);
     assert_memory_equal(ask(&st, "GET", "/subjects/a%00/versions", NULL, NULL, NULL), "404 {\"error_code\":404,", 21);
+    assert_memory_equal(ask(&st, "POST", "/subjects/%ff/versions", NULL, AVRO_A, NULL), "404 {\"error_code\":404,", 21);
+    assert_memory_equal(ask(&st, "POST", "/subjects/\xff", NULL, AVRO_A, NULL), "404 {\"error_code\":404,", 21);
+    /* the message cuts the subject at 200 bytes, here inside a two-byte character */
+    assert_string_equal(ask(&st, "GET", "/subjects/"
+                            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                            "%C3%A9/versions", NULL, NULL, NULL) + 4 + 31 + 9 + 199,
+                        "' not found.\"}");
     schema_store_free(&st);
 }
 
