@@ -564,6 +564,11 @@ fail:
 
 struct conf *conf_load(const char *file, struct cfg_errors *errs)
 {
+    return conf_load_with(file, NULL, errs);
+}
+
+struct conf *conf_load_with(const char *file, const struct conf_load_opts *opts, struct cfg_errors *errs)
+{
     struct conf_ctx ctx = { .errs = errs };
     struct conf_src src;
     struct conf_main *cm = NULL;
@@ -586,7 +591,7 @@ struct conf *conf_load(const char *file, struct cfg_errors *errs)
     }
     ctx.nerr += cfg_apply(conf_opts, src.root, cm, &src.doc, "", NULL, errs);
     conf_kafka_load(&ctx, &src.doc, &cm->conf);
-    ctx.nerr += conf_products_load(&cm->conf.products, file, &src.doc, errs);
+    ctx.nerr += conf_products_load(&cm->conf.products, file, &src.doc, opts && opts->registry_given, errs);
     if (cm->conf.sinks_dir && cm->conf.sinks_dir[0]) {
         /* messages name the directory as written, not with values from the environment */
         shown_dir = conf_dir_resolve(file,

@@ -37,6 +37,15 @@ struct conf {
  */
 struct conf *conf_load(const char *file, struct cfg_errors *errs);
 
+/* How a caller relaxes the checks of conf_load. */
+struct conf_load_opts {
+    int registry_given;         /* `sluice dev --registry`: topics with a "confluent" format need no
+                                 * registry.url, the caller sets it (conf_products_set_url) */
+};
+
+/** @brief conf_load, with @p opts (NULL: as conf_load). */
+struct conf *conf_load_with(const char *file, const struct conf_load_opts *opts, struct cfg_errors *errs);
+
 /** @brief Free a configuration and its sinks (calling each sink's ops->destroy). */
 void conf_free(struct conf *conf);
 

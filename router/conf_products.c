@@ -125,7 +125,7 @@ static int contract_load(struct conf_topic *t, const char *main_file, const stru
 }
 
 int conf_products_load(struct conf_products *p, const char *main_file, const struct cfg_doc *doc,
-                       struct cfg_errors *errs)
+                       int registry_given, struct cfg_errors *errs)
 {
     json_t *topics = p->topics_json, *obj;
     const char *name;
@@ -179,7 +179,7 @@ int conf_products_load(struct conf_products *p, const char *main_file, const str
         nerr += cfg_apply(conf_topic_opts, obj, t, doc, path, NULL, errs);
         if (t->contract && nerr == before)
             nerr += contract_load(t, main_file, doc, path, errs);
-        if (!p->registry.url && (t->value_format == CONF_VALUE_CONFLUENT || t->key_format == CONF_KEY_CONFLUENT)) {
+        if (!p->registry.url && !registry_given && (t->value_format == CONF_VALUE_CONFLUENT || t->key_format == CONF_KEY_CONFLUENT)) {
             cfg_path_key(item, sizeof item, path, t->value_format == CONF_VALUE_CONFLUENT ? "value_format" : "key_format");
             cfg_error(errs, doc, item, "\"confluent\" needs the registry section (registry.url)");
             nerr++;
@@ -224,4 +224,15 @@ void conf_products_free(struct conf_products *p)
     p->topics = NULL;
     p->topics_json = NULL;
     p->ntopics = 0;
+}
+
+int conf_products_set_url(struct conf_products *p, const char *url)
+{
+    char *copy = strdup(url);
+
+    if (!copy)
+        return -1;
+    free(p->registry.url);
+    p->registry.url = copy;
+    return 0;
 }

@@ -50,17 +50,22 @@ extern const struct cfg_opt conf_topic_opts[];
 /**
  * @brief Turn @p p->topics_json (the "topics" object of @p doc) into @p p->topics, checking
  * each entry against conf_topic_opts and against the registry section (a confluent format needs
- * registry.url), and compiling each contract (a JSON Schema file, relative to @p main_file).
+ * registry.url, unless @p registry_given: `sluice dev --registry` sets the url itself), and
+ * compiling each contract (a JSON Schema file, relative to @p main_file).
  * @return the number of errors added to @p errs.
  */
 int conf_products_load(struct conf_products *p, const char *main_file, const struct cfg_doc *doc,
-                       struct cfg_errors *errs);
+                       int registry_given, struct cfg_errors *errs);
 
 /** @brief The entry of @p topic, or NULL (JSON values, keys as bytes). */
 const struct conf_topic *conf_products_topic(const struct conf_products *p, const char *topic);
 
 /** @brief 1 when some topic needs the registry. */
 int conf_products_use_registry(const struct conf_products *p);
+
+/** @brief Point the registry section at @p url, whatever the file said (`sluice dev --registry`);
+ * 0, or -1 when out of memory. */
+int conf_products_set_url(struct conf_products *p, const char *url);
 
 /** @brief Free what conf_products_load and the registry table stored. */
 void conf_products_free(struct conf_products *p);

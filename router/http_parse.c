@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "http_server.h"
+#include "lib/uri.h"
 
 static const char *const reject_names[HTTP_REJECT_COUNT] = {
     [HTTP_REJECT_HEADERS_TOO_LARGE] = "headers_too_large",
@@ -240,48 +241,7 @@ const char *http_head_field(const struct http_head *h, const char *buf, const ch
     return NULL;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *http_query_param(const char *query, const char *name)
 {
-    size_t nlen = strlen(name);
-
-    while (query && *query) {
-        const char *amp = strchr(query, '&');
-        size_t plen = amp ? (size_t)(amp - query) : strlen(query);
-        if (plen > nlen && memcmp(query, name, nlen) == 0 && query[nlen] == '=') {
-            const char *v = query + nlen + 1, *vend = query + plen;
-            char *out = malloc((size_t)(vend - v) + 1), *o = out;
-            if (!out)
-                return NULL;
-            while (v < vend) {
-                if (*v == '%') {
-                    int c = vend - v >= 3 && hex_value(v[1]) >= 0 && hex_value(v[2]) >= 0
-                                ? hex_value(v[1]) * 16 + hex_value(v[2]) : -1;
-                    if (c <= 0) {      /* a bad escape, or %00 */
-                        free(out);
-                        return NULL;
-                    }
-                    *o++ = (char)c;
-                    v += 3;
-                } else {
-                    *o++ = *v == '+' ? ' ' : *v;
-                    v++;
-                }
-            }
-            *o = '\0';
-            return out;
-        }
-        query = amp ? amp + 1 : NULL;
-    }
-    return NULL;
+    return uri_query_param(query, name);
 }

@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "dev_registry.h"
 #include "router.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -28,11 +29,16 @@ static void usage(FILE *out)
         "usage: sluice run   -c FILE [--dry-run]  run the router; a dry run prints each batch as JSON\n"
         "                                       instead of sending it, and commits nothing\n"
         "       sluice check -c FILE            validate FILE and every sink file; exit 2 on any problem\n"
-        "       sluice dev   -c FILE [-p N]     run on an embedded Kafka (N partitions per topic, default 4)\n"
+        "       sluice dev   -c FILE [-p N] [--registry [HOST:]PORT [--registry-load DUMP]]\n"
+        "                                       run on an embedded Kafka (N partitions per topic, default 4),\n"
+        "                                       and with --registry an embedded Schema Registry too\n"
         "       sluice reference                print the configuration reference (Markdown)\n"
         "       sluice version\n"
         "options: -c, --config FILE   the main configuration file\n"
         "         -p, --partitions N  (dev) partitions of each topic it creates\n"
+        "         --registry [HOST:]PORT  (dev) serve a Schema Registry in the process on PORT (0: any;\n"
+        "                             HOST default 127.0.0.1); registry.url points at it\n"
+        "         --registry-load DUMP  (dev) start it with the schemas of DUMP (schema-registry's --dump)\n"
         "         -l, --log-level L   debug, info, warn or error (overrides log.level)\n"
         "         -n, --dry-run       (run, dev) show what would be sent, send nothing\n");
 }
@@ -44,6 +50,13 @@ static int print_errors(struct cfg_errors *errs)
     fprintf(stderr, "%zu problem%s found\n", errs->n, errs->n == 1 ? "" : "s");
     return EXIT_USAGE;
 }
+
+/* What `sluice dev` brings: its options. */
+struct dev_opts {
+    int partitions;
+    const char *registry_listen;    /* "HOST:PORT" of the embedded Schema Registry, or NULL */
+    const char *registry_load;      /* its starting state, or NULL */
+};
 
 /* The embedded Kafka of `sluice dev`: librdkafka's mock cluster, in this process. */
 struct dev_kafka {
@@ -100,6 +113,8 @@ struct app {
     const char *file;
     const char *bootstrap;          /* sluice dev: the embedded Kafka */
     struct dev_kafka dk;
+    struct dev_registry *dreg;      /* sluice dev --registry: registry.url points at it */
+    struct conf_load_opts load_opts;
     struct conf *conf;
     struct router *router;
     struct conf *next_conf;         /* a validated reload waiting for the drain */
@@ -130,6 +145,10 @@ static int app_router_start(struct app *app, struct conf *conf, const struct rou
 {
     if (app->dk.mcluster)
         dev_kafka_create_topics(&app->dk, conf);
+    if (app->dreg && conf_products_set_url(&conf->products, dev_registry_url(app->dreg)) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     if (!(app->router = router_new(app->eb, conf, app->bootstrap, err, errlen)))
         return -1;
     router_on_stopped(app->router, app_on_router_stopped, app);
@@ -203,7 +222,7 @@ static int app_reload(struct app *app, const char *trigger, char *msg, size_t ms
         snprintf(msg, msglen, "shutting down");
         return -1;
     }
-    if (!(conf = conf_load(app->file, &errs))) {
+    if (!(conf = conf_load_with(app->file, &app->load_opts, &errs))) {
         for (size_t i = 0; i < errs.n; i++) {
             LOG(LOG_ERROR, "reload (%s) refused: %s", trigger, errs.msgs[i]);
             if (used < msglen)
@@ -262,8 +281,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         event_base_loopexit(app->eb, NULL);
 }
 
-/* Takes @p conf (a reload replaces and frees it). */
-static int command_run(struct conf *conf, const char *file, int dev, int partitions, int dry_run)
+/* Takes @p conf (a reload replaces and frees it). @p dev: sluice dev's options, NULL for run. */
+static int command_run(struct conf *conf, const char *file, const struct dev_opts *dev, int dry_run)
 {
     struct app app = { .file = file, .conf = conf, .dry_run = dry_run };
     struct event *signals[3] = { NULL, NULL, NULL };
@@ -280,10 +299,19 @@ static int command_run(struct conf *conf, const char *file, int dev, int partiti
         goto out;
     }
     if (dev) {
-        if (dev_kafka_start(&app.dk, partitions) != 0)
+        if (dev_kafka_start(&app.dk, dev->partitions) != 0)
             goto out;
         app.bootstrap = rd_kafka_mock_cluster_bootstraps(app.dk.mcluster);
+        if (dev->registry_listen) {
+            app.load_opts.registry_given = 1;
+            if (!(app.dreg = dev_registry_new(app.eb, dev->registry_listen, dev->registry_load, err, sizeof err))) {
+                LOG(LOG_ERROR, "cannot start: %s", err);
+                goto out;
+            }
+        }
         printf("sluice dev: embedded Kafka at %s\n", app.bootstrap);
+        if (app.dreg)
+            printf("sluice dev: embedded Schema Registry at %s\n", dev_registry_url(app.dreg));
         printf("  produce:  kcat -P -b %s -t %s -K:   (lines key:value)\n", app.bootstrap,
                conf->nsinks ? conf->sinks[0]->topics.v[0] : "TOPIC");
         printf("  stop:     Ctrl-C\n");
@@ -323,11 +351,26 @@ out:
     if (app.next_conf)
         conf_free(app.next_conf);
     conf_free(app.conf);
+    dev_registry_free(app.dreg);
     dev_kafka_stop(&app.dk);
     if (app.eb)
         event_base_free(app.eb);
     return rc;
 }
+
+/* --registry [HOST:]PORT into "HOST:PORT" (127.0.0.1 by default) in @p out; 0 or -1. */
+static int registry_listen_parse(const char *arg, char *out, size_t outlen)
+{
+    const char *colon = strrchr(arg, ':'), *port = colon ? colon + 1 : arg;
+    char *end;
+    long n = strtol(port, &end, 10);
+
+    if (!*port || *end || n < 0 || n > 65535 || port[strspn(port, "0123456789")] || (colon && colon == arg))
+        return -1;
+    return (size_t)snprintf(out, outlen, colon ? "%s" : "127.0.0.1:%s", arg) < outlen ? 0 : -1;
+}
+
+enum { OPT_REGISTRY = 256, OPT_REGISTRY_LOAD };
 
 int main(int argc, char **argv)
 {
@@ -336,13 +379,17 @@ int main(int argc, char **argv)
         { "partitions", required_argument, NULL, 'p' },
         { "log-level", required_argument, NULL, 'l' },
         { "dry-run", no_argument, NULL, 'n' },
+        { "registry", required_argument, NULL, OPT_REGISTRY },
+        { "registry-load", required_argument, NULL, OPT_REGISTRY_LOAD },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *command, *file = NULL, *level = NULL;
     struct cfg_errors errs = { 0 };
     struct conf *conf;
-    int partitions = 4, opt, rc, dry_run = 0;
+    struct dev_opts dev = { .partitions = 4 };
+    char registry_listen[300];
+    int opt, rc, dry_run = 0;
 
     if (argc < 2) {
         usage(stderr);
@@ -371,14 +418,22 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'c': file = optarg; break;
         case 'p':
-            partitions = atoi(optarg);
-            if (partitions < 1 || partitions > 1000) {
+            dev.partitions = atoi(optarg);
+            if (dev.partitions < 1 || dev.partitions > 1000) {
                 fprintf(stderr, "sluice: --partitions must be 1..1000\n");
                 return EXIT_USAGE;
             }
             break;
         case 'l': level = optarg; break;
         case 'n': dry_run = 1; break;
+        case OPT_REGISTRY:
+            if (registry_listen_parse(optarg, registry_listen, sizeof registry_listen) != 0) {
+                fprintf(stderr, "sluice: --registry wants [HOST:]PORT (PORT 0..65535; 0 picks a free one)\n");
+                return EXIT_USAGE;
+            }
+            dev.registry_listen = registry_listen;
+            break;
+        case OPT_REGISTRY_LOAD: dev.registry_load = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }
@@ -388,7 +443,16 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (!(conf = conf_load(file, &errs))) {
+    if ((dev.registry_listen || dev.registry_load) && strcmp(command, "dev") != 0) {
+        fprintf(stderr, "sluice %s: --registry and --registry-load go with dev\n", command);
+        return EXIT_USAGE;
+    }
+    if (dev.registry_load && !dev.registry_listen) {
+        fprintf(stderr, "sluice dev: --registry-load needs --registry\n");
+        return EXIT_USAGE;
+    }
+    if (!(conf = conf_load_with(file, &(struct conf_load_opts){ .registry_given = dev.registry_listen != NULL },
+                                &errs))) {
         rc = print_errors(&errs);
         cfg_errors_clear(&errs);
         return rc;
@@ -425,5 +489,5 @@ int main(int argc, char **argv)
         conf_free(conf);
         return EXIT_USAGE;
     }
-    return command_run(conf, file, strcmp(command, "dev") == 0, partitions, dry_run);
+    return command_run(conf, file, strcmp(command, "dev") == 0 ? &dev : NULL, dry_run);
 }

@@ -16,25 +16,10 @@
  *
  * It prints "PORT=<port>" on stdout once it listens, and exits 0 on SIGTERM or SIGINT.
  *
- * Registry API (subjects and versions are path segments, percent-decoded):
- *   POST /subjects/{s}/versions        register {schema, schemaType?, references?} -> {id}
- *   POST /subjects/{s}                 look up a schema under s -> {subject, id, version, schema...}
- *   GET  /subjects                     ["s", ...]
- *   GET  /subjects/{s}/versions        [1, 2, ...]
- *   GET  /subjects/{s}/versions/{v|latest|-1}[/schema]
- *   GET  /schemas/ids/{id}[?subject=&format=serialized]   {schema, schemaType?, references?}
- *   GET  /schemas/ids/{id}/schema      the schema text alone
- *   GET  /schemas/ids/{id}/versions    [{subject, version}, ...]
- *   GET  /schemas/types                ["AVRO", "JSON", "PROTOBUF"]
- * Like the real registry, an identical schema (type, text, references) gets one id whatever the
- * subject; ids count from 1; schemaType is left out for AVRO and references when empty; errors
- * are {"error_code":40401|40402|40403|42201|42202|404|405|401,"message":...}; any other path
- * (e.g. /associations/..., which the JS client asks and tolerates) is 404 {"error_code":404}.
- * Schema texts are stored as given (no canonicalisation). For format=serialized of a PROTOBUF
- * schema the answer is the schema's "serialized" text from the dump when it has one, else the
- * registered text itself: the JS client registers base64 FileDescriptorProtos already.
+ * Registry API: lib/schema_api.h (this tool adds the transport, the modes, the request log,
+ * authentication ({"error_code":401,...}) and the test control below).
  *
- * State dump (--load, --dump, GET /_dump): see tools/common/registry_state.h.
+ * State dump (--load, --dump, GET /_dump): see lib/schema_store.h.
  *
  * Test control (need the --control-token when one is given; never recorded in --out):
  *   POST /_control {"mode":"ok"} | {"mode":"slow","delay_ms":N} | {"mode":"hang"} |
@@ -53,7 +38,6 @@
  *   "status": null when the request was never answered (hang, down, client gone). */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +46,8 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "tools/common/registry_state.h"
+#include "lib/schema_api.h"
+#include "lib/schema_store.h"
 #include "tools/common/tool_http.h"
 #include "tools/common/tool_util.h"
 
@@ -78,7 +63,6 @@
 #define HEADERS_MAX (64L * 1024)
 #define STATS_PATHS_MAX 1024
 #define PENDING_MAX 1024                 /* requests held or delayed at once; more get 503 */             /* distinct paths counted; the rest under "(other)" */
-#define SEGMENTS_MAX 8
 #define RETRY_AFTER_MAX 32
 
 enum mode_kind { MODE_OK, MODE_SLOW, MODE_HANG, MODE_DOWN, MODE_STATUS };
@@ -115,19 +99,13 @@ struct registry {
     const char *control_token;
     char *basic_auth;                    /* "Basic ..." expected, or NULL */
     char *bearer_auth;                   /* "Bearer ..." expected, or NULL */
-    struct registry_state state;
+    struct schema_store state;
+    const char *dump_path;               /* written after each change, or NULL */
     json_t *by_path;                     /* request counts per path */
     unsigned long requests;
     unsigned long npending;
     struct mode mode;
     struct pending_list pending;
-};
-
-/* One answer: a status with a JSON body, or a raw text body. */
-struct reply {
-    int status;
-    json_t *body;
-    char *raw;
 };
 
 static void usage(FILE *out)
@@ -212,314 +190,40 @@ static struct mode mode_take(struct registry *reg)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* State */
-
-/* ------------------------------------------------------------------------------------------ */
-/* Registry endpoints */
-
-static void reply_error(struct reply *rp, int status, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void reply_error(struct reply *rp, int status, int code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    rp->status = status;
-    rp->body = json_pack("{s:i, s:s}", "error_code", code, "message", msg);
-}
-
-static void reply_json(struct reply *rp, json_t *body)
-{
-    rp->status = body != NULL ? 200 : 500;
-    rp->body = body != NULL ? body : json_pack("{s:i, s:s}", "error_code", 50001, "message", "out of memory");
-}
-
-/* The ids of a subject, or NULL with a 40401 reply. */
-static json_t *subject_ids(struct registry *reg, const char *subject, struct reply *rp)
-{
-    json_t *ids = json_object_get(reg->state.subjects, subject);
-
-    if (ids == NULL)
-        reply_error(rp, 404, 40401, "Subject '%.200s' not found.", subject);
-    return ids;
-}
-
-/* Version text "latest", "-1" or 1..n into *version; a reply on failure. */
-static int version_parse(const char *text, const json_t *ids, size_t *version, struct reply *rp)
-{
-    long v;
-
-    if (strcmp(text, "latest") == 0 || strcmp(text, "-1") == 0) {
-        *version = json_array_size(ids);
-        return 0;
-    }
-    if (tool_parse_long(text, 1, 2147483647L, &v) != 0) {
-        reply_error(rp, 422, 42202, "The specified version '%.64s' is not a valid version id. Allowed "
-                    "values are between [1, 2^31-1] and the string \"latest\"", text);
-        return -1;
-    }
-    if ((size_t)v > json_array_size(ids)) {
-        reply_error(rp, 404, 40402, "Version %ld not found.", v);
-        return -1;
-    }
-    *version = (size_t)v;
-    return 0;
-}
-
-/* Parses a register or lookup body into type, text and references; a reply on failure. */
-static int schema_body_parse(struct registry *reg, struct evhttp_request *req, json_t **doc,
-                             const char **type, const char **text, json_t **refs, struct reply *rp)
-{
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    json_error_t jerr;
-    json_t *parsed;
-    char err[512];
-
-    *doc = json_loadb(len ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, &jerr);
-    if (*doc == NULL || !json_is_object(*doc)) {
-        reply_error(rp, 422, 42201, "Invalid schema: the body is not a JSON object: %s",
-                    *doc ? "not an object" : jerr.text);
-        return -1;
-    }
-    *text = json_string_value(json_object_get(*doc, "schema"));
-    *type = json_string_value(json_object_get(*doc, "schemaType"));
-    *refs = json_object_get(*doc, "references");
-    if (*type == NULL)
-        *type = "AVRO";
-    if (*text == NULL || !registry_schema_type_valid(*type)) {
-        reply_error(rp, 422, 42201, "Invalid schema: want \"schema\" text and schemaType AVRO, PROTOBUF "
-                    "or JSON");
-        return -1;
-    }
-    if (registry_references_check(&reg->state, *refs, err, sizeof err) != 0) {
-        reply_error(rp, 422, 42201, "Invalid schema: %s", err);
-        return -1;
-    }
-    if (json_is_null(*refs) || (json_is_array(*refs) && json_array_size(*refs) == 0))
-        *refs = NULL;   /* no references, however they are written, is one identity */
-    if (strcmp(*type, "PROTOBUF") != 0) {   /* Avro and JSON Schema are JSON documents */
-        parsed = json_loads(*text, JSON_DECODE_ANY, &jerr);
-        if (parsed == NULL) {
-            reply_error(rp, 422, 42201, "Invalid schema: not JSON: %s at %d", jerr.text, jerr.position);
-            return -1;
-        }
-        json_decref(parsed);
-    }
-    return 0;
-}
-
-static void on_register(struct registry *reg, struct evhttp_request *req, const char *subject,
-                        struct reply *rp)
-{
-    const char *type, *text;
-    json_t *doc = NULL, *refs, *s;
-    char err[256];
-    int changed;
-
-    if (schema_body_parse(reg, req, &doc, &type, &text, &refs, rp) == 0) {
-        s = registry_register(&reg->state, subject, type, text, refs, &changed, err, sizeof err);
-        if (s == NULL)
-            reply_error(rp, 500, 50001, "%s", err);
-        else
-            reply_json(rp, json_pack("{s:O}", "id", json_object_get(s, "id")));
-        if (changed)
-            registry_state_save(&reg->state);
-    }
-    json_decref(doc);
-}
-
-static void on_lookup(struct registry *reg, struct evhttp_request *req, const char *subject,
-                      struct reply *rp)
-{
-    const char *type, *text;
-    json_t *doc = NULL, *refs, *s, *ids, *id;
-    size_t i;
-
-    if ((ids = subject_ids(reg, subject, rp)) == NULL ||
-        schema_body_parse(reg, req, &doc, &type, &text, &refs, rp) != 0)
-        goto out;
-    s = registry_schema_find(&reg->state, type, text, refs);
-    json_array_foreach(ids, i, id)
-        if (s != NULL && json_equal(id, json_object_get(s, "id")))
-            break;
-    if (s == NULL || i == json_array_size(ids))
-        reply_error(rp, 404, 40403, "Schema not found");
-    else
-        reply_json(rp, registry_version_view(s, subject, i + 1, 0));
-out:
-    json_decref(doc);
-}
-
-static void on_schema_by_id(struct registry *reg, const char *id_text, const char *tail, int serialized,
-                            struct reply *rp)
-{
-    long id;
-    json_t *s = NULL, *list, *ids, *one;
-    const char *subject;
-    size_t i;
-
-    if (tool_parse_long(id_text, 1, 2147483647L, &id) == 0)
-        s = registry_schema_by_id(&reg->state, id);
-    if (s == NULL) {
-        reply_error(rp, 404, 40403, "Schema %.32s not found", id_text);
-    } else if (tail == NULL) {
-        reply_json(rp, registry_schema_view(s, serialized));
-    } else if (strcmp(tail, "schema") == 0) {
-        rp->status = 200;
-        rp->raw = strdup(json_string_value(json_object_get(s, "schema")));
-    } else if (strcmp(tail, "versions") == 0) {
-        list = json_array();
-        json_object_foreach(reg->state.subjects, subject, ids)
-            json_array_foreach(ids, i, one)
-                if (json_integer_value(one) == id)
-                    json_array_append_new(list, json_pack("{s:s, s:I}", "subject", subject, "version",
-                                                          (json_int_t)(i + 1)));
-        reply_json(rp, list);
-    } else {
-        reply_error(rp, 404, 404, "HTTP 404 Not Found");
-    }
-}
-
-static void on_subject_get(struct registry *reg, char **seg, int nseg, int serialized, struct reply *rp)
-{
-    json_t *ids = subject_ids(reg, seg[1], rp), *list, *s;
-    size_t version, i;
-
-    if (ids == NULL)
-        return;
-    if (nseg == 3) {
-        list = json_array();
-        for (i = 1; list != NULL && i <= json_array_size(ids); i++)
-            json_array_append_new(list, json_integer((json_int_t)i));
-        reply_json(rp, list);
-        return;
-    }
-    if (version_parse(seg[3], ids, &version, rp) != 0)
-        return;
-    if (version == 0) {
-        reply_error(rp, 404, 40402, "Version latest not found.");
-        return;
-    }
-    s = registry_schema_by_id(&reg->state, json_integer_value(json_array_get(ids, version - 1)));
-    if (nseg == 4) {
-        reply_json(rp, registry_version_view(s, seg[1], version, serialized));
-    } else if (strcmp(seg[4], "schema") == 0) {
-        rp->status = 200;
-        rp->raw = strdup(json_string_value(json_object_get(s, "schema")));
-    } else {
-        reply_error(rp, 404, 404, "HTTP 404 Not Found");
-    }
-}
-
-static json_t *subjects_list(const struct registry *reg)
-{
-    json_t *list = json_array(), *ids;
-    const char *subject;
-
-    json_object_foreach(reg->state.subjects, subject, ids)
-        if (list != NULL)
-            json_array_append_new(list, json_string(subject));
-    return list;
-}
-
-/* Splits the path into percent-decoded segments; the count, or -1 when there are too many or
- * one does not decode. seg[] must be freed by the caller. */
-static int path_split(const char *path, char **seg, int max)
-{
-    int n = 0;
-    const char *p = path, *slash;
-
-    while (*p == '/')
-        p++;
-    while (*p != '\0') {
-        char *raw;
-        size_t len;
-
-        slash = strchr(p, '/');
-        len = slash ? (size_t)(slash - p) : strlen(p);
-        if (n == max || (raw = strndup(p, len)) == NULL)
-            return -1;
-        seg[n] = evhttp_uridecode(raw, 0, NULL);
-        free(raw);
-        if (seg[n] == NULL)
-            return -1;
-        n++;
-        p += len;
-        while (*p == '/')
-            p++;
-    }
-    return n;
-}
-
-static void route(struct registry *reg, struct evhttp_request *req, const char *path, const char *query,
-                  struct reply *rp)
-{
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    struct evkeyvalq params;
-    char *seg[SEGMENTS_MAX] = { 0 };
-    int nseg = path_split(path, seg, SEGMENTS_MAX), serialized = 0;
-    const char *format;
-
-    TAILQ_INIT(&params);
-    if (query != NULL && evhttp_parse_query_str(query, &params) == 0) {
-        format = evhttp_find_header(&params, "format");
-        serialized = format != NULL && strcmp(format, "serialized") == 0;
-    }
-    if (nseg >= 1 && strcmp(seg[0], "subjects") == 0) {
-        if (nseg == 1 && cmd == EVHTTP_REQ_GET)
-            reply_json(rp, subjects_list(reg));
-        else if (nseg == 3 && strcmp(seg[2], "versions") == 0 && cmd == EVHTTP_REQ_POST)
-            on_register(reg, req, seg[1], rp);
-        else if (nseg == 2 && cmd == EVHTTP_REQ_POST)
-            on_lookup(reg, req, seg[1], rp);
-        else if (nseg >= 3 && nseg <= 5 && strcmp(seg[2], "versions") == 0 && cmd == EVHTTP_REQ_GET)
-            on_subject_get(reg, seg, nseg, serialized, rp);
-        else if (nseg == 3 || nseg == 2 || nseg == 4)
-            reply_error(rp, 405, 405, "HTTP 405 Method Not Allowed");
-    } else if (nseg >= 3 && nseg <= 4 && strcmp(seg[0], "schemas") == 0 && strcmp(seg[1], "ids") == 0 &&
-               cmd == EVHTTP_REQ_GET) {
-        on_schema_by_id(reg, seg[2], nseg == 4 ? seg[3] : NULL, serialized, rp);
-    } else if (nseg == 2 && strcmp(seg[0], "schemas") == 0 && strcmp(seg[1], "types") == 0 &&
-               cmd == EVHTTP_REQ_GET) {
-        reply_json(rp, json_pack("[s, s, s]", "AVRO", "JSON", "PROTOBUF"));
-    }
-    if (rp->status == 0)
-        reply_error(rp, 404, 404, "HTTP 404 Not Found");
-    evhttp_clear_headers(&params);
-    for (int i = 0; i < SEGMENTS_MAX; i++)
-        free(seg[i]);
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* HTTP */
 
-static void send_reply(struct evhttp_request *req, const struct reply *rp, const char *retry_after)
+static void send_reply(struct evhttp_request *req, const struct schema_api_reply *rp, const char *retry_after)
 {
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
     struct evbuffer *buf = evbuffer_new();
-    char *text = rp->body ? json_dumps(rp->body, JSON_COMPACT) : NULL;
+    size_t len;
+    char *text = schema_api_reply_text(rp, &len);
 
-    evhttp_add_header(oh, "Content-Type", "application/vnd.schemaregistry.v1+json");
+    evhttp_add_header(oh, "Content-Type", SCHEMA_API_CONTENT_TYPE);
     if (retry_after != NULL && retry_after[0] != '\0')
         evhttp_add_header(oh, "Retry-After", retry_after);
-    if (buf != NULL && (text != NULL || rp->raw != NULL))
-        evbuffer_add_printf(buf, "%s", text != NULL ? text : rp->raw);
+    if (buf != NULL && text != NULL)
+        evbuffer_add(buf, text, len);
     evhttp_send_reply(req, rp->status, NULL, buf);
     if (buf != NULL)
         evbuffer_free(buf);
     free(text);
 }
 
-static void reply_clear(struct reply *rp)
+/* Writes the dump to --dump's file (atomically) when there is one; complains on stderr. */
+static void state_save(const struct registry *reg)
 {
-    json_decref(rp->body);
-    free(rp->raw);
-    memset(rp, 0, sizeof *rp);
+    json_t *doc;
+    char *text, err[512];
+
+    if (reg->dump_path == NULL)
+        return;
+    doc = schema_store_dump(&reg->state);
+    text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    if (text == NULL || tool_write_file_atomic(reg->dump_path, text, err, sizeof err) != 0)
+        fprintf(stderr, "schema-registry: --dump %s: %s\n", reg->dump_path, text ? err : "out of memory");
+    free(text);
+    json_decref(doc);
 }
 
 /* Appends the request's record with its status (0: never answered), flushed at once so a test
@@ -552,18 +256,24 @@ static void serve(struct registry *reg, struct evhttp_request *req, json_t *rec,
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    struct reply rp = { 0 };
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    struct schema_api_reply rp = { 0 };
 
     if (m->kind == MODE_STATUS)
-        reply_error(&rp, m->status, m->status == 401 ? 401 : m->status * 100 + 1,
-                    "status %d set by /_control", m->status);
+        schema_api_error(&rp, m->status, m->status == 401 ? 401 : m->status * 100 + 1,
+                         "status %d set by /_control", m->status);
     else if (!authorized(reg, req))
-        reply_error(&rp, 401, 401, "Unauthorized");
+        schema_api_error(&rp, 401, 401, "Unauthorized");
     else
-        route(reg, req, path ? path : "/", uri ? evhttp_uri_get_query(uri) : NULL, &rp);
+        schema_api_answer(&reg->state, tool_http_method_name(evhttp_request_get_command(req)), path ? path : "/",
+                          uri ? evhttp_uri_get_query(uri) : NULL, body, len, &rp);
+    if (rp.changed)
+        state_save(reg);
     record_write(reg, rec, rp.status);
     send_reply(req, &rp, m->kind == MODE_STATUS ? m->retry_after : NULL);
-    reply_clear(&rp);
+    schema_api_reply_clear(&rp);
 }
 
 static void pending_free(struct pending *p)
@@ -698,37 +408,37 @@ static void on_control(struct registry *reg, struct evhttp_request *req, const c
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
-    struct reply rp = { 0 };
+    struct schema_api_reply rp = { 0 };
     json_error_t jerr;
     json_t *doc = NULL;
     struct mode m;
     char err[512];
 
     if (!tool_http_control_authorized(req, reg->control_token)) {
-        reply_error(&rp, 401, 401, "missing or wrong control token");
+        schema_api_error(&rp, 401, 401, "missing or wrong control token");
     } else if (strcmp(path, "/_stats") == 0 && cmd == EVHTTP_REQ_GET) {
-        reply_json(&rp, json_pack("{s:I, s:O}", "requests", (json_int_t)reg->requests, "by_path", reg->by_path));
+        schema_api_json(&rp, json_pack("{s:I, s:O}", "requests", (json_int_t)reg->requests, "by_path", reg->by_path));
     } else if (strcmp(path, "/_dump") == 0 && cmd == EVHTTP_REQ_GET) {
-        reply_json(&rp, registry_state_dump(&reg->state));
+        schema_api_json(&rp, schema_store_dump(&reg->state));
     } else if (strcmp(path, "/_control") == 0 && cmd == EVHTTP_REQ_GET) {
-        reply_json(&rp, mode_to_json(&reg->mode));
+        schema_api_json(&rp, mode_to_json(&reg->mode));
     } else if (strcmp(path, "/_control") == 0 && cmd == EVHTTP_REQ_POST) {
         doc = json_loadb(len ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, &jerr);
         if (doc == NULL)
-            reply_error(&rp, 400, 400, "bad JSON: %s", jerr.text);
+            schema_api_error(&rp, 400, 400, "bad JSON: %s", jerr.text);
         else if (mode_parse(doc, &m, err, sizeof err) != 0)
-            reply_error(&rp, 400, 400, "%s", err);
+            schema_api_error(&rp, 400, 400, "%s", err);
         else {
             reg->mode = m;
-            reply_json(&rp, json_pack("{s:b, s:o}", "ok", 1, "mode", mode_to_json(&reg->mode)));
+            schema_api_json(&rp, json_pack("{s:b, s:o}", "ok", 1, "mode", mode_to_json(&reg->mode)));
         }
     } else {
-        reply_error(&rp, 404, 404, "control paths: GET/POST /_control, GET /_stats, GET /_dump");
+        schema_api_error(&rp, 404, 404, "control paths: GET/POST /_control, GET /_stats, GET /_dump");
     }
     send_reply(req, &rp, NULL);
     if (doc != NULL && rp.status == 200)
         release_held(reg);
-    reply_clear(&rp);
+    schema_api_reply_clear(&rp);
     json_decref(doc);
 }
 
@@ -795,7 +505,7 @@ int main(int argc, char **argv)
     struct registry reg = { 0 };
     struct tool_http_server srv = { 0 };
     const char *port_file = NULL, *out_path = NULL, *mode_arg = NULL, *load_path = NULL;
-    const char *user = NULL, *password = NULL, *bearer = NULL, *dump_path = NULL;
+    const char *user = NULL, *password = NULL, *bearer = NULL;
     long port = 0;
     char err[512];
     int rc = 1;
@@ -834,7 +544,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--load") == 0)
             load_path = val;
         else if (strcmp(a, "--dump") == 0)
-            dump_path = val;
+            reg.dump_path = val;
         else {
             fprintf(stderr, "schema-registry: %s %s: unknown option or bad value\n", a, val);
             usage(stderr);
@@ -864,12 +574,12 @@ int main(int argc, char **argv)
         reg.basic_auth = basic_auth_header(user, password);
     if (bearer != NULL && asprintf(&reg.bearer_auth, "Bearer %s", bearer) < 0)
         reg.bearer_auth = NULL;
-    if (registry_state_init(&reg.state, dump_path) != 0 || reg.by_path == NULL ||
+    if (schema_store_init(&reg.state) != 0 || reg.by_path == NULL ||
         (user != NULL && reg.basic_auth == NULL) || (bearer != NULL && reg.bearer_auth == NULL)) {
         fprintf(stderr, "schema-registry: out of memory (or --user/--password over 4096 bytes)\n");
         goto out;
     }
-    if (load_path != NULL && registry_state_load(&reg.state, load_path, err, sizeof err) != 0) {
+    if (load_path != NULL && schema_store_load(&reg.state, load_path, err, sizeof err) != 0) {
         fprintf(stderr, "schema-registry: --load %s\n", err);
         goto out;
     }
@@ -877,7 +587,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "schema-registry: %s: %s\n", out_path, strerror(errno));
         goto out;
     }
-    registry_state_save(&reg.state);
+    state_save(&reg);
     if (tool_http_server_start(&srv, "schema-registry", port, port_file, on_request, &reg) != 0)
         goto out;
     reg.eb = srv.eb;
@@ -886,7 +596,7 @@ int main(int argc, char **argv)
     evhttp_set_max_headers_size(reg.http, HEADERS_MAX);
     if (tool_http_server_run(&srv) != 0)
         goto out;
-    registry_state_save(&reg.state);
+    state_save(&reg);
     rc = 0;
 
 out:
@@ -899,7 +609,7 @@ out:
     tool_http_server_free(&srv);
     if (reg.out != NULL)
         fclose(reg.out);
-    registry_state_free(&reg.state);
+    schema_store_free(&reg.state);
     json_decref(reg.by_path);
     free(reg.basic_auth);
     free(reg.bearer_auth);

@@ -1,28 +1,25 @@
-#include "registry_state.h"
+/* The schemas and subjects of a Schema Registry, in memory (schema_store.h). */
+#include "schema_store.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "tools/common/tool_util.h"
-
-int registry_state_init(struct registry_state *st, const char *dump_path)
+int schema_store_init(struct schema_store *st)
 {
     st->schemas = json_array();
     st->subjects = json_object();
     st->next_id = 1;
-    st->dump_path = dump_path;
     return st->schemas != NULL && st->subjects != NULL ? 0 : -1;
 }
 
-void registry_state_free(struct registry_state *st)
+void schema_store_free(struct schema_store *st)
 {
     json_decref(st->schemas);
     json_decref(st->subjects);
     st->schemas = st->subjects = NULL;
 }
 
-json_t *registry_schema_by_id(const struct registry_state *st, json_int_t id)
+json_t *schema_store_by_id(const struct schema_store *st, json_int_t id)
 {
     size_t i;
     json_t *s;
@@ -41,7 +38,7 @@ static json_t *references_or_empty(const json_t *s)
 }
 
 /* The schema with this type, text and references, or NULL. */
-json_t *registry_schema_find(const struct registry_state *st, const char *type, const char *text,
+json_t *schema_store_find(const struct schema_store *st, const char *type, const char *text,
                            const json_t *refs)
 {
     size_t i;
@@ -62,7 +59,7 @@ json_t *registry_schema_find(const struct registry_state *st, const char *type, 
 }
 
 /* Checks a references array: each {name, subject, version} names an existing version. */
-int registry_references_check(const struct registry_state *st, const json_t *refs, char *err, size_t errlen)
+int schema_store_references_check(const struct schema_store *st, const json_t *refs, char *err, size_t errlen)
 {
     size_t i;
     json_t *r, *ids;
@@ -96,7 +93,7 @@ int registry_references_check(const struct registry_state *st, const json_t *ref
 
 /* The registered view of a schema: {schema, schemaType unless AVRO, references unless empty}.
  * With serialized set, a PROTOBUF schema's "serialized" text replaces the schema. */
-json_t *registry_schema_view(const json_t *s, int serialized)
+json_t *schema_store_schema_view(const json_t *s, int serialized)
 {
     const char *type = json_string_value(json_object_get(s, "schemaType"));
     json_t *text = json_object_get(s, "schema"), *refs = references_or_empty(s);
@@ -113,9 +110,9 @@ json_t *registry_schema_view(const json_t *s, int serialized)
     return v;
 }
 
-json_t *registry_version_view(const json_t *s, const char *subject, size_t version, int serialized)
+json_t *schema_store_version_view(const json_t *s, const char *subject, size_t version, int serialized)
 {
-    json_t *v = registry_schema_view(s, serialized);
+    json_t *v = schema_store_schema_view(s, serialized);
 
     if (v != NULL) {
         json_object_set_new(v, "subject", json_string(subject));
@@ -125,33 +122,18 @@ json_t *registry_version_view(const json_t *s, const char *subject, size_t versi
     return v;
 }
 
-json_t *registry_state_dump(const struct registry_state *st)
+json_t *schema_store_dump(const struct schema_store *st)
 {
     return json_pack("{s:O, s:O}", "schemas", st->schemas, "subjects", st->subjects);
 }
 
-void registry_state_save(const struct registry_state *st)
-{
-    json_t *doc;
-    char *text, err[512];
-
-    if (st->dump_path == NULL)
-        return;
-    doc = registry_state_dump(st);
-    text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
-    if (text == NULL || tool_write_file_atomic(st->dump_path, text, err, sizeof err) != 0)
-        fprintf(stderr, "schema-registry: --dump %s: %s\n", st->dump_path, text ? err : "out of memory");
-    free(text);
-    json_decref(doc);
-}
-
-int registry_schema_type_valid(const char *type)
+int schema_store_type_valid(const char *type)
 {
     return strcmp(type, "AVRO") == 0 || strcmp(type, "PROTOBUF") == 0 || strcmp(type, "JSON") == 0;
 }
 
 /* Loads a dump into an empty registry; 0 or -1 with err set. */
-int registry_state_load(struct registry_state *st, const char *path, char *err, size_t errlen)
+int schema_store_load(struct schema_store *st, const char *path, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *doc = json_load_file(path, 0, &jerr), *schemas, *subjects, *s, *ids, *id;
@@ -165,18 +147,18 @@ int registry_state_load(struct registry_state *st, const char *path, char *err, 
     }
     schemas = json_object_get(doc, "schemas");
     subjects = json_object_get(doc, "subjects");
-    if (!json_is_array(schemas) || !json_is_object(subjects) || json_array_size(schemas) > REGISTRY_SCHEMAS_MAX ||
-        json_object_size(subjects) > REGISTRY_SCHEMAS_MAX) {
+    if (!json_is_array(schemas) || !json_is_object(subjects) || json_array_size(schemas) > SCHEMA_STORE_MAX ||
+        json_object_size(subjects) > SCHEMA_STORE_MAX) {
         snprintf(err, errlen, "%s: want {\"schemas\": [...] (at most %d), \"subjects\": {...}}", path,
-                 REGISTRY_SCHEMAS_MAX);
+                 SCHEMA_STORE_MAX);
         goto out;
     }
     json_array_foreach(schemas, i, s) {
         json_int_t n = json_integer_value(json_object_get(s, "id"));
         const char *type = json_string_value(json_object_get(s, "schemaType"));
 
-        if (!json_is_string(json_object_get(s, "schema")) || n < 1 || n >= REGISTRY_SCHEMAS_MAX * 100L ||
-            type == NULL || !registry_schema_type_valid(type) || registry_schema_by_id(st, n) != NULL ||
+        if (!json_is_string(json_object_get(s, "schema")) || n < 1 || n >= SCHEMA_STORE_MAX * 100L ||
+            type == NULL || !schema_store_type_valid(type) || schema_store_by_id(st, n) != NULL ||
             (json_object_get(s, "serialized") != NULL && !json_is_string(json_object_get(s, "serialized")))) {
             snprintf(err, errlen, "%s: schemas[%zu]: want a new id >= 1, schemaType AVRO|PROTOBUF|JSON, "
                      "a schema string and, if any, a serialized string", path, i);
@@ -192,7 +174,7 @@ int registry_state_load(struct registry_state *st, const char *path, char *err, 
             goto out;
         }
         json_array_foreach(ids, k, id)
-            if (registry_schema_by_id(st, json_integer_value(id)) == NULL) {
+            if (schema_store_by_id(st, json_integer_value(id)) == NULL) {
                 snprintf(err, errlen, "%s: subjects.%.200s[%zu]: no schema with that id", path, key, k);
                 goto out;
             }
@@ -200,7 +182,7 @@ int registry_state_load(struct registry_state *st, const char *path, char *err, 
     }
     /* References are checked once every subject is known, whatever the order. */
     json_array_foreach(st->schemas, i, s)
-        if (registry_references_check(st, json_object_get(s, "references"), err, errlen) != 0)
+        if (schema_store_references_check(st, json_object_get(s, "references"), err, errlen) != 0)
             goto out;
     rc = 0;
 out:
@@ -208,17 +190,16 @@ out:
     return rc;
 }
 
-
-json_t *registry_register(struct registry_state *st, const char *subject, const char *type, const char *text,
+json_t *schema_store_register(struct schema_store *st, const char *subject, const char *type, const char *text,
                           const json_t *refs, int *changed, char *err, size_t errlen)
 {
-    json_t *s = registry_schema_find(st, type, text, refs), *ids, *id;
+    json_t *s = schema_store_find(st, type, text, refs), *ids, *id;
     size_t i;
 
     *changed = 0;
     if (s == NULL) {
-        if (json_array_size(st->schemas) >= REGISTRY_SCHEMAS_MAX) {
-            snprintf(err, errlen, "at most %d schemas", REGISTRY_SCHEMAS_MAX);
+        if (json_array_size(st->schemas) >= SCHEMA_STORE_MAX) {
+            snprintf(err, errlen, "at most %d schemas", SCHEMA_STORE_MAX);
             return NULL;
         }
         s = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)st->next_id, "schemaType", type, "schema", text);
@@ -231,8 +212,8 @@ json_t *registry_register(struct registry_state *st, const char *subject, const 
         *changed = 1;
     }
     ids = json_object_get(st->subjects, subject);
-    if (ids == NULL && json_object_size(st->subjects) >= REGISTRY_SCHEMAS_MAX) {
-        snprintf(err, errlen, "at most %d subjects", REGISTRY_SCHEMAS_MAX);
+    if (ids == NULL && json_object_size(st->subjects) >= SCHEMA_STORE_MAX) {
+        snprintf(err, errlen, "at most %d subjects", SCHEMA_STORE_MAX);
         return NULL;
     }
     if (ids == NULL) {
