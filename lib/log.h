@@ -19,6 +19,10 @@ void log_write(enum log_level level, const char *subject, const char *fmt, ...)
 #define LOG(level, ...) \
     do { if ((level) >= log_min_level) log_write((level), NULL, __VA_ARGS__); } while (0)
 
+/* A line about @p subject ("registry", "sink:webhook:orders"). */
+#define LOG_AS(level, subject, ...) \
+    do { if ((level) >= log_min_level) log_write((level), (subject), __VA_ARGS__); } while (0)
+
 struct rd_kafka_s;
 /** @brief librdkafka's log callback: its lines go out in the same format, as component=kafka. */
 void log_kafka(const struct rd_kafka_s *rk, int syslog_level, const char *facility, const char *text);

@@ -74,21 +74,6 @@ struct registry {
     struct registry_stats stats;
 };
 
-static void registry_log(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void registry_log(enum log_level level, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    if (level < log_min_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    log_write(level, REGISTRY_LOG, "%s", msg);
-}
-
 const char *registry_state_name(enum registry_state st)
 {
     switch (st) {
@@ -231,7 +216,7 @@ static void set_state(struct registry *reg, enum registry_state st, const char *
     if (reg->state == st)
         return;
     if (st == REGISTRY_UP)
-        registry_log(LOG_INFO, "the registry answers again");
+        LOG_AS(LOG_INFO, REGISTRY_LOG, "the registry answers again");
     reg->state = st;
 }
 
@@ -288,7 +273,7 @@ static void fetch_send(struct entry *e)
     /* Out of memory: try again later like a network error. */
     http_request_free(req);
     buf_free(&url);
-    registry_log(LOG_ERROR, "out of memory building a request for schema %" PRIu32, e->id);
+    LOG_AS(LOG_ERROR, REGISTRY_LOG, "out of memory building a request for schema %" PRIu32, e->id);
     f->attempt++;
     {
         struct timeval tv = ms_to_tv(backoff_full_jitter(f->attempt, reg->retry_initial_ms, reg->retry_max_ms));
@@ -318,7 +303,7 @@ static void entry_unusable(struct registry *reg, struct entry *e, enum entry_sta
     e->why = strdup(why);
     if (state == ENTRY_MISSING)
         e->missing_until_ms = mono_ms() + reg->missing_ttl_ms;
-    registry_log(LOG_WARN, "%s", why);
+    LOG_AS(LOG_WARN, REGISTRY_LOG, "%s", why);
     entry_settle(reg, e, state, 0);
 }
 
@@ -343,7 +328,7 @@ static void entry_compile(struct registry *reg, struct entry *e)
         return;
     }
     e->compiled = compiled;
-    registry_log(LOG_INFO, "schema %" PRIu32 " (%s, %zu reference%s) ready", e->id,
+    LOG_AS(LOG_INFO, REGISTRY_LOG, "schema %" PRIu32 " (%s, %zu reference%s) ready", e->id,
                  f->s.type == REGISTRY_AVRO ? "AVRO" : f->s.type == REGISTRY_PROTOBUF ? "PROTOBUF" : "JSON",
                  f->s.nrefs, f->s.nrefs == 1 ? "" : "s");
     entry_settle(reg, e, ENTRY_READY, bytes + f->s.text_len);
@@ -549,7 +534,7 @@ static void on_result(struct entry *e, const struct http_result *res, char *why,
         snprintf(why, whylen, "the registry refuses sluice's credentials (HTTP %ld): check registry.user, "
                                   "registry.password or registry.token", res->status);
         if (reg->state != REGISTRY_UNAUTHORIZED)
-            registry_log(LOG_ERROR, "%s", why);
+            LOG_AS(LOG_ERROR, REGISTRY_LOG, "%s", why);
         set_state(reg, REGISTRY_UNAUTHORIZED, why);
     } else {
         if (res->cls == HTTP_RETRY)
@@ -558,7 +543,7 @@ static void on_result(struct entry *e, const struct http_result *res, char *why,
             reg->stats.requests_failed++;
         snprintf(why, whylen, "%s", res->error[0] ? res->error : "request failed");
         if (reg->state == REGISTRY_UP)
-            registry_log(LOG_WARN, "asking for schema %" PRIu32 " failed: %s; records that need it wait, and it is "
+            LOG_AS(LOG_WARN, REGISTRY_LOG, "asking for schema %" PRIu32 " failed: %s; records that need it wait, and it is "
                                    "asked again with backoff", e->id, why);
         set_state(reg, REGISTRY_DOWN, why);
     }
@@ -601,7 +586,7 @@ enum registry_lookup registry_get(struct registry *reg, uint32_t id, void **comp
         if (e)
             free(e->fetch);
         free(e);
-        registry_log(LOG_ERROR, "out of memory looking up schema %" PRIu32, id);
+        LOG_AS(LOG_ERROR, REGISTRY_LOG, "out of memory looking up schema %" PRIu32, id);
         return REGISTRY_WAIT;   /* the next record asks again */
     }
     e->id = id;

@@ -191,20 +191,23 @@ static void route_dead_letter(struct rpart *rp, struct router_record *rec, const
     }
 }
 
+/* Violations by rule; past CONTRACT_RULES_MAX - 1 rules the last slot counts them all as "other". */
 static void contract_count(struct rtopic *rt, const char *rule)
 {
     size_t i;
 
     for (i = 0; i < rt->ncontract_rules; i++)
-        if (strcmp(rt->contract_rules[i].rule, rule) == 0)
+        if (strncmp(rt->contract_rules[i].rule, rule, sizeof rt->contract_rules[i].rule - 1) == 0)
             break;
     if (i == rt->ncontract_rules) {
         if (i == CONTRACT_RULES_MAX)
-            i--;   /* the last slot counts every rule past the others */
+            i = CONTRACT_RULES_MAX - 1;   /* "other", already there */
+        else if (i == CONTRACT_RULES_MAX - 1)
+            snprintf(rt->contract_rules[i].rule, sizeof rt->contract_rules[i].rule, "other");
         else
+            snprintf(rt->contract_rules[i].rule, sizeof rt->contract_rules[i].rule, "%.159s", rule);
+        if (rt->ncontract_rules < CONTRACT_RULES_MAX)
             rt->ncontract_rules++;
-        snprintf(rt->contract_rules[i].rule, sizeof rt->contract_rules[i].rule, "%.159s",
-                 i == CONTRACT_RULES_MAX - 1 && rt->contract_rules[i].violations ? "other" : rule);
     }
     rt->contract_rules[i].violations++;
 }

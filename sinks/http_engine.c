@@ -251,22 +251,6 @@ void http_request_free(struct http_request *req)
     free(req);
 }
 
-static void engine_log(const struct http_engine *eng, enum log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void engine_log(const struct http_engine *eng, enum log_level level, const char *fmt, ...)
-{
-    char msg[1800];
-    va_list ap;
-
-    if (level < log_min_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    log_write(level, eng->who, "%s", msg);
-}
-
 /* ---- curl callbacks ---- */
 
 static size_t on_curl_write(char *data, size_t size, size_t n, void *arg)
@@ -591,7 +575,7 @@ static void engine_park(struct http_engine *eng, struct http_request *req, const
         snprintf(eng->park_reason, sizeof eng->park_reason, "%s", error);
         event_add(eng->park_timer, &every);
     }
-    engine_log(eng, LOG_ERROR, "PARKED: %s; the endpoint is gone, so nothing more is sent and nothing is "
+    LOG_AS(LOG_ERROR, eng->who, "PARKED: %s; the endpoint is gone, so nothing more is sent and nothing is "
              "dead-lettered: %zu request(s) held, their partitions pause; fix the url and restart sluice",
              error, eng->nqueued);
 }
@@ -602,7 +586,7 @@ static void on_park_timer(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    engine_log(eng, LOG_ERROR, "PARKED for %" PRId64 " s: %s; %zu request(s) held; fix the url and restart sluice",
+    LOG_AS(LOG_ERROR, eng->who, "PARKED for %" PRId64 " s: %s; %zu request(s) held; fix the url and restart sluice",
              (mono_ms() - eng->parked_at_ms) / 1000, eng->park_reason, eng->nqueued);
 }
 
@@ -634,28 +618,28 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
             delay = RETRY_AFTER_CAP_MS;
         if (now + delay > eng->not_before_ms)
             eng->not_before_ms = now + delay;
-        engine_log(eng, LOG_WARN, "HTTP %ld from %s: sending nothing for %" PRId64 " ms (Retry-After)",
+        LOG_AS(LOG_WARN, eng->who, "HTTP %ld from %s: sending nothing for %" PRId64 " ms (Retry-After)",
                  status, req->host, delay);
     }
     if (status == 429 && eng->limited) {
         http_bucket_slow_down(&eng->bucket, now);
-        engine_log(eng, LOG_WARN, "HTTP 429 from %s: rate lowered to %.2f requests/s (configured %.2f)",
+        LOG_AS(LOG_WARN, eng->who, "HTTP 429 from %s: rate lowered to %.2f requests/s (configured %.2f)",
                  req->host, eng->bucket.rate, eng->bucket.configured);
     }
     if (!refused)
         change = http_breaker_record(&eng->breaker, cls == HTTP_RETRY && status != 429, now);
     if (change > 0)
-        engine_log(eng, LOG_ERROR, "circuit open after %u consecutive failures (last: %s): holding requests "
+        LOG_AS(LOG_ERROR, eng->who, "circuit open after %u consecutive failures (last: %s): holding requests "
                  "for %" PRId64 " ms, then one probe", eng->breaker.failures, error, eng->breaker.cooldown_ms);
     else if (change < 0)
-        engine_log(eng, LOG_INFO, "circuit closed: %s answered again", req->host);
+        LOG_AS(LOG_INFO, eng->who, "circuit closed: %s answered again", req->host);
     if (status == 401 && eng->oauth && !req->auth_retried) {
         /* The token may have been revoked or expired early: fetch a new one, resend once. */
         req->auth_retried = 1;
         if (req->token_gen == eng->token_gen && eng->token) {
             free(eng->token);
             eng->token = NULL;
-            engine_log(eng, LOG_WARN, "HTTP 401 from %s: fetching a new OAuth2 token and sending again", req->host);
+            LOG_AS(LOG_WARN, eng->who, "HTTP 401 from %s: fetching a new OAuth2 token and sending again", req->host);
         }
         TAILQ_INSERT_HEAD(&eng->queue, req, link);
         req->queued = 1;
@@ -735,7 +719,7 @@ static void token_fetch(struct http_engine *eng)
 oom:
     http_request_free(req);
     eng->token_retry_ms = mono_ms() + 1000;
-    engine_log(eng, LOG_ERROR, "out of memory building the OAuth2 token request");
+    LOG_AS(LOG_ERROR, eng->who, "out of memory building the OAuth2 token request");
 out:
     if (line)
         OPENSSL_cleanse(line, strlen(line));
@@ -772,9 +756,9 @@ static void token_done(struct http_engine *eng, struct http_request *req, CURLco
             /* Renew a little early: a tenth of the lifetime, at most a minute. */
             eng->token_expires_ms = secs > 0 ? now + secs * 1000 - (secs / 10 < 60 ? secs / 10 : 60) * 1000 : 0;
             if (secs > 0)
-                engine_log(eng, LOG_INFO, "OAuth2 token from %s, valid %" PRId64 " s", req->host, secs);
+                LOG_AS(LOG_INFO, eng->who, "OAuth2 token from %s, valid %" PRId64 " s", req->host, secs);
             else
-                engine_log(eng, LOG_INFO, "OAuth2 token from %s, no expiry given: kept until a 401", req->host);
+                LOG_AS(LOG_INFO, eng->who, "OAuth2 token from %s, no expiry given: kept until a 401", req->host);
         } else {
             snprintf(error, sizeof error, "HTTP %ld from %s without an access_token in a JSON body", status, req->host);
         }
@@ -791,7 +775,7 @@ static void token_done(struct http_engine *eng, struct http_request *req, CURLco
         eng->token_failures++;
         backoff = 1000LL << (eng->token_failures < 7 ? eng->token_failures - 1 : 6);
         eng->token_retry_ms = now + backoff;
-        engine_log(eng, LOG_ERROR, "OAuth2 token request failed: %s; %zu request(s) wait; trying again in %" PRId64 " ms",
+        LOG_AS(LOG_ERROR, eng->who, "OAuth2 token request failed: %s; %zu request(s) wait; trying again in %" PRId64 " ms",
                  error[0] ? error : "out of memory", eng->nqueued, backoff);
     }
 }
@@ -907,7 +891,7 @@ struct http_engine *http_engine_new(struct event_base *eb, const char *who, cons
     }
     http_breaker_init(&eng->breaker, (unsigned)conf->breaker_failures, conf->breaker_cooldown_ms);
     if (!conf->tls_verify)
-        engine_log(eng, LOG_WARN, "tls_verify is off: any certificate is accepted, so anyone on the path can read and change the requests");
+        LOG_AS(LOG_WARN, eng->who, "tls_verify is off: any certificate is accepted, so anyone on the path can read and change the requests");
     return eng;
 }
 
