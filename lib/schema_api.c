@@ -106,38 +106,59 @@ static int version_parse(const char *text, const json_t *ids, size_t *version, s
     return 0;
 }
 
-/* Parses a register or lookup body into type, text and references; a reply on failure. */
+/* An optional contract part of a body ("metadata", "ruleSet"): an object, or absent (null too). */
+static int contract_part(const json_t *doc, const char *key, const json_t **out, struct schema_api_reply *rp)
+{
+    const json_t *v = json_object_get(doc, key);
+
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_object(v)) {
+        schema_api_error(rp, 422, 42201, "Invalid schema: %s must be an object", key);
+        return -1;
+    }
+    if (json_object_size(v) > 0)   /* an empty one is no contract, like no references */
+        *out = v;
+    return 0;
+}
+
+/* Parses a register or lookup body into the schema's definition; a reply on failure. */
 static int schema_body_parse(struct schema_store *st, const char *body, size_t len, json_t **doc,
-                             const char **type, const char **text, json_t **refs, struct schema_api_reply *rp)
+                             struct schema_def *def, struct schema_api_reply *rp)
 {
     json_error_t jerr;
-    json_t *parsed;
+    json_t *parsed, *refs;
     char err[512];
 
+    memset(def, 0, sizeof *def);
     *doc = json_loadb(body ? body : "", body ? len : 0, 0, &jerr);
     if (*doc == NULL || !json_is_object(*doc)) {
         schema_api_error(rp, 422, 42201, "Invalid schema: the body is not a JSON object: %s",
                          *doc ? "not an object" : jerr.text);
         return -1;
     }
-    *text = json_string_value(json_object_get(*doc, "schema"));
-    *type = json_string_value(json_object_get(*doc, "schemaType"));
-    *refs = json_object_get(*doc, "references");
-    if (*type == NULL)
-        *type = "AVRO";
-    if (*text == NULL || !schema_store_type_valid(*type)) {
+    def->text = json_string_value(json_object_get(*doc, "schema"));
+    def->type = json_string_value(json_object_get(*doc, "schemaType"));
+    refs = json_object_get(*doc, "references");
+    if (def->type == NULL)
+        def->type = "AVRO";
+    if (def->text == NULL || !schema_store_type_valid(def->type)) {
         schema_api_error(rp, 422, 42201, "Invalid schema: want \"schema\" text and schemaType AVRO, PROTOBUF "
                          "or JSON");
         return -1;
     }
-    if (schema_store_references_check(st, *refs, err, sizeof err) != 0) {
+    if (schema_store_references_check(st, refs, err, sizeof err) != 0) {
         schema_api_error(rp, 422, 42201, "Invalid schema: %s", err);
         return -1;
     }
-    if (json_is_null(*refs) || (json_is_array(*refs) && json_array_size(*refs) == 0))
-        *refs = NULL;   /* no references, however they are written, is one identity */
-    if (strcmp(*type, "PROTOBUF") != 0) {   /* Avro and JSON Schema are JSON documents */
-        parsed = json_loads(*text, JSON_DECODE_ANY, &jerr);
+    if (!json_is_null(refs) && !(json_is_array(refs) && json_array_size(refs) == 0))
+        def->refs = refs;   /* no references, however they are written, is one identity */
+    if (contract_part(*doc, "metadata", &def->metadata, rp) != 0 ||
+        contract_part(*doc, "ruleSet", &def->rule_set, rp) != 0)
+        return -1;
+    if (strcmp(def->type, "PROTOBUF") != 0) {   /* Avro and JSON Schema are JSON documents */
+        parsed = json_loads(def->text, JSON_DECODE_ANY, &jerr);
         if (parsed == NULL) {
             schema_api_error(rp, 422, 42201, "Invalid schema: not JSON: %s at %d", jerr.text, jerr.position);
             return -1;
@@ -150,13 +171,13 @@ static int schema_body_parse(struct schema_store *st, const char *body, size_t l
 static void on_register(struct schema_store *st, const char *body, size_t len, const char *subject,
                         struct schema_api_reply *rp)
 {
-    const char *type, *text;
-    json_t *doc = NULL, *refs, *s;
+    struct schema_def def;
+    json_t *doc = NULL, *s;
     char err[256];
     int changed;
 
-    if (schema_body_parse(st, body, len, &doc, &type, &text, &refs, rp) == 0) {
-        s = schema_store_register(st, subject, type, text, refs, &changed, err, sizeof err);
+    if (schema_body_parse(st, body, len, &doc, &def, rp) == 0) {
+        s = schema_store_register(st, subject, &def, &changed, err, sizeof err);
         if (s == NULL)
             schema_api_error(rp, 500, 50001, "%s", err);
         else
@@ -169,14 +190,13 @@ static void on_register(struct schema_store *st, const char *body, size_t len, c
 static void on_lookup(struct schema_store *st, const char *body, size_t len, const char *subject,
                       struct schema_api_reply *rp)
 {
-    const char *type, *text;
-    json_t *doc = NULL, *refs, *s, *ids, *id;
+    struct schema_def def;
+    json_t *doc = NULL, *s, *ids, *id;
     size_t i;
 
-    if ((ids = subject_ids(st, subject, rp)) == NULL ||
-        schema_body_parse(st, body, len, &doc, &type, &text, &refs, rp) != 0)
+    if ((ids = subject_ids(st, subject, rp)) == NULL || schema_body_parse(st, body, len, &doc, &def, rp) != 0)
         goto out;
-    s = schema_store_find(st, type, text, refs);
+    s = schema_store_find(st, &def);
     json_array_foreach(ids, i, id)
         if (s != NULL && json_equal(id, json_object_get(s, "id")))
             break;

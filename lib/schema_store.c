@@ -37,25 +37,28 @@ static json_t *references_or_empty(const json_t *s)
     return json_is_array(refs) ? refs : NULL;
 }
 
-/* The schema with this type, text and references, or NULL. */
-json_t *schema_store_find(const struct schema_store *st, const char *type, const char *text,
-                           const json_t *refs)
+/* Both absent, or both present and equal. */
+static int same_part(const json_t *mine, const json_t *theirs)
+{
+    if (mine == NULL || theirs == NULL)
+        return mine == theirs;
+    return json_equal((json_t *)mine, (json_t *)theirs);
+}
+
+json_t *schema_store_find(const struct schema_store *st, const struct schema_def *def)
 {
     size_t i;
-    json_t *s, *found = NULL, *empty = json_array(), *mine;
+    json_t *s;
 
     json_array_foreach(st->schemas, i, s) {
-        if (strcmp(json_string_value(json_object_get(s, "schemaType")), type) != 0 ||
-            strcmp(json_string_value(json_object_get(s, "schema")), text) != 0)
+        if (strcmp(json_string_value(json_object_get(s, "schemaType")), def->type) != 0 ||
+            strcmp(json_string_value(json_object_get(s, "schema")), def->text) != 0)
             continue;
-        mine = references_or_empty(s);
-        if (json_equal(mine ? mine : empty, refs ? refs : empty)) {
-            found = s;
-            break;
-        }
+        if (same_part(references_or_empty(s), def->refs) && same_part(json_object_get(s, "metadata"), def->metadata) &&
+            same_part(json_object_get(s, "ruleSet"), def->rule_set))
+            return s;
     }
-    json_decref(empty);
-    return found;
+    return NULL;
 }
 
 /* Checks a references array: each {name, subject, version} names an existing version. */
@@ -107,6 +110,10 @@ json_t *schema_store_schema_view(const json_t *s, int serialized)
         json_object_set_new(v, "schemaType", json_string(type));
     if (v != NULL && refs != NULL && json_array_size(refs) > 0)
         json_object_set(v, "references", refs);
+    if (v != NULL && json_is_object(json_object_get(s, "metadata")))
+        json_object_set(v, "metadata", json_object_get(s, "metadata"));
+    if (v != NULL && json_is_object(json_object_get(s, "ruleSet")))
+        json_object_set(v, "ruleSet", json_object_get(s, "ruleSet"));
     return v;
 }
 
@@ -159,9 +166,11 @@ int schema_store_load(struct schema_store *st, const char *path, char *err, size
 
         if (!json_is_string(json_object_get(s, "schema")) || n < 1 || n >= SCHEMA_STORE_MAX * 100L ||
             type == NULL || !schema_store_type_valid(type) || schema_store_by_id(st, n) != NULL ||
-            (json_object_get(s, "serialized") != NULL && !json_is_string(json_object_get(s, "serialized")))) {
+            (json_object_get(s, "serialized") != NULL && !json_is_string(json_object_get(s, "serialized"))) ||
+            (json_object_get(s, "metadata") != NULL && !json_is_object(json_object_get(s, "metadata"))) ||
+            (json_object_get(s, "ruleSet") != NULL && !json_is_object(json_object_get(s, "ruleSet")))) {
             snprintf(err, errlen, "%s: schemas[%zu]: want a new id >= 1, schemaType AVRO|PROTOBUF|JSON, "
-                     "a schema string and, if any, a serialized string", path, i);
+                     "a schema string and, if any, a serialized string, metadata and ruleSet objects", path, i);
             goto out;
         }
         json_array_append(st->schemas, s);
@@ -190,10 +199,10 @@ out:
     return rc;
 }
 
-json_t *schema_store_register(struct schema_store *st, const char *subject, const char *type, const char *text,
-                          const json_t *refs, int *changed, char *err, size_t errlen)
+json_t *schema_store_register(struct schema_store *st, const char *subject, const struct schema_def *def,
+                              int *changed, char *err, size_t errlen)
 {
-    json_t *s = schema_store_find(st, type, text, refs), *ids, *id;
+    json_t *s = schema_store_find(st, def), *ids, *id;
     size_t i;
 
     *changed = 0;
@@ -202,8 +211,10 @@ json_t *schema_store_register(struct schema_store *st, const char *subject, cons
             snprintf(err, errlen, "at most %d schemas", SCHEMA_STORE_MAX);
             return NULL;
         }
-        s = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)st->next_id, "schemaType", type, "schema", text);
-        if (s == NULL || (refs != NULL && json_object_set(s, "references", (json_t *)refs) != 0) ||
+        s = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)st->next_id, "schemaType", def->type, "schema", def->text);
+        if (s == NULL || (def->refs != NULL && json_object_set(s, "references", (json_t *)def->refs) != 0) ||
+            (def->metadata != NULL && json_object_set(s, "metadata", (json_t *)def->metadata) != 0) ||
+            (def->rule_set != NULL && json_object_set(s, "ruleSet", (json_t *)def->rule_set) != 0) ||
             json_array_append_new(st->schemas, s) != 0) {
             snprintf(err, errlen, "out of memory");
             return NULL;

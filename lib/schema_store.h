@@ -3,7 +3,8 @@
  * (schema-registry's --load, --dump and GET /_dump, sluice dev's --registry-load) is the state
  * itself:
  *   {"schemas":[{"id":1,"schemaType":"AVRO","schema":"...","references":[{"name":..,
- *     "subject":..,"version":1}],"serialized":"base64 (PROTOBUF, optional)"}],
+ *     "subject":..,"version":1}],"metadata":{..},"ruleSet":{"domainRules":[..]},
+ *     "serialized":"base64 (PROTOBUF, optional)"}],
  *    "subjects":{"s":[1,3]}}           version k of s is the k-th id of its list */
 #ifndef SLUICE_SCHEMA_STORE_H
 #define SLUICE_SCHEMA_STORE_H
@@ -15,7 +16,7 @@
 #define SCHEMA_STORE_MAX 100000      /* schemas, and subjects */
 
 struct schema_store {
-    json_t *schemas;                     /* array of {id, schemaType, schema, references?, serialized?} */
+    json_t *schemas;                     /* array of {id, schemaType, schema, references?, metadata?, ruleSet?, serialized?} */
     json_t *subjects;                    /* object: subject -> array of ids, version k at k-1 */
     long next_id;
 };
@@ -34,9 +35,16 @@ int schema_store_type_valid(const char *type);
 
 json_t *schema_store_by_id(const struct schema_store *st, json_int_t id);
 
-/** @brief The schema with this type, text and references (NULL = none), or NULL. */
-json_t *schema_store_find(const struct schema_store *st, const char *type, const char *text,
-                             const json_t *refs);
+/* What identifies a schema, as a register or lookup body gives it: its type, text, references,
+ * and the data contract attached to it (Confluent's metadata and ruleSet: the same text with
+ * other rules is another schema, with its own id, as in the real registry). NULL: none. */
+struct schema_def {
+    const char *type, *text;
+    const json_t *refs, *metadata, *rule_set;
+};
+
+/** @brief The schema with this definition, or NULL. */
+json_t *schema_store_find(const struct schema_store *st, const struct schema_def *def);
 
 /** @brief NULL or an array of {name, subject, version} each naming a registered version; 0 or
  *  -1 with err set. */
@@ -44,10 +52,11 @@ int schema_store_references_check(const struct schema_store *st, const json_t *r
 
 /** @brief Registers under subject (an identical schema keeps its id, like the real registry);
  *  the schema's entry, or NULL with err set. *changed tells whether the state changed. */
-json_t *schema_store_register(struct schema_store *st, const char *subject, const char *type, const char *text,
-                          const json_t *refs, int *changed, char *err, size_t errlen);
+json_t *schema_store_register(struct schema_store *st, const char *subject, const struct schema_def *def,
+                              int *changed, char *err, size_t errlen);
 
-/** @brief {schema, schemaType unless AVRO, references unless empty}; with serialized set, a
+/** @brief {schema, schemaType unless AVRO, references unless empty, metadata and ruleSet when
+ *  the schema has them}; with serialized set, a
  *  PROTOBUF schema's "serialized" text (from a dump) replaces its text when it has one. */
 json_t *schema_store_schema_view(const json_t *s, int serialized);
 

@@ -202,6 +202,16 @@ static void render_product_metrics(struct router *r, FILE *out)
                     tv.contract_rules[k].violations);
         }
     }
+    metrics_family(out, "sluice_topic_contract_held", "gauge",
+                   "1 while a topic's records are held because its registry contract has rules sluice cannot run.");
+    for (size_t i = 0; i < ntopics; i++) {
+        struct router_topic_view tv;
+        char topic[256];
+        router_format_topic_view(r, i, &tv);
+        metrics_label_escape(topic, sizeof topic, tv.name);
+        if (tv.has_contract)
+            fprintf(out, "sluice_topic_contract_held{topic=\"%s\"} %d\n", topic, tv.contract_held[0] != '\0');
+    }
 }
 
 struct counter_def {
@@ -415,8 +425,9 @@ static json_t *contract_json(const struct router_topic_view *tv)
         return json_null();
     for (size_t k = 0; k < tv->ncontract_rules; k++)
         json_object_set_new(rules, tv->contract_rules[k].rule, json_integer((json_int_t)tv->contract_rules[k].violations));
-    return json_pack("{s:I, s:o, s:s?}", "valid", (json_int_t)tv->contract_valid, "violations", rules,
-                     "last_violation", tv->last_violation[0] ? tv->last_violation : NULL);
+    return json_pack("{s:s, s:I, s:o, s:s?, s:s?}", "kind", tv->contract_kind, "valid", (json_int_t)tv->contract_valid,
+                     "violations", rules, "last_violation", tv->last_violation[0] ? tv->last_violation : NULL,
+                     "held", tv->contract_held[0] ? tv->contract_held : NULL);
 }
 
 static json_t *topics_json(struct router *r)

@@ -67,7 +67,8 @@ const struct cfg_opt conf_topic_opts[] = {
              "Avro timestamp and date logical types as plain numbers, or as ISO-8601 UTC text"),
     CFG_JSON("contract", T(contract),
              "The data contract every record must meet before any sink sees it: {\"json_schema\": FILE} "
-             "(draft-07, relative to this file); a record that breaks it is dead-lettered once"),
+             "(draft-07, relative to this file), or \"registry\" (each record's registry schema: its CEL "
+             "domain rules, and a JSON Schema payload's schema); a record that breaks it is dead-lettered once"),
     CFG_END
 };
 
@@ -92,12 +93,16 @@ static int contract_load(struct conf_topic *t, const char *main_file, const stru
 
     cfg_path_key(cpath, sizeof cpath, path, "contract");
     if (json_is_string(t->contract) && strcmp(json_string_value(t->contract), "registry") == 0) {
-        cfg_error(errs, doc, cpath, "\"registry\" (the rules of the registry's schema) is not supported yet; "
-                                    "give {\"json_schema\": FILE}");
-        return 1;
+        if (t->value_format != CONF_VALUE_CONFLUENT) {
+            cfg_error(errs, doc, cpath, "\"registry\" (the rules of each record's registry schema) needs "
+                                        "value_format \"confluent\"");
+            return 1;
+        }
+        t->contract_registry = 1;
+        return 0;
     }
     if (!json_is_object(t->contract)) {
-        cfg_error(errs, doc, cpath, "expected {\"json_schema\": FILE}");
+        cfg_error(errs, doc, cpath, "expected {\"json_schema\": FILE} or \"registry\"");
         return 1;
     }
     json_object_foreach(t->contract, key, v) {

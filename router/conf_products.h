@@ -31,8 +31,9 @@ struct conf_topic {
     int value_format;           /* enum conf_value_format */
     int key_format;             /* enum conf_key_format */
     int timestamps;             /* enum conf_timestamps: how Avro timestamp logical types print */
-    json_t *contract;           /* as written: {"json_schema": FILE}; NULL: none */
+    json_t *contract;           /* as written: {"json_schema": FILE} or "registry"; NULL: none */
     struct jsonschema *contract_schema;   /* compiled from it when the configuration loads */
+    int contract_registry;      /* "registry": each record's schema and rules from the registry */
 };
 
 struct conf_products {

@@ -305,7 +305,7 @@ void router_format_topic_view(const struct router *r, size_t index, struct route
     memset(view, 0, sizeof *view);
     for (size_t t = 0; t < r->ntopics; t++) {
         const struct rtopic *rt = &r->topics[t];
-        if ((!rt->format && !rt->contract) || index-- > 0)
+        if ((!rt->format && !rt->contract && !rt->contract_registry) || index-- > 0)
             continue;
         view->name = rt->name;
         view->value_format = value_names[rt->format ? rt->format->value_format : CONF_VALUE_JSON];
@@ -314,7 +314,9 @@ void router_format_topic_view(const struct router *r, size_t index, struct route
         view->decode_failures = rt->decode_failures;
         view->last_decode_error = rt->last_decode_error;
         view->waiting_records = topic_waiting(rt);
-        view->has_contract = rt->contract != NULL;
+        view->has_contract = rt->contract != NULL || rt->contract_registry;
+        view->contract_kind = rt->contract_registry ? "registry" : "json_schema";
+        view->contract_held = rt->contract_held;
         view->contract_valid = rt->contract_valid;
         view->contract_rules = rt->contract_rules;
         view->ncontract_rules = rt->ncontract_rules;

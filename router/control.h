@@ -65,6 +65,8 @@ struct router_topic_view {
     const char *last_decode_error; /* "" when none */
     size_t waiting_records;
     int has_contract;
+    const char *contract_kind;     /* "json_schema" or "registry" */
+    const char *contract_held;     /* why its records are held (a contract sluice cannot check); "" */
     uint64_t contract_valid;
     const struct contract_count *contract_rules;   /* violations by rule */
     size_t ncontract_rules;

@@ -11,7 +11,9 @@
 #include "lib/avro.h"
 #include "lib/buf.h"
 #include "lib/json.h"
+#include "lib/jsonschema.h"
 #include "lib/protobuf.h"
+#include "lib/ruleset.h"
 #include "lib/wire.h"
 
 /* Decoded JSON may be longer than its record (base64, digits of small varints), but not without
@@ -23,6 +25,12 @@ struct decode_schema {
     enum registry_schema_type type;
     struct avro_schema *avro;
     struct pb_schema *pb;
+    /* The data contract attached to the schema, compiled for topics whose contract is "registry":
+     * the rules, and for JSON Schema payloads the schema itself (Confluent's deserializers leave
+     * its validation off by default). Why either cannot be used, in unsupported. */
+    struct ruleset *rules;
+    struct jsonschema *json;
+    char *unsupported;
 };
 
 /* Base64 (the registry's serialized descriptors) to bytes; NULL when it is not base64. */
@@ -82,6 +90,51 @@ out:
     return pb;
 }
 
+/* The JSON Schema of a JSON payload, for the "registry" contract; a schema the validator cannot
+ * compile (another draft's keywords, references to other subjects) leaves the contract unusable. */
+static int json_contract_compile(struct decode_schema *ds, const struct registry_schema *s)
+{
+    char why[512];
+    json_error_t jerr;
+    json_t *doc = json_loadb(s->text, s->text_len, 0, &jerr);
+
+    if (!doc)
+        snprintf(why, sizeof why, "its JSON Schema is not JSON: %s", jerr.text);
+    else if (s->nrefs > 0)
+        snprintf(why, sizeof why, "its JSON Schema references other subjects, which sluice's validator cannot follow");
+    else if ((ds->json = jsonschema_compile(doc, why, sizeof why)) == NULL && strcmp(why, "out of memory") == 0) {
+        json_decref(doc);
+        return -1;
+    }
+    json_decref(doc);
+    if (ds->json)
+        return 0;
+    ds->unsupported = malloc(strlen(why) + 40);
+    if (!ds->unsupported)
+        return -1;
+    sprintf(ds->unsupported, "its JSON Schema cannot be checked: %s", why);
+    return 0;
+}
+
+/* The rules of the schema's data contract (compiled for every schema: a topic's contract says
+ * whether they are used). */
+static int contract_compile(struct decode_schema *ds, const struct registry_schema *s, char *err, size_t errlen)
+{
+    const char *unsupported;
+
+    if (!(ds->rules = ruleset_compile(s->rule_set, err, errlen)))
+        return -1;
+    if ((unsupported = ruleset_unsupported(ds->rules)) && !(ds->unsupported = strdup(unsupported))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (s->type == REGISTRY_JSON && !ds->unsupported && json_contract_compile(ds, s) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 void *decode_schema_compile(const struct registry_schema *s, size_t *bytes, char *err, size_t errlen)
 {
     struct decode_schema *ds = calloc(1, sizeof *ds);
@@ -91,6 +144,10 @@ void *decode_schema_compile(const struct registry_schema *s, size_t *bytes, char
         return NULL;
     }
     ds->type = s->type;
+    if (contract_compile(ds, s, err, errlen) != 0) {
+        decode_schema_release(ds);
+        return NULL;
+    }
     switch (s->type) {
     case REGISTRY_AVRO: {
         struct avro_named_schema *refs = s->nrefs ? calloc(s->nrefs, sizeof *refs) : NULL;
@@ -108,14 +165,14 @@ void *decode_schema_compile(const struct registry_schema *s, size_t *bytes, char
         ds->pb = protobuf_compile(s, err, errlen);
         break;
     case REGISTRY_JSON:
-        return *bytes = sizeof *ds, ds;   /* the payload is JSON already; contracts check it */
+        break;   /* the payload is JSON already */
     }
-    if (!ds->avro && !ds->pb) {
-        free(ds);
+    if (s->type != REGISTRY_JSON && !ds->avro && !ds->pb) {
+        decode_schema_release(ds);
         return NULL;
     }
-    /* What the compiled form holds is of the order of its text. */
-    *bytes = sizeof *ds + s->text_len * 2;
+    /* What the compiled form holds is of the order of its text (and its rules' text). */
+    *bytes = sizeof *ds + s->text_len * 2 + (s->rule_set ? 2048 * ruleset_count(ds->rules) : 0);
     return ds;
 }
 
@@ -127,6 +184,9 @@ void decode_schema_release(void *compiled)
         return;
     avro_schema_free(ds->avro);
     pb_schema_free(ds->pb);
+    ruleset_free(ds->rules);
+    jsonschema_free(ds->json);
+    free(ds->unsupported);
     free(ds);
 }
 
@@ -243,4 +303,30 @@ enum decode_verdict decode_record(struct registry *reg, const struct conf_topic 
             key_unquote(rec);
     }
     return v;
+}
+
+enum decode_verdict decode_contract(struct registry *reg, const struct router_record *rec, struct decode_contract *c,
+                                    char *why, size_t whylen)
+{
+    char reason[768];
+    void *compiled = NULL;
+    const struct decode_schema *ds;
+
+    memset(c, 0, sizeof *c);
+    if (!rec->has_schema_id)
+        return DECODE_OK;
+    switch (registry_get(reg, rec->schema_id, &compiled, reason, sizeof reason)) {
+    case REGISTRY_WAIT:   /* pushed out of the cache since its value was decoded */
+        return DECODE_WAIT;
+    case REGISTRY_UNUSABLE:
+        snprintf(why, whylen, "decode: value: %s", reason);
+        return DECODE_FAIL;
+    case REGISTRY_READY:
+        break;
+    }
+    ds = compiled;
+    c->json_schema = ds->json;
+    c->rules = ds->rules;
+    c->unsupported = ds->unsupported;
+    return DECODE_OK;
 }

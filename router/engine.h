@@ -102,6 +102,8 @@ struct rtopic {
     uint64_t decoded, decode_failures;  /* records of it decoded, and dead-lettered by the decode stage */
     char last_decode_error[512];
     const struct jsonschema *contract;  /* topics.<name>.contract, compiled; NULL: none */
+    int contract_registry;              /* the contract is the registry's: each schema's rules */
+    char contract_held[512];            /* why its records are held (a contract sluice cannot check) */
     uint64_t contract_valid;
     struct contract_count contract_rules[CONTRACT_RULES_MAX];
     size_t ncontract_rules;
@@ -141,6 +143,7 @@ struct sink_state {
     int parked;
     char park_reason[400];
     int parked_by_registry;     /* parked because the registry refuses sluice's credentials */
+    int parked_by_contract;     /* parked because a topic's contract has rules sluice cannot run */
     int64_t parked_since_ms;    /* monotonic */
     unsigned park_streak;       /* parks without a delivery in between: spaces the tries out */
     char last_loss[512];        /* the last range retention took from it, for the admin API */

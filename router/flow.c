@@ -257,6 +257,16 @@ static int64_t sink_unpark_wait_ms(const struct sink_state *st)
     return wait > UNPARK_WAIT_MAX_MS ? UNPARK_WAIT_MAX_MS : wait;
 }
 
+/* Whether a topic sink @p k reads holds its records for a contract sluice cannot check. */
+static int sink_contract_held(const struct router *r, size_t k)
+{
+    for (size_t t = 0; t < r->ntopics; t++)
+        for (size_t i = 0; r->topics[t].contract_held[0] && i < r->topics[t].nsinks; i++)
+            if (r->topics[t].sinks[i] == k)
+                return 1;
+    return 0;
+}
+
 void router_check_parking(struct router *r)
 {
     int64_t now = mono_ms();
@@ -273,8 +283,11 @@ void router_check_parking(struct router *r)
             continue;
         if (st->parked_by_registry && registry_state(r->registry, why, sizeof why) == REGISTRY_UNAUTHORIZED)
             continue;
+        if (st->parked_by_contract && sink_contract_held(r, k))
+            continue;
         st->parked = 0;
         st->parked_by_registry = 0;
+        st->parked_by_contract = 0;
         st->park_reason[0] = '\0';
         sink_log(sk, LOG_WARN, "unparked after %.1f s: catching up from its positions",
                  (double)(now - st->parked_since_ms) / 1000.0);

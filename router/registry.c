@@ -132,6 +132,7 @@ static void schema_clear(struct registry_schema *s)
     }
     free(s->refs);
     free(s->text);
+    json_decref(s->rule_set);
     memset(s, 0, sizeof *s);
 }
 
@@ -466,6 +467,10 @@ static int take_answer(struct entry *e, const struct http_result *res, char *why
             goto out;
         }
         f->s.text_len = strlen(text);
+        /* The data contract's rules (Confluent 7.4+); the rules of referenced schemas do not run,
+         * as in Confluent's clients. */
+        json_decref(f->s.rule_set);
+        f->s.rule_set = json_incref(json_object_get(answer, "ruleSet"));
     }
     rc = queue_refs(f, json_object_get(answer, "references"), why, whylen);
 out:

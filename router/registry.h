@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "conf_products.h"
 
@@ -32,6 +33,7 @@ struct registry_schema {
     size_t text_len;
     struct registry_ref *refs;  /* every schema it references, directly or not; dependencies first */
     size_t nrefs;
+    json_t *rule_set;           /* the answer's "ruleSet" (its data contract's rules), or NULL */
 };
 
 /* Turns a fetched schema into the decoder's form. Returns it, or NULL with the reason in err

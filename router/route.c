@@ -18,6 +18,7 @@
 #include "registry.h"
 #include "route.h"
 #include "lib/log.h"
+#include "lib/ruleset.h"
 
 /* A record the sink cannot take: dead-lettered, or under on_failure block the sink is parked
  * with the record still unfinished, so it is tried again when the sink comes back. */
@@ -212,23 +213,112 @@ static void contract_count(struct rtopic *rt, const char *rule)
     rt->contract_rules[i].violations++;
 }
 
-/* The contract stage: a record that breaks its topic's contract goes no further. */
-static void route_checked(struct rpart *rp, struct router_record *rec)
+static void contract_violated(struct rpart *rp, struct router_record *rec, const char *rule, const char *reason)
+{
+    struct rtopic *rt = rp->rt;
+
+    contract_count(rt, rule);
+    snprintf(rt->last_violation, sizeof rt->last_violation, "[%" PRId32 "] @%" PRId64 ": %.700s", rec->rkm->partition,
+             rec->rkm->offset, reason);
+    route_dead_letter(rp, rec, "contract", rule, reason);
+}
+
+/* A rule whose onFailure is NONE: counted and shown, and the record goes on. */
+static void contract_noted(void *arg, const struct ruleset_failure *f)
+{
+    struct rtopic *rt = arg;
+
+    contract_count(rt, f->rule);
+    snprintf(rt->last_violation, sizeof rt->last_violation, "contract: %.600s (onFailure NONE: passed on)", f->reason);
+}
+
+/* The registry's contract cannot be checked (rules sluice cannot run): the record is held, and
+ * the topic's sinks are parked with the reason, rather than given data nobody judged. They stay
+ * parked until a configuration without that contract is loaded (router_check_parking). */
+static void contract_hold(struct rpart *rp, const struct router_record *rec, const char *why)
+{
+    struct rtopic *rt = rp->rt;
+    struct router *r = rp->r;
+
+    if (!rt->contract_held[0]) {
+        snprintf(rt->contract_held, sizeof rt->contract_held, "contract of schema %" PRIu32 ": %.440s",
+                 rec->schema_id, why);
+        LOG(LOG_ERROR, "%s: records held from [%" PRId32 "] @%" PRId64 ": %s", rt->name, rec->rkm->partition,
+            rec->rkm->offset, rt->contract_held);
+    }
+    for (size_t i = 0; i < rt->nsinks; i++) {
+        struct sink *sk = r->conf->sinks[rt->sinks[i]];
+        if (sk->state->parked)
+            continue;
+        sk->state->parked_by_contract = 1;
+        sink_park(sk, "%s: %s; its records are held, not passed on unchecked", rt->name, rt->contract_held);
+    }
+}
+
+/* The registry's contract: a JSON Schema payload against its schema, then the schema's rules. 1
+ * when the record must wait, else it was routed or dead-lettered. */
+static int route_registry_contract(struct rpart *rp, struct router_record *rec)
+{
+    struct rtopic *rt = rp->rt;
+    struct decode_contract c;
+    struct contract_verdict v;
+    struct ruleset_failure f;
+    char why[1024];
+
+    switch (decode_contract(rp->r->registry, rec, &c, why, sizeof why)) {
+    case DECODE_WAIT:
+        return 1;
+    case DECODE_FAIL:
+        rt->decode_failures++;
+        route_dead_letter(rp, rec, "decode", NULL, why);
+        return 0;
+    case DECODE_OK:
+        break;
+    }
+    if (c.unsupported) {
+        contract_hold(rp, rec, c.unsupported);
+        return 1;
+    }
+    if (c.json_schema && !contract_check(c.json_schema, record_doc(rec), rec->doc_error, &v)) {
+        contract_violated(rp, rec, v.rule, v.reason);
+        return 0;
+    }
+    if (c.rules && ruleset_count(c.rules) > 0) {
+        const json_t *doc = record_doc(rec);
+        if (!doc) {
+            snprintf(why, sizeof why, "contract: %.900s", rec->doc_error ? rec->doc_error : "value is not JSON");
+            contract_violated(rp, rec, "json", why);
+            return 0;
+        }
+        if (!ruleset_check(c.rules, doc, contract_noted, rt, &f)) {
+            snprintf(why, sizeof why, "contract: %s", f.reason);
+            contract_violated(rp, rec, f.rule, why);
+            return 0;
+        }
+    }
+    rt->contract_valid++;
+    route_record(rp, rec);
+    return 0;
+}
+
+/* The contract stage: a record that breaks its topic's contract goes no further. 1 when the
+ * record must wait (its contract cannot be checked now). */
+static int route_checked(struct rpart *rp, struct router_record *rec)
 {
     struct rtopic *rt = rp->rt;
     struct contract_verdict v;
 
+    if (rt->contract_registry && rec->rkm->payload)
+        return route_registry_contract(rp, rec);
     if (rt->contract && rec->rkm->payload) {   /* a tombstone has no value to judge */
         if (!contract_check(rt->contract, record_doc(rec), rec->doc_error, &v)) {
-            contract_count(rt, v.rule);
-            snprintf(rt->last_violation, sizeof rt->last_violation, "[%" PRId32 "] @%" PRId64 ": %.700s",
-                     rec->rkm->partition, rec->rkm->offset, v.reason);
-            route_dead_letter(rp, rec, "contract", v.rule, v.reason);
-            return;
+            contract_violated(rp, rec, v.rule, v.reason);
+            return 0;
         }
         rt->contract_valid++;
     }
     route_record(rp, rec);
+    return 0;
 }
 
 /* The decode stage for one record: routed, dead-lettered, or 1 when it must wait. */
@@ -246,8 +336,9 @@ static int route_decoded(struct rpart *rp, struct router_record *rec)
         route_dead_letter(rp, rec, "decode", NULL, why);
         return 0;
     case DECODE_OK:
+        if (route_checked(rp, rec))
+            return 1;
         rp->rt->decoded++;
-        route_checked(rp, rec);
         return 0;
     }
     return 0;
@@ -326,7 +417,7 @@ void router_route(struct router *r, rd_kafka_message_t *rkm)
         return;
     }
     if (!rp->rt->format)
-        route_checked(rp, rec);
+        (void)route_checked(rp, rec);   /* no registry contract without a format: it never waits */
     record_unref(rec);
     rpart_check_backpressure(rp);
 }

@@ -285,8 +285,10 @@ struct router *router_new(struct event_base *eb, struct conf *conf, const char *
                     goto oom;
                 if (format && (format->value_format != CONF_VALUE_JSON || format->key_format != CONF_KEY_BYTES))
                     rt->format = format;
-                if (format)
+                if (format) {
                     rt->contract = format->contract_schema;
+                    rt->contract_registry = format->contract_registry;
+                }
             }
             size_t *sinks = realloc(rt->sinks, (rt->nsinks + 1) * sizeof *sinks);
             if (!sinks)

@@ -83,7 +83,7 @@ static const char status_page_html[] =
 "      const c = t.contract;\n"
 "      cell(row, c ? c.valid : '\\u2013', 'num');\n"
 "      cell(row, c ? Object.values(c.violations).reduce((a, b) => a + b, 0) : '\\u2013', 'num');\n"
-"      cell(row, c && c.last_violation ? c.last_violation : '', 'err');\n"
+"      cell(row, c && c.held ? 'records held: ' + c.held : (c && c.last_violation ? c.last_violation : ''), 'err');\n"
 "    }\n"
 "  } catch (e) {\n"
 "    document.getElementById('problem').textContent = String(e);\n"

@@ -19,6 +19,11 @@
 #          router parse each value with jansson once: parse - json is what parsing the JSON
 #          costs, to set beside avro - json, what decoding the Avro costs;
 #   avro   bench.avro, "value_format": "confluent": each value decoded through the registry.
+#   contract  bench.json with topics.bench.json.contract.json_schema: a 12-property draft-07
+#          contract of the customer records (tools/bench-contract.json), checked once per record
+#          (which parses it once): contract - parse is what the validation costs;
+#   rules  bench.avro with "contract": "registry": the schema was registered with a ruleSet of
+#          four CEL conditions (READ), each run on each decoded record: rules - avro is their cost.
 # It prints, per case: records, seconds from the first delivery to the last, records/s, the CPU
 # seconds of the sluice process (utime + stime of /proc/PID/stat, all its threads, read when the
 # sink has every record, right before it is stopped), CPU µs per record, peak RSS (VmHWM), and
@@ -38,7 +43,7 @@ source "$SLUICE_SOURCE_DIR/tests/integration/sluice_lib.sh"
 
 N=${1:-1000000}
 PARTITIONS=${BENCH_PARTITIONS:-64}
-CASES=${BENCH_CASES:-json parse avro}
+CASES=${BENCH_CASES:-json parse contract avro rules}
 VERIFY=${BENCH_VERIFY:-1}
 lib_init
 for tool in kcat jq curl; do
@@ -59,7 +64,14 @@ t0=$(lib_now_ms)
 SLUICE_TMOUT_MULTIPLIER=${SLUICE_TMOUT_MULTIPLIER:-5} lib_produce bench.json "$WORK/records.tsv"
 lib_log "produced $N JSON records of $AVG_JSON bytes on average in $(($(lib_now_ms) - t0)) ms"
 
-SCHEMA_ID=$("$SLUICE_BUILD_DIR/avro-produce" --schema | jq -Rs '{schema: rtrimstr("\n")}' |
+# The data contract's rules travel with the schema; they run only where a topic's contract is
+# "registry" (the rules case), so the avro case decodes the same records without them.
+RULES='{"domainRules": [
+  {"name": "email", "kind": "CONDITION", "type": "CEL", "mode": "READ", "expr": "message.email.contains(\"@\")"},
+  {"name": "visits", "kind": "CONDITION", "type": "CEL", "mode": "READ", "expr": "message.visits >= 0 && message.visits < 100000"},
+  {"name": "country", "kind": "CONDITION", "type": "CEL", "mode": "READ", "expr": "message.country.matches(\"^[A-Z]{2}$\")"},
+  {"name": "tags", "kind": "CONDITION", "type": "CEL", "mode": "READ", "expr": "size(message.tags) <= 5 && message.seq >= 0"}]}'
+SCHEMA_ID=$("$SLUICE_BUILD_DIR/avro-produce" --schema | jq -Rs --argjson rules "$RULES" '{schema: rtrimstr("\n"), ruleSet: $rules}' |
     curl -fsS -m 10 -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data-binary @- \
         "$REGISTRY_URL/subjects/bench.avro-value/versions" | jq -er .id) ||
     lib_fail "the registry did not register avro-produce's schema"
@@ -92,16 +104,19 @@ run_case() {
     run=$((run + 1))
     d="$WORK/case-$run-$name"
     case $name in
-        json | parse) topic=bench.json ;;
-        avro) topic=bench.avro ;;
-        *) lib_fail "unknown case $name (json, parse, avro)" ;;
+        json | parse | contract) topic=bench.json ;;
+        avro | rules) topic=bench.avro ;;
+        *) lib_fail "unknown case $name (json, parse, contract, avro, rules)" ;;
     esac
     mkdir -p "$d/sinks.d"
     ADMIN=127.0.0.1:$(lib_free_port)
     sluice_write_config "$d/sluice.json" "products-$run-$name"
-    jq --arg l "$ADMIN" --arg s "$d/sinks.d" --arg url "$REGISTRY_URL" \
+    cp "$SLUICE_SOURCE_DIR/tools/bench-contract.json" "$d/contract.json"
+    jq --arg l "$ADMIN" --arg s "$d/sinks.d" --arg url "$REGISTRY_URL" --arg case "$name" \
         '.admin.listen = $l | .sinks_dir = $s | .registry = {url: $url}
-         | .topics = {"bench.avro": {value_format: "confluent"}}' "$d/sluice.json" >"$d/tmp.json"
+         | .topics = {"bench.avro": ({value_format: "confluent"} + (if $case == "rules" then {contract: "registry"} else {} end))}
+         | if $case == "contract" then .topics["bench.json"] = {contract: {json_schema: "contract.json"}} else . end' \
+        "$d/sluice.json" >"$d/tmp.json"
     mv "$d/tmp.json" "$d/sluice.json"
     jq -n --arg t "$topic" --arg p "$d/out.ndjson" --arg case "$name" \
         '{name: "out", type: "file", topics: [$t],
@@ -141,6 +156,10 @@ run_case() {
     [ "${lost:-0}" -eq 0 ] || lib_fail "$name: retention deleted $lost records before the sink read them"
     failures=$(jq -r --arg t "$topic" '.topics[$t].decode_failures // 0' <<<"$sinks")
     [ "${failures:-0}" -eq 0 ] || lib_fail "$name: $failures decode failures: $(jq -c --arg t "$topic" '.topics[$t]' <<<"$sinks")"
+    if [ "$name" = contract ] || [ "$name" = rules ]; then
+        failures=$(jq -r --arg t "$topic" '.topics[$t].contract.valid // 0' <<<"$sinks")
+        [ "$failures" -eq "$N" ] || lib_fail "$name: $failures of $N records met the contract: $(jq -c --arg t "$topic" '.topics[$t]' <<<"$sinks")"
+    fi
     sluice_stop_noted
     note=$SLUICE_STOP_NOTE
     if [ "${BENCH_KEEP_LOGS:-0}" = 1 ]; then cp "$SLUICE_LOG" "$d/"; fi
@@ -206,6 +225,11 @@ json_drain=$(median_of json 8)
 avro_drain=$(median_of avro 8)
 parse_ticks=$(median_of parse 4)
 avro_ms=$(median_of avro 2)
+parse_ms=$(median_of parse 2)
+contract_ticks=$(median_of contract 4)
+contract_ms=$(median_of contract 2)
+rules_ticks=$(median_of rules 4)
+rules_ms=$(median_of rules 2)
 if [ -n "$json_ticks" ] && [ -n "$avro_ticks" ]; then
     awk -v jt="$json_ticks" -v at="$avro_ticks" -v jm="$json_ms" -v am="$avro_ms" -v jd="$json_drain" \
         -v ad="$avro_drain" -v pt="$parse_ticks" -v n="$N" -v hz="$TICKS" 'BEGIN {
@@ -221,6 +245,19 @@ if [ -n "$json_ticks" ] && [ -n "$avro_ticks" ]; then
         }
     }'
 fi
+# With and without the contract, in the same run: records/s and CPU per record.
+contract_ratio() {   # LABEL WITH_MS WITH_TICKS WITHOUT_MS WITHOUT_TICKS WITHOUT_NAME
+    [ -n "$2" ] && [ -n "$4" ] || return 0
+    awk -v label="$1" -v wm="$2" -v wt="$3" -v om="$4" -v ot="$5" -v base="$6" -v n="$N" -v hz="$TICKS" 'BEGIN {
+        printf "%-11s records/s %.2f of the %s case'"'"'s (%d vs %d); CPU per record %.2f (%+.2f µs)\n", label,
+            (wm > 0 ? om / wm : 0), base, n * 1000 / (wm > 0 ? wm : 1), n * 1000 / (om > 0 ? om : 1),
+            wt / (ot > 0 ? ot : 1), (wt - ot) / hz * 1e6 / n
+    }'
+}
+printf '\n'
+contract_ratio "contract" "$contract_ms" "$contract_ticks" "$parse_ms" "$parse_ticks" parse
+contract_ratio "rules" "$rules_ms" "$rules_ticks" "$avro_ms" "$avro_ticks" avro
+
 cat <<TEXT
 
 seconds: from the first write to the sink's file (looked for every 5 ms) to its last (the
