@@ -241,6 +241,10 @@ static void render_metrics(struct router *r, FILE *out)
         { "sluice_sink_records_oversized_total", "Records over max_record_bytes (dead-lettered).", SINK_STAT(oversized), "counter" },
         { "sluice_sink_positions_beyond_end_total", "Partitions where the sink's position lay past the log end (topic recreated or truncated).", SINK_STAT(positions_beyond_end), "counter" },
     };
+    /* Records sluice refused to send, by its reason (one today: the SSRF guard). */
+    static const struct { const char *reason; size_t offset; } refusals[] = {
+        { "ssrf", SINK_STAT(refused_ssrf) },
+    };
     size_t nsinks = router_sink_count(r);
     struct router_sink_view *views = calloc(nsinks ? nsinks : 1, sizeof *views);
     char (*labels)[320] = calloc(nsinks ? nsinks : 1, sizeof *labels);
@@ -273,6 +277,13 @@ static void render_metrics(struct router *r, FILE *out)
             fprintf(out, "%s{%s} %" PRIu64 "\n", counters[c].name, labels[k],
                     *(const uint64_t *)((const char *)views[k].stats + counters[c].offset));
     }
+    metrics_family(out, "sluice_sink_records_refused_total", "counter",
+                   "Records sluice refused to send (reason \"ssrf\": the SSRF guard refused the destination's address); "
+                   "they are dead-lettered.");
+    for (size_t c = 0; c < sizeof refusals / sizeof refusals[0]; c++)
+        for (size_t k = 0; k < nsinks; k++)
+            fprintf(out, "sluice_sink_records_refused_total{%s,reason=\"%s\"} %" PRIu64 "\n", labels[k], refusals[c].reason,
+                    *(const uint64_t *)((const char *)views[k].stats + refusals[c].offset));
     metrics_family(out, "sluice_sink_buffered_records", "gauge", "Records queued or in flight in the sink.");
     for (size_t k = 0; k < nsinks; k++)
         fprintf(out, "sluice_sink_buffered_records{%s} %zu\n", labels[k], views[k].buffered);
@@ -378,6 +389,8 @@ static const char *sink_state_name(const struct router_sink_view *v)
         return "parked";
     if (v->resyncing)
         return "resyncing";
+    if (v->degraded)
+        return "degraded";
     return "running";
 }
 

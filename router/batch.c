@@ -29,10 +29,12 @@ struct letter_ctx {
 
 static void on_batch_done(struct sink_batch *pub, enum sink_result result, const char *error);
 static void on_batch_note(struct sink_batch *pub, const char *fmt, va_list ap);
+static void on_batch_refused(struct sink_batch *pub, size_t records, const char *reason);
 static void on_batch_verdict(evutil_socket_t fd, short what, void *arg);
 
-/* What sink_batch_done and sink_batch_note (sinks/sink.c) call for a batch of ours. */
-static const struct sink_batch_hooks batch_hooks = { .done = on_batch_done, .note = on_batch_note };
+/* What sink_batch_done, sink_batch_note and sink_batch_refused (sinks/sink.c) call for a batch of ours. */
+static const struct sink_batch_hooks batch_hooks = { .done = on_batch_done, .note = on_batch_note,
+                                                     .refused = on_batch_refused };
 
 static void on_letter_stored(void *arg, int ok, const char *error)
 {
@@ -289,6 +291,18 @@ static void on_batch_note(struct sink_batch *pub, const char *fmt, va_list ap)
 {
     struct router_batch *b = (struct router_batch *)pub;
     vsnprintf(b->note, sizeof b->note, fmt, ap);
+}
+
+/* Records sluice would not send (the SSRF guard): counted, and the reason is the last error, so
+ * that the sink shows "degraded" instead of a clean bill while its records are dead-lettered. */
+static void on_batch_refused(struct sink_batch *pub, size_t records, const char *reason)
+{
+    struct sink_state *st = pub->sink->state;
+
+    st->stats.refused_ssrf += records;
+    snprintf(st->last_error, sizeof st->last_error, "%s", reason ? reason : "refused by the SSRF guard");
+    st->last_error_ms = wall_ms();
+    st->last_refused_ms = mono_ms();
 }
 
 /* Keeps the attempt in the sink's ring for the debug view, and its error as the last error. */

@@ -203,6 +203,7 @@ void router_sink_view(const struct router *r, size_t k, struct router_sink_view 
     view->buffered_bytes = sk->state->buffered_bytes;
     view->last_error = sk->state->last_error;
     view->last_error_ms = sk->state->last_error_ms;
+    view->degraded = sk->state->last_refused_ms && mono_ms() - sk->state->last_refused_ms < SINK_DEGRADED_MS;
     for (size_t t = 0; t < r->ntopics; t++)
         for (size_t p = 0; p < r->topics[t].nparts; p++) {
             struct rpart *rp = r->topics[t].parts[p];

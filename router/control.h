@@ -25,7 +25,12 @@ struct router_sink_view {
     size_t resyncing;              /* partitions reloading their stored position (fenced) */
     const char *last_error;        /* "" when none */
     int64_t last_error_ms;         /* unix ms, 0 when none */
+    int degraded;                  /* it delivers, but sluice refused some of its records lately (SSRF) */
 };
+
+/* How long a refusal keeps a sink "degraded": long enough for a person to see it between two
+ * looks at the status page, short enough to clear on its own once the cause is fixed. */
+#define SINK_DEGRADED_MS (5 * 60 * 1000)
 
 /* What the admin API shows of a partition; next[k] is OFFSET_UNKNOWN (-1) for sinks not reading it. */
 struct router_partition_view {

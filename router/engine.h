@@ -149,6 +149,7 @@ struct sink_state {
     char last_loss[512];        /* the last range retention took from it, for the admin API */
     char last_error[512];
     int64_t last_error_ms;
+    int64_t last_refused_ms;    /* monotonic, when sluice last refused to send one of its records */
     struct router_delivery deliveries[DELIVERY_RING];
     size_t ndeliveries;         /* ever recorded; the ring holds the last DELIVERY_RING */
 };

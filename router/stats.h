@@ -25,6 +25,7 @@ struct router_sink_stats {
     uint64_t records_lost;    /* offsets deleted by retention before the sink got them */
     uint64_t oversized;       /* records over max_record_bytes (dead-lettered) */
     uint64_t positions_beyond_end; /* partitions where its position lay past the log end */
+    uint64_t refused_ssrf;    /* records never sent: the SSRF guard refused the destination */
     uint64_t in_flight;       /* gauge: batches handed to the sink, verdict not processed */
     struct histogram latency;       /* seconds from the record's Kafka timestamp to the ack */
     struct histogram batch_records; /* records per applied batch */

@@ -15,7 +15,7 @@ static const char status_page_html[] =
 "th,td{border-bottom:1px solid #ddd;padding:.45em .7em;text-align:left;vertical-align:top}\n"
 "th{background:#f0f0f0;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
 ".state{font-weight:600;padding:.1em .5em;border-radius:3px}\n"
-".running{background:#dff5e1;color:#1b6b2a}.paused{background:#fff1c2;color:#7a5a00}.parked{background:#fde2e1;color:#8a1c14}\n"
+".running{background:#dff5e1;color:#1b6b2a}.paused{background:#fff1c2;color:#7a5a00}.parked{background:#fde2e1;color:#8a1c14}.degraded{background:#ffe4cc;color:#8a4a00}\n"
 ".resyncing,.parked{background:#ffd9d9;color:#8a1c1c}.err{color:#8a1c1c;font-size:12px}\n"
 "#problem{color:#8a1c1c;margin:.5em 0}\n"
 "</style></head><body>\n"

@@ -175,6 +175,8 @@ static void fanout_on_done(struct http_request *req, const struct http_result *r
         break;
     case HTTP_PERMANENT:
     case HTTP_GONE:
+        if (res->refused)
+            sink_batch_refused(a->b, 1, res->error);
         /* Under on_failure block a record is never skipped: it is sent again with the batch's
          * retries (the router parks the sink meanwhile). */
         if (a->b->sink->on_failure != SINK_ON_FAILURE_BLOCK) {
@@ -245,6 +247,8 @@ static void whole_on_done(struct http_request *req, const struct http_result *re
         sink_batch_done(b, SINK_RETRY, res->error);
         break;
     default:
+        if (res->refused)
+            sink_batch_refused(b, b->count, res->error);
         sink_batch_done(b, SINK_FAIL, res->error);
         break;
     }

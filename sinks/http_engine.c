@@ -660,7 +660,7 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
     }
     res = (struct http_result){ .cls = cls, .status = status, .error = error,
                                 .body = req->resp.p ? req->resp.p : "", .body_len = req->resp.len,
-                                .body_truncated = req->resp_truncated };
+                                .body_truncated = req->resp_truncated, .refused = refused };
     req->done(req, &res, req->arg);   /* the callee owns req now */
 }
 

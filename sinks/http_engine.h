@@ -188,6 +188,7 @@ struct http_result {
     const char *body;                /* the first bytes of the response body */
     size_t body_len;
     int body_truncated;              /* the body was longer than the request kept */
+    int refused;                     /* never sent: the SSRF guard refused the address (error says why) */
 };
 
 typedef void (*http_done_fn)(struct http_request *req, const struct http_result *res, void *arg);

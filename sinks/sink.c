@@ -69,6 +69,11 @@ void sink_batch_note(struct sink_batch *b, const char *fmt, ...)
     va_end(ap);
 }
 
+void sink_batch_refused(struct sink_batch *b, size_t records, const char *reason)
+{
+    b->hooks->refused(b, records, reason);
+}
+
 void sink_positions_done(struct sink_positions *req, int ok, const char *error)
 {
     req->done(req, ok, error);

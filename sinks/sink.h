@@ -78,6 +78,7 @@ enum sink_result {
 struct sink_batch_hooks {
     void (*done)(struct sink_batch *b, enum sink_result result, const char *error);
     void (*note)(struct sink_batch *b, const char *fmt, va_list ap);
+    void (*refused)(struct sink_batch *b, size_t records, const char *reason);
 };
 
 /* A request to read stored positions (transactional sinks), answered with sink_positions_done. */
@@ -178,6 +179,11 @@ void sink_batch_done(struct sink_batch *b, enum sink_result result, const char *
  * shown by GET /sinks/NAME/debug. Optional; call before sink_batch_done. */
 void sink_batch_note(struct sink_batch *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sink_positions_done(struct sink_positions *req, int ok, const char *error);
+/* @p records of this attempt were never sent because a guard of sluice's own refused them (the
+ * SSRF guard refused the destination's address): counted apart and shown as the sink's last
+ * error, so a sink whose every record is refused does not look healthy. The records' verdict
+ * (reject or fail) is given as usual. */
+void sink_batch_refused(struct sink_batch *b, size_t records, const char *reason);
 
 void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

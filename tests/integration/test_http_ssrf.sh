@@ -13,6 +13,7 @@ lib_start_kafka events:1 sluice.dlq:1
 # shellcheck disable=SC2119 # started without extra options
 lib_start_receiver
 sluice_write_config "$WORK/sluice.json" http-ssrf
+sluice_admin_on "$WORK/sluice.json"
 
 # --- literal addresses: refused by the configuration check ----------------------------------
 cat >"$WORK/sinks.d/literal.json" <<JSON
@@ -51,7 +52,16 @@ lib_produce events "$WORK/records.tsv"
 sluice_start "$WORK/sluice.json"
 TIMEOUT=30 lib_wait_for topic_has sluice.dlq 5
 TIMEOUT=30 lib_wait_for rx_has /allowed 1 200
-sleep 0.5
+# The refusals are visible where an operator looks, not only in the dead letters.
+refused_5() { admin /metrics | grep -qx 'sluice_sink_records_refused_total{sink="guarded",type="webhook",reason="ssrf"} 5'; }
+TIMEOUT=30 lib_wait_for refused_5 || lib_fail "/metrics: $(admin /metrics | grep records_refused)"
+admin /metrics | grep -qx 'sluice_sink_records_refused_total{sink="allowed",type="webhook",reason="ssrf"} 0' ||
+    lib_fail "/metrics for the allowed sink: $(admin /metrics | grep records_refused)"
+[ "$(admin_sink guarded .state)" = degraded ] || lib_fail "guarded is $(admin_sink guarded .state), want degraded"
+[[ $(admin_sink guarded .last_error.message) == 'refused to connect to '*'the SSRF guard allows only public destinations unless "allow_private_networks": true' ]] ||
+    lib_fail "guarded's last_error: $(admin_sink guarded .last_error)"
+[ "$(admin_sink allowed .state)" = running ] || lib_fail "allowed is $(admin_sink allowed .state)"
+lib_pass "GET /sinks shows the guarded sink degraded with the refusal as its last error; /metrics counts 5 refused (ssrf)"
 sluice_stop
 
 [ "$(rx_count /guarded)" -eq 0 ] || lib_fail "the guarded sink reached the receiver"
