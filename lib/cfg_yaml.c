@@ -320,17 +320,17 @@ static json_t *yaml_scalar(struct yaml_conv *c, const yaml_event_t *ev)
             return NULL;
         }
         v = json_integer(i);
-    } else if ((want == YAML_WANT_ANY || want == YAML_WANT_FLOAT) &&
-               (r = want == YAML_WANT_FLOAT && yaml_int(s, n, &i) > 0 ? 2 : yaml_float(s, n, &d)) != 0) {
+    } else if ((want == YAML_WANT_ANY || want == YAML_WANT_FLOAT) && (r = yaml_float(s, n, &d)) != 0) {
         if (r < 0) {
             yaml_fail(c, ev->start_mark, "number out of range: JSON has no infinity or NaN");
             return NULL;
         }
-        v = json_real(r == 2 ? (double)i : d);
+        v = json_real(d);
     } else if (want == YAML_WANT_ANY) {
         v = json_stringn(s, n);
     } else {
-        yaml_fail(c, ev->start_mark, "not a value of its tag %.100s", tag);
+        /* only the core tags get here */
+        yaml_fail(c, ev->start_mark, "not a valid !!%s", tag + strlen(YAML_CORE_TAG));
         return NULL;
     }
     if (!v)

@@ -114,7 +114,10 @@ static void test_refused(void **state)
     REFUSED("a: !secret x\n", 1, 4, "tag !secret is not supported (only the core schema's !!str, "
                                     "!!null, !!bool, !!int, !!float, !!seq and !!map)");
     REFUSED("a: !!set {x}\n", 1, 4, "tag tag:yaml.org,2002:set is not supported on a mapping");
-    REFUSED("a: !!int x\n", 1, 4, "not a value of its tag tag:yaml.org,2002:int");
+    REFUSED("a: !!int x\n", 1, 4, "not a valid !!int");
+    REFUSED("a: !!float 0x1F\n", 1, 4, "not a valid !!float");
+    REFUSED("a: !!bool yes\n", 1, 4, "not a valid !!bool");
+    REFUSED("a: !!null 0\n", 1, 4, "not a valid !!null");
     REFUSED("a: 9223372036854775808\n", 1, 4, "integer out of range (64 bits)");
     REFUSED("a: -9223372036854775809\n", 1, 4, "integer out of range (64 bits)");
     REFUSED("a: .inf\n", 1, 4, "number out of range: JSON has no infinity or NaN");
