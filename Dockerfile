@@ -5,7 +5,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
       librdkafka-dev libevent-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libjansson-dev libssl-dev \
-      protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev libpcre2-dev \
+      protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev libpcre2-dev libyaml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -19,7 +19,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_TESTS=OFF \
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends librdkafka1 libevent-2.1-7 libevent-pthreads-2.1-7 \
-      libhiredis0.14 libpq5 libcurl4 libjansson4 libssl3 libprotobuf-c1 libpcre2-8-0 ca-certificates \
+      libhiredis0.14 libpq5 libcurl4 libjansson4 libssl3 libprotobuf-c1 libpcre2-8-0 libyaml-0-2 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/sluice --create-home sluice
 COPY --from=build /build/sluice /build/kafka-committed /usr/local/bin/

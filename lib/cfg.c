@@ -293,7 +293,65 @@ int cfg_locate(const char *text, size_t len, const char *path, int *line, int *c
     return 0;
 }
 
-/* Locates @p path or, failing that, its nearest ancestor present in the text. */
+/* ------------------------------------------------------------------------------------------ */
+/* Locating a path in the marks of a YAML document                                             */
+
+size_t cfg_marks_member(const struct cfg_marks *marks, size_t at, const char *key, size_t keylen)
+{
+    for (size_t c = at + 1; at < marks->n && c < marks->v[at].end; c = marks->v[c].end) {
+        const struct cfg_mark *m = &marks->v[c];
+
+        if (m->key != CFG_MARK_ITEM && m->keylen == keylen &&
+            (keylen == 0 || memcmp(marks->keys + m->key, key, keylen) == 0))
+            return c;
+    }
+    return CFG_MARK_ITEM;
+}
+
+/* The entry of element @p index of the array at entry @p at, or CFG_MARK_ITEM. */
+static size_t cfg_marks_element(const struct cfg_marks *marks, size_t at, size_t index)
+{
+    size_t seen = 0;
+
+    for (size_t c = at + 1; c < marks->v[at].end; c = marks->v[c].end)
+        if (marks->v[c].key == CFG_MARK_ITEM && seen++ == index)
+            return c;
+    return CFG_MARK_ITEM;
+}
+
+static int cfg_marks_locate(const struct cfg_marks *marks, const char *path, int *line, int *column)
+{
+    struct cfg_seg seg;
+    struct buf key = { 0 };
+    size_t pos = 0, at = 0;
+    int r = 0;
+
+    if (!marks->n || !path)
+        return -1;
+    while (at != CFG_MARK_ITEM && (r = cfg_path_next(path, &pos, &seg)) > 0) {
+        if (seg.kind == CFG_SEG_INDEX)
+            at = cfg_marks_element(marks, at, seg.index);
+        else if (cfg_seg_key(&seg, &key) != 0)
+            at = CFG_MARK_ITEM;
+        else
+            at = cfg_marks_member(marks, at, key.p ? key.p : "", key.len);
+    }
+    buf_free(&key);
+    if (at == CFG_MARK_ITEM || r != 0)
+        return -1;
+    *line = marks->v[at].line;
+    *column = marks->v[at].column;
+    return 0;
+}
+
+int cfg_doc_locate(const struct cfg_doc *doc, const char *path, int *line, int *column)
+{
+    if (doc->marks)
+        return cfg_marks_locate(doc->marks, path, line, column);
+    return cfg_locate(doc->text, doc->len, path, line, column);
+}
+
+/* Locates @p path or, failing that, its nearest ancestor present in the document. */
 static int cfg_locate_nearest(const struct cfg_doc *doc, const char *path, int *line, int *col)
 {
     char *p = strdup(path);
@@ -303,7 +361,7 @@ static int cfg_locate_nearest(const struct cfg_doc *doc, const char *path, int *
     if (!p)
         return -1;
     for (;;) {
-        if (cfg_locate(doc->text, doc->len, p, line, col) == 0) {
+        if (cfg_doc_locate(doc, p, line, col) == 0) {
             rc = 0;
             break;
         }
@@ -336,7 +394,7 @@ void cfg_error(struct cfg_errors *errs, const struct cfg_doc *doc, const char *p
     sep = *path ? ": " : "";
     if (!doc)
         msg = cfg_strf("%s%s%s", path, sep, reason);
-    else if (doc->text && cfg_locate_nearest(doc, path, &line, &col) == 0)
+    else if ((doc->text || doc->marks) && cfg_locate_nearest(doc, path, &line, &col) == 0)
         msg = cfg_strf("%s:%d:%d: %s%s%s", doc->file ? doc->file : "-", line, col, path, sep,
                        reason);
     else
@@ -511,6 +569,16 @@ oom:
     return -1;
 }
 
+static int cfg_is_yaml11_bool(const char *s)
+{
+    static const char *const words[] = { "y", "n", "yes", "no", "on", "off" };
+
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strcasecmp(s, words[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Checks @p value against @p opt and stores it; reports and returns -1 when it does not fit. */
 static int cfg_value_store(struct cfg_ctx *ctx, const struct cfg_opt *opt, const json_t *value,
                            void *target, const char *path)
@@ -552,7 +620,12 @@ static int cfg_value_store(struct cfg_ctx *ctx, const struct cfg_opt *opt, const
     }
     case CFG_T_BOOL:
         if (!json_is_boolean(value)) {
-            cfg_fail(ctx, path, "expected true or false");
+            /* YAML 1.1 read yes/no/on/off as booleans; YAML 1.2, and so sluice, as strings */
+            if (ctx->doc && ctx->doc->marks && json_is_string(value) &&
+                cfg_is_yaml11_bool(json_string_value(value)))
+                cfg_fail(ctx, path, "expected true or false (YAML 1.2 reads yes, no, on and off as strings)");
+            else
+                cfg_fail(ctx, path, "expected true or false");
             return -1;
         }
         *CFG_FIELD(target, opt->offset, int) = json_is_true(value);

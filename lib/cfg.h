@@ -55,11 +55,31 @@ struct cfg_errors {
     size_t n;
 };
 
+/* Where each value of a document that is not JSON text (YAML) stands, since the JSON text
+ * locator cannot read it: one entry per value in document order, a collection's entries
+ * followed by those of its members (so a subtree is the range [entry, end)). */
+#define CFG_MARK_ITEM ((size_t)-1)  /* the entry's key: an array element, or the root */
+
+struct cfg_mark {
+    size_t end;          /* one past the last entry of this value's subtree */
+    size_t key;          /* offset of the member's name in cfg_marks.keys, or CFG_MARK_ITEM */
+    size_t keylen;
+    int line, column;    /* 1-based: the member's key, or the element itself */
+};
+
+struct cfg_marks {
+    struct cfg_mark *v;
+    size_t n, cap;
+    char *keys;          /* the member names, back to back */
+    size_t keys_len, keys_cap;
+};
+
 /* The document being checked: its file name and text, to turn a JSON path into line:column. */
 struct cfg_doc {
     const char *file;
     const char *text;
     size_t len;
+    const struct cfg_marks *marks;  /* NULL: text is JSON and is searched; else these locate */
 };
 
 /**
@@ -98,6 +118,17 @@ void cfg_errors_clear(struct cfg_errors *errs);
  * @return 0 when found, -1 otherwise.
  */
 int cfg_locate(const char *text, size_t len, const char *path, int *line, int *column);
+
+/** @brief The entry of the member named @p key (@p keylen bytes) of the collection at entry
+ * @p at, or CFG_MARK_ITEM. */
+size_t cfg_marks_member(const struct cfg_marks *marks, size_t at, const char *key, size_t keylen);
+
+/**
+ * @brief Find the line and column (1-based) of the value at @p path in @p doc: through its
+ * marks when it has them, else in its JSON text (cfg_locate).
+ * @return 0 when found, -1 otherwise.
+ */
+int cfg_doc_locate(const struct cfg_doc *doc, const char *path, int *line, int *column);
 
 /** @brief Print the reference of a table as Markdown rows (key, type, default, meaning). */
 void cfg_print_reference(const struct cfg_opt *opts, const char *prefix, FILE *out);

@@ -438,7 +438,7 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
     if (!ops)
         goto fail;   /* checked, but nothing to run */
     cfg_path_key(npath, sizeof npath, path, "name");
-    if (cfg_locate(doc->text, doc->len, npath, &line, &col) != 0)
+    if (cfg_doc_locate(doc, npath, &line, &col) != 0)
         line = 0;
     for (size_t i = 0; sk->name && i < conf->nsinks; i++) {
         const struct sink *first = conf->sinks[i];
@@ -501,7 +501,7 @@ static char *conf_dir_resolve(const char *file, const char *dir)
     return out;
 }
 
-/* The *.json files of conf->sinks_dir, in name order. */
+/* The sink files of conf->sinks_dir (*.json, *.yaml, *.yml), in name order. */
 static int conf_dir_list(struct conf_ctx *ctx, struct conf_src *main_src, struct conf *conf,
                          const char *shown_dir, char ***names, size_t *nnames)
 {
@@ -516,9 +516,7 @@ static int conf_dir_list(struct conf_ctx *ctx, struct conf_src *main_src, struct
         return -1;
     }
     while ((de = readdir(d)) != NULL) {
-        size_t n = strlen(de->d_name);
-
-        if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
+        if (!conf_src_is_file_name(de->d_name))
             continue;
         if (conf_strv_push(names, nnames, strdup(de->d_name)) != 0) {
             conf_err(ctx, &main_src->doc, "sinks_dir", "out of memory");

@@ -9,6 +9,7 @@
 
 #include "conf_src.h"
 #include "lib/buf.h"
+#include "lib/cfg_yaml.h"
 
 #define CONF_FILE_MAX (64u << 20)   /* a configuration file is small; refuse runaway input */
 
@@ -53,6 +54,9 @@ int conf_strv_push(char ***v, size_t *n, char *s)
 void conf_src_free(struct conf_src *src)
 {
     json_decref(src->root);
+    if (src->marks)
+        cfg_marks_free(src->marks);
+    free(src->marks);
     free(src->text);
     free(src->file);
     conf_strv_free(src->values, src->nvalues);
@@ -109,6 +113,43 @@ fail:
     return rc;
 }
 
+/* The format a file name's extension says: ".yaml" and ".yml" are YAML, anything else JSON. */
+enum conf_format conf_src_format(const char *name)
+{
+    size_t n = strlen(name);
+
+    if ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) || (n > 4 && strcmp(name + n - 4, ".yml") == 0))
+        return CONF_YAML;
+    return CONF_JSON;
+}
+
+int conf_src_is_file_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    return name[0] != '.' &&
+           ((n > 5 && strcmp(name + n - 5, ".json") == 0) || conf_src_format(name) == CONF_YAML);
+}
+
+/* Parses the YAML text of @p src into its tree and marks; reports problems. */
+static int conf_src_parse_yaml(struct conf_ctx *ctx, struct conf_src *src)
+{
+    struct cfg_yaml_error yerr;
+
+    src->marks = calloc(1, sizeof *src->marks);
+    if (!src->marks) {
+        conf_err(ctx, NULL, "", "%s: out of memory", src->file);
+        return -1;
+    }
+    src->root = cfg_yaml_load(src->text, src->doc.len, src->marks, &yerr);
+    if (!src->root) {
+        conf_err(ctx, NULL, "", "%s:%d:%d: %s", src->file, yerr.line, yerr.column, yerr.reason);
+        return -1;
+    }
+    src->doc.marks = src->marks;
+    return 0;
+}
+
 /* Reads @p path and parses it into @p src, shown in messages as @p shown; reports problems. */
 int conf_src_open(struct conf_ctx *ctx, struct conf_src *src, const char *path,
                          const char *shown)
@@ -129,8 +170,10 @@ int conf_src_open(struct conf_ctx *ctx, struct conf_src *src, const char *path,
         return -1;
     }
     src->doc.text = src->text;
-    src->root = json_loadb(src->text, src->doc.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!src->root) {
+    if (conf_src_format(path) == CONF_YAML) {
+        if (conf_src_parse_yaml(ctx, src) != 0)
+            return -1;
+    } else if (!(src->root = json_loadb(src->text, src->doc.len, JSON_REJECT_DUPLICATES, &jerr))) {
         conf_err(ctx, NULL, "", "%s:%d:%d: JSON syntax error: %s", src->file,
                  jerr.line > 0 ? jerr.line : 1, jerr.column > 0 ? jerr.column : 1, jerr.text);
         return -1;

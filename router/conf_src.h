@@ -18,6 +18,7 @@ struct conf_src {
     char *file;                /* owned; doc.file points here */
     char *text;
     json_t *root;
+    struct cfg_marks *marks;   /* a YAML file's locations (doc.marks points here); NULL for JSON */
     char **values;             /* values of environment variables it used (kept out of messages) */
     size_t nvalues;
     json_t **nodes;            /* its strings that took them, and their text before */
@@ -41,6 +42,11 @@ void conf_err(struct conf_ctx *ctx, const struct cfg_doc *doc, const char *path,
 /* A growable array of strings; push takes @p s (freed on failure). */
 void conf_strv_free(char **v, size_t n);
 int conf_strv_push(char ***v, size_t *n, char *s);
+enum conf_format { CONF_JSON, CONF_YAML };
+/* The format of a file by its name: ".yaml" and ".yml" are YAML, anything else JSON. */
+enum conf_format conf_src_format(const char *name);
+/* 1 when a sinks_dir entry named @p name is a sink file: *.json, *.yaml or *.yml, not hidden. */
+int conf_src_is_file_name(const char *name);
 /* Read and parse @p path (named @p shown in messages) into @p src; 0, or -1 with the problem reported. */
 int conf_src_open(struct conf_ctx *ctx, struct conf_src *src, const char *path, const char *shown);
 void conf_src_free(struct conf_src *src);

@@ -8,11 +8,11 @@ set -euo pipefail
 
 # Building sluice, and the demo (kcat produces its sample records). protoc-c compiles Debian's
 # descriptor.proto (from libprotobuf-dev) at build time: the Protobuf decoder reads the registry's
-# FileDescriptorProto with it.
+# FileDescriptorProto with it. libyaml reads YAML configuration files.
 demo_packages=(
   build-essential cmake pkg-config
   librdkafka-dev libevent-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libjansson-dev libssl-dev
-  protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev libpcre2-dev
+  protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev libpcre2-dev libyaml-dev
   kcat
 )
 # The tests on top: cmocka for the unit tests, the real servers, the test scripts' tools;

@@ -62,23 +62,36 @@ static long sweep(int (*fn)(void))
     return n;
 }
 
-static int load_valid_config(void)
+/* 1 when @p file loads, 0 when it is refused. */
+static int load_config(const char *file)
 {
     struct cfg_errors errs = { 0 };
-    struct conf *conf = conf_load("fixtures/conf/valid/main.json", &errs);
+    struct conf *conf = conf_load(file, &errs);
     int ok = conf != NULL;
     conf_free(conf);
     cfg_errors_clear(&errs);
     return ok;
 }
 
+static int load_valid_config(void)
+{
+    return load_config("fixtures/conf/valid/main.json");
+}
+
 static int load_broken_config(void)
 {
-    struct cfg_errors errs = { 0 };
-    struct conf *conf = conf_load("fixtures/conf/dup/main.json", &errs);
-    conf_free(conf);
-    cfg_errors_clear(&errs);
-    return conf == NULL;
+    return !load_config("fixtures/conf/dup/main.json");
+}
+
+/* The YAML forms: libyaml's own allocations are not ours (a shared library), the reader's are. */
+static int load_valid_yaml(void)
+{
+    return load_config("fixtures/yaml/valid/main.yaml");
+}
+
+static int load_broken_yaml(void)
+{
+    return !load_config("fixtures/yaml/bad/main.yaml");
 }
 
 static int compile_filter(void)
@@ -137,6 +150,19 @@ static void test_config_errors_survive_every_allocation_failure(void **state)
     assert_true(sweep(load_broken_config) >= 10);
 }
 
+static void test_yaml_config_survives_every_allocation_failure(void **state)
+{
+    (void)state;
+    setenv("SLUICE_TEST_TOKEN", "chaos-token", 1);
+    assert_true(load_valid_yaml());
+    long runs = sweep(load_valid_yaml);
+    print_message("YAML config loader: %ld allocation failure points\n", runs);
+    assert_true(runs >= 20);
+    assert_true(load_valid_yaml());
+    assert_true(load_broken_yaml());
+    assert_true(sweep(load_broken_yaml) >= 10);
+}
+
 static void test_filters_survive_every_allocation_failure(void **state)
 {
     (void)state;
@@ -162,6 +188,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_loader_survives_every_allocation_failure),
         cmocka_unit_test(test_config_errors_survive_every_allocation_failure),
+        cmocka_unit_test(test_yaml_config_survives_every_allocation_failure),
         cmocka_unit_test(test_filters_survive_every_allocation_failure),
         cmocka_unit_test(test_avro_survives_every_allocation_failure),
     };
