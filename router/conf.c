@@ -95,6 +95,9 @@ static const struct cfg_opt conf_opts[] = {
     { .name = "dead_letter_topic", .type = CFG_T_STR, .def = "\"sluice.dlq\"",
       .offset = M(dead_letter_topic), .validate = conf_nonempty_validate,
       .help = "Kafka topic that receives records no sink could apply" },
+    { .name = "redrive_topic", .type = CFG_T_STR, .offset = M(redrive_topic), .validate = conf_nonempty_validate,
+      .help = "Kafka topic of dead letters re-driven by `sluice dlq redrive`: read by every sink, each record "
+              "applied only by the sink it names; unset: no re-drive" },
     { .name = "sinks_dir", .type = CFG_T_STR, .offset = M(sinks_dir),
       .validate = conf_nonempty_validate,
       .help = "Directory of sink files (*.json, one sink each), relative to this file" },

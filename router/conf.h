@@ -20,6 +20,7 @@ struct conf {
     long long admin_max_header_bytes;
     long long admin_max_headers;
     char *dead_letter_topic;
+    char *redrive_topic;        /* `sluice dlq redrive` writes here, the router reads; NULL: none */
     char *sinks_dir;            /* resolved against the main file's directory; NULL when unset */
     int log_level;              /* enum log_level: debug=0, info, warn, error */
     int log_format;             /* 0: logfmt, 1: json */

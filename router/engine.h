@@ -43,6 +43,11 @@ struct router_record {
     char *decoded_key, *decoded_value;  /* owned, when decoded */
     int has_schema_id;          /* the value is framed: schema_id is its registry id */
     uint32_t schema_id;
+    /* A record of the redrive topic: only the sink it names applies it (-1: no sink of this
+     * configuration), decoded and checked as a record of its original topic (NULL: plain JSON). */
+    int redriven;
+    long redrive_sink;
+    const struct conf_topic *redrive_format;
     struct router_record *wait_next;    /* in its partition's queue of records waiting for a schema */
 };
 
@@ -103,6 +108,7 @@ struct rtopic {
     char last_decode_error[512];
     const struct jsonschema *contract;  /* topics.<name>.contract, compiled; NULL: none */
     int contract_registry;              /* the contract is the registry's: each schema's rules */
+    int redrive;                        /* the redrive topic: each record names its one sink */
     char contract_held[512];            /* why its records are held (a contract sluice cannot check) */
     uint64_t contract_valid;
     struct contract_count contract_rules[CONTRACT_RULES_MAX];

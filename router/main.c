@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "conf.h"
 #include "dev_registry.h"
+#include "dlq_cli.h"
 #include "router.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -32,6 +33,9 @@ static void usage(FILE *out)
         "       sluice dev   -c FILE [-p N] [--registry [HOST:]PORT [--registry-load DUMP]]\n"
         "                                       run on an embedded Kafka (N partitions per topic, default 4),\n"
         "                                       and with --registry an embedded Schema Registry too\n"
+        "       sluice dlq   list|show|redrive -c FILE [filters]\n"
+        "                                       the dead-letter topic: grouped, shown, re-driven\n"
+        "                                       (sluice dlq --help)\n"
         "       sluice reference                print the configuration reference (Markdown)\n"
         "       sluice version\n"
         "options: -c, --config FILE   the main configuration file\n"
@@ -69,6 +73,8 @@ static void dev_kafka_create_topics(struct dev_kafka *dk, struct conf *conf)
 {
     /* Creating a topic that exists fails harmlessly: a reload may add topics. */
     rd_kafka_mock_topic_create(dk->mcluster, conf->dead_letter_topic, 1, 1);
+    if (conf->redrive_topic)
+        rd_kafka_mock_topic_create(dk->mcluster, conf->redrive_topic, dk->partitions, 1);
     for (size_t k = 0; k < conf->nsinks; k++)
         for (size_t t = 0; t < conf->sinks[k]->topics.n; t++)
             rd_kafka_mock_topic_create(dk->mcluster, conf->sinks[k]->topics.v[t], dk->partitions, 1);
@@ -408,6 +414,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(command, "dlq") == 0)
+        return dlq_cli_main(argc - 1, argv + 1);
     if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 && strcmp(command, "dev") != 0) {
         fprintf(stderr, "sluice: unknown command \"%s\"\n", command);
         usage(stderr);

@@ -8,6 +8,7 @@
 #include "contract.h"
 #include "decode.h"
 #include "dlq.h"
+#include "dlq_cli.h"
 #include "engine.h"
 #include "filter.h"
 #include "flow.h"
@@ -77,6 +78,8 @@ static void route_record(struct rpart *rp, struct router_record *rec)
         struct sink_record e;
         json_t *doc = NULL;
 
+        if (rec->redriven && (long)k != rec->redrive_sink)
+            continue;   /* finished for the others when it came (route_redriven) */
         if (!spart_takes(sp, rkm->offset))
             continue;
         rec->refs++;     /* held while this sink looks at it */
@@ -166,7 +169,8 @@ static void route_dead_letter(struct rpart *rp, struct router_record *rec, const
         abort();   /* out of memory on the loop */
     *ctx = (struct record_letter){ r, rp->rt, rp->partition, rp->generation, rkm->offset, 0 };
     for (size_t i = 0; i < rp->rt->nsinks; i++)
-        if (spart_takes(rp->sparts[rp->rt->sinks[i]], rkm->offset))
+        if ((!rec->redriven || (long)rp->rt->sinks[i] == rec->redrive_sink) &&
+            spart_takes(rp->sparts[rp->rt->sinks[i]], rkm->offset))
             ctx->sinks[ctx->nsinks++] = rp->rt->sinks[i];
     if (ctx->nsinks == 0) {   /* every sink is away: it reads the record again when back */
         free(ctx);
@@ -307,11 +311,15 @@ static int route_checked(struct rpart *rp, struct router_record *rec)
 {
     struct rtopic *rt = rp->rt;
     struct contract_verdict v;
+    /* A re-driven record meets its own topic's contract, as it would have the first time. */
+    const struct jsonschema *schema = rec->redriven ? (rec->redrive_format ? rec->redrive_format->contract_schema : NULL)
+                                                    : rt->contract;
+    int registry = rec->redriven ? rec->redrive_format && rec->redrive_format->contract_registry : rt->contract_registry;
 
-    if (rt->contract_registry && rec->rkm->payload)
+    if (registry && rec->rkm->payload)
         return route_registry_contract(rp, rec);
-    if (rt->contract && rec->rkm->payload) {   /* a tombstone has no value to judge */
-        if (!contract_check(rt->contract, record_doc(rec), rec->doc_error, &v)) {
+    if (schema && rec->rkm->payload) {   /* a tombstone has no value to judge */
+        if (!contract_check(schema, record_doc(rec), rec->doc_error, &v)) {
             contract_violated(rp, rec, v.rule, v.reason);
             return 0;
         }
@@ -321,12 +329,20 @@ static int route_checked(struct rpart *rp, struct router_record *rec)
     return 0;
 }
 
+/* The format a record is decoded by: its topic's, or for a re-driven one its original topic's. */
+static const struct conf_topic *record_format(const struct rpart *rp, const struct router_record *rec)
+{
+    return rec->redriven ? rec->redrive_format : rp->rt->format;
+}
+
 /* The decode stage for one record: routed, dead-lettered, or 1 when it must wait. */
 static int route_decoded(struct rpart *rp, struct router_record *rec)
 {
     char why[1024];
 
-    switch (decode_record(rp->r->registry, rp->rt->format, rec, why, sizeof why)) {
+    if (!record_format(rp, rec))
+        return route_checked(rp, rec);   /* plain JSON: only behind a waiting record of the redrive topic */
+    switch (decode_record(rp->r->registry, record_format(rp, rec), rec, why, sizeof why)) {
     case DECODE_WAIT:
         return 1;
     case DECODE_FAIL:
@@ -394,6 +410,43 @@ void router_on_registry_update(void *arg)
     router_progress(r);
 }
 
+/* A record of the redrive topic (`sluice dlq redrive`): which sink it is for and what topic it
+ * came from, from its headers; every other sink is done with it at once. */
+static void route_redriven(struct rpart *rp, struct router_record *rec)
+{
+    struct router *r = rp->r;
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *sink = NULL, *topic = NULL;
+    size_t sink_len = 0, topic_len = 0;
+    char name[256];
+
+    rec->redriven = 1;
+    rec->redrive_sink = -1;
+    if (rd_kafka_message_headers(rec->rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_header_get_last(hdrs, REDRIVE_HEADER_SINK, &sink, &sink_len);
+        rd_kafka_header_get_last(hdrs, REDRIVE_HEADER_TOPIC, &topic, &topic_len);
+    }
+    for (size_t i = 0; sink && i < rp->rt->nsinks; i++) {
+        const char *n = r->conf->sinks[rp->rt->sinks[i]]->name;
+        if (strlen(n) == sink_len && memcmp(n, sink, sink_len) == 0)
+            rec->redrive_sink = (long)rp->rt->sinks[i];
+    }
+    if (topic && topic_len < sizeof name) {
+        memcpy(name, topic, topic_len);
+        name[topic_len] = '\0';
+        rec->redrive_format = conf_products_topic(&r->conf->products, name);
+    }
+    if (rec->redrive_sink < 0)
+        LOG(LOG_WARN, "%s [%" PRId32 "] @%" PRId64 ": re-driven for sink \"%.*s\", which this configuration does not "
+                      "have: skipped", rp->rt->name, rec->rkm->partition, rec->rkm->offset, (int)(sink ? sink_len : 4),
+            sink ? (const char *)sink : "none");
+    for (size_t i = 0; i < rp->rt->nsinks; i++) {
+        size_t k = rp->rt->sinks[i];
+        if ((long)k != rec->redrive_sink && spart_takes(rp->sparts[k], rec->rkm->offset))
+            offsets_done(rp->op, k, rec->rkm->offset);
+    }
+}
+
 void router_route(struct router *r, rd_kafka_message_t *rkm)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
@@ -411,12 +464,14 @@ void router_route(struct router *r, rd_kafka_message_t *rkm)
         abort();
     }
     rec->refs = 1;   /* routing's own reference, so no sink frees it under the others */
-    if (rp->rt->format && (rp->wait_head || route_decoded(rp, rec))) {
+    if (rp->rt->redrive)
+        route_redriven(rp, rec);
+    if (rp->wait_head || (record_format(rp, rec) && route_decoded(rp, rec))) {
         rpart_wait_push(rp, rec);   /* behind its schema, or behind an earlier record waiting for one */
         rpart_check_backpressure(rp);
         return;
     }
-    if (!rp->rt->format)
+    if (!record_format(rp, rec))
         (void)route_checked(rp, rec);   /* no registry contract without a format: it never waits */
     record_unref(rec);
     rpart_check_backpressure(rp);

@@ -297,6 +297,15 @@ struct router *router_new(struct event_base *eb, struct conf *conf, const char *
             rt->sinks[rt->nsinks++] = k;
         }
     }
+    /* The redrive topic: read for every sink, each record applied by the sink it names. */
+    if (conf->redrive_topic && !router_topic(r, conf->redrive_topic)) {
+        struct rtopic *rt = &r->topics[r->ntopics++];
+        if (!(rt->name = strdup(conf->redrive_topic)) || !(rt->sinks = calloc(conf->nsinks + 1, sizeof *rt->sinks)))
+            goto oom;
+        rt->redrive = 1;
+        for (size_t k = 0; k < conf->nsinks; k++)
+            rt->sinks[rt->nsinks++] = k;
+    }
     if (conf_products_use_registry(&conf->products) &&
         !(r->registry = registry_new(eb, &conf->products.registry, decode_schema_compile, decode_schema_release,
                                      router_on_registry_update, r, err, errlen))) {
