@@ -16,29 +16,21 @@
  * because a script that fails in the middle keeps its first writes. (A check script inside
  * MULTI would not do: a failed command in MULTI does not stop the others.)
  *
- * I/O (redis_conn.c): one connection on the loop, batches of different partitions pipelined
- * on it (up to max_in_flight). */
-#include <arpa/inet.h>
+ * I/O (redis_conn.c): one connection on the loop (TCP, or TLS for rediss://: redis_transport.c),
+ * batches of different partitions pipelined on it (up to max_in_flight). */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include <event2/dns.h>
-#include <event2/util.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "sink.h"
+#include "redis_int.h"
 #include "redis_key.h"
 #include "redis_resp.h"
-#include "lib/backoff.h"
-#include "lib/clock.h"
-#include "redis_int.h"
+#include "redis_transport.h"
 
 /* The script unpacks at most 1000 keys or 2000 values per call, far below Lua's limit of
  * about 8000; an XADD cannot be split, so a stream entry is held to this many fields. */
@@ -161,11 +153,23 @@ static const char redis_batch_script[] =
     "return res\n";
 
 #define O(f) offsetof(struct redis_sink, f)
+static const struct cfg_opt redis_tls_opts[] = {
+    CFG_STR("ca_file", NULL, O(tls_ca_file),
+            "PEM file of the CAs the server's certificate must chain to; default the system's CAs"),
+    CFG_STR("cert_file", NULL, O(tls_cert_file),
+            "PEM file of the client's certificate (chain), for a server that asks for one; with key_file"),
+    CFG_STR("key_file", NULL, O(tls_key_file), "PEM file of the client's private key; with cert_file"),
+    CFG_END
+};
+
 static const struct cfg_opt redis_opts[] = {
     { .name = "url", .type = CFG_T_STR, .offset = O(url_text), .flags = CFG_REQUIRED | CFG_SECRET,
-      .help = "redis://[user:password@]host[:port][/db]; the password may come from ${ENV}" },
+      .help = "redis://[user[:password]@]host[:port][/db], or rediss:// for TLS; the password may come from ${ENV}" },
     { .name = "password", .type = CFG_T_STR, .offset = O(password), .flags = CFG_SECRET,
-      .help = "Password (AUTH), instead of the one in the URL; usually \"${REDIS_PASSWORD}\"" },
+      .help = "Password (AUTH), instead of the one in the URL; usually \"${REDIS_PASSWORD}\"; "
+              "with redis://user@host, the ACL user's" },
+    CFG_SECTION("tls", redis_tls_opts,
+                "TLS of a rediss:// URL: the server's certificate is checked against the CAs and the URL's host"),
     { .name = "key", .type = CFG_T_STR, .offset = O(key_text), .flags = CFG_REQUIRED,
       .help = "Key template: {key} (the record key), {$.path} (a field of the value), {topic}, {partition}" },
     CFG_ENUM("shape", "\"string\"", redis_shapes, O(shape),
@@ -228,6 +232,33 @@ static void key_printable(char *out, size_t outlen, const char *key, size_t len)
 
 /* ---- configuration ---- */
 
+/* The tls section, for rediss:// only; its files are read here, so a missing or wrong one is
+ * a configuration error (sluice check) rather than a connection that keeps failing. */
+static int redis_compile_tls(struct redis_sink *rs, char *err, size_t errlen, const char **key)
+{
+    char why[512];
+
+    if (!rs->url.tls) {
+        if (rs->tls_ca_file || rs->tls_cert_file || rs->tls_key_file) {
+            snprintf(err, errlen, "applies to rediss:// URLs only (this one is redis://)");
+            *key = rs->tls_ca_file ? "tls.ca_file" : rs->tls_cert_file ? "tls.cert_file" : "tls.key_file";
+            return -1;
+        }
+        return 0;
+    }
+    if (!rs->tls_cert_file != !rs->tls_key_file) {
+        snprintf(err, errlen, "the client certificate needs both tls.cert_file and tls.key_file");
+        *key = rs->tls_cert_file ? "tls.key_file" : "tls.cert_file";
+        return -1;
+    }
+    if (!(rs->tls = redis_tls_new(rs->tls_ca_file, rs->tls_cert_file, rs->tls_key_file, why, sizeof why))) {
+        snprintf(err, errlen, "%s", why);
+        *key = "tls";
+        return -1;
+    }
+    return 0;
+}
+
 static int redis_compile(struct redis_sink *rs, char *err, size_t errlen, const char **key)
 {
     char why[256];
@@ -248,6 +279,13 @@ static int redis_compile(struct redis_sink *rs, char *err, size_t errlen, const 
         free(rs->url.password);
         rs->url.password = copy;
     }
+    if (rs->url.user && !rs->url.password) {
+        snprintf(err, errlen, "redis://USER@host needs the user's password in the password option");
+        *key = "password";
+        goto fail;
+    }
+    if (redis_compile_tls(rs, err, errlen, key) != 0)
+        goto fail;
     if (!(rs->key_tpl = redis_template_compile(rs->key_text, why, sizeof why))) {
         snprintf(err, errlen, "%s", why);
         *key = "key";
@@ -288,6 +326,8 @@ fail:
     redis_url_free(&rs->url);
     redis_template_free(rs->key_tpl);
     rs->key_tpl = NULL;
+    redis_tls_free(rs->tls);
+    rs->tls = NULL;
     return -1;
 }
 
@@ -792,24 +832,9 @@ static int redis_start(struct sink *sk, char *err, size_t errlen)
 
     if (redis_compile(rs, err, errlen, &key) != 0)
         return -1;
-    /* start may follow a stop: a reload that fails starts the previous configuration again */
-    if (!rs->reconnect_timer)
-        rs->reconnect_timer = evtimer_new(sk->eb, on_reconnect_timer, rs);
-    if (!rs->connect_timer)
-        rs->connect_timer = evtimer_new(sk->eb, on_connect_timeout, rs);
-    if (!rs->command_timer)
-        rs->command_timer = evtimer_new(sk->eb, on_command_timeout, rs);
-    if (!rs->reconnect_timer || !rs->connect_timer || !rs->command_timer) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     rs->started = 1;
     rs->stopped = 0;
-    rs->failures = 0;
-    rs->last_error[0] = '\0';
-    rs->state = CONN_IDLE;
-    conn_connect(rs);   /* asynchronous: batches wait for it, or retry */
-    return 0;
+    return conn_start(rs, err, errlen);
 }
 
 static void redis_write(struct sink *sk, struct sink_batch *b)
@@ -880,30 +905,11 @@ static int redis_ready(struct sink *sk, char *why, size_t whylen)
 static void redis_stop(struct sink *sk)
 {
     struct redis_sink *rs = (struct redis_sink *)sk;
-    struct redis_req *req;
 
     if (rs->stopped || !rs->started)
         return;
     rs->stopped = 1;
-    if (rs->reconnect_timer)
-        evtimer_del(rs->reconnect_timer);
-    if (rs->connect_timer)
-        evtimer_del(rs->connect_timer);
-    if (rs->command_timer)
-        evtimer_del(rs->command_timer);
-    if (rs->dns_req) {
-        struct evdns_getaddrinfo_request *dr = rs->dns_req;
-        rs->dns_req = NULL;
-        evdns_getaddrinfo_cancel(dr);
-    }
-    if (rs->ac) {
-        redisAsyncContext *ac = rs->ac;
-        rs->ac = NULL;
-        redisAsyncFree(ac);   /* its callbacks see rs->stopped: no verdicts after stop */
-    }
-    while ((req = req_list_pop(&rs->pending)))
-        free(req);
-    rs->state = CONN_IDLE;
+    conn_stop(rs);
     if (rs->count.unknown_outcome || rs->count.fenced || rs->count.wrongtype_records || rs->count.oom_errors ||
         rs->count.other_errors || rs->count.timeouts)
         sink_log(sk, LOG_INFO, "errors seen: unknown_outcome=%" PRIu64 " already_applied=%" PRIu64 " fenced=%" PRIu64
@@ -919,13 +925,9 @@ static void redis_destroy(struct sink *sk)
     struct redis_sink *rs = (struct redis_sink *)sk;
 
     redis_stop(sk);
-    if (rs->reconnect_timer)
-        event_free(rs->reconnect_timer);
-    if (rs->connect_timer)
-        event_free(rs->connect_timer);
-    if (rs->command_timer)
-        event_free(rs->command_timer);
-    rs->reconnect_timer = rs->connect_timer = rs->command_timer = NULL;
+    conn_release(rs);
+    redis_tls_free(rs->tls);
+    rs->tls = NULL;
     redis_url_free(&rs->url);
     redis_template_free(rs->key_tpl);
     rs->key_tpl = NULL;

@@ -1,6 +1,6 @@
-/* The redis sink's connection: one hiredis connection on the loop, requests pipelined on it
- * (their replies come in the order they were sent), our own timers for connect and command
- * timeouts (hiredis 0.14 has none), reconnection with full-jitter backoff, names resolved with
+/* The redis sink's connection: one transport (TCP or TLS, redis_transport.c) on the loop,
+ * requests pipelined on it (their replies come in the order they were sent), timers for
+ * connect and command timeouts, reconnection with full-jitter backoff, names resolved with
  * evdns so that a slow DNS never blocks the loop. What the replies mean is redis.c's. */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -12,10 +12,9 @@
 #include <event2/dns.h>
 #include <event2/util.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "redis_int.h"
+#include "redis_transport.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
 
@@ -65,7 +64,7 @@ void req_list_remove(struct req_list *l, struct redis_req *req)
 
 int conn_usable(const struct redis_sink *rs)
 {
-    return rs->ac && rs->state == CONN_READY && !(rs->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING));
+    return rs->transport && rs->state == CONN_READY;
 }
 
 /* Runs while connected, for the oldest command in flight (the handshake has connect_timeout_ms). */
@@ -123,12 +122,17 @@ static void reconnect_schedule(struct redis_sink *rs)
 
 /* Drops the connection (ours to free): sent requests get their NULL replies from hiredis
  * (retried), waiting ones are failed, and a reconnect is scheduled. */
+static void req_answer(struct redis_sink *rs, struct redis_req *req, const redisReply *reply);
+
+/* Drops the connection (always ours to free): sent requests get NULL replies (a batch is
+ * retried and applied once), waiting ones are failed, and a reconnect is scheduled. */
 static void conn_drop(struct redis_sink *rs, const char *why)
 {
-    redisAsyncContext *ac = rs->ac;
+    struct redis_req *req;
 
     snprintf(rs->last_error, sizeof rs->last_error, "%s", why);
-    rs->ac = NULL;
+    redis_transport_free(rs->transport);   /* no event from it after this */
+    rs->transport = NULL;
     rs->state = CONN_IDLE;
     rs->script_reloading = 0;
     evtimer_del(rs->connect_timer);
@@ -138,32 +142,25 @@ static void conn_drop(struct redis_sink *rs, const char *why)
         rs->dns_req = NULL;
         evdns_getaddrinfo_cancel(dr);
     }
-    if (ac)
-        redisAsyncFree(ac);   /* runs the pending callbacks with NULL (deferred inside a callback) */
+    while ((req = req_list_pop(&rs->inflight)))
+        req_answer(rs, req, NULL);
     pending_fail_all(rs, rs->last_error);
     reconnect_schedule(rs);
 }
 
-/* A connection attempt or connection that hiredis ends itself (it frees the context): record
- * why, fail what waits, and schedule a reconnect. */
 static void conn_lost(struct redis_sink *rs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void conn_lost(struct redis_sink *rs, const char *fmt, ...)
 {
+    char why[sizeof rs->last_error];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(rs->last_error, sizeof rs->last_error, fmt, ap);
+    vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    rs->ac = NULL;
-    rs->state = CONN_IDLE;
-    rs->script_reloading = 0;
-    evtimer_del(rs->command_timer);
-    evtimer_del(rs->connect_timer);
-    pending_fail_all(rs, rs->last_error);
-    reconnect_schedule(rs);
+    conn_drop(rs, why);
 }
 
-void on_command_timeout(evutil_socket_t fd, short what, void *arg)
+static void on_command_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct redis_sink *rs = arg;
     struct redis_req *head = rs->inflight.head;
@@ -184,7 +181,7 @@ void on_command_timeout(evutil_socket_t fd, short what, void *arg)
     conn_drop(rs, why);
 }
 
-void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct redis_sink *rs = arg;
     char why[128];
@@ -193,27 +190,23 @@ void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (rs->state == CONN_READY || rs->state == CONN_IDLE)
         return;
-    snprintf(why, sizeof why, "no connection within connect_timeout_ms (%lld ms)", rs->connect_timeout_ms);
+    snprintf(why, sizeof why, "no connection within connect_timeout_ms (%lld ms)%s", rs->connect_timeout_ms,
+             rs->state == CONN_CONNECTING && rs->url.tls ? " (TCP connect and TLS handshake)" : "");
     conn_drop(rs, why);
 }
 
-void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
+static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     conn_connect(arg);
 }
 
-/* Every reply, or NULL when the connection went away first. */
-static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
+/* A request's reply, or NULL when the connection went away first; frees the request. */
+static void req_answer(struct redis_sink *rs, struct redis_req *req, const redisReply *reply)
 {
-    struct redis_req *req = privdata;
-    struct redis_sink *rs = req->rs;
-    const redisReply *reply = r;
     char msg[512];
 
-    (void)ac;
-    req_list_remove(&rs->inflight, req);
     if (rs->stopped) {
         free(req);
         return;
@@ -230,7 +223,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     case REQ_SELECT:
     case REQ_SCRIPT:
         if (!reply)
-            break;   /* the connection is going: its disconnect callback handles it */
+            break;   /* the connection is going: conn_drop handles it */
         if (reply->type == REDIS_REPLY_ERROR) {
             snprintf(msg, sizeof msg, "%s: %s",
                      req->kind == REQ_AUTH ? "AUTH" : req->kind == REQ_SELECT ? "SELECT" : "SCRIPT LOAD", reply->str);
@@ -239,25 +232,24 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
                      ? LOG_WARN : LOG_ERROR, "redis %s:%d: %s",
                      rs->url.host, rs->url.port, msg);
             free(req);
-            if (rs->ac == ac)
-                conn_drop(rs, msg);
+            conn_drop(rs, msg);
             return;
         }
         if (req->kind == REQ_SCRIPT) {
             if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
                 free(req);
-                if (rs->ac == ac)
-                    conn_drop(rs, "SCRIPT LOAD: unexpected reply");
+                conn_drop(rs, "SCRIPT LOAD: unexpected reply");
                 return;
             }
             memcpy(rs->sha, reply->str, 40);
             rs->sha[40] = '\0';
             rs->script_reloading = 0;
-            if (rs->state == CONN_HANDSHAKE && rs->ac == ac) {
+            if (rs->state == CONN_HANDSHAKE) {
                 rs->state = CONN_READY;
                 evtimer_del(rs->connect_timer);
-                sink_log(&rs->super, rs->failures ? LOG_WARN : LOG_INFO, "connected to redis %s:%d db %d%s",
-                         rs->url.host, rs->url.port, rs->url.db, rs->failures ? " again" : "");
+                sink_log(&rs->super, rs->failures ? LOG_WARN : LOG_INFO, "connected to redis %s:%d db %d%s%s",
+                         rs->url.host, rs->url.port, rs->url.db, rs->url.tls ? " over TLS" : "",
+                         rs->failures ? " again" : "");
                 rs->failures = 0;
                 rs->last_error[0] = '\0';
             }
@@ -269,14 +261,27 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     conn_pump(rs);
 }
 
-/* Sends one request now; on failure to queue it (the context is going), fails it. */
+/* Replies come in the order of the commands: each answers the oldest request in flight. */
+static void on_transport_reply(void *arg, const redisReply *reply)
+{
+    struct redis_sink *rs = arg;
+    struct redis_req *req = req_list_pop(&rs->inflight);
+
+    if (!req) {
+        conn_drop(rs, "a reply to no command: the connection is out of step");
+        return;
+    }
+    req_answer(rs, req, reply);
+}
+
+/* Sends one request now; a request that cannot be queued fails. */
 static void req_send(struct redis_sink *rs, struct redis_req *req, const char *cmd, size_t len)
 {
     int was_idle = rs->inflight.head == NULL;
 
     req->sent_ms = mono_ms();
-    if (redisAsyncFormattedCommand(rs->ac, on_reply, req, cmd, len) != REDIS_OK) {
-        req_fail(rs, req, "cannot send to redis (connection closing)");
+    if (!rs->transport || redis_transport_send(rs->transport, cmd, len) != 0) {
+        req_fail(rs, req, rs->transport ? "out of memory" : "cannot send to redis (connection closing)");
         return;
     }
     req_list_push(&rs->inflight, req);
@@ -356,31 +361,23 @@ void conn_pump(struct redis_sink *rs)
     }
 }
 
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-    struct redis_sink *rs = ac->data;
 
-    if (rs->stopped || ac != rs->ac)
-        return;   /* ours: conn_drop already took care */
-    rs->count.disconnects++;
-    /* hiredis frees the context after this callback */
-    conn_lost(rs, "connection lost: %s", status == REDIS_OK ? "closed" : ac->errstr);
+static void on_transport_close(void *arg, int was_open, const char *why)
+{
+    struct redis_sink *rs = arg;
+
+    if (was_open)
+        rs->count.disconnects++;
+    conn_drop(rs, why);
 }
 
-static void on_connect(const redisAsyncContext *cac, int status)
+/* Connected (with TLS: the server's certificate checked): authenticate, select, load the script. */
+static void on_transport_open(void *arg)
 {
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    struct redis_sink *rs = ac->data;
+    struct redis_sink *rs = arg;
     struct redis_req *req;
 
-    if (rs->stopped || ac != rs->ac)
-        return;
-    if (status != REDIS_OK) {
-        conn_lost(rs, "cannot connect: %s", ac->errstr);   /* hiredis frees it after this callback */
-        return;
-    }
     rs->state = CONN_HANDSHAKE;
-    redisEnableKeepAlive(&ac->c);
     if (rs->url.password) {
         const char *argv[] = { "AUTH", rs->url.user ? rs->url.user : rs->url.password, rs->url.password };
         size_t lens[] = { 4, strlen(argv[1]), strlen(rs->url.password) };
@@ -407,32 +404,29 @@ static void on_connect(const redisAsyncContext *cac, int status)
     script_send(rs, req);
     return;
 oom:
-    /* not from inside hiredis' connect callback: the connect timer drops it on the next turn */
+    /* not from inside the transport's event: the connect timer drops it on the next turn */
     {
         snprintf(rs->last_error, sizeof rs->last_error, "out of memory");
         evtimer_add(rs->connect_timer, &ZERO_TV);
     }
 }
 
+static const struct redis_transport_events conn_events = {
+    .on_open = on_transport_open,
+    .on_reply = on_transport_reply,
+    .on_close = on_transport_close,
+};
+
 static void connect_to(struct redis_sink *rs, const char *ip)
 {
-    redisAsyncContext *ac = redisAsyncConnect(ip, rs->url.port);
-
-    if (!ac || ac->err) {
-        conn_lost(rs, "cannot connect: %s", ac ? ac->errstr : "out of memory");
-        if (ac)
-            redisAsyncFree(ac);
+    char err[256];
+    struct redis_transport *t = redis_transport_open(rs->super.eb, ip, rs->url.port, rs->url.tls ? rs->tls : NULL,
+                                                     rs->url.host, &conn_events, rs, err, sizeof err);
+    if (!t) {
+        conn_lost(rs, "%s", err);
         return;
     }
-    ac->data = rs;
-    if (redisLibeventAttach(ac, rs->super.eb) != REDIS_OK) {
-        redisAsyncFree(ac);
-        conn_lost(rs, "cannot watch the connection");
-        return;
-    }
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    rs->ac = ac;
+    rs->transport = t;
     rs->state = CONN_CONNECTING;
 }
 
@@ -523,4 +517,65 @@ void conn_connect(struct redis_sink *rs)
         if (dr && rs->state == CONN_RESOLVING)
             rs->dns_req = dr;
     }
+}
+
+/* ---- the connection's life, for the sink's start, stop and destroy ---- */
+
+int conn_start(struct redis_sink *rs, char *err, size_t errlen)
+{
+    struct event_base *eb = rs->super.eb;
+
+    /* start may follow a stop: a reload that fails starts the previous configuration again */
+    if (!rs->reconnect_timer)
+        rs->reconnect_timer = evtimer_new(eb, on_reconnect_timer, rs);
+    if (!rs->connect_timer)
+        rs->connect_timer = evtimer_new(eb, on_connect_timeout, rs);
+    if (!rs->command_timer)
+        rs->command_timer = evtimer_new(eb, on_command_timeout, rs);
+    if (!rs->reconnect_timer || !rs->connect_timer || !rs->command_timer) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rs->failures = 0;
+    rs->last_error[0] = '\0';
+    rs->state = CONN_IDLE;
+    conn_connect(rs);   /* asynchronous: batches wait for it, or retry */
+    return 0;
+}
+
+/* After rs->stopped is set: no verdict from here on (the router settles what was in flight). */
+void conn_stop(struct redis_sink *rs)
+{
+    struct redis_req *req;
+
+    if (rs->reconnect_timer)
+        evtimer_del(rs->reconnect_timer);
+    if (rs->connect_timer)
+        evtimer_del(rs->connect_timer);
+    if (rs->command_timer)
+        evtimer_del(rs->command_timer);
+    if (rs->dns_req) {
+        struct evdns_getaddrinfo_request *dr = rs->dns_req;
+        rs->dns_req = NULL;
+        evdns_getaddrinfo_cancel(dr);
+    }
+    redis_transport_free(rs->transport);
+    rs->transport = NULL;
+    while ((req = req_list_pop(&rs->inflight)))
+        free(req);
+    while ((req = req_list_pop(&rs->pending)))
+        free(req);
+    rs->batches_in_flight = 0;
+    rs->state = CONN_IDLE;
+}
+
+void conn_release(struct redis_sink *rs)
+{
+    if (rs->reconnect_timer)
+        event_free(rs->reconnect_timer);
+    if (rs->connect_timer)
+        event_free(rs->connect_timer);
+    if (rs->command_timer)
+        event_free(rs->command_timer);
+    rs->reconnect_timer = rs->connect_timer = rs->command_timer = NULL;
 }

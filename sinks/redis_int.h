@@ -9,17 +9,17 @@
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 
 #include "sink.h"
 #include "redis_key.h"
+#include "redis_transport.h"
 #include "lib/buf.h"
 #include "lib/json.h"
 
 enum conn_state {
     CONN_IDLE,        /* not connected; a reconnect is scheduled (or stopped) */
     CONN_RESOLVING,   /* evdns lookup of the host */
-    CONN_CONNECTING,  /* TCP connect in progress */
+    CONN_CONNECTING,  /* TCP connect (and the TLS handshake) in progress */
     CONN_HANDSHAKE,   /* AUTH, SELECT, SCRIPT LOAD sent */
     CONN_READY,
 };
@@ -84,17 +84,19 @@ struct redis_sink {
     long long command_timeout_ms;
     long long reconnect_min_ms;
     long long reconnect_max_ms;
+    char *tls_ca_file, *tls_cert_file, *tls_key_file;   /* the tls section */
 
     /* compiled by check (or start) */
     int compiled;
     struct redis_url url;
+    struct redis_tls *tls;        /* rediss:// only */
     struct redis_template *key_tpl;
     char *positions_key;
 
     /* connection */
     enum conn_state state;
     int started, stopped;
-    redisAsyncContext *ac;
+    struct redis_transport *transport;
     struct evdns_getaddrinfo_request *dns_req;
     struct event *reconnect_timer, *connect_timer, *command_timer;
     unsigned failures;            /* consecutive failed connection attempts */
@@ -123,9 +125,11 @@ void conn_connect(struct redis_sink *rs);
 void conn_pump(struct redis_sink *rs);
 void req_start(struct redis_sink *rs, struct redis_req *req);
 void req_send_argv(struct redis_sink *rs, struct redis_req *req, int argc, const char **argv, const size_t *lens);
-void on_reconnect_timer(evutil_socket_t fd, short what, void *arg);
-void on_connect_timeout(evutil_socket_t fd, short what, void *arg);
-void on_command_timeout(evutil_socket_t fd, short what, void *arg);
+/* the sink's start (timers, first connection attempt), stop (no verdicts after it: every
+ * request is dropped) and destroy (timers) */
+int conn_start(struct redis_sink *rs, char *err, size_t errlen);
+void conn_stop(struct redis_sink *rs);
+void conn_release(struct redis_sink *rs);
 
 /* ---- redis.c ---- */
 void script_send(struct redis_sink *rs, struct redis_req *req);
