@@ -36,17 +36,27 @@ struct redis_transport {
 
 /* ---- TLS settings ---- */
 
+/* The words of an OpenSSL error: errno's for a system error, else its reason. */
+static void openssl_words(unsigned long e, char *out, size_t outlen)
+{
+    const char *reason = ERR_reason_error_string(e);
+
+    if (ERR_SYSTEM_ERROR(e))
+        snprintf(out, outlen, "%s", strerror(ERR_GET_REASON(e)));
+    else if (reason)
+        snprintf(out, outlen, "%s", reason);
+    else
+        snprintf(out, outlen, "OpenSSL error %lx", e);
+}
+
 /* The oldest OpenSSL error's reason ("no such file", "certificate verify failed"), emptying
  * the thread's error queue. */
 static void openssl_reason(char *out, size_t outlen)
 {
     unsigned long e = ERR_get_error();
-    const char *reason = e ? ERR_reason_error_string(e) : NULL;
 
-    if (reason)
-        snprintf(out, outlen, "%s", reason);
-    else if (e)
-        snprintf(out, outlen, "OpenSSL error %lx", e);
+    if (e)
+        openssl_words(e, out, outlen);
     else
         snprintf(out, outlen, "unknown OpenSSL error");
     ERR_clear_error();
@@ -116,26 +126,31 @@ static void transport_destroy(struct redis_transport *t)
     free(t);
 }
 
-/* Why a TLS connection failed, in OpenSSL's words, with the certificate check's verdict
- * when that was the cause ("certificate verify failed: hostname mismatch"). */
-static void tls_failure(struct redis_transport *t, char *out, size_t outlen)
+/* Why the connection failed or ended. With TLS: the certificate check's verdict when that was
+ * the cause ("certificate verify failed: hostname mismatch"), else OpenSSL's first reason (an
+ * alert from the server: "tlsv13 alert certificate required"). */
+static int failure_reason(struct redis_transport *t, short what, int sock_err, char *out, size_t outlen)
 {
-    unsigned long e = bufferevent_get_openssl_error(t->bev);
-    const char *reason = e ? ERR_reason_error_string(e) : NULL;
-    long verify = SSL_get_verify_result(t->ssl);
-    char code[32];
+    unsigned long e, first = 0;
+    long verify = t->ssl ? SSL_get_verify_result(t->ssl) : X509_V_OK;
 
-    if (!reason && e) {
-        snprintf(code, sizeof code, "OpenSSL error %lx", e);
-        reason = code;
+    /* libevent puts SSL_get_error's code (no library) before the error queue's entries */
+    while (t->ssl && (e = bufferevent_get_openssl_error(t->bev)))
+        if (!first && (ERR_GET_LIB(e) != 0 || ERR_SYSTEM_ERROR(e)))
+            first = e;
+    if (verify != X509_V_OK) {
+        snprintf(out, outlen, "certificate verify failed: %s", X509_verify_cert_error_string(verify));
+        return 1;
     }
-    while (bufferevent_get_openssl_error(t->bev))
-        ;
-    if (verify != X509_V_OK)
-        snprintf(out, outlen, "%s: %s", reason ? reason : "certificate verify failed",
-                 X509_verify_cert_error_string(verify));
+    if (first) {
+        openssl_words(first, out, outlen);
+        return 1;
+    }
+    if (what & BEV_EVENT_EOF)
+        snprintf(out, outlen, "closed by the server");
     else
-        snprintf(out, outlen, "%s", reason ? reason : "connection closed during the handshake");
+        snprintf(out, outlen, "%s", sock_err ? evutil_socket_error_to_string(sock_err) : "error");
+    return 0;
 }
 
 static void transport_close(struct redis_transport *t, const char *why)
@@ -164,14 +179,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         t->open = 1;
         t->events.on_open(t->arg);
     } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-        const char *verb = t->open ? "connection lost" : t->ssl ? "TLS connection failed" : "cannot connect";
-        if (t->ssl && (bufferevent_get_openssl_error(t->bev) || SSL_get_verify_result(t->ssl) != X509_V_OK)) {
-            tls_failure(t, detail, sizeof detail);
-        } else if (what & BEV_EVENT_EOF) {
-            snprintf(detail, sizeof detail, "closed by the server");
-        } else {
-            snprintf(detail, sizeof detail, "%s", err ? evutil_socket_error_to_string(err) : "error");
-        }
+        int tls_error = failure_reason(t, what, err, detail, sizeof detail);
+        const char *verb = t->open ? "connection lost" : tls_error ? "TLS handshake failed" : "cannot connect";
         snprintf(why, sizeof why, "%s: %s", verb, detail);
         transport_close(t, why);
     }
