@@ -55,10 +55,19 @@ tls_sink "$WORK/sinks.check" nofile events "redis://127.0.0.1:$PORT_A" "{\"ca_fi
 "$SLUICE_BUILD_DIR/sluice" check -c "$WORK/check.json" >"$WORK/check.out" 2>&1 &&
     lib_fail "sluice check accepted a tls section with a redis:// URL"
 grep -q "rediss:// URLs only" "$WORK/check.out" || lib_fail "no reason for tls with redis://: $(cat "$WORK/check.out")"
-lib_pass "sluice check: a missing CA file and a tls section on redis:// are refused with their reasons"
+tls_sink "$WORK/sinks.check" nofile events "rediss://ingest@127.0.0.1:$PORT_A" "{\"ca_file\": \"$PKI/ca.crt\"}"
+"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/check.json" >"$WORK/check.out" 2>&1 &&
+    lib_fail "sluice check accepted redis://USER@host without a password"
+grep -q "needs the user's password in the password option" "$WORK/check.out" ||
+    lib_fail "no reason for a user without a password: $(cat "$WORK/check.out")"
+lib_pass "sluice check: a missing CA file, a tls section on redis://, a user without a password are refused with their reasons"
 
 sluice_write_config "$WORK/sluice.json" redis-tls-test
-tls_sink "$WORK/sinks.d" over-tls events "rediss://127.0.0.1:$PORT_A/0" "{\"ca_file\": \"$PKI/ca.crt\"}"
+# over-tls authenticates as an ACL user: redis://USER@host, the password from the option.
+rcli_tls "$PORT_A" "$PKI" ACL SETUSER ingest on '>ingest-secret' '~*' '+@all' >/dev/null || lib_fail "ACL SETUSER"
+tls_sink "$WORK/sinks.d" over-tls events "rediss://ingest@127.0.0.1:$PORT_A/0" "{\"ca_file\": \"$PKI/ca.crt\"}"
+jq '.redis.password = "ingest-secret"' "$WORK/sinks.d/over-tls.json" >"$WORK/over-tls.tmp" &&
+    mv "$WORK/over-tls.tmp" "$WORK/sinks.d/over-tls.json"
 tls_sink "$WORK/sinks.d" client-cert events "rediss://127.0.0.1:$PORT_B/0" \
     "{\"ca_file\": \"$PKI/ca.crt\", \"cert_file\": \"$PKI/client.crt\", \"key_file\": \"$PKI/client.key\"}"
 "$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >/dev/null || lib_fail "sluice check refused the TLS sinks"
@@ -92,6 +101,8 @@ wait "$producer" || lib_fail "the producer failed: $(cat "$WORK/producer.log")"
 TIMEOUT=60 lib_wait_for applied_is "$PORT_A" over-tls "$N"
 TIMEOUT=60 lib_wait_for applied_is "$PORT_B" client-cert "$N"
 
+rcli_tls "$PORT_A" "$PKI" CLIENT LIST | grep -q ' user=ingest ' ||
+    lib_fail "the sink is not connected as ingest: $(rcli_tls "$PORT_A" "$PKI" CLIENT LIST)"
 sluice_stop
 grep -q "connected to redis 127.0.0.1:$PORT_A db 0 over TLS" "$SLUICE_LOG" || lib_fail "no TLS connection logged"
 
@@ -111,6 +122,7 @@ lost=$(grep -c "over-tls.*connection lost" "$SLUICE_LOG" || true)
 [ "$killed" -gt 0 ] || lib_fail "CLIENT KILL never found the sink's connection"
 lib_pass "$N records over TLS exactly once in each target ($killed connections killed by the server, $lost losses logged)"
 lib_pass "a client certificate opens the server that requires one"
+lib_pass "rediss://ingest@host with the password option authenticates as the ACL user ingest"
 
 # The refusals, in a sluice of their own (a sink that cannot load its positions holds up the
 # group's assignment), each with its reason in the log: the first failure of a sink is logged
