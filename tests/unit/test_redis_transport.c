@@ -146,19 +146,25 @@ static void run_loop(struct event_base *eb)
     event_base_dispatch(eb);
 }
 
+/* Connects @p o to the listener of @p p (plain TCP) and runs the loop until the owner is done. */
+static void run_against_peer(struct peer *p, struct owner *o)
+{
+    char err[256];
+    int port = peer_listen(p);
+
+    o->t = redis_transport_open(o->eb, "127.0.0.1", port, NULL, "127.0.0.1", &owner_events, o, err, sizeof err);
+    assert_non_null(o->t);
+    run_loop(o->eb);
+}
+
 static void test_replies_split_and_joined_come_whole_in_order(void **state)
 {
     struct event_base *eb = event_base_new();
     struct peer p = { .eb = eb, .first = "+OK\r\n:4", .second = "2\r\n$3\r\nabc\r\n" };
     struct owner o = { .eb = eb };
-    char err[256];
-    int port;
     (void)state;
 
-    port = peer_listen(&p);
-    o.t = redis_transport_open(eb, "127.0.0.1", port, NULL, "127.0.0.1", &owner_events, &o, err, sizeof err);
-    assert_non_null(o.t);
-    run_loop(eb);
+    run_against_peer(&p, &o);
     assert_int_equal(o.opened, 1);
     assert_int_equal(o.nreplies, 3);
     assert_string_equal(o.replies[0], "+OK");
@@ -178,14 +184,9 @@ static void test_free_inside_a_reply_stops_the_events(void **state)
     /* two replies in one read: the owner frees the transport in the first */
     struct peer p = { .eb = eb, .first = "+OK\r\n+MORE\r\n", .second = "+LATE\r\n" };
     struct owner o = { .eb = eb, .free_after = 1 };
-    char err[256];
-    int port;
     (void)state;
 
-    port = peer_listen(&p);
-    o.t = redis_transport_open(eb, "127.0.0.1", port, NULL, "127.0.0.1", &owner_events, &o, err, sizeof err);
-    assert_non_null(o.t);
-    run_loop(eb);
+    run_against_peer(&p, &o);
     assert_int_equal(o.nreplies, 1);
     assert_string_equal(o.replies[0], "+OK");
     assert_int_equal(o.closed, 0);
