@@ -172,10 +172,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     t->in_callback++;
     if (what & BEV_EVENT_CONNECTED) {
         evutil_socket_t fd = bufferevent_getfd(t->bev);
-        int on = 1;
-        /* pipelined small commands must not wait for Nagle; keepalive finds a dead peer */
+        int on = 1, idle_s = 15, interval_s = 5, probes = 3;
+        /* pipelined small commands must not wait for Nagle; keepalive finds a peer that went
+         * away silently within about 30 s (hiredis' redisEnableKeepAlive did the same) */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
         t->open = 1;
         t->events.on_open(t->arg);
     } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {

@@ -101,13 +101,14 @@ rcli_tls() {
 }
 
 # redis_start_tls NAME CERT-DIR CERT AUTH-CLIENTS: a redis-server child listening on TLS only
-# (a free port, plain port 0) with CERT.crt/key, trusting ca.crt for client certificates
+# (a free port, plain port 0, on 127.0.0.1 and ::1) with CERT.crt/key, trusting ca.crt for client certificates
 # (AUTH-CLIENTS: no, optional, yes); sets REDIS_TLS_PORT and REDIS_TLS_PID. Log in $WORK/NAME.
 redis_start_tls() {
     local name=$1 d=$2 cert=$3 auth=$4 dir="$WORK/$1" port rc=0
     mkdir -p "$dir"
     port=$(lib_free_port)
-    lib__spawn "$dir/redis.log" redis-server --bind 127.0.0.1 --port 0 --tls-port "$port" --dir "$dir" \
+    # ::1 too where it exists ("-": optional), in case localhost resolves to it first
+    lib__spawn "$dir/redis.log" redis-server --bind '127.0.0.1 -::1' --port 0 --tls-port "$port" --dir "$dir" \
         --save '' --appendonly no --daemonize no --tls-cert-file "$d/$cert.crt" --tls-key-file "$d/$cert.key" \
         --tls-ca-cert-file "$d/ca.crt" --tls-auth-clients "$auth"
     REDIS_TLS_PID=$LIB_LAST_PID
