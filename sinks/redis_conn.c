@@ -120,8 +120,6 @@ static void reconnect_schedule(struct redis_sink *rs)
     evtimer_add(rs->reconnect_timer, &tv);
 }
 
-/* Drops the connection (ours to free): sent requests get their NULL replies from hiredis
- * (retried), waiting ones are failed, and a reconnect is scheduled. */
 static void req_answer(struct redis_sink *rs, struct redis_req *req, const redisReply *reply);
 
 /* Drops the connection (always ours to free): sent requests get NULL replies (a batch is
