@@ -18,7 +18,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_TESTS=OFF \
 
 FROM debian:12-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends librdkafka1 libevent-2.1-7 libevent-pthreads-2.1-7 \
+ && apt-get install -y --no-install-recommends librdkafka1 libevent-2.1-7 libevent-pthreads-2.1-7 libevent-openssl-2.1-7 \
       libhiredis0.14 libpq5 libcurl4 libjansson4 libssl3 libprotobuf-c1 libpcre2-8-0 libyaml-0-2 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/sluice --create-home sluice

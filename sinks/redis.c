@@ -16,30 +16,21 @@
  * because a script that fails in the middle keeps its first writes. (A check script inside
  * MULTI would not do: a failed command in MULTI does not stop the others.)
  *
- * I/O: one hiredis connection on the loop, batches of different partitions pipelined on it
- * (up to max_in_flight), our own timers for connect and command timeouts (hiredis 0.14 has
- * none), reconnection with full-jitter backoff, and names resolved with evdns so that a slow
- * DNS never blocks the loop. */
-#include <arpa/inet.h>
+ * I/O (redis_conn.c): one connection on the loop (TCP, or TLS for rediss://: redis_transport.c),
+ * batches of different partitions pipelined on it (up to max_in_flight). */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include <event2/dns.h>
-#include <event2/util.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "sink.h"
+#include "redis_int.h"
 #include "redis_key.h"
 #include "redis_resp.h"
-#include "lib/backoff.h"
-#include "lib/clock.h"
+#include "redis_transport.h"
 
 /* The script unpacks at most 1000 keys or 2000 values per call, far below Lua's limit of
  * about 8000; an XADD cannot be split, so a stream entry is held to this many fields. */
@@ -47,105 +38,6 @@
 
 enum redis_shape { SHAPE_STRING, SHAPE_HASH, SHAPE_LIST, SHAPE_STREAM };
 static const char *const redis_shapes[] = { "string", "hash", "list", "stream", NULL };
-
-enum conn_state {
-    CONN_IDLE,        /* not connected; a reconnect is scheduled (or stopped) */
-    CONN_RESOLVING,   /* evdns lookup of the host */
-    CONN_CONNECTING,  /* TCP connect in progress */
-    CONN_HANDSHAKE,   /* AUTH, SELECT, SCRIPT LOAD sent */
-    CONN_READY,
-};
-
-enum req_kind { REQ_BATCH, REQ_LOAD, REQ_AUTH, REQ_SELECT, REQ_SCRIPT };
-
-/* One command sent (or waiting to be sent) to Redis; privdata of its hiredis callback. */
-struct redis_req {
-    struct redis_req *next;
-    enum req_kind kind;
-    struct redis_sink *rs;
-    struct sink_batch *batch;       /* REQ_BATCH */
-    struct sink_positions *load;    /* REQ_LOAD */
-    int64_t sent_ms;
-};
-
-struct req_list {
-    struct redis_req *head, *tail;
-    size_t count;
-};
-
-/* What ops->prepare made of a record: the key as a RESP bulk string, then the operation's
- * values as RESP bulk strings (their count is written when the batch is put together). */
-struct redis_prep {
-    uint32_t key_off;       /* the raw key starts here in data (after "$<len>\r\n") */
-    uint32_t key_len;
-    uint32_t resp_key_len;  /* bytes of the key's bulk string */
-    uint32_t resp_vals_len; /* bytes of the values' bulk strings, after it */
-    uint32_t nvals;         /* 0: delete the key */
-    uint32_t key_hash;
-    uint8_t skip;           /* nothing to write (a tombstone in a list or stream) */
-    char data[];
-};
-
-/* Counters of what went wrong, by kind; logged as they move (no per-sink metrics hook yet). */
-struct redis_counters {
-    uint64_t already_applied;     /* retries whose first attempt had been applied */
-    uint64_t fenced;
-    uint64_t unknown_outcome;     /* batches whose reply was lost with the connection */
-    uint64_t retryable_errors;    /* LOADING, BUSY, READONLY, NOSCRIPT... */
-    uint64_t wrongtype_records;
-    uint64_t oom_errors;
-    uint64_t other_errors;        /* errors a retry cannot fix, other than OOM */
-    uint64_t timeouts;
-    uint64_t disconnects;
-};
-
-struct redis_sink {
-    struct sink super;
-
-    /* options */
-    char *url_text;
-    char *password;
-    char *key_text;
-    int shape;
-    struct cfg_strlist fields;
-    long long ttl_s;
-    long long maxlen;
-    char *positions_key_opt;
-    long long max_in_flight;
-    long long connect_timeout_ms;
-    long long command_timeout_ms;
-    long long reconnect_min_ms;
-    long long reconnect_max_ms;
-
-    /* compiled by check (or start) */
-    int compiled;
-    struct redis_url url;
-    struct redis_template *key_tpl;
-    char *positions_key;
-
-    /* connection */
-    enum conn_state state;
-    int started, stopped;
-    redisAsyncContext *ac;
-    struct evdns_getaddrinfo_request *dns_req;
-    struct event *reconnect_timer, *connect_timer, *command_timer;
-    unsigned failures;            /* consecutive failed connection attempts */
-    char last_error[256];
-    char sha[41];                 /* of the script, from SCRIPT LOAD */
-    struct req_list inflight;     /* sent, in the order Redis answers */
-    struct req_list pending;      /* waiting for the connection or for room in flight */
-    size_t batches_in_flight;
-    int script_reloading;
-    struct redis_counters count;
-
-    /* scratch, reused by prepare and write (one loop, one caller at a time) */
-    struct json_slice doc;
-    struct buf keybuf, vals, body, cmd;
-    uint32_t *slots;              /* open addressing: op index + 1, 0 = empty */
-    size_t nslots;
-    uint32_t *op_head, *op_tail, *rec_next;
-    size_t plan_cap;
-};
 
 /* The batch script. See the top of this file; ARGV[7] says what to do with keys of another
  * type: "1" skip those operations and report them (on_failure dead_letter), "0" write nothing
@@ -261,11 +153,23 @@ static const char redis_batch_script[] =
     "return res\n";
 
 #define O(f) offsetof(struct redis_sink, f)
+static const struct cfg_opt redis_tls_opts[] = {
+    CFG_STR("ca_file", NULL, O(tls_ca_file),
+            "PEM file of the CAs the server's certificate must chain to; default the system's CAs"),
+    CFG_STR("cert_file", NULL, O(tls_cert_file),
+            "PEM file of the client's certificate (chain), for a server that asks for one; with key_file"),
+    CFG_STR("key_file", NULL, O(tls_key_file), "PEM file of the client's private key; with cert_file"),
+    CFG_END
+};
+
 static const struct cfg_opt redis_opts[] = {
     { .name = "url", .type = CFG_T_STR, .offset = O(url_text), .flags = CFG_REQUIRED | CFG_SECRET,
-      .help = "redis://[user:password@]host[:port][/db]; the password may come from ${ENV}" },
+      .help = "redis://[user[:password]@]host[:port][/db], or rediss:// for TLS; the password may come from ${ENV}" },
     { .name = "password", .type = CFG_T_STR, .offset = O(password), .flags = CFG_SECRET,
-      .help = "Password (AUTH), instead of the one in the URL; usually \"${REDIS_PASSWORD}\"" },
+      .help = "Password (AUTH), instead of the one in the URL; usually \"${REDIS_PASSWORD}\"; "
+              "with redis://user@host, the ACL user's" },
+    CFG_SECTION("tls", redis_tls_opts,
+                "TLS of a rediss:// URL: the server's certificate is checked against the CAs and the URL's host"),
     { .name = "key", .type = CFG_T_STR, .offset = O(key_text), .flags = CFG_REQUIRED,
       .help = "Key template: {key} (the record key), {$.path} (a field of the value), {topic}, {partition}" },
     CFG_ENUM("shape", "\"string\"", redis_shapes, O(shape),
@@ -290,10 +194,12 @@ static const struct cfg_opt redis_opts[] = {
 };
 #undef O
 
-static void conn_connect(struct redis_sink *rs);
-static void conn_pump(struct redis_sink *rs);
-static int conn_usable(const struct redis_sink *rs);
-static void script_send(struct redis_sink *rs, struct redis_req *req);
+void script_send(struct redis_sink *rs, struct redis_req *req)
+{
+    const char *argv[] = { "SCRIPT", "LOAD", redis_batch_script };
+    size_t lens[] = { 6, 4, sizeof redis_batch_script - 1 };
+    req_send_argv(rs, req, 3, argv, lens);
+}
 
 /* ---- small helpers ---- */
 
@@ -303,48 +209,6 @@ static uint32_t key_hash(const char *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 16777619u;
     return h;
-}
-
-static void req_list_push(struct req_list *l, struct redis_req *req)
-{
-    req->next = NULL;
-    if (l->tail)
-        l->tail->next = req;
-    else
-        l->head = req;
-    l->tail = req;
-    l->count++;
-}
-
-static struct redis_req *req_list_pop(struct req_list *l)
-{
-    struct redis_req *req = l->head;
-    if (req) {
-        l->head = req->next;
-        if (!l->head)
-            l->tail = NULL;
-        l->count--;
-        req->next = NULL;
-    }
-    return req;
-}
-
-static void req_list_remove(struct req_list *l, struct redis_req *req)
-{
-    struct redis_req *prev = NULL;
-    for (struct redis_req *it = l->head; it; prev = it, it = it->next) {
-        if (it != req)
-            continue;
-        if (prev)
-            prev->next = it->next;
-        else
-            l->head = it->next;
-        if (l->tail == it)
-            l->tail = prev;
-        l->count--;
-        it->next = NULL;
-        return;
-    }
 }
 
 /* A short, printable rendering of a key for messages: other bytes as \\xNN, cut with "...". */
@@ -368,6 +232,33 @@ static void key_printable(char *out, size_t outlen, const char *key, size_t len)
 
 /* ---- configuration ---- */
 
+/* The tls section, for rediss:// only; its files are read here, so a missing or wrong one is
+ * a configuration error (sluice check) rather than a connection that keeps failing. */
+static int redis_compile_tls(struct redis_sink *rs, char *err, size_t errlen, const char **key)
+{
+    char why[512];
+
+    if (!rs->url.tls) {
+        if (rs->tls_ca_file || rs->tls_cert_file || rs->tls_key_file) {
+            snprintf(err, errlen, "applies to rediss:// URLs only (this one is redis://)");
+            *key = rs->tls_ca_file ? "tls.ca_file" : rs->tls_cert_file ? "tls.cert_file" : "tls.key_file";
+            return -1;
+        }
+        return 0;
+    }
+    if (!rs->tls_cert_file != !rs->tls_key_file) {
+        snprintf(err, errlen, "the client certificate needs both tls.cert_file and tls.key_file");
+        *key = rs->tls_cert_file ? "tls.key_file" : "tls.cert_file";
+        return -1;
+    }
+    if (!(rs->tls = redis_tls_new(rs->tls_ca_file, rs->tls_cert_file, rs->tls_key_file, why, sizeof why))) {
+        snprintf(err, errlen, "%s", why);
+        *key = "tls";
+        return -1;
+    }
+    return 0;
+}
+
 static int redis_compile(struct redis_sink *rs, char *err, size_t errlen, const char **key)
 {
     char why[256];
@@ -388,6 +279,13 @@ static int redis_compile(struct redis_sink *rs, char *err, size_t errlen, const 
         free(rs->url.password);
         rs->url.password = copy;
     }
+    if (rs->url.user && !rs->url.password) {
+        snprintf(err, errlen, "redis://USER@host needs the user's password in the password option");
+        *key = "password";
+        goto fail;
+    }
+    if (redis_compile_tls(rs, err, errlen, key) != 0)
+        goto fail;
     if (!(rs->key_tpl = redis_template_compile(rs->key_text, why, sizeof why))) {
         snprintf(err, errlen, "%s", why);
         *key = "key";
@@ -428,6 +326,8 @@ fail:
     redis_url_free(&rs->url);
     redis_template_free(rs->key_tpl);
     rs->key_tpl = NULL;
+    redis_tls_free(rs->tls);
+    rs->tls = NULL;
     return -1;
 }
 
@@ -667,7 +567,7 @@ static long batch_plan(struct redis_sink *rs, const struct sink_batch *b)
 }
 
 /* Puts the EVALSHA of batch @p b together in rs->cmd. */
-static int batch_command(struct redis_sink *rs, const struct sink_batch *b, char *err, size_t errlen)
+int batch_command(struct redis_sink *rs, const struct sink_batch *b, char *err, size_t errlen)
 {
     int collapse = rs->shape == SHAPE_STRING || rs->shape == SHAPE_HASH;
     long nops = batch_plan(rs, b);
@@ -771,7 +671,7 @@ static void batch_reject_op(struct redis_sink *rs, struct sink_batch *b, size_t 
 }
 
 /* The batch's verdict from the script's answer. */
-static void batch_on_reply(struct redis_sink *rs, struct sink_batch *b, const redisReply *reply)
+void batch_on_reply(struct redis_sink *rs, struct sink_batch *b, const redisReply *reply)
 {
     int block = rs->super.on_failure == SINK_ON_FAILURE_BLOCK;
     char msg[512];
@@ -894,7 +794,7 @@ static int parse_position(const redisReply *r, int64_t *out)
     return 0;
 }
 
-static void load_on_reply(struct redis_sink *rs, struct sink_positions *req, const redisReply *reply)
+void load_on_reply(struct redis_sink *rs, struct sink_positions *req, const redisReply *reply)
 {
     char msg[512];
 
@@ -923,477 +823,6 @@ static void load_on_reply(struct redis_sink *rs, struct sink_positions *req, con
     sink_positions_done(req, 1, NULL);
 }
 
-/* ---- the connection ---- */
-
-static int conn_usable(const struct redis_sink *rs)
-{
-    return rs->ac && rs->state == CONN_READY && !(rs->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING));
-}
-
-/* Runs while connected, for the oldest command in flight (the handshake has connect_timeout_ms). */
-static void command_timer_arm(struct redis_sink *rs)
-{
-    struct redis_req *head = rs->inflight.head;
-    int64_t delay;
-    struct timeval tv;
-
-    if (!head || rs->state != CONN_READY) {
-        evtimer_del(rs->command_timer);
-        return;
-    }
-    delay = head->sent_ms + rs->command_timeout_ms - mono_ms();
-    tv = ms_to_tv(delay > 0 ? delay : 0);
-    evtimer_add(rs->command_timer, &tv);
-}
-
-/* Ends a request without a reply (never sent, or its connection is gone). */
-static void req_fail(struct redis_sink *rs, struct redis_req *req, const char *why)
-{
-    if (!rs->stopped) {
-        if (req->kind == REQ_BATCH) {
-            req->batch->unreachable = 1;
-            sink_batch_done(req->batch, SINK_RETRY, why);
-        }
-        else if (req->kind == REQ_LOAD)
-            sink_positions_done(req->load, 0, why);
-    }
-    free(req);
-}
-
-static void pending_fail_all(struct redis_sink *rs, const char *why)
-{
-    struct redis_req *req;
-    while ((req = req_list_pop(&rs->pending)))
-        req_fail(rs, req, why);
-}
-
-static void reconnect_schedule(struct redis_sink *rs)
-{
-    int64_t delay;
-    struct timeval tv;
-
-    if (rs->stopped)
-        return;
-    rs->failures++;
-    delay = backoff_full_jitter(rs->failures, rs->reconnect_min_ms, rs->reconnect_max_ms);
-    if (rs->failures == 1 || rs->failures % 10 == 0)
-        sink_log(&rs->super, LOG_WARN, "redis %s:%d: %s; reconnecting in %" PRId64 " ms (attempt %u)",
-                 rs->url.host, rs->url.port, rs->last_error, delay, rs->failures);
-    tv = ms_to_tv(delay);
-    evtimer_add(rs->reconnect_timer, &tv);
-}
-
-/* Drops the connection (ours to free): sent requests get their NULL replies from hiredis
- * (retried), waiting ones are failed, and a reconnect is scheduled. */
-static void conn_drop(struct redis_sink *rs, const char *why)
-{
-    redisAsyncContext *ac = rs->ac;
-
-    snprintf(rs->last_error, sizeof rs->last_error, "%s", why);
-    rs->ac = NULL;
-    rs->state = CONN_IDLE;
-    rs->script_reloading = 0;
-    evtimer_del(rs->connect_timer);
-    evtimer_del(rs->command_timer);
-    if (rs->dns_req) {
-        struct evdns_getaddrinfo_request *dr = rs->dns_req;
-        rs->dns_req = NULL;
-        evdns_getaddrinfo_cancel(dr);
-    }
-    if (ac)
-        redisAsyncFree(ac);   /* runs the pending callbacks with NULL (deferred inside a callback) */
-    pending_fail_all(rs, rs->last_error);
-    reconnect_schedule(rs);
-}
-
-/* A connection attempt or connection that hiredis ends itself (it frees the context): record
- * why, fail what waits, and schedule a reconnect. */
-static void conn_lost(struct redis_sink *rs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void conn_lost(struct redis_sink *rs, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(rs->last_error, sizeof rs->last_error, fmt, ap);
-    va_end(ap);
-    rs->ac = NULL;
-    rs->state = CONN_IDLE;
-    rs->script_reloading = 0;
-    evtimer_del(rs->command_timer);
-    evtimer_del(rs->connect_timer);
-    pending_fail_all(rs, rs->last_error);
-    reconnect_schedule(rs);
-}
-
-static void on_command_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    struct redis_sink *rs = arg;
-    struct redis_req *head = rs->inflight.head;
-    char why[128];
-
-    (void)fd;
-    (void)what;
-    if (!head)
-        return;
-    if (mono_ms() - head->sent_ms < rs->command_timeout_ms) {
-        command_timer_arm(rs);
-        return;
-    }
-    rs->count.timeouts++;
-    snprintf(why, sizeof why, "no reply within command_timeout_ms (%lld ms)", rs->command_timeout_ms);
-    sink_log(&rs->super, LOG_WARN, "redis %s:%d: %s; dropping the connection (%zu commands in flight)",
-             rs->url.host, rs->url.port, why, rs->inflight.count);
-    conn_drop(rs, why);
-}
-
-static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    struct redis_sink *rs = arg;
-    char why[128];
-
-    (void)fd;
-    (void)what;
-    if (rs->state == CONN_READY || rs->state == CONN_IDLE)
-        return;
-    snprintf(why, sizeof why, "no connection within connect_timeout_ms (%lld ms)", rs->connect_timeout_ms);
-    conn_drop(rs, why);
-}
-
-static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    conn_connect(arg);
-}
-
-/* Every reply, or NULL when the connection went away first. */
-static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
-{
-    struct redis_req *req = privdata;
-    struct redis_sink *rs = req->rs;
-    const redisReply *reply = r;
-    char msg[512];
-
-    (void)ac;
-    req_list_remove(&rs->inflight, req);
-    if (rs->stopped) {
-        free(req);
-        return;
-    }
-    switch (req->kind) {
-    case REQ_BATCH:
-        rs->batches_in_flight--;
-        batch_on_reply(rs, req->batch, reply);
-        break;
-    case REQ_LOAD:
-        load_on_reply(rs, req->load, reply);
-        break;
-    case REQ_AUTH:
-    case REQ_SELECT:
-    case REQ_SCRIPT:
-        if (!reply)
-            break;   /* the connection is going: its disconnect callback handles it */
-        if (reply->type == REDIS_REPLY_ERROR) {
-            snprintf(msg, sizeof msg, "%s: %s",
-                     req->kind == REQ_AUTH ? "AUTH" : req->kind == REQ_SELECT ? "SELECT" : "SCRIPT LOAD", reply->str);
-            /* LOADING after a restart passes; a wrong password or a refused SELECT does not */
-            sink_log(&rs->super, strncmp(reply->str, "LOADING", 7) == 0 || strncmp(reply->str, "BUSY", 4) == 0
-                     ? LOG_WARN : LOG_ERROR, "redis %s:%d: %s",
-                     rs->url.host, rs->url.port, msg);
-            free(req);
-            if (rs->ac == ac)
-                conn_drop(rs, msg);
-            return;
-        }
-        if (req->kind == REQ_SCRIPT) {
-            if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
-                free(req);
-                if (rs->ac == ac)
-                    conn_drop(rs, "SCRIPT LOAD: unexpected reply");
-                return;
-            }
-            memcpy(rs->sha, reply->str, 40);
-            rs->sha[40] = '\0';
-            rs->script_reloading = 0;
-            if (rs->state == CONN_HANDSHAKE && rs->ac == ac) {
-                rs->state = CONN_READY;
-                evtimer_del(rs->connect_timer);
-                sink_log(&rs->super, rs->failures ? LOG_WARN : LOG_INFO, "connected to redis %s:%d db %d%s",
-                         rs->url.host, rs->url.port, rs->url.db, rs->failures ? " again" : "");
-                rs->failures = 0;
-                rs->last_error[0] = '\0';
-            }
-        }
-        break;
-    }
-    free(req);
-    command_timer_arm(rs);
-    conn_pump(rs);
-}
-
-/* Sends one request now; on failure to queue it (the context is going), fails it. */
-static void req_send(struct redis_sink *rs, struct redis_req *req, const char *cmd, size_t len)
-{
-    int was_idle = rs->inflight.head == NULL;
-
-    req->sent_ms = mono_ms();
-    if (redisAsyncFormattedCommand(rs->ac, on_reply, req, cmd, len) != REDIS_OK) {
-        req_fail(rs, req, "cannot send to redis (connection closing)");
-        return;
-    }
-    req_list_push(&rs->inflight, req);
-    if (req->kind == REQ_BATCH)
-        rs->batches_in_flight++;
-    if (was_idle)
-        command_timer_arm(rs);
-}
-
-static void req_send_argv(struct redis_sink *rs, struct redis_req *req, int argc, const char **argv, const size_t *lens)
-{
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-
-    if (len < 0) {
-        req_fail(rs, req, "out of memory");
-        return;
-    }
-    req_send(rs, req, cmd, (size_t)len);
-    free(cmd);
-}
-
-static void script_send(struct redis_sink *rs, struct redis_req *req)
-{
-    const char *argv[] = { "SCRIPT", "LOAD", redis_batch_script };
-    size_t lens[] = { 6, 4, sizeof redis_batch_script - 1 };
-    req_send_argv(rs, req, 3, argv, lens);
-}
-
-static void req_start(struct redis_sink *rs, struct redis_req *req)
-{
-    char err[256];
-
-    if (req->kind == REQ_BATCH) {
-        if (batch_command(rs, req->batch, err, sizeof err) != 0) {
-            req_fail(rs, req, err);
-            return;
-        }
-        req_send(rs, req, rs->cmd.p, rs->cmd.len);
-        /* a pipeline of large batches should not keep a large scratch buffer forever */
-        if (rs->cmd.cap > (8u << 20)) {
-            buf_free(&rs->cmd);
-        }
-    } else {
-        struct sink_positions *load = req->load;
-        size_t argc = 2 + load->count;
-        const char **argv = calloc(argc, sizeof *argv);
-        size_t *lens = calloc(argc, sizeof *lens);
-        char *fields = malloc(load->count * (strlen(load->topic) + 16) + 1);
-        size_t off = 0;
-
-        if (!argv || !lens || !fields) {
-            free(argv);
-            free(lens);
-            free(fields);
-            req_fail(rs, req, "out of memory");
-            return;
-        }
-        argv[0] = "HMGET";
-        lens[0] = 5;
-        argv[1] = rs->positions_key;
-        lens[1] = strlen(rs->positions_key);
-        for (size_t i = 0; i < load->count; i++) {
-            int n = sprintf(fields + off, "%s:%" PRId32, load->topic, load->partitions[i]);
-            argv[2 + i] = fields + off;
-            lens[2 + i] = (size_t)n;
-            off += (size_t)n + 1;
-        }
-        req_send_argv(rs, req, (int)argc, argv, lens);
-        free(argv);
-        free(lens);
-        free(fields);
-    }
-}
-
-/* Sends what waits, as far as the connection and max_in_flight allow. */
-static void conn_pump(struct redis_sink *rs)
-{
-    while (rs->pending.head && conn_usable(rs)) {
-        struct redis_req *req = rs->pending.head;
-        if (req->kind == REQ_BATCH && rs->batches_in_flight >= (size_t)rs->max_in_flight)
-            break;
-        req_start(rs, req_list_pop(&rs->pending));
-    }
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-    struct redis_sink *rs = ac->data;
-
-    if (rs->stopped || ac != rs->ac)
-        return;   /* ours: conn_drop already took care */
-    rs->count.disconnects++;
-    /* hiredis frees the context after this callback */
-    conn_lost(rs, "connection lost: %s", status == REDIS_OK ? "closed" : ac->errstr);
-}
-
-static void on_connect(const redisAsyncContext *cac, int status)
-{
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    struct redis_sink *rs = ac->data;
-    struct redis_req *req;
-
-    if (rs->stopped || ac != rs->ac)
-        return;
-    if (status != REDIS_OK) {
-        conn_lost(rs, "cannot connect: %s", ac->errstr);   /* hiredis frees it after this callback */
-        return;
-    }
-    rs->state = CONN_HANDSHAKE;
-    redisEnableKeepAlive(&ac->c);
-    if (rs->url.password) {
-        const char *argv[] = { "AUTH", rs->url.user ? rs->url.user : rs->url.password, rs->url.password };
-        size_t lens[] = { 4, strlen(argv[1]), strlen(rs->url.password) };
-        if (!(req = calloc(1, sizeof *req)))
-            goto oom;
-        req->kind = REQ_AUTH;
-        req->rs = rs;
-        req_send_argv(rs, req, rs->url.user ? 3 : 2, argv, lens);
-    }
-    if (rs->url.db != 0) {
-        char db[16];
-        const char *argv[] = { "SELECT", db };
-        size_t lens[] = { 6, (size_t)snprintf(db, sizeof db, "%d", rs->url.db) };
-        if (!(req = calloc(1, sizeof *req)))
-            goto oom;
-        req->kind = REQ_SELECT;
-        req->rs = rs;
-        req_send_argv(rs, req, 2, argv, lens);
-    }
-    if (!(req = calloc(1, sizeof *req)))
-        goto oom;
-    req->kind = REQ_SCRIPT;
-    req->rs = rs;
-    script_send(rs, req);
-    return;
-oom:
-    /* not from inside hiredis' connect callback: the connect timer drops it on the next turn */
-    {
-        snprintf(rs->last_error, sizeof rs->last_error, "out of memory");
-        evtimer_add(rs->connect_timer, &ZERO_TV);
-    }
-}
-
-static void connect_to(struct redis_sink *rs, const char *ip)
-{
-    redisAsyncContext *ac = redisAsyncConnect(ip, rs->url.port);
-
-    if (!ac || ac->err) {
-        conn_lost(rs, "cannot connect: %s", ac ? ac->errstr : "out of memory");
-        if (ac)
-            redisAsyncFree(ac);
-        return;
-    }
-    ac->data = rs;
-    if (redisLibeventAttach(ac, rs->super.eb) != REDIS_OK) {
-        redisAsyncFree(ac);
-        conn_lost(rs, "cannot watch the connection");
-        return;
-    }
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    rs->ac = ac;
-    rs->state = CONN_CONNECTING;
-}
-
-static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
-{
-    struct redis_sink *rs = arg;
-    char ip[INET6_ADDRSTRLEN] = "";
-
-    if (result == EVUTIL_EAI_CANCEL)
-        return;   /* stopped, or timed out: whoever cancelled moved on */
-    rs->dns_req = NULL;
-    if (result != 0 || !res) {
-        if (res)
-            evutil_freeaddrinfo(res);
-        conn_lost(rs, "cannot resolve %s: %s", rs->url.host, evutil_gai_strerror(result));
-        return;
-    }
-    if (res->ai_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof ip);
-    else
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, ip, sizeof ip);
-    evutil_freeaddrinfo(res);
-    connect_to(rs, ip);
-}
-
-/* One resolver per event loop, shared by every redis sink and never freed: a lookup cancelled
- * by stop() still delivers its EVUTIL_EAI_CANCEL later, from the loop, through the resolver,
- * which must therefore outlive any sink (a reload stops and frees sinks while the loop runs). */
-struct dns_slot {
-    struct event_base *eb;
-    struct evdns_base *dns;
-    struct dns_slot *next;
-};
-static struct dns_slot *dns_slots;
-
-static struct evdns_base *resolver_for(struct event_base *eb)
-{
-    struct dns_slot *slot;
-
-    for (slot = dns_slots; slot; slot = slot->next)
-        if (slot->eb == eb)
-            return slot->dns;
-    if (!(slot = calloc(1, sizeof *slot)))
-        return NULL;
-    if (!(slot->dns = evdns_base_new(eb, EVDNS_BASE_INITIALIZE_NAMESERVERS))) {
-        free(slot);
-        return NULL;
-    }
-    slot->eb = eb;
-    slot->next = dns_slots;
-    dns_slots = slot;
-    return slot->dns;
-}
-
-static int host_is_numeric(const char *host)
-{
-    unsigned char buf[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
-}
-
-/* Starts a connection attempt: resolve (when the host is a name), connect, handshake. */
-static void conn_connect(struct redis_sink *rs)
-{
-    struct timeval tv = ms_to_tv(rs->connect_timeout_ms);
-
-    if (rs->stopped || rs->state != CONN_IDLE)
-        return;
-    evtimer_add(rs->connect_timer, &tv);
-    if (host_is_numeric(rs->url.host)) {
-        connect_to(rs, rs->url.host);
-        return;
-    }
-    {
-        struct evdns_base *dns = resolver_for(rs->super.eb);
-        struct evutil_addrinfo hints;
-        struct evdns_getaddrinfo_request *dr;
-        if (!dns) {
-            conn_lost(rs, "cannot set up name resolution");
-            return;
-        }
-        memset(&hints, 0, sizeof hints);
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_protocol = IPPROTO_TCP;
-        rs->state = CONN_RESOLVING;
-        /* may answer at once (a name in /etc/hosts): then it returns NULL and the state moved */
-        dr = evdns_getaddrinfo(dns, rs->url.host, NULL, &hints, on_resolved, rs);
-        if (dr && rs->state == CONN_RESOLVING)
-            rs->dns_req = dr;
-    }
-}
-
 /* ---- the sink's operations ---- */
 
 static int redis_start(struct sink *sk, char *err, size_t errlen)
@@ -1403,24 +832,9 @@ static int redis_start(struct sink *sk, char *err, size_t errlen)
 
     if (redis_compile(rs, err, errlen, &key) != 0)
         return -1;
-    /* start may follow a stop: a reload that fails starts the previous configuration again */
-    if (!rs->reconnect_timer)
-        rs->reconnect_timer = evtimer_new(sk->eb, on_reconnect_timer, rs);
-    if (!rs->connect_timer)
-        rs->connect_timer = evtimer_new(sk->eb, on_connect_timeout, rs);
-    if (!rs->command_timer)
-        rs->command_timer = evtimer_new(sk->eb, on_command_timeout, rs);
-    if (!rs->reconnect_timer || !rs->connect_timer || !rs->command_timer) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     rs->started = 1;
     rs->stopped = 0;
-    rs->failures = 0;
-    rs->last_error[0] = '\0';
-    rs->state = CONN_IDLE;
-    conn_connect(rs);   /* asynchronous: batches wait for it, or retry */
-    return 0;
+    return conn_start(rs, err, errlen);
 }
 
 static void redis_write(struct sink *sk, struct sink_batch *b)
@@ -1491,30 +905,11 @@ static int redis_ready(struct sink *sk, char *why, size_t whylen)
 static void redis_stop(struct sink *sk)
 {
     struct redis_sink *rs = (struct redis_sink *)sk;
-    struct redis_req *req;
 
     if (rs->stopped || !rs->started)
         return;
     rs->stopped = 1;
-    if (rs->reconnect_timer)
-        evtimer_del(rs->reconnect_timer);
-    if (rs->connect_timer)
-        evtimer_del(rs->connect_timer);
-    if (rs->command_timer)
-        evtimer_del(rs->command_timer);
-    if (rs->dns_req) {
-        struct evdns_getaddrinfo_request *dr = rs->dns_req;
-        rs->dns_req = NULL;
-        evdns_getaddrinfo_cancel(dr);
-    }
-    if (rs->ac) {
-        redisAsyncContext *ac = rs->ac;
-        rs->ac = NULL;
-        redisAsyncFree(ac);   /* its callbacks see rs->stopped: no verdicts after stop */
-    }
-    while ((req = req_list_pop(&rs->pending)))
-        free(req);
-    rs->state = CONN_IDLE;
+    conn_stop(rs);
     if (rs->count.unknown_outcome || rs->count.fenced || rs->count.wrongtype_records || rs->count.oom_errors ||
         rs->count.other_errors || rs->count.timeouts)
         sink_log(sk, LOG_INFO, "errors seen: unknown_outcome=%" PRIu64 " already_applied=%" PRIu64 " fenced=%" PRIu64
@@ -1530,13 +925,9 @@ static void redis_destroy(struct sink *sk)
     struct redis_sink *rs = (struct redis_sink *)sk;
 
     redis_stop(sk);
-    if (rs->reconnect_timer)
-        event_free(rs->reconnect_timer);
-    if (rs->connect_timer)
-        event_free(rs->connect_timer);
-    if (rs->command_timer)
-        event_free(rs->command_timer);
-    rs->reconnect_timer = rs->connect_timer = rs->command_timer = NULL;
+    conn_release(rs);
+    redis_tls_free(rs->tls);
+    rs->tls = NULL;
     redis_url_free(&rs->url);
     redis_template_free(rs->key_tpl);
     rs->key_tpl = NULL;

@@ -69,14 +69,14 @@ int redis_url_parse(const char *text, struct redis_url *url, char *err, size_t e
     memset(url, 0, sizeof *url);
     url->port = 6379;
     if (strncasecmp(text, "rediss://", 9) == 0) {
-        snprintf(err, errlen, "TLS (rediss://) is not supported: use redis:// (a TLS tunnel can front it)");
+        url->tls = 1;
+        p = text + 9;
+    } else if (strncasecmp(text, "redis://", 8) == 0) {
+        p = text + 8;
+    } else {
+        snprintf(err, errlen, "must look like redis://[user[:password]@]host[:port][/db] (rediss:// for TLS)");
         return -1;
     }
-    if (strncasecmp(text, "redis://", 8) != 0) {
-        snprintf(err, errlen, "must look like redis://[user:password@]host[:port][/db]");
-        return -1;
-    }
-    p = text + 8;
     auth_end = p + strcspn(p, "/?#");
     if (strpbrk(p, "?#")) {
         snprintf(err, errlen, "query parameters and fragments are not supported in the URL");
@@ -89,17 +89,19 @@ int redis_url_parse(const char *text, struct redis_url *url, char *err, size_t e
             at = q;
     host = p;
     if (at) {
+        /* redis://USER@host: the password comes from the password option (a secret of its own) */
         const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon) {
-            snprintf(err, errlen, "the user information needs a password: redis://:PASSWORD@host or "
+        const char *user_end = colon ? colon : at;
+        if (user_end == p && !colon) {
+            snprintf(err, errlen, "the user information is empty: redis://USER@host, redis://:PASSWORD@host or "
                      "redis://USER:PASSWORD@host");
             return -1;
         }
-        if (colon > p && !(url->user = url_decode(p, (size_t)(colon - p)))) {
+        if (user_end > p && !(url->user = url_decode(p, (size_t)(user_end - p)))) {
             snprintf(err, errlen, "bad percent-encoding in the user name");
             goto fail;
         }
-        if (!(url->password = url_decode(colon + 1, (size_t)(at - colon - 1)))) {
+        if (colon && !(url->password = url_decode(colon + 1, (size_t)(at - colon - 1)))) {
             snprintf(err, errlen, "bad percent-encoding in the password");
             goto fail;
         }

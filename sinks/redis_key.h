@@ -13,8 +13,10 @@
 
 /* ---- URL ---- */
 
-/* redis://[user:password@]host[:port][/db]; user and password may be percent-encoded. */
+/* redis://[user[:password]@]host[:port][/db], rediss:// for TLS; user and password may be
+ * percent-encoded. A user without a password takes it from the password option. */
 struct redis_url {
+    int tls;               /* rediss:// */
     char *host;            /* without the brackets of an IPv6 literal */
     int port;              /* 6379 when absent */
     int db;                /* 0 when absent */

@@ -60,3 +60,60 @@ redis_dead_letters() {
     LIB_CONSUME_FORMAT='%h\t%k\t%s\n' lib_consume sluice.dlq "$1" | awk -F'\t' -v missing= "$LIB_AWK_HEADER"'
         { print header($1, "sluice.sink") "|" header($1, "sluice.reason") "|" $2 "|" $3 }'
 }
+
+# redis_tls_certs DIR: a test PKI made with openssl: ca.crt (the CA), other-ca.crt (an unrelated
+# CA), server.crt/key (for 127.0.0.1 and localhost), ip-only.crt/key (for 127.0.0.1 alone) and
+# client.crt/key (a client certificate), all signed by ca.crt; EC P-256 keys, valid 2 days.
+redis_tls_certs() {
+    local d=$1 name
+    mkdir -p "$d"
+    newkey() { echo -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes; }
+    for name in ca other-ca; do
+        # shellcheck disable=SC2046 # the options are words
+        openssl req -x509 -new $(newkey) -keyout "$d/$name.key" -out "$d/$name.crt" -days 2 \
+            -subj "/CN=sluice test $name" 2>>"$d/openssl.log" || lib_fail "openssl: the $name certificate"
+    done
+    issue() {   # issue NAME EXTENSIONS: a key and a certificate signed by ca.crt
+        printf '%s\n' "$2" >"$d/$1.ext"
+        # shellcheck disable=SC2046
+        openssl req -new $(newkey) -keyout "$d/$1.key" -out "$d/$1.csr" -subj "/CN=sluice test $1" \
+            2>>"$d/openssl.log" &&
+            openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+                -out "$d/$1.crt" -days 2 -extfile "$d/$1.ext" >>"$d/openssl.log" 2>&1 ||
+            lib_fail "openssl: the $1 certificate"
+    }
+    issue server 'subjectAltName=IP:127.0.0.1,DNS:localhost'
+    issue ip-only 'subjectAltName=IP:127.0.0.1'
+    issue client 'extendedKeyUsage=clientAuth'
+}
+
+# redis_tls_pong PORT CERT-DIR: PONG from a TLS redis (with the client certificate).
+redis_tls_pong() {
+    [ "$(rcli_tls "$1" "$2" ping 2>/dev/null)" = PONG ]
+}
+
+# rcli_tls PORT CERT-DIR ARGS...: redis-cli over TLS, raw output.
+rcli_tls() {
+    local port=$1 d=$2
+    shift 2
+    timeout "$(lib_tmout 10)" redis-cli --tls --cacert "$d/ca.crt" --cert "$d/client.crt" --key "$d/client.key" \
+        -h 127.0.0.1 -p "$port" --raw "$@"
+}
+
+# redis_start_tls NAME CERT-DIR CERT AUTH-CLIENTS: a redis-server child listening on TLS only
+# (a free port, plain port 0, on 127.0.0.1 and ::1) with CERT.crt/key, trusting ca.crt for client certificates
+# (AUTH-CLIENTS: no, optional, yes); sets REDIS_TLS_PORT and REDIS_TLS_PID. Log in $WORK/NAME.
+redis_start_tls() {
+    local name=$1 d=$2 cert=$3 auth=$4 dir="$WORK/$1" port rc=0
+    mkdir -p "$dir"
+    port=$(lib_free_port)
+    # ::1 too where it exists ("-": optional), in case localhost resolves to it first
+    lib__spawn "$dir/redis.log" redis-server --bind '127.0.0.1 -::1' --port 0 --tls-port "$port" --dir "$dir" \
+        --save '' --appendonly no --daemonize no --tls-cert-file "$d/$cert.crt" --tls-key-file "$d/$cert.key" \
+        --tls-ca-cert-file "$d/ca.crt" --tls-auth-clients "$auth"
+    REDIS_TLS_PID=$LIB_LAST_PID
+    lib__wait_until "$REDIS_TLS_PID" redis_tls_pong "$port" "$d" || rc=$?
+    [ "$rc" -eq 0 ] || lib_fail "TLS redis-server $name did not start on port $port (see $name/redis.log)"
+    REDIS_TLS_PORT=$port
+    lib_log "TLS redis $name on port $port (pid $REDIS_TLS_PID, $cert certificate, client certificates: $auth)"
+}

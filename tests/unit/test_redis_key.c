@@ -40,8 +40,26 @@ static void test_url_defaults_and_forms(void **state)
     assert_string_equal(u.host, "127.0.0.1");
     assert_int_equal(u.port, 6379);
     assert_int_equal(u.db, 0);
+    assert_int_equal(u.tls, 0);
     assert_null(u.user);
     assert_null(u.password);
+    redis_url_free(&u);
+
+    /* TLS; the same defaults */
+    assert_int_equal(redis_url_parse("rediss://cache.example.com", &u, err, sizeof err), 0);
+    assert_int_equal(u.tls, 1);
+    assert_string_equal(u.host, "cache.example.com");
+    assert_int_equal(u.port, 6379);
+    redis_url_free(&u);
+
+    /* an ACL user without a password in the URL: the password option supplies it */
+    assert_int_equal(redis_url_parse("RediSS://ingest%2Dbot@10.0.0.7:6380/2", &u, err, sizeof err), 0);
+    assert_int_equal(u.tls, 1);
+    assert_string_equal(u.user, "ingest-bot");
+    assert_null(u.password);
+    assert_string_equal(u.host, "10.0.0.7");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 2);
     redis_url_free(&u);
 
     assert_int_equal(redis_url_parse("redis://:pw@[::1]:7000/", &u, err, sizeof err), 0);
@@ -63,7 +81,9 @@ static void test_url_errors_never_show_the_password(void **state)
 {
     static const struct { const char *url, *says; } bad[] = {
         { "http://h", "redis://" },
-        { "rediss://h", "TLS" },
+        { "redis:/h", "rediss://" },
+        { "redis://@h", "empty" },
+        { "rediss://:hunter2@", "no host" },
         { "redis://", "no host" },
         { "redis://:hunter2@", "no host" },
         { "redis://h:0", "port" },
@@ -71,7 +91,6 @@ static void test_url_errors_never_show_the_password(void **state)
         { "redis://h:12x", "port" },
         { "redis://h/abc", "database" },
         { "redis://h/1?timeout=3", "query" },
-        { "redis://hunter2@h", "password" },
         { "redis://:hunter2%zz@h", "percent" },
         { "redis://[::1", "[" },
     };
