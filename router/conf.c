@@ -476,7 +476,7 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
     const char **extra = NULL;
     struct sink *sk = NULL;
     size_t ntypes = 0, nextra = 0;
-    int before = ctx->nerr, line, col;
+    int before, line, col;
 
     if (!json_is_object(obj)) {
         conf_err(ctx, doc, path, "expected an object");
@@ -509,6 +509,8 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
     }
     ctx->nerr += cfg_apply(conf_sink_opts, obj, sk, doc, path, extra, ctx->errs);
     conf_sink_check(ctx, doc, path, sk);
+    conf_src_drop_placeholders(ctx, src);   /* a placeholder's type or form is no problem */
+    before = ctx->nerr;
     if (ops) {
         section = json_object_get(obj, ops->type);
         cfg_path_key(spath, sizeof spath, path, ops->type);
@@ -516,9 +518,10 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
             conf_err(ctx, doc, spath, "expected an object");
         else
             ctx->nerr += cfg_apply(ops->opts, section, sk, doc, spath, NULL, ctx->errs);
+        conf_src_drop_placeholders(ctx, src);
     }
-    conf_src_drop_placeholders(ctx, src);   /* a placeholder's type or form is no problem */
-    /* a type's check may rely on every option being valid */
+    /* A type's check reads its own section only, and may rely on each of those options being
+     * valid: it runs whenever the section is, so its problems come with the common ones. */
     if (ops && ops->check && ctx->nerr == before) {
         const char *key = NULL;
 
