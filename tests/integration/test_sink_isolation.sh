@@ -6,7 +6,8 @@
 #   structure without the secrets (a webhook's whsec_ secret left unset passes).
 #   run: a and b deliver every record; GET /sinks shows the other two "invalid" with their
 #   messages; /metrics has sluice_sink_config_valid 0 for them, 1 for a and b,
-#   sluice_config_last_reload_successful 0, and sluice_sink_info with a's owner.
+#   sluice_config_last_reload_successful 0, and sluice_sink_info with a's owner; the status
+#   page shows them invalid with their messages.
 #   Both files fixed and SIGHUP: the reload succeeds, the two sinks run and get every record
 #   produced after it (whatever a new sink's start position is), a and b still every record.
 source "$(dirname "$0")/lib.sh"
@@ -100,6 +101,14 @@ jq -e '.sinks[] | select(.name == "a") | .state == "running" and .owner == "team
 grep -q 'sink d set aside: .*environment variable SLUICE_ISO_DIR is not set' "$SLUICE_LOG" ||
     lib_fail "the log does not say why d was set aside"
 lib_pass "GET /sinks shows the two invalid sinks with their messages, a with its owner"
+
+browse --dump-dom "$ADMIN/?token=$SLUICE_ADMIN_TOKEN" >"$WORK/page.html" 2>"$WORK/chromium.log" ||
+    lib_fail "chromium failed: $(tail -5 "$WORK/chromium.log")"
+grep -q 'id="sink-d" data-state="invalid"' "$WORK/page.html" || lib_fail "the status page does not show d invalid"
+grep -q 'id="sink-a" data-state="running"' "$WORK/page.html" || lib_fail "the status page does not show a running"
+grep -q 'environment variable SLUICE_ISO_DIR is not set' "$WORK/page.html" ||
+    lib_fail "the status page does not show d's message"
+lib_pass "the status page shows d invalid with its message"
 
 admin /metrics >"$WORK/metrics"
 for want in 'sluice_sink_config_valid{sink="broken.json"} 0' 'sluice_sink_config_valid{sink="d"} 0' \
