@@ -293,6 +293,7 @@ static int app_reload(struct app *app, const char *trigger, char *msg, size_t ms
         app_config_loaded(app, 0);
         return -1;
     }
+    cfg_errors_clear(&errs);
     log_invalid_sinks(conf, "reload");
     app_config_loaded(app, conf->ninvalid == 0);
     if (app->next_conf)
@@ -455,6 +456,7 @@ static int command_check(const char *file, const char *sink_file, const struct c
             cfg_errors_clear(&errs);
             return rc;
         }
+        cfg_errors_clear(&errs);   /* messages dropped under --env-optional leave their array */
         printf("%s: ok%s\n", sink_file, opts->env_optional ? " (unset ${NAME} references not checked)" : "");
         return 0;
     }
@@ -463,6 +465,7 @@ static int command_check(const char *file, const char *sink_file, const struct c
         cfg_errors_clear(&errs);
         return rc;
     }
+    cfg_errors_clear(&errs);
     for (size_t i = 0; i < conf->ninvalid; i++) {
         for (size_t m = 0; m < conf->invalid[i].nmessages; m++)
             fprintf(stderr, "%s\n", conf->invalid[i].messages[m]);
@@ -590,6 +593,7 @@ int main(int argc, char **argv)
         cfg_errors_clear(&errs);
         return rc;
     }
+    cfg_errors_clear(&errs);
     log_min_level = (enum log_level)conf->log_level;
     log_format = (enum log_format)conf->log_format;
     if (level) {
