@@ -465,6 +465,43 @@ static void conf_sink_check(struct conf_ctx *ctx, const struct cfg_doc *doc, con
     }
 }
 
+static int conf_table_has(const struct cfg_opt *opts, const char *key)
+{
+    for (const struct cfg_opt *o = opts; o->name; o++)
+        if (strcmp(o->name, key) == 0)
+            return 1;
+    return 0;
+}
+
+/* Keys of @p obj (at @p path) that @p here does not know but @p there does: each is reported
+ * as in the wrong place (better than a "did you mean" about a near name) and appended to
+ * @p extra, NULL-terminated, so that cfg_apply does not report it again as unknown. */
+static void conf_misplaced_keys(struct conf_ctx *ctx, const struct cfg_doc *doc, const char *path,
+                                const json_t *obj, const struct cfg_opt *here, const struct cfg_opt *there,
+                                const char *type, const char **extra, size_t *nextra)
+{
+    char kpath[CFG_PATH_MAX];
+    const char *key;
+    json_t *value;
+
+    json_object_foreach((json_t *)obj, key, value) {
+        int known = conf_table_has(here, key);
+
+        for (size_t i = 0; !known && i < *nextra; i++)
+            known = strcmp(extra[i], key) == 0;
+        if (known || !conf_table_has(there, key))
+            continue;
+        cfg_path_key(kpath, sizeof kpath, path, key);
+        if (there == conf_sink_opts)
+            conf_err(ctx, doc, kpath, "\"%s\" is an option of the sink itself, not of its \"%s\" section",
+                     key, type);
+        else
+            conf_err(ctx, doc, kpath, "\"%s\" is an option of the \"%s\" section, not of the sink itself",
+                     key, type);
+        extra[(*nextra)++] = key;
+    }
+}
+
 /* Builds one sink from @p obj at @p path of @p src; adds it to @p conf when its type is known. */
 static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const json_t *obj,
                            const char *path, struct conf *conf)
@@ -492,7 +529,9 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
      * that one pass reports every problem; any type's section is then left alone */
     while (sink_types[ntypes])
         ntypes++;
-    extra = calloc(ntypes + 2, sizeof *extra);
+    /* room for the type names and for every key, should each be misplaced */
+    extra = calloc(ntypes + 3 + json_object_size(obj) +
+                   json_object_size(ops ? json_object_get(obj, ops->type) : NULL), sizeof *extra);
     sk = calloc(1, ops && ops->size > sizeof *sk ? ops->size : sizeof *sk);
     if (!extra || !sk) {
         conf_err(ctx, doc, path, "out of memory");
@@ -501,6 +540,7 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
     sk->ops = ops;
     if (ops) {
         extra[nextra++] = ops->type;
+        conf_misplaced_keys(ctx, doc, path, obj, conf_sink_opts, ops->opts, ops->type, extra, &nextra);
     } else {
         for (size_t i = 0; i < ntypes; i++)
             extra[nextra++] = sink_types[i]->type;
@@ -514,10 +554,17 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
     if (ops) {
         section = json_object_get(obj, ops->type);
         cfg_path_key(spath, sizeof spath, path, ops->type);
-        if (section && !json_is_object(section))
+        if (section && !json_is_object(section)) {
             conf_err(ctx, doc, spath, "expected an object");
-        else
-            ctx->nerr += cfg_apply(ops->opts, section, sk, doc, spath, NULL, ctx->errs);
+        } else {
+            const char **moved = extra + nextra + 1;   /* after the top level's, NULL-terminated */
+            size_t nmoved = 0;
+
+            if (section)
+                conf_misplaced_keys(ctx, doc, spath, section, ops->opts, conf_sink_opts, ops->type, moved,
+                                    &nmoved);
+            ctx->nerr += cfg_apply(ops->opts, section, sk, doc, spath, moved, ctx->errs);
+        }
         conf_src_drop_placeholders(ctx, src);
     }
     /* A type's check reads its own section only, and may rely on each of those options being

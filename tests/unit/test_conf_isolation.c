@@ -183,6 +183,23 @@ static void test_masking(void **state)
     unsetenv("SLUICE_ISO_PASS");
 }
 
+/* A key in the wrong place is named as such; a near name is suggested only when it is close for
+ * its length ("ttl" is 2 edits from "url": no longer suggested). */
+static void test_misplaced_and_suggested(void **state)
+{
+    struct cfg_errors errs = { 0 };
+
+    (void)state;
+    put("misplaced.json", "{ \"name\": \"r\", \"type\": \"redis\", \"topics\": [\"t\"], \"ttl_s\": 5,\n"
+                          "  \"redis\": { \"url\": \"redis://h\", \"key\": \"k\", \"ttl\": 5, \"batch\": {} } }\n");
+    assert_int_equal(conf_check_sink_file(path_of("misplaced.json"), NULL, NULL, &errs), -1);
+    assert_int_equal(errs.n, 3);
+    assert_non_null(strstr(errs.msgs[0], ":1:59: ttl_s: \"ttl_s\" is an option of the \"redis\" section, not of the sink itself"));
+    assert_non_null(strstr(errs.msgs[1], ":2:53: redis.ttl: unknown key \"ttl\"; did you mean \"ttl_s\"?"));
+    assert_non_null(strstr(errs.msgs[2], ":2:65: redis.batch: \"batch\" is an option of the sink itself, not of its \"redis\" section"));
+    cfg_errors_clear(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_check_sink_file),
         cmocka_unit_test(test_env_optional_secret),
         cmocka_unit_test(test_masking),
+        cmocka_unit_test(test_misplaced_and_suggested),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
