@@ -55,7 +55,7 @@ rc=0
 file_sink b "$WORK/b2.ndjson" >"$WORK/other-b.json"
 rc=0
 "$SLUICE" check --sink "$WORK/other-b.json" -c "$WORK/sluice.json" >/dev/null 2>"$WORK/dup.err" || rc=$?
-[ "$rc" -eq 2 ] && grep -q 'duplicate sink name "b"' "$WORK/dup.err" ||
+{ [ "$rc" -eq 2 ] && grep -q 'duplicate sink name "b"' "$WORK/dup.err"; } ||
     lib_fail "a name taken in the main configuration passed check --sink -c (exit $rc): $(cat "$WORK/dup.err")"
 "$SLUICE" check --sink "$WORK/other-b.json" >/dev/null || lib_fail "check --sink alone refused a valid file"
 lib_pass "check --sink checks one file, alone or among the main file's sinks"
@@ -65,7 +65,7 @@ printf '{ "name": "hook", "type": "webhook", "topics": ["iso"],\n  "webhook": { 
     >"$WORK/hook.json"
 rc=0
 "$SLUICE" check --sink "$WORK/hook.json" >/dev/null 2>"$WORK/hook.err" || rc=$?
-[ "$rc" -eq 2 ] && grep -q 'environment variable SLUICE_ISO_WHSEC is not set' "$WORK/hook.err" ||
+{ [ "$rc" -eq 2 ] && grep -q 'environment variable SLUICE_ISO_WHSEC is not set' "$WORK/hook.err"; } ||
     lib_fail "an unset secret passed check --sink (exit $rc)"
 [ "$(grep -c 'webhook.secret' "$WORK/hook.err")" -eq 1 ] ||
     lib_fail "an unset variable also got the checks of its placeholder: $(cat "$WORK/hook.err")"
