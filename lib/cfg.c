@@ -407,37 +407,44 @@ void cfg_error(struct cfg_errors *errs, const struct cfg_doc *doc, const char *p
 /* Suggestions                                                                                 */
 
 /* Levenshtein distance, ignoring case; long words count as far apart. */
+/* Edit distance counting a swap of two neighbours as one edit ("hots" -> "host"), case-blind. */
 static size_t cfg_distance(const char *a, const char *b)
 {
     enum { MAXW = 128 };
-    size_t la = strlen(a), lb = strlen(b), prev[MAXW + 1], cur[MAXW + 1];
+    size_t la = strlen(a), lb = strlen(b), rows[3][MAXW + 1];
 
     if (la > MAXW || lb > MAXW)
         return SIZE_MAX;
     for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
+        rows[0][j] = j;
     for (size_t i = 1; i <= la; i++) {
+        size_t *cur = rows[i % 3], *prev = rows[(i - 1) % 3], *prev2 = rows[(i + 1) % 3];
+        int ai = tolower((unsigned char)a[i - 1]);
+
         cur[0] = i;
         for (size_t j = 1; j <= lb; j++) {
-            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-            size_t best = prev[j - 1] + cost;
+            int bj = tolower((unsigned char)b[j - 1]);
+            size_t best = prev[j - 1] + (ai != bj);
 
             if (prev[j] + 1 < best)
                 best = prev[j] + 1;
             if (cur[j - 1] + 1 < best)
                 best = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && ai == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == bj && prev2[j - 2] + 1 < best)
+                best = prev2[j - 2] + 1;
             cur[j] = best;
         }
-        memcpy(prev, cur, (lb + 1) * sizeof *prev);
     }
-    return prev[lb];
+    return rows[la % 3][lb];
 }
 
+/* @p a begins @p b, and is long enough to say something ("ttl" of "ttl_s", not "t"). */
 static int cfg_is_prefix(const char *a, const char *b)
 {
     size_t la = strlen(a);
 
-    return la >= 2 && strncasecmp(a, b, la) == 0;
+    return la >= 3 && strncasecmp(a, b, la) == 0;
 }
 
 const char *cfg_suggest(const char *word, const char *const *candidates, size_t n)
@@ -455,11 +462,13 @@ const char *cfg_suggest(const char *word, const char *const *candidates, size_t 
             continue;
         d = cfg_distance(word, c);
         longest = strlen(word) > strlen(c) ? strlen(word) : strlen(c);
-        /* a distance equal to the length would turn any short word into any other */
-        if (d <= 2 && d < longest)
-            score = d;
+        /* Edits allowed grow with the length: one up to 5 characters, two up to 9, ... so a
+         * short word is not "close" to any other short word ("ttl" is not "url"). The score is
+         * the share of the word changed (in percent); a prefix counts as half changed. */
+        if (d <= (longest + 2) / 4)
+            score = d * 100 / longest;
         else if (cfg_is_prefix(word, c) || cfg_is_prefix(c, word))
-            score = 3;
+            score = 50;
         else
             continue;
         if (score < best_score) {

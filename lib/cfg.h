@@ -107,7 +107,9 @@ int cfg_equal(const struct cfg_opt *opts, const void *a, const void *b);
 /** @brief Free what cfg_apply stored in @p target (strings, lists, JSON references). */
 void cfg_release(const struct cfg_opt *opts, void *target);
 
-/** @brief The closest of @p candidates to @p word (edit distance <= 2 or a prefix), or NULL. */
+/** @brief The closest of @p candidates to @p word, or NULL: within an edit distance that grows with
+ * the length (1 up to 5 characters, 2 up to 9, ...; a swap of neighbours is one edit), or a
+ * prefix of at least 3 characters either way. */
 const char *cfg_suggest(const char *word, const char *const *candidates, size_t n);
 
 /** @brief Free every message and reset @p errs. */

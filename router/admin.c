@@ -328,6 +328,48 @@ router_loop_stats(r, &stalls, &worst);
     fprintf(out, "process_resident_memory_bytes %lld\n", process_rss_bytes());
 }
 
+/* The configuration's health, and who owns each sink. */
+static void render_config_metrics(const struct admin *a, struct router *r, FILE *out)
+{
+    const struct admin_config_view *cv = a->hooks.config ? a->hooks.config(a->hooks.arg) : NULL;
+    size_t nsinks = router_sink_count(r);
+    char sink[256], owner[256];
+
+    /* An info series rather than an owner label on every per-sink series: an owner changes
+     * without the sink changing, and a label that changes would break every series' history
+     * (and multiply them); a query joins it where needed (* on(sink) group_left(owner)). */
+    metrics_family(out, "sluice_sink_info", "gauge", "Always 1; the labels say the sink's type and owner (\"\" when unset).");
+    for (size_t k = 0; k < nsinks; k++) {
+        struct router_sink_view v;
+
+        router_sink_view(r, k, &v);
+        metrics_label_escape(sink, sizeof sink, v.sk->name);
+        metrics_label_escape(owner, sizeof owner, v.sk->owner ? v.sk->owner : "");
+        fprintf(out, "sluice_sink_info{sink=\"%s\",type=\"%s\",owner=\"%s\"} 1\n", sink, v.sk->type, owner);
+    }
+    metrics_family(out, "sluice_sink_config_valid", "gauge",
+                   "1 for a sink whose configuration loaded, 0 for a sink file set aside as invalid.");
+    for (size_t k = 0; k < nsinks; k++) {
+        struct router_sink_view v;
+
+        router_sink_view(r, k, &v);
+        metrics_label_escape(sink, sizeof sink, v.sk->name);
+        fprintf(out, "sluice_sink_config_valid{sink=\"%s\"} 1\n", sink);
+    }
+    for (size_t k = 0; cv && k < cv->ninvalid; k++) {
+        metrics_label_escape(sink, sizeof sink, cv->invalid[k].name);
+        fprintf(out, "sluice_sink_config_valid{sink=\"%s\"} 0\n", sink);
+    }
+    metrics_family(out, "sluice_config_last_reload_successful", "gauge",
+                   "1 when the last load of the configuration (start or reload) had no problem; 0 when it "
+                   "was refused or set a sink file aside.");
+    fprintf(out, "sluice_config_last_reload_successful %d\n", cv ? cv->last_reload_successful : 1);
+    metrics_family(out, "sluice_config_last_reload_success_timestamp_seconds", "gauge",
+                   "When the configuration last loaded without any problem (0: not since the start).");
+    fprintf(out, "sluice_config_last_reload_success_timestamp_seconds %.3f\n",
+            cv ? (double)cv->last_reload_success_ms / 1000.0 : 0.0);
+}
+
 /* The admin listener's own defences (http_server.h). */
 static void render_listener_metrics(const struct admin *a, FILE *out)
 {
@@ -353,6 +395,7 @@ static void on_metrics(struct admin *a, struct http_server_req *req)
         return;
     }
     render_metrics(a->hooks.router(a->hooks.arg), out);
+    render_config_metrics(a, a->hooks.router(a->hooks.arg), out);
     render_listener_metrics(a, out);
     fclose(out);
     reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
@@ -401,8 +444,9 @@ static json_t *sink_json(const struct router_sink_view *v)
 
     for (size_t t = 0; t < v->sk->topics.n; t++)
         json_array_append_new(topics, json_string(v->sk->topics.v[t]));
-    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:[]}",
-        "name", v->sk->name, "type", v->sk->type, "topics", topics, "state", sink_state_name(v),
+    return json_pack("{s:s, s:s, s:s?, s:s?, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:[]}",
+        "name", v->sk->name, "type", v->sk->type, "owner", v->sk->owner, "description", v->sk->description,
+        "topics", topics, "state", sink_state_name(v),
         "parked", v->parked ? json_pack("{s:s, s:I}", "reason", v->park_reason, "for_ms", (json_int_t)v->parked_ms)
                             : json_null(),
         "loss", st->records_lost ? json_pack("{s:I, s:s}", "records", (json_int_t)st->records_lost, "last", v->last_loss)
@@ -417,6 +461,18 @@ static json_t *sink_json(const struct router_sink_view *v)
         "last_error", v->last_error_ms ? json_pack("{s:s, s:I}", "message", v->last_error, "at_ms", (json_int_t)v->last_error_ms)
                                        : json_null(),
         "positions");
+}
+
+/* A sink file set aside: the same fields a client reads of a running sink, and its messages. */
+static json_t *invalid_sink_json(const struct admin_invalid_sink *inv)
+{
+    json_t *messages = json_array();
+
+    for (size_t i = 0; i < inv->nmessages; i++)
+        json_array_append_new(messages, json_string(inv->messages[i]));
+    return json_pack("{s:s, s:s, s:s, s:o, s:[], s:I, s:I, s:n, s:[]}", "name", inv->name, "state", "invalid",
+                     "file", inv->file, "messages", messages, "topics", "delivered", (json_int_t)0,
+                     "dead_lettered", (json_int_t)0, "last_error", "positions");
 }
 
 static json_t *registry_json(struct router *r)
@@ -463,6 +519,7 @@ static json_t *topics_json(struct router *r)
 static void on_sinks(struct admin *a, struct http_server_req *req)
 {
     struct router *r = a->hooks.router(a->hooks.arg);
+    const struct admin_config_view *cv = a->hooks.config ? a->hooks.config(a->hooks.arg) : NULL;
     struct positions_ctx pc = { json_array() };
     char why[256] = "";
     int ready = router_ready(r, why, sizeof why);
@@ -473,6 +530,9 @@ static void on_sinks(struct admin *a, struct http_server_req *req)
         json_array_append_new(pc.sinks, sink_json(&v));
     }
     router_partitions_foreach(r, on_partition_positions, &pc);
+    /* after the positions: those index the running sinks */
+    for (size_t k = 0; cv && k < cv->ninvalid; k++)
+        json_array_append_new(pc.sinks, invalid_sink_json(&cv->invalid[k]));
     reply_json(req, 200, json_pack("{s:s, s:b, s:s, s:o, s:o, s:o}", "group", router_group(r), "ready", ready,
                                    "not_ready_because", ready ? "" : why, "sinks", pc.sinks,
                                    "registry", registry_json(r), "topics", topics_json(r)));

@@ -15,6 +15,7 @@
 #define SLUICE_ADMIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <event2/event.h>
 
 #include "http_server.h"
@@ -22,8 +23,26 @@
 struct router;
 struct admin;
 
+/* A sink file the configuration set aside (conf.h's conf_invalid_sink, seen from here). */
+struct admin_invalid_sink {
+    const char *name;
+    const char *file;
+    char *const *messages;
+    size_t nmessages;
+};
+
+/* The configuration's health: what GET /sinks and /metrics show beside the running sinks. */
+struct admin_config_view {
+    const struct admin_invalid_sink *invalid;
+    size_t ninvalid;
+    int last_reload_successful;     /* the last load (start or reload) had no problem at all */
+    int64_t last_reload_success_ms; /* unix ms of the last such load; 0: none yet */
+};
+
 struct admin_hooks {
     struct router *(*router)(void *arg);          /* the router now (a reload replaces it) */
+    /* The configuration's health now (NULL: nothing set aside, never reloaded). */
+    const struct admin_config_view *(*config)(void *arg);
     /* Reload the configuration; 0 when applied, else -1 with every problem in msg. */
     int (*reload)(void *arg, char *msg, size_t msglen);
     void *arg;

@@ -159,10 +159,111 @@ static const struct cfg_opt conf_sink_opts[] = {
             "(its records dropped from memory, its positions kept) so the other sinks go on"),
     CFG_INT("max_record_bytes", "1048576", 1, 1073741824, S(max_record_bytes),
             "A record whose key and value together are larger goes to the dead-letter topic"),
+    { .name = "owner", .type = CFG_T_STR, .offset = S(owner), .validate = conf_nonempty_validate,
+      .help = "Who answers for the sink (a team, a person): shown in GET /sinks and as the owner "
+              "label of sluice_sink_info" },
+    { .name = "description", .type = CFG_T_STR, .offset = S(description),
+      .help = "What the sink is for, in a sentence (JSON has no comments): shown in GET /sinks" },
     CFG_END
 };
 
 #undef S
+
+/* ------------------------------------------------------------------------------------------ */
+/* Which values are secret (only those are masked in messages)                                 */
+
+/* One step of a path as cfg_path_key/cfg_path_index write it: the member's key, or an index's
+ * digits, into @p key; returns the rest of the path. */
+static const char *conf_path_step(const char *p, char *key, size_t keylen)
+{
+    size_t o = 0;
+
+    if (*p == '.')
+        p++;
+    if (p[0] == '[' && p[1] == '"') {
+        for (p += 2; *p && *p != '"'; p++) {
+            if (*p == '\\' && p[1])
+                p++;
+            if (o + 1 < keylen)
+                key[o++] = *p;
+        }
+        p += *p == '"';
+        p += *p == ']';
+    } else if (*p == '[') {
+        for (p++; *p && *p != ']'; p++)
+            if (o + 1 < keylen)
+                key[o++] = *p;
+        p += *p == ']';
+    } else {
+        for (; *p && *p != '.' && *p != '['; p++)
+            if (o + 1 < keylen)
+                key[o++] = *p;
+    }
+    key[o] = '\0';
+    return p;
+}
+
+/* librdkafka marks no property secret in its API; these names are its credentials. */
+static int conf_kafka_secret(const char *name)
+{
+    return strstr(name, "password") || strstr(name, "secret") || strcmp(name, "ssl.key.pem") == 0 ||
+           strcmp(name, "sasl.oauthbearer.config") == 0;
+}
+
+static int conf_table_secret(const struct cfg_opt *opts, const char *path)
+{
+    char key[256];
+    const char *rest = conf_path_step(path, key, sizeof key);
+
+    for (const struct cfg_opt *o = opts; o->name; o++) {
+        if (strcmp(o->name, key) != 0)
+            continue;
+        if (o->type == CFG_T_SECTION)
+            return conf_table_secret(o->section, rest);
+        /* a free-form JSON option (headers, a filter) has no declared shape: keep it masked */
+        return (o->flags & CFG_SECRET) || o->type == CFG_T_JSON;
+    }
+    return 1;   /* an unknown key: nothing says it is harmless */
+}
+
+/* A path inside the sink object @p obj. */
+static int conf_sink_secret(const json_t *obj, const char *path)
+{
+    const char *type = json_string_value(json_object_get(obj, "type"));
+    const struct sink_ops *ops = type ? sink_ops_find(type) : NULL;
+    char key[256];
+    const char *rest = conf_path_step(path, key, sizeof key);
+
+    if (ops && strcmp(key, ops->type) == 0)
+        return conf_table_secret(ops->opts, rest);
+    return conf_table_secret(conf_sink_opts, path);
+}
+
+static int conf_sink_file_secret(const struct conf_src *src, const char *path)
+{
+    return conf_sink_secret(src->root, path);
+}
+
+static int conf_main_secret(const struct conf_src *src, const char *path)
+{
+    char key[256], sub[256];
+    const char *rest = conf_path_step(path, key, sizeof key);
+
+    if (strcmp(key, "kafka") == 0) {
+        conf_path_step(rest, sub, sizeof sub);
+        return conf_kafka_secret(sub);
+    }
+    if (strcmp(key, "sinks") == 0) {
+        rest = conf_path_step(rest, sub, sizeof sub);
+        return conf_sink_secret(json_array_get(json_object_get(src->root, "sinks"),
+                                               strtoul(sub, NULL, 10)), rest);
+    }
+    if (strcmp(key, "topics") == 0) {
+        rest = conf_path_step(rest, sub, sizeof sub);
+        return conf_table_secret(conf_topic_opts, rest);
+    }
+    return conf_table_secret(conf_opts, path);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Kafka properties                                                                            */
@@ -367,6 +468,43 @@ static void conf_sink_check(struct conf_ctx *ctx, const struct cfg_doc *doc, con
     }
 }
 
+static int conf_table_has(const struct cfg_opt *opts, const char *key)
+{
+    for (const struct cfg_opt *o = opts; o->name; o++)
+        if (strcmp(o->name, key) == 0)
+            return 1;
+    return 0;
+}
+
+/* Keys of @p obj (at @p path) that @p here does not know but @p there does: each is reported
+ * as in the wrong place (better than a "did you mean" about a near name) and appended to
+ * @p extra, NULL-terminated, so that cfg_apply does not report it again as unknown. */
+static void conf_misplaced_keys(struct conf_ctx *ctx, const struct cfg_doc *doc, const char *path,
+                                const json_t *obj, const struct cfg_opt *here, const struct cfg_opt *there,
+                                const char *type, const char **extra, size_t *nextra)
+{
+    char kpath[CFG_PATH_MAX];
+    const char *key;
+    json_t *value;
+
+    json_object_foreach((json_t *)obj, key, value) {
+        int known = conf_table_has(here, key);
+
+        for (size_t i = 0; !known && i < *nextra; i++)
+            known = strcmp(extra[i], key) == 0;
+        if (known || !conf_table_has(there, key))
+            continue;
+        cfg_path_key(kpath, sizeof kpath, path, key);
+        if (there == conf_sink_opts)
+            conf_err(ctx, doc, kpath, "\"%s\" is an option of the sink itself, not of its \"%s\" section",
+                     key, type);
+        else
+            conf_err(ctx, doc, kpath, "\"%s\" is an option of the \"%s\" section, not of the sink itself",
+                     key, type);
+        extra[(*nextra)++] = key;
+    }
+}
+
 /* Builds one sink from @p obj at @p path of @p src; adds it to @p conf when its type is known. */
 static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const json_t *obj,
                            const char *path, struct conf *conf)
@@ -378,7 +516,7 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
     const char **extra = NULL;
     struct sink *sk = NULL;
     size_t ntypes = 0, nextra = 0;
-    int before = ctx->nerr, line, col;
+    int before, line, col;
 
     if (!json_is_object(obj)) {
         conf_err(ctx, doc, path, "expected an object");
@@ -394,7 +532,9 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
      * that one pass reports every problem; any type's section is then left alone */
     while (sink_types[ntypes])
         ntypes++;
-    extra = calloc(ntypes + 2, sizeof *extra);
+    /* room for the type names and for every key, should each be misplaced */
+    extra = calloc(ntypes + 3 + json_object_size(obj) +
+                   json_object_size(ops ? json_object_get(obj, ops->type) : NULL), sizeof *extra);
     sk = calloc(1, ops && ops->size > sizeof *sk ? ops->size : sizeof *sk);
     if (!extra || !sk) {
         conf_err(ctx, doc, path, "out of memory");
@@ -403,6 +543,7 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
     sk->ops = ops;
     if (ops) {
         extra[nextra++] = ops->type;
+        conf_misplaced_keys(ctx, doc, path, obj, conf_sink_opts, ops->opts, ops->type, extra, &nextra);
     } else {
         for (size_t i = 0; i < ntypes; i++)
             extra[nextra++] = sink_types[i]->type;
@@ -411,15 +552,26 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
     }
     ctx->nerr += cfg_apply(conf_sink_opts, obj, sk, doc, path, extra, ctx->errs);
     conf_sink_check(ctx, doc, path, sk);
+    conf_src_drop_placeholders(ctx, src);   /* a placeholder's type or form is no problem */
+    before = ctx->nerr;
     if (ops) {
         section = json_object_get(obj, ops->type);
         cfg_path_key(spath, sizeof spath, path, ops->type);
-        if (section && !json_is_object(section))
+        if (section && !json_is_object(section)) {
             conf_err(ctx, doc, spath, "expected an object");
-        else
-            ctx->nerr += cfg_apply(ops->opts, section, sk, doc, spath, NULL, ctx->errs);
+        } else {
+            const char **moved = extra + nextra + 1;   /* after the top level's, NULL-terminated */
+            size_t nmoved = 0;
+
+            if (section)
+                conf_misplaced_keys(ctx, doc, spath, section, ops->opts, conf_sink_opts, ops->type, moved,
+                                    &nmoved);
+            ctx->nerr += cfg_apply(ops->opts, section, sk, doc, spath, moved, ctx->errs);
+        }
+        conf_src_drop_placeholders(ctx, src);
     }
-    /* a type's check may rely on every option being valid */
+    /* A type's check reads its own section only, and may rely on each of those options being
+     * valid: it runs whenever the section is, so its problems come with the common ones. */
     if (ops && ops->check && ctx->nerr == before) {
         const char *key = NULL;
 
@@ -534,12 +686,71 @@ fail:
     return rc;
 }
 
-/* Loads one sink file of sinks_dir; @p shown_dir names the directory in messages. */
-static void conf_dir_sink_load(struct conf_ctx *ctx, struct conf *conf, const char *shown_dir,
-                               const char *name)
+/* Reads sink file @p path (named @p shown in messages) into @p conf; its problems go to ctx. */
+static void conf_sink_file_load(struct conf_ctx *ctx, struct conf *conf, const char *path,
+                                const char *shown, char **name)
 {
     struct conf_src src;
-    char *path, *shown;
+
+    if (conf_src_open(ctx, &src, path, shown) == 0) {
+        src.is_secret = conf_sink_file_secret;
+        conf_env_walk(ctx, &src, src.root, "");
+        conf_sink_load(ctx, &src, src.root, "", conf);
+        if (name && json_is_string(json_object_get(src.root, "name")))
+            *name = strdup(json_string_value(json_object_get(src.root, "name")));
+    }
+    conf_src_finish(ctx, &src);
+    conf_src_free(&src);
+}
+
+/* The name an invalid sink file goes by: its own when readable, valid and not taken by another
+ * sink (running or set aside), else the file's name, which is unique in the directory. */
+static char *conf_invalid_name(const struct conf *conf, char *own, const char *file_name)
+{
+    char err[128];
+    json_t *value = own ? json_string(own) : NULL;
+    int usable = value && conf_sink_name_validate(value, err, sizeof err) == 0;
+
+    json_decref(value);
+    for (size_t i = 0; usable && i < conf->nsinks; i++)
+        usable = strcmp(conf->sinks[i]->name, own) != 0;
+    for (size_t i = 0; usable && i < conf->ninvalid; i++)
+        usable = strcmp(conf->invalid[i].name, own) != 0;
+    if (usable)
+        return own;
+    free(own);
+    return strdup(file_name);
+}
+
+/* Sets a broken sink file aside with its messages (taken from @p errs). 0, or -1 out of memory. */
+static int conf_invalid_add(struct conf *conf, char *name, const char *shown, struct cfg_errors *errs)
+{
+    struct conf_invalid_sink *v = realloc(conf->invalid, (conf->ninvalid + 1) * sizeof *v);
+    char *file = strdup(shown);
+
+    if (!v || !name || !file) {
+        if (v)
+            conf->invalid = v;
+        free(name);
+        free(file);
+        return -1;
+    }
+    conf->invalid = v;
+    v[conf->ninvalid++] = (struct conf_invalid_sink){ name, file, errs->msgs, errs->n };
+    errs->msgs = NULL;
+    errs->n = 0;
+    return 0;
+}
+
+/* Loads one sink file of sinks_dir; @p shown_dir names the directory in messages. With
+ * @p isolate, a file with any problem is set aside (conf->invalid) and the rest goes on. */
+static void conf_dir_sink_load(struct conf_ctx *ctx, struct conf *conf, const char *shown_dir,
+                               const char *name, int isolate)
+{
+    struct cfg_errors own = { 0 }, *outer = ctx->errs;
+    char *path, *shown, *sink_name = NULL;
+    size_t nsinks = conf->nsinks;
+    int nerr = ctx->nerr;
 
     path = malloc(strlen(conf->sinks_dir) + strlen(name) + 2);
     shown = malloc(strlen(shown_dir) + strlen(name) + 2);
@@ -549,13 +760,26 @@ static void conf_dir_sink_load(struct conf_ctx *ctx, struct conf *conf, const ch
     }
     snprintf(path, strlen(conf->sinks_dir) + strlen(name) + 2, "%s/%s", conf->sinks_dir, name);
     snprintf(shown, strlen(shown_dir) + strlen(name) + 2, "%s/%s", shown_dir, name);
-    if (conf_src_open(ctx, &src, path, shown) == 0) {
-        conf_env_walk(ctx, &src, src.root, "");
-        conf_sink_load(ctx, &src, src.root, "", conf);
+    if (!isolate) {
+        conf_sink_file_load(ctx, conf, path, shown, NULL);
+        goto fail;
     }
-    conf_src_finish(ctx, &src);
-    conf_src_free(&src);
+    ctx->errs = &own;
+    conf_sink_file_load(ctx, conf, path, shown, &sink_name);
+    ctx->errs = outer;
+    if (own.n == 0 && ctx->nerr == nerr) {
+        free(sink_name);
+        goto fail;
+    }
+    ctx->nerr = nerr;
+    while (conf->nsinks > nsinks)
+        conf_sink_free(conf->sinks[--conf->nsinks]);
+    if (own.n == 0)
+        cfg_error(&own, NULL, "", "%s: invalid", shown);
+    if (conf_invalid_add(conf, conf_invalid_name(conf, sink_name, name), shown, &own) != 0)
+        conf_err(ctx, NULL, "", "%s: out of memory", shown);
 fail:
+    cfg_errors_clear(&own);
     free(path);
     free(shown);
 }
@@ -570,7 +794,7 @@ struct conf *conf_load(const char *file, struct cfg_errors *errs)
 
 struct conf *conf_load_with(const char *file, const struct conf_load_opts *opts, struct cfg_errors *errs)
 {
-    struct conf_ctx ctx = { .errs = errs };
+    struct conf_ctx ctx = { .errs = errs, .env_optional = opts && opts->env_optional };
     struct conf_src src;
     struct conf_main *cm = NULL;
     struct conf *conf = NULL;
@@ -583,6 +807,7 @@ struct conf *conf_load_with(const char *file, const struct conf_load_opts *opts,
     first_msg = errs->n;
     if (conf_src_open(&ctx, &src, file, file) != 0)
         goto fail;
+    src.is_secret = conf_main_secret;
     conf_env_walk(&ctx, &src, src.root, "");
     cm = calloc(1, sizeof *cm);
     ctx.rk = rd_kafka_conf_new();
@@ -608,7 +833,7 @@ struct conf *conf_load_with(const char *file, const struct conf_load_opts *opts,
         listed = conf_dir_list(&ctx, &src, &cm->conf, shown_dir, &names, &nnames) == 0;
     conf_src_finish(&ctx, &src);
     for (size_t i = 0; listed && i < nnames; i++)
-        conf_dir_sink_load(&ctx, &cm->conf, shown_dir, names[i]);
+        conf_dir_sink_load(&ctx, &cm->conf, shown_dir, names[i], opts && opts->isolate);
     json_decref(cm->sinks);
     cm->sinks = NULL;
     if (ctx.nerr == 0 && errs->n == first_msg) {
@@ -626,6 +851,60 @@ fail:
     free(shown_dir);
     conf_strv_free(names, nnames);
     return conf;
+}
+
+/* The sinks of @p conf read from @p file (same file by its real path) leave it. */
+static void conf_sinks_drop_file(struct conf *conf, const char *file)
+{
+    char *want = realpath(file, NULL), *have;
+    size_t keep = 0;
+
+    for (size_t i = 0; want && i < conf->nsinks; i++) {
+        have = realpath(conf->sinks[i]->conf_file, NULL);
+        if (have && strcmp(have, want) == 0)
+            conf_sink_free(conf->sinks[i]);
+        else
+            conf->sinks[keep++] = conf->sinks[i];
+        free(have);
+    }
+    if (want)
+        conf->nsinks = keep;
+    free(want);
+}
+
+int conf_check_sink_file(const char *sink_file, const char *main_file, const struct conf_load_opts *opts,
+                         struct cfg_errors *errs)
+{
+    struct conf_load_opts main_opts = opts ? *opts : (struct conf_load_opts){ 0 };
+    struct conf_ctx ctx = { .errs = errs, .env_optional = main_opts.env_optional };
+    struct conf_main *cm = NULL;
+    struct conf *conf;
+    size_t first_msg = errs->n;
+    int rc = -1;
+
+    main_opts.isolate = 1;   /* other teams' broken files are theirs */
+    if (main_file) {
+        if (!(conf = conf_load_with(main_file, &main_opts, errs)))
+            return -1;
+        conf_sinks_drop_file(conf, sink_file);
+    } else {
+        if (!(cm = calloc(1, sizeof *cm))) {
+            cfg_error(errs, NULL, "", "%s: out of memory", sink_file);
+            return -1;
+        }
+        conf = &cm->conf;
+    }
+    /* duplicates are named by file alone: the lines of the main file's names are not kept */
+    ctx.name_lines = calloc(conf->nsinks + 1, sizeof *ctx.name_lines);
+    if (!ctx.name_lines)
+        cfg_error(errs, NULL, "", "%s: out of memory", sink_file);
+    else
+        conf_sink_file_load(&ctx, conf, sink_file, sink_file, NULL);
+    if (ctx.nerr == 0 && errs->n == first_msg)
+        rc = 0;
+    free(ctx.name_lines);
+    conf_free(conf);
+    return rc;
 }
 
 void conf_sink_free(struct sink *sk)
@@ -659,6 +938,14 @@ void conf_free(struct conf *conf)
     for (size_t i = 0; i < conf->nsinks; i++)
         conf_sink_free(conf->sinks[i]);
     free(conf->sinks);
+    for (size_t i = 0; i < conf->ninvalid; i++) {
+        struct cfg_errors msgs = { conf->invalid[i].messages, conf->invalid[i].nmessages };
+
+        cfg_errors_clear(&msgs);
+        free(conf->invalid[i].name);
+        free(conf->invalid[i].file);
+    }
+    free(conf->invalid);
     conf_products_free(&conf->products);
     cfg_release(conf_opts, cm);
     free(conf->file);

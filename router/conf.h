@@ -10,6 +10,14 @@
 
 struct sink;
 
+/* A sink file set aside at load (sluice run without --strict): the other sinks run without it. */
+struct conf_invalid_sink {
+    char *name;                 /* its "name" when readable, valid and not taken; else the file's name */
+    char *file;                 /* the file, as messages name it */
+    char **messages;            /* every problem, "file:line:column: path: reason" */
+    size_t nmessages;
+};
+
 struct conf {
     char *file;                 /* the main file, as given */
     json_t *kafka;              /* librdkafka properties: an object of strings */
@@ -29,6 +37,8 @@ struct conf {
     struct conf_products products;  /* the registry and the topics' formats */
     struct sink **sinks;        /* each made by its type's ops, options applied */
     size_t nsinks;
+    struct conf_invalid_sink *invalid;  /* sink files set aside, in file name order */
+    size_t ninvalid;
 };
 
 /**
@@ -42,10 +52,22 @@ struct conf *conf_load(const char *file, struct cfg_errors *errs);
 struct conf_load_opts {
     int registry_given;         /* `sluice dev --registry`: topics with a "confluent" format need no
                                  * registry.url, the caller sets it (conf_products_set_url) */
+    int isolate;                /* a broken file of sinks_dir is set aside (conf->invalid) instead
+                                 * of refusing the whole configuration (run without --strict) */
+    int env_optional;           /* an unset ${NAME} is no problem, nor any check of the value it
+                                 * would have given (sluice check --env-optional) */
 };
 
 /** @brief conf_load, with @p opts (NULL: as conf_load). */
 struct conf *conf_load_with(const char *file, const struct conf_load_opts *opts, struct cfg_errors *errs);
+
+/**
+ * @brief Check one sink file @p sink_file, alone or (with @p main_file) against the sinks of
+ * that configuration (names must be unique; the file itself, when it lies in sinks_dir, is not
+ * counted twice). @return 0 when valid, else -1 with every problem in @p errs.
+ */
+int conf_check_sink_file(const char *sink_file, const char *main_file, const struct conf_load_opts *opts,
+                         struct cfg_errors *errs);
 
 /** @brief Free a configuration and its sinks (calling each sink's ops->destroy). */
 void conf_free(struct conf *conf);

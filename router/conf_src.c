@@ -60,6 +60,8 @@ void conf_src_free(struct conf_src *src)
     free(src->text);
     free(src->file);
     conf_strv_free(src->values, src->nvalues);
+    conf_strv_free(src->value_paths, src->nvalues);
+    conf_strv_free(src->placeholders, src->nplaceholders);
     conf_strv_free(src->origs, src->nnodes);
     free(src->nodes);
     memset(src, 0, sizeof *src);
@@ -188,14 +190,24 @@ int conf_src_open(struct conf_ctx *ctx, struct conf_src *src, const char *path,
 /* ------------------------------------------------------------------------------------------ */
 /* Environment references                                                                      */
 
-static void conf_src_remember(struct conf_src *src, const char *value)
+/* Keeps @p value and where it was used; masking decides at the end which values are secret. */
+static void conf_src_remember(struct conf_ctx *ctx, struct conf_src *src, const char *value,
+                              const char *path)
 {
+    size_t n = src->nvalues;
+    char **v;
+
     if (!*value)
         return;
-    for (size_t i = 0; i < src->nvalues; i++)
-        if (strcmp(src->values[i], value) == 0)
-            return;
-    conf_strv_push(&src->values, &src->nvalues, strdup(value));
+    v = realloc(src->value_paths, (n + 1) * sizeof *v);
+    if (v)
+        src->value_paths = v;
+    if (!v || !(src->value_paths[n] = strdup(path)) ||
+        conf_strv_push(&src->values, &src->nvalues, strdup(value)) != 0) {
+        if (v && n == src->nvalues)
+            free(src->value_paths[n]);
+        conf_err(ctx, &src->doc, path, "out of memory");
+    }
 }
 
 /* Replaces ${NAME} in one string; "$${" stands for a literal "${". */
@@ -230,12 +242,20 @@ static void conf_env_string(struct conf_ctx *ctx, struct conf_src *src, json_t *
             memcpy(name, s + start, j - start);
             name[j - start] = '\0';
             value = getenv(name);
-            if (!value) {
+            if (!value && ctx->env_optional) {
+                /* the reference stays as written; its value's checks are dropped later */
+                buf_add(&b, s + i, j + 1 - i);
+                if (conf_strv_push(&src->placeholders, &src->nplaceholders, strdup(path)) != 0)
+                    conf_err(ctx, &src->doc, path, "out of memory");
+            } else if (!value) {
                 conf_err(ctx, &src->doc, path, "environment variable %s is not set", name);
+                /* that says it all: what the checks of the value as written add is noise */
+                if (conf_strv_push(&src->placeholders, &src->nplaceholders, strdup(path)) != 0)
+                    conf_err(ctx, &src->doc, path, "out of memory");
                 bad = 1;
             } else {
                 buf_add(&b, value, strlen(value));
-                conf_src_remember(src, value);
+                conf_src_remember(ctx, src, value, path);
                 used = 1;
             }
             i = j + 1;
@@ -375,12 +395,67 @@ static long conf_msg_pos(const char *msg, const char *file)
 /* Ends the messages about a file: in the order of the text, and without the values it took
  * from the environment. The scrub is the one place that keeps those values out: any reason may
  * echo a value (librdkafka's, a validator's, a sink type's check). */
+/* 1 when message @p msg about @p src concerns @p path ("file:line:col: path: reason"). */
+static int conf_msg_is_at(const char *msg, const struct conf_src *src, const char *path)
+{
+    size_t body = conf_msg_body(msg, src->file), n = strlen(path);
+
+    if (!body || msg[body] != ' ')
+        return 0;
+    return strncmp(msg + body + 1, path, n) == 0 && msg[body + 1 + n] == ':';
+}
+
+void conf_src_drop_placeholders(struct conf_ctx *ctx, struct conf_src *src)
+{
+    struct cfg_errors *errs = ctx->errs;
+    size_t keep = src->first_msg;
+
+    if (!src->nplaceholders || !src->file)
+        return;
+    for (size_t m = src->first_msg; m < errs->n; m++) {
+        int drop = 0;
+
+        for (size_t p = 0; p < src->nplaceholders && !drop; p++)
+            drop = conf_msg_is_at(errs->msgs[m], src, src->placeholders[p]) &&
+                   !strstr(errs->msgs[m], ": environment variable ");
+        if (drop) {
+            free(errs->msgs[m]);
+            if (ctx->nerr > 0)
+                ctx->nerr--;
+        } else {
+            errs->msgs[keep++] = errs->msgs[m];
+        }
+    }
+    errs->n = keep;
+}
+
+/* The values of secret options: only those are masked, so a user name or a host in a
+ * message stays readable (and an unrelated word that happens to contain it stays whole). */
+static size_t conf_secret_values(struct conf_src *src)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < src->nvalues; i++) {
+        if (src->is_secret && !src->is_secret(src, src->value_paths[i])) {
+            free(src->values[i]);
+            free(src->value_paths[i]);
+            continue;
+        }
+        src->values[n] = src->values[i];
+        src->value_paths[n++] = src->value_paths[i];
+    }
+    src->nvalues = n;
+    return n;
+}
+
 void conf_src_finish(struct conf_ctx *ctx, struct conf_src *src)
 {
-    char **msgs = ctx->errs->msgs;
+    char **msgs;
 
     if (!src->file)
         return;
+    conf_src_drop_placeholders(ctx, src);
+    msgs = ctx->errs->msgs;
     /* insertion sort: stable, and files have few problems */
     for (size_t i = src->first_msg + 1; i < ctx->errs->n; i++) {
         char *m = msgs[i];
@@ -393,10 +468,10 @@ void conf_src_finish(struct conf_ctx *ctx, struct conf_src *src)
         }
         msgs[j] = m;
     }
-    if (!src->nvalues)
+    if (!conf_secret_values(src))
         return;
     /* longest first, so that a value containing another goes whole */
-    qsort(src->values, src->nvalues, sizeof *src->values, conf_len_desc);
+    qsort(src->values, src->nvalues, sizeof *src->values, conf_len_desc);   /* paths no longer used */
     for (size_t m = src->first_msg; m < ctx->errs->n; m++) {
         size_t from = conf_msg_body(msgs[m], src->file);
 

@@ -19,8 +19,14 @@ struct conf_src {
     char *text;
     json_t *root;
     struct cfg_marks *marks;   /* a YAML file's locations (doc.marks points here); NULL for JSON */
-    char **values;             /* values of environment variables it used (kept out of messages) */
+    char **values;             /* values of environment variables it used */
+    char **value_paths;        /* where each was used; a value used by a secret option is kept
+                                * out of every message about the file */
     size_t nvalues;
+    char **placeholders;       /* paths whose ${NAME} was unset: no check of what stayed there */
+    size_t nplaceholders;
+    /* 1 when the option at @p path is a secret (set by conf.c; NULL: every value is one) */
+    int (*is_secret)(const struct conf_src *src, const char *path);
     json_t **nodes;            /* its strings that took them, and their text before */
     char **origs;
     size_t nnodes;
@@ -34,6 +40,7 @@ struct conf_ctx {
     char **rk_names;           /* librdkafka's property names, for suggestions (lazy) */
     size_t rk_nnames;
     int *name_lines;           /* line of each accepted sink's "name", parallel to conf->sinks */
+    int env_optional;          /* an unset ${NAME} stays as written, its checks dropped */
 };
 
 /* One problem at @p path of @p doc; counted in ctx->nerr. */
@@ -54,6 +61,9 @@ void conf_src_free(struct conf_src *src);
 void conf_env_walk(struct conf_ctx *ctx, struct conf_src *src, json_t *node, const char *path);
 /* The text @p node had before references were replaced (itself when it had none). */
 const char *conf_src_orig(const struct conf_src *src, const json_t *node);
+/* Drop the messages about values an unset ${NAME} left as written (they would only say the
+ * reference is not a valid value), but for the one that says it is unset; uncounts them. */
+void conf_src_drop_placeholders(struct conf_ctx *ctx, struct conf_src *src);
 /* End the messages about a file: sorted by position, the values it took scrubbed out. */
 void conf_src_finish(struct conf_ctx *ctx, struct conf_src *src);
 

@@ -29,7 +29,12 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: sluice run   -c FILE [--dry-run]  run the router; a dry run prints each batch as JSON\n"
         "                                       instead of sending it, and commits nothing\n"
-        "       sluice check -c FILE            validate FILE and every sink file; exit 2 on any problem\n"
+        "       sluice check -c FILE [--strict] [--env-optional]\n"
+        "                                       validate FILE and every sink file; exit 2 when FILE has a\n"
+        "                                       problem (a broken sink file is set aside, as run does), or\n"
+        "                                       with --strict when any file has one\n"
+        "       sluice check --sink FILE [-c MAIN] [--env-optional]\n"
+        "                                       validate one sink file, alone or among MAIN's sinks\n"
         "       sluice dev   -c FILE [-p N] [--registry [HOST:]PORT [--registry-load DUMP]]\n"
         "                                       run on an embedded Kafka (N partitions per topic, default 4),\n"
         "                                       and with --registry an embedded Schema Registry too\n"
@@ -44,7 +49,12 @@ static void usage(FILE *out)
         "                             HOST default 127.0.0.1); registry.url points at it\n"
         "         --registry-load DUMP  (dev) start it with the schemas of DUMP (schema-registry's --dump)\n"
         "         -l, --log-level L   debug, info, warn or error (overrides log.level)\n"
-        "         -n, --dry-run       (run, dev) show what would be sent, send nothing\n");
+        "         -n, --dry-run       (run, dev) show what would be sent, send nothing\n"
+        "         --strict            (run, dev, check) a sink file with a problem refuses the whole\n"
+        "                             configuration, as a broken main file does (for CI)\n"
+        "         --sink FILE         (check) the one sink file to check\n"
+        "         --env-optional      (check) an unset ${NAME} is no problem: the structure is checked\n"
+        "                             without the secrets (nor any check of the value it would give)\n");
 }
 
 static int print_errors(struct cfg_errors *errs)
@@ -122,6 +132,8 @@ struct app {
     struct dev_registry *dreg;      /* sluice dev --registry: registry.url points at it */
     struct conf_load_opts load_opts;
     struct conf *conf;
+    struct admin_config_view config;    /* GET /sinks and /metrics: app->conf's invalid sinks */
+    struct admin_invalid_sink *invalid;
     struct router *router;
     struct conf *next_conf;         /* a validated reload waiting for the drain */
     struct admin *admin;
@@ -144,6 +156,48 @@ static void print_summary(struct router *router, struct conf *conf)
 }
 
 static void app_on_router_stopped(void *arg);
+
+/* Every problem of each sink file set aside goes to the log (the admin API shows them too). */
+static void log_invalid_sinks(const struct conf *conf, const char *when)
+{
+    for (size_t i = 0; i < conf->ninvalid; i++) {
+        const struct conf_invalid_sink *inv = &conf->invalid[i];
+
+        for (size_t m = 0; m < inv->nmessages; m++)
+            LOG(LOG_ERROR, "%s: sink %s set aside: %s", when, inv->name, inv->messages[m]);
+        LOG(LOG_WARN, "%s: sink %s (%s) is invalid and does not run; the other sinks do", when, inv->name,
+            inv->file);
+    }
+}
+
+/* After a load (at the start or a reload): @p ok when it had no problem at all. */
+static void app_config_loaded(struct app *app, int ok)
+{
+    app->config.last_reload_successful = ok;
+    if (ok)
+        app->config.last_reload_success_ms = wall_ms();
+}
+
+/* The admin API's view of app->conf's invalid sinks, rebuilt whenever app->conf changes. */
+static void app_config_view(struct app *app)
+{
+    struct admin_invalid_sink *v = NULL;
+    const struct conf *conf = app->conf;
+
+    if (conf->ninvalid && (v = calloc(conf->ninvalid, sizeof *v)))
+        for (size_t i = 0; i < conf->ninvalid; i++)
+            v[i] = (struct admin_invalid_sink){ conf->invalid[i].name, conf->invalid[i].file,
+                                                conf->invalid[i].messages, conf->invalid[i].nmessages };
+    free(app->invalid);
+    app->invalid = v;
+    app->config.invalid = v;
+    app->config.ninvalid = v ? conf->ninvalid : 0;
+}
+
+static const struct admin_config_view *app_config(void *arg)
+{
+    return &((struct app *)arg)->config;
+}
 
 /* @p carry (may be NULL): what the sinks kept from the previous router, see router_carry_take. */
 static int app_router_start(struct app *app, struct conf *conf, const struct router_carry *carry,
@@ -195,10 +249,12 @@ static void app_after_drain(evutil_socket_t fd, short what, void *arg)
         conf_free(app->conf);
         app->conf = app->next_conf;
         app->next_conf = NULL;
+        app_config_view(app);
         LOG(LOG_INFO, "reloaded %s", app->file);
         return;
     }
     LOG(LOG_ERROR, "reload: the new configuration cannot start (%s); going back to the previous one", err);
+    app_config_loaded(app, 0);
     conf_free(app->next_conf);
     app->next_conf = NULL;
     if (app_router_start(app, app->conf, carry, err, sizeof err) != 0) {
@@ -240,13 +296,22 @@ static int app_reload(struct app *app, const char *trigger, char *msg, size_t ms
         LOG(LOG_ERROR, "reload (%s) refused: %zu problem%s in %s; the running configuration is unchanged",
             trigger, errs.n, errs.n == 1 ? "" : "s", app->file);
         cfg_errors_clear(&errs);
+        app_config_loaded(app, 0);
         return -1;
     }
+    cfg_errors_clear(&errs);
+    log_invalid_sinks(conf, "reload");
+    app_config_loaded(app, conf->ninvalid == 0);
     if (app->next_conf)
         conf_free(app->next_conf);   /* a second reload before the first applied: the newest wins */
     app->next_conf = conf;
-    LOG(LOG_INFO, "reload: %s is valid (%zu sinks); draining the current pipeline", app->file, conf->nsinks);
-    snprintf(msg, msglen, "reloading: %zu sink%s", conf->nsinks, conf->nsinks == 1 ? "" : "s");
+    LOG(LOG_INFO, "reload: %s is valid (%zu sinks, %zu set aside); draining the current pipeline", app->file,
+        conf->nsinks, conf->ninvalid);
+    if (conf->ninvalid)
+        snprintf(msg, msglen, "reloading: %zu sink%s; %zu sink file%s set aside as invalid (GET /sinks)",
+                 conf->nsinks, conf->nsinks == 1 ? "" : "s", conf->ninvalid, conf->ninvalid == 1 ? "" : "s");
+    else
+        snprintf(msg, msglen, "reloading: %zu sink%s", conf->nsinks, conf->nsinks == 1 ? "" : "s");
     if (app->router)
         router_shutdown(app->router);
     return 0;
@@ -288,18 +353,22 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Takes @p conf (a reload replaces and frees it). @p dev: sluice dev's options, NULL for run. */
-static int command_run(struct conf *conf, const char *file, const struct dev_opts *dev, int dry_run)
+static int command_run(struct conf *conf, const char *file, const struct dev_opts *dev, int dry_run, int strict)
 {
-    struct app app = { .file = file, .conf = conf, .dry_run = dry_run };
+    struct app app = { .file = file, .conf = conf, .dry_run = dry_run, .load_opts.isolate = !strict };
     struct event *signals[3] = { NULL, NULL, NULL };
     static const int signal_numbers[3] = { SIGTERM, SIGINT, SIGHUP };
-    struct admin_hooks hooks = { app_router, app_reload_from_admin, &app };
+    struct admin_hooks hooks = { .router = app_router, .config = app_config, .reload = app_reload_from_admin,
+                                 .arg = &app };
     struct http_limits limits = HTTP_LIMITS_DEFAULT;
     char err[1024];
     int rc = EXIT_RUNTIME;
 
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
+    log_invalid_sinks(conf, "start");
+    app_config_loaded(&app, conf->ninvalid == 0);
+    app_config_view(&app);
     if (!(app.eb = event_base_new())) {
         LOG(LOG_ERROR, "cannot create the event loop");
         goto out;
@@ -357,6 +426,7 @@ out:
     if (app.next_conf)
         conf_free(app.next_conf);
     conf_free(app.conf);
+    free(app.invalid);
     dev_registry_free(app.dreg);
     dev_kafka_stop(&app.dk);
     if (app.eb)
@@ -376,7 +446,50 @@ static int registry_listen_parse(const char *arg, char *out, size_t outlen)
     return (size_t)snprintf(out, outlen, colon ? "%s" : "127.0.0.1:%s", arg) < outlen ? 0 : -1;
 }
 
-enum { OPT_REGISTRY = 256, OPT_REGISTRY_LOAD };
+enum { OPT_REGISTRY = 256, OPT_REGISTRY_LOAD, OPT_STRICT, OPT_SINK, OPT_ENV_OPTIONAL };
+
+/* sluice check: 0 when run would start (sink files set aside are listed), 2 otherwise. */
+static int command_check(const char *file, const char *sink_file, const struct conf_load_opts *opts)
+{
+    struct cfg_errors errs = { 0 };
+    struct conf *conf;
+    size_t problems = 0;
+    int rc;
+
+    if (sink_file) {
+        if (conf_check_sink_file(sink_file, file, opts, &errs) != 0) {
+            rc = print_errors(&errs);
+            cfg_errors_clear(&errs);
+            return rc;
+        }
+        cfg_errors_clear(&errs);   /* messages dropped under --env-optional leave their array */
+        printf("%s: ok%s\n", sink_file, opts->env_optional ? " (unset ${NAME} references not checked)" : "");
+        return 0;
+    }
+    if (!(conf = conf_load_with(file, opts, &errs))) {
+        rc = print_errors(&errs);
+        cfg_errors_clear(&errs);
+        return rc;
+    }
+    cfg_errors_clear(&errs);
+    for (size_t i = 0; i < conf->ninvalid; i++) {
+        for (size_t m = 0; m < conf->invalid[i].nmessages; m++)
+            fprintf(stderr, "%s\n", conf->invalid[i].messages[m]);
+        problems += conf->invalid[i].nmessages;
+    }
+    if (conf->ninvalid)
+        fprintf(stderr, "%zu problem%s found: %zu sink file%s set aside (run starts without %s; --strict refuses)\n",
+                problems, problems == 1 ? "" : "s", conf->ninvalid, conf->ninvalid == 1 ? "" : "s",
+                conf->ninvalid == 1 ? "it" : "them");
+    printf("%s: ok (%zu sink%s", file, conf->nsinks, conf->nsinks == 1 ? "" : "s");
+    if (conf->ninvalid)
+        printf(", %zu set aside as invalid:", conf->ninvalid);
+    for (size_t i = 0; i < conf->ninvalid; i++)
+        printf(" %s", conf->invalid[i].name);
+    printf(")\n");
+    conf_free(conf);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -387,15 +500,19 @@ int main(int argc, char **argv)
         { "dry-run", no_argument, NULL, 'n' },
         { "registry", required_argument, NULL, OPT_REGISTRY },
         { "registry-load", required_argument, NULL, OPT_REGISTRY_LOAD },
+        { "strict", no_argument, NULL, OPT_STRICT },
+        { "sink", required_argument, NULL, OPT_SINK },
+        { "env-optional", no_argument, NULL, OPT_ENV_OPTIONAL },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *command, *file = NULL, *level = NULL;
+    const char *command, *file = NULL, *level = NULL, *sink_file = NULL;
+    struct conf_load_opts load = { 0 };
     struct cfg_errors errs = { 0 };
     struct conf *conf;
     struct dev_opts dev = { .partitions = 4 };
     char registry_listen[300];
-    int opt, rc, dry_run = 0;
+    int opt, rc, dry_run = 0, strict = 0;
 
     if (argc < 2) {
         usage(stderr);
@@ -442,11 +559,22 @@ int main(int argc, char **argv)
             dev.registry_listen = registry_listen;
             break;
         case OPT_REGISTRY_LOAD: dev.registry_load = optarg; break;
+        case OPT_STRICT: strict = 1; break;
+        case OPT_SINK: sink_file = optarg; break;
+        case OPT_ENV_OPTIONAL: load.env_optional = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }
     }
-    if (!file || optind != argc) {
+    if ((sink_file || load.env_optional) && strcmp(command, "check") != 0) {
+        fprintf(stderr, "sluice %s: --sink and --env-optional go with check\n", command);
+        return EXIT_USAGE;
+    }
+    if (sink_file && strict) {
+        fprintf(stderr, "sluice check: --strict goes with -c alone (--sink always refuses a problem)\n");
+        return EXIT_USAGE;
+    }
+    if ((!file && !sink_file) || optind != argc) {
         fprintf(stderr, "sluice %s: %s\n", command, file ? "unexpected argument" : "-c FILE is required");
         usage(stderr);
         return EXIT_USAGE;
@@ -459,17 +587,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluice dev: --registry-load needs --registry\n");
         return EXIT_USAGE;
     }
-    if (!(conf = conf_load_with(file, &(struct conf_load_opts){ .registry_given = dev.registry_listen != NULL },
-                                &errs))) {
+    load.registry_given = dev.registry_listen != NULL;
+    load.isolate = !strict;
+    if (strcmp(command, "check") == 0) {
+        if (dry_run) {
+            fprintf(stderr, "sluice: --dry-run goes with run or dev\n");
+            return EXIT_USAGE;
+        }
+        return command_check(file, sink_file, &load);
+    }
+    if (!(conf = conf_load_with(file, &load, &errs))) {
         rc = print_errors(&errs);
         cfg_errors_clear(&errs);
         return rc;
     }
-    if (strcmp(command, "check") == 0) {
-        printf("%s: ok (%zu sink%s)\n", file, conf->nsinks, conf->nsinks == 1 ? "" : "s");
-        conf_free(conf);
-        return 0;
-    }
+    cfg_errors_clear(&errs);
     log_min_level = (enum log_level)conf->log_level;
     log_format = (enum log_format)conf->log_format;
     if (level) {
@@ -492,10 +624,5 @@ int main(int argc, char **argv)
         conf_free(conf);
         return EXIT_USAGE;
     }
-    if (dry_run && strcmp(command, "check") == 0) {
-        fprintf(stderr, "sluice: --dry-run goes with run or dev\n");
-        conf_free(conf);
-        return EXIT_USAGE;
-    }
-    return command_run(conf, file, strcmp(command, "dev") == 0 ? &dev : NULL, dry_run);
+    return command_run(conf, file, strcmp(command, "dev") == 0 ? &dev : NULL, dry_run, strict);
 }

@@ -391,6 +391,11 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
         snprintf(err, errlen, "cannot watch the consumer queue");
         return -1;
     }
+    if (r->ntopics == 0) {
+        /* every sink file was set aside (conf.h): the admin API shows why, a reload brings them */
+        LOG(LOG_WARN, "no sink runs: the consumer subscribes to nothing until a reload adds one");
+        return 0;
+    }
     topics = rd_kafka_topic_partition_list_new((int)r->ntopics);
     for (size_t t = 0; t < r->ntopics; t++)
         rd_kafka_topic_partition_list_add(topics, r->topics[t].name, RD_KAFKA_PARTITION_UA);

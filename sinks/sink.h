@@ -166,6 +166,8 @@ struct sink {
     long long max_buffered_bytes;
     long long park_after_ms;
     long long max_record_bytes;
+    char *owner;                    /* who answers for the sink; NULL when unset */
+    char *description;              /* what it is for; NULL when unset */
     char *conf_file;                /* where it was declared, for messages */
     char *conf_path;                /* its JSON path in that file ("sinks[1]", or "" for a sink file) */
     struct event_base *eb;          /* the loop, set before start */

@@ -1,5 +1,6 @@
 /* libFuzzer target: the configuration loader on arbitrary bytes. Whatever the file says, loading
- * ends in a configuration or in located errors: no crash, no leak, no undefined behaviour. */
+ * ends in a configuration or in located errors: no crash, no leak, no undefined behaviour. The
+ * same bytes are checked as a sink file too (sluice check --sink, with and without --env-optional). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     conf = conf_load(path, &errs);
     conf_free(conf);
+    cfg_errors_clear(&errs);
+    /* the same bytes as one sink file, its ${NAME} references required or optional */
+    conf_check_sink_file(path, NULL, &(struct conf_load_opts){ .env_optional = size & 1 }, &errs);
     cfg_errors_clear(&errs);
     close(fd);
     return 0;

@@ -52,12 +52,13 @@ admin_post() {
     curl -sS -f -m "$(lib_tmout 10)" -X POST -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" ${2:+-d "$2"} "$ADMIN$1"
 }
 
-# Starts sluice run in the background: SLUICE_PID, log in $WORK/sluice.N.log.
+# sluice_start FILE [OPTION...]: starts sluice run in the background: SLUICE_PID, log in
+# $WORK/sluice.N.log.
 SLUICE_RUNS=0
 sluice_start() {
     SLUICE_RUNS=$((SLUICE_RUNS + 1))
     SLUICE_LOG=$WORK/sluice.$SLUICE_RUNS.log
-    lib__spawn "$SLUICE_LOG" "$SLUICE_BUILD_DIR/sluice" run -c "$1"
+    lib__spawn "$SLUICE_LOG" "$SLUICE_BUILD_DIR/sluice" run -c "$1" "${@:2}"
     SLUICE_PID=$LIB_LAST_PID
     lib_log "sluice run #$SLUICE_RUNS (pid $SLUICE_PID), log $SLUICE_LOG"
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A bad configuration is refused with every problem at once, each with file:line:column, the
-# JSON path and the reason; `sluice check` and `sluice run` both exit 2 and run starts nothing.
-# A secret from the environment never appears in any message.
+# JSON path and the reason; `sluice check --strict` and `sluice run --strict` both exit 2 and run
+# starts nothing. Without --strict a broken main file still refuses, with its own problems only
+# (broken sink files are set aside: test_sink_isolation.sh). A secret from the environment never
+# appears in any message; a value that is not a secret is not masked.
 source "$(dirname "$0")/lib.sh"
 lib_init
 SLUICE=$SLUICE_BUILD_DIR/sluice
@@ -45,13 +47,20 @@ sinks.d/broken.json:2:24: JSON syntax error: '}' expected near '"file"'
 TXT
 
 rc=0
-env -u SLUICE_TEST_TOKEN "$SLUICE" check -c main.json >check.out 2>&1 || rc=$?
+env -u SLUICE_TEST_TOKEN "$SLUICE" check --strict -c main.json >check.out 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || lib_fail "sluice check exited $rc, expected 2"
 diff -u expected check.out || lib_fail "sluice check printed other messages"
-lib_pass "check reports all 10 problems with file:line:column, path and reason, exit 2"
+lib_pass "check --strict reports all 10 problems with file:line:column, path and reason, exit 2"
 
 rc=0
-SLUICE_TEST_TOKEN='s3cret-Token' timeout 20 "$SLUICE" run -c main.json >run.out 2>&1 || rc=$?
+env -u SLUICE_TEST_TOKEN "$SLUICE" check -c main.json >check.out 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || lib_fail "sluice check without --strict exited $rc on a broken main file, expected 2"
+{ grep '^main.json:' expected; echo '5 problems found'; } >expected.main
+diff -u expected.main check.out || lib_fail "sluice check without --strict printed other messages"
+lib_pass "without --strict a broken main file still refuses, with its 5 problems"
+
+rc=0
+SLUICE_TEST_TOKEN='s3cret-Token' timeout 20 "$SLUICE" run --strict -c main.json >run.out 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || lib_fail "sluice run exited $rc, expected 2"
 grep -v 'SLUICE_TEST_TOKEN' expected | sed 's/^10 problems/9 problems/' >expected.run
 diff -u expected.run run.out || lib_fail "sluice run printed other messages"
@@ -59,9 +68,11 @@ grep -q 's3cret' run.out && lib_fail "the secret appeared in the output"
 grep -q 'running' run.out && lib_fail "sluice run started despite the errors"
 lib_pass "run refuses the same configuration with exit 2, starts nothing, never prints the secret"
 
-# A secret that is set but makes a librdkafka property invalid is masked in the message.
+# A secret (admin.token is declared one) is masked wherever its value appears, here in a
+# librdkafka message about another property that took the same value.
 cat >secret.json <<'JSON'
 { "kafka": { "bootstrap.servers": "127.0.0.1:1", "security.protocol": "${SLUICE_TEST_TOKEN}" },
+  "admin": { "token": "${SLUICE_TEST_TOKEN}" },
   "sinks": [ { "name": "a", "type": "file", "topics": ["t"], "file": { "path": "/tmp/a" } } ] }
 JSON
 rc=0
@@ -71,6 +82,20 @@ grep -q 's3cret' secret.out && lib_fail "the secret appeared in a librdkafka err
 grep -q '^secret.json:1:[0-9]*: kafka\["security.protocol"\]: .*\*\*\*' secret.out ||
     lib_fail "expected a located, masked message: $(cat secret.out)"
 lib_pass "a secret substituted into a kafka property never appears in messages"
+
+# A value that is not a secret (a user name) is not masked: not where it is used, nor inside an
+# unrelated word of another message.
+cat >user.json <<'JSON'
+{ "kafka": { "bootstrap.servers": "127.0.0.1:1", "sasl.username": "${SLUICE_TEST_USER}",
+             "security.protocol": "plaintextual" },
+  "sinks": [ { "name": "a", "type": "file", "topics": ["t"], "file": { "path": "/tmp/a" } } ] }
+JSON
+rc=0
+SLUICE_TEST_USER='text' "$SLUICE" check -c user.json >user.out 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || lib_fail "an invalid security.protocol passed check (exit $rc)"
+grep -q 'kafka\["security.protocol"\]: .*"plaintextual"' user.out ||
+    lib_fail "a non-secret value was masked inside another word: $(cat user.out)"
+lib_pass "a value that is not a secret is not masked"
 
 # Usage errors exit 2 too; a valid file passes check with exit 0.
 rc=0; "$SLUICE" frobnicate >/dev/null 2>&1 || rc=$?

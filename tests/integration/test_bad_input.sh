@@ -49,7 +49,7 @@ cat >"$WORK/sinks.d/hook.json" <<JSON
 { "name": "hook", "type": "webhook", "topics": ["items"], $BATCH, "max_record_bytes": 2048,
   "webhook": { "url": "$RECEIVER_URL/hook", "allow_private_networks": true } }
 JSON
-"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >"$WORK/check.out" 2>&1 ||
+"$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/sluice.json" >"$WORK/check.out" 2>&1 ||
     lib_fail "sluice check refused the sinks: $(cat "$WORK/check.out")"
 
 # ---- the corpus ------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ redis_sink_file "$WORK/sinks.d/redis.json" cache customers.v1 '{"key": "customer
 cat >"$WORK/sinks.d/avro.json" <<JSON
 { "name": "avro-file", "type": "file", "topics": ["customers.avro"], "file": { "path": "$WORK/avro.ndjson" } }
 JSON
-"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >/dev/null || lib_fail "sluice check refused a valid contract"
+"$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/sluice.json" >/dev/null || lib_fail "sluice check refused a valid contract"
 
 # Ids 1..N; by id % 100: 7 an email that is not one, 13 a negative age, 29 no tier, 41 a lower-case country.
 awk -v n=$N 'BEGIN {
@@ -118,7 +118,7 @@ sluice_stop
 printf '{\n  "type": "object",\n  "properties": {\n    "email": { "type": "string", "format": "hostname" }\n  }\n}\n' \
     >"$WORK/contracts/bad.json"
 jq '.topics["customers.v1"].contract.json_schema = "contracts/bad.json"' "$WORK/sluice.json" >"$WORK/bad-main.json"
-out=$("$SLUICE_BUILD_DIR/sluice" check -c "$WORK/bad-main.json" 2>&1) && lib_fail "sluice check accepted an unsupported format"
+out=$("$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/bad-main.json" 2>&1) && lib_fail "sluice check accepted an unsupported format"
 grep -qF "contracts/bad.json:4:44: \$.properties.email.format: unsupported format \"hostname\"" <<<"$out" ||
     lib_fail "sluice check said: $out"
 lib_pass "sluice check refuses an unsupported format with the schema file's line and the JSON path"

@@ -33,7 +33,7 @@ cat >"$WORK/sinks.d/api.json" <<JSON
   "http": { "method": "PUT", "url": "$RECEIVER_URL/things/{key}", "body": { "seq": "{\$.seq}" },
             "allow_private_networks": true } }
 JSON
-"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >/dev/null || lib_fail "sluice check refused the sinks"
+"$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/sluice.json" >/dev/null || lib_fail "sluice check refused the sinks"
 make_records 20 3 "$WORK/r.tsv"
 printf '\xff\t{"id":"bad","seq":99}\n' >>"$WORK/r.tsv"
 lib_produce preview "$WORK/r.tsv"

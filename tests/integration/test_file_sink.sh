@@ -21,7 +21,7 @@ cat >"$WORK/sinks.d/gold.json" <<JSON
   "filter": { "path": "$.tier", "equals": "gold" },
   "file": { "path": "$WORK/gold.ndjson" } }
 JSON
-"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" || lib_fail "sluice check refused a valid config"
+"$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/sluice.json" || lib_fail "sluice check refused a valid config"
 
 make_records "$N" 97 "$WORK/records.tsv"
 lib_produce orders "$WORK/records.tsv"

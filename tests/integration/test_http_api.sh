@@ -47,7 +47,7 @@ cat >"$WORK/sinks.d/accounts.json" <<JSON
             "tombstones": "delete", "delete_url": "$RECEIVER_URL/sobjects/Account/External_Id__c/{key}",
             "allow_private_networks": true } }
 JSON
-"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >/dev/null || lib_fail "sluice check refused the sinks"
+"$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/sluice.json" >/dev/null || lib_fail "sluice check refused the sinks"
 
 # 60 contacts over 12 keys (so batches hold several updates of a key), names that need escaping.
 awk 'BEGIN {
@@ -149,7 +149,7 @@ cp "$SLUICE_SOURCE_DIR"/config/examples/*.json "$WORK/examples/sinks.d/"
 printf '{ "sinks_dir": "sinks.d" }\n' >"$WORK/examples/sluice.json"
 HUBSPOT_TOKEN=x SALESFORCE_CLIENT_ID=x SALESFORCE_CLIENT_SECRET=x \
     SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T000/B000/XXXX \
-    "$SLUICE_BUILD_DIR/sluice" check -c "$WORK/examples/sluice.json" >"$WORK/check.out" 2>&1 ||
+    "$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/examples/sluice.json" >"$WORK/check.out" 2>&1 ||
     lib_fail "sluice check refused config/examples: $(cat "$WORK/check.out")"
 [ "$(find "$WORK/examples/sinks.d" -name '*.json' | wc -l)" -eq 3 ] || lib_fail "config/examples should hold 3 sink files"
 lib_pass "config/examples: the three SaaS sink files pass sluice check"

@@ -25,7 +25,7 @@ cat >"$WORK/sinks.d/metadata.json" <<JSON
   "http": { "url": "http://169.254.169.254/latest/meta-data/{key}" } }
 JSON
 rc=0
-"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >"$WORK/check.out" 2>&1 || rc=$?
+"$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/sluice.json" >"$WORK/check.out" 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || lib_fail "sluice check exited $rc on private destinations: $(cat "$WORK/check.out")"
 grep -q "literal.json:2:[0-9]*: webhook.url: url points at 127.0.0.1, a loopback address: the SSRF guard refuses non-public destinations; set \"allow_private_networks\": true" \
     "$WORK/check.out" || lib_fail "no located, clear message for 127.0.0.1: $(cat "$WORK/check.out")"
@@ -46,7 +46,7 @@ cat >"$WORK/sinks.d/allowed.json" <<JSON
   "webhook": { "url": "http://localhost:$RECEIVER_PORT/allowed", "batch_format": "json_array",
                "allow_private_networks": true } }
 JSON
-"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >/dev/null || lib_fail "a host name was refused by check"
+"$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/sluice.json" >/dev/null || lib_fail "a host name was refused by check"
 make_records 5 5 "$WORK/records.tsv"
 lib_produce events "$WORK/records.tsv"
 sluice_start "$WORK/sluice.json"

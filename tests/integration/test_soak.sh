@@ -113,7 +113,7 @@ cat >"$WORK/sinks.d/hook.json" <<JSON
                "timeout_ms": 5000, "allow_private_networks": true,
                "circuit_breaker": { "failures": 5, "cooldown_ms": 1000 } } }
 JSON
-"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >"$WORK/check.log" 2>&1 ||
+"$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/sluice.json" >"$WORK/check.log" 2>&1 ||
     { cat "$WORK/check.log" >&2; lib_fail "sluice check refuses the soak's configuration"; }
 
 # The records: seq 0..N-1 over KEYS keys, cut into STEPS chunk files.

@@ -111,6 +111,25 @@ static void test_suggest(void **state)
     assert_null(cfg_suggest("batch", NULL, 0));
 }
 
+/* Closeness is relative to the length: a short word is not near any other short word. */
+static void test_suggest_relative(void **state)
+{
+    static const char *const redis[] = { "url", "password", "shape", "key", "ttl_s", "maxlen" };
+    static const char *const only_url[] = { "url" };
+    static const char *const types[] = { "postgres", "redis", "file", "webhook", "http" };
+    static const char *const hosts[] = { "host", "port" };
+
+    (void)state;
+    assert_string_equal(cfg_suggest("ttl", redis, 6), "ttl_s");        /* once "url" (2 edits of 3) */
+    assert_null(cfg_suggest("ttl", only_url, 1));
+    assert_null(cfg_suggest("kez", only_url, 1));
+    assert_string_equal(cfg_suggest("fiel", types, 5), "file");        /* a swap is one edit */
+    assert_string_equal(cfg_suggest("hots", hosts, 2), "host");
+    assert_null(cfg_suggest("htpp2", types, 5));                       /* 2 edits of 5: too far */
+    assert_string_equal(cfg_suggest("postgers", types, 5), "postgres");
+    assert_null(cfg_suggest("te", (const char *const[]){ "text" }, 1)); /* prefix too short */
+}
+
 /* ---- paths ---- */
 
 static void test_paths(void **state)
@@ -506,6 +525,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_locate_tricky),
         cmocka_unit_test(test_suggest),
+        cmocka_unit_test(test_suggest_relative),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_error_format),
         cmocka_unit_test(test_apply_defaults),

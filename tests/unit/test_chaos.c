@@ -94,6 +94,23 @@ static int load_broken_yaml(void)
     return !load_config("fixtures/yaml/bad/main.yaml");
 }
 
+/* The broken sink file set aside (its messages kept), then the same file checked alone against
+ * the main file; 1 when both came out as without failures. */
+static int load_isolated_config(void)
+{
+    struct conf_load_opts opts = { .isolate = 1, .env_optional = 1 };
+    struct cfg_errors errs = { 0 };
+    struct conf *conf = conf_load_with("fixtures/conf/dup/main.json", &opts, &errs);
+    int ok = conf && conf->nsinks == 1 && conf->ninvalid == 1 && conf->invalid[0].nmessages == 1;
+
+    conf_free(conf);
+    cfg_errors_clear(&errs);
+    ok &= conf_check_sink_file("fixtures/conf/dup/sinks.d/orders.json", "fixtures/conf/dup/main.json", &opts,
+                               &errs) == -1 && errs.n == 1;
+    cfg_errors_clear(&errs);
+    return ok;
+}
+
 static int compile_filter(void)
 {
     json_error_t jerr;
@@ -163,6 +180,14 @@ static void test_yaml_config_survives_every_allocation_failure(void **state)
     assert_true(sweep(load_broken_yaml) >= 10);
 }
 
+static void test_isolated_sink_files_survive_every_allocation_failure(void **state)
+{
+    (void)state;
+    assert_true(load_isolated_config());
+    assert_true(sweep(load_isolated_config) >= 20);
+    assert_true(load_isolated_config());
+}
+
 static void test_filters_survive_every_allocation_failure(void **state)
 {
     (void)state;
@@ -189,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_config_loader_survives_every_allocation_failure),
         cmocka_unit_test(test_config_errors_survive_every_allocation_failure),
         cmocka_unit_test(test_yaml_config_survives_every_allocation_failure),
+        cmocka_unit_test(test_isolated_sink_files_survive_every_allocation_failure),
         cmocka_unit_test(test_filters_survive_every_allocation_failure),
         cmocka_unit_test(test_avro_survives_every_allocation_failure),
     };
