@@ -582,6 +582,9 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
             else
                 snprintf(npath, sizeof npath, "%s", spath);
             conf_err(ctx, doc, npath, "%s", err[0] ? err : "invalid options");
+        } else if (ops->warn && (key = NULL, ops->warn(sk, err, sizeof err, &key))) {
+            cfg_path_key(npath, sizeof npath, spath, key ? key : "");
+            cfg_error(&conf->warnings, doc, key ? npath : spath, "%s", err);
         }
     }
     sk->conf_file = strdup(src->file);
@@ -873,7 +876,7 @@ static void conf_sinks_drop_file(struct conf *conf, const char *file)
 }
 
 int conf_check_sink_file(const char *sink_file, const char *main_file, const struct conf_load_opts *opts,
-                         struct cfg_errors *errs)
+                         struct cfg_errors *errs, struct cfg_errors *warnings)
 {
     struct conf_load_opts main_opts = opts ? *opts : (struct conf_load_opts){ 0 };
     struct conf_ctx ctx = { .errs = errs, .env_optional = main_opts.env_optional };
@@ -902,6 +905,11 @@ int conf_check_sink_file(const char *sink_file, const char *main_file, const str
         conf_sink_file_load(&ctx, conf, sink_file, sink_file, NULL);
     if (ctx.nerr == 0 && errs->n == first_msg)
         rc = 0;
+    /* Only this file's warnings: the others are their teams'. */
+    for (size_t i = 0; warnings && i < conf->warnings.n; i++)
+        if (strncmp(conf->warnings.msgs[i], sink_file, strlen(sink_file)) == 0 &&
+            conf->warnings.msgs[i][strlen(sink_file)] == ':')
+            cfg_error(warnings, NULL, "", "%s", conf->warnings.msgs[i]);
     free(ctx.name_lines);
     conf_free(conf);
     return rc;
@@ -946,6 +954,7 @@ void conf_free(struct conf *conf)
         free(conf->invalid[i].file);
     }
     free(conf->invalid);
+    cfg_errors_clear(&conf->warnings);
     conf_products_free(&conf->products);
     cfg_release(conf_opts, cm);
     free(conf->file);

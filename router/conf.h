@@ -35,6 +35,7 @@ struct conf {
     long long shutdown_timeout_ms;
     long long commit_interval_ms;
     struct conf_products products;  /* the registry and the topics' formats */
+    struct cfg_errors warnings; /* valid, but likely not what was meant (sink_ops.warn); located */
     struct sink **sinks;        /* each made by its type's ops, options applied */
     size_t nsinks;
     struct conf_invalid_sink *invalid;  /* sink files set aside, in file name order */
@@ -64,10 +65,11 @@ struct conf *conf_load_with(const char *file, const struct conf_load_opts *opts,
 /**
  * @brief Check one sink file @p sink_file, alone or (with @p main_file) against the sinks of
  * that configuration (names must be unique; the file itself, when it lies in sinks_dir, is not
- * counted twice). @return 0 when valid, else -1 with every problem in @p errs.
+ * counted twice). @return 0 when valid, else -1 with every problem in @p errs. The file's
+ * warnings (sink_ops.warn) go to @p warnings (may be NULL).
  */
 int conf_check_sink_file(const char *sink_file, const char *main_file, const struct conf_load_opts *opts,
-                         struct cfg_errors *errs);
+                         struct cfg_errors *errs, struct cfg_errors *warnings);
 
 /** @brief Free a configuration and its sinks (calling each sink's ops->destroy). */
 void conf_free(struct conf *conf);

@@ -168,6 +168,8 @@ static void log_invalid_sinks(const struct conf *conf, const char *when)
         LOG(LOG_WARN, "%s: sink %s (%s) is invalid and does not run; the other sinks do", when, inv->name,
             inv->file);
     }
+    for (size_t i = 0; i < conf->warnings.n; i++)
+        LOG(LOG_WARN, "%s: %s", when, conf->warnings.msgs[i]);
 }
 
 /* After a load (at the start or a reload): @p ok when it had no problem at all. */
@@ -457,11 +459,18 @@ static int command_check(const char *file, const char *sink_file, const struct c
     int rc;
 
     if (sink_file) {
-        if (conf_check_sink_file(sink_file, file, opts, &errs) != 0) {
+        struct cfg_errors warnings = { 0 };
+        if (conf_check_sink_file(sink_file, file, opts, &errs, &warnings) != 0) {
+            for (size_t i = 0; i < warnings.n; i++)
+                fprintf(stderr, "%s\n", warnings.msgs[i]);
+            cfg_errors_clear(&warnings);
             rc = print_errors(&errs);
             cfg_errors_clear(&errs);
             return rc;
         }
+        for (size_t i = 0; i < warnings.n; i++)
+            fprintf(stderr, "%s\n", warnings.msgs[i]);
+        cfg_errors_clear(&warnings);
         cfg_errors_clear(&errs);   /* messages dropped under --env-optional leave their array */
         printf("%s: ok%s\n", sink_file, opts->env_optional ? " (unset ${NAME} references not checked)" : "");
         return 0;
@@ -481,6 +490,8 @@ static int command_check(const char *file, const char *sink_file, const struct c
         fprintf(stderr, "%zu problem%s found: %zu sink file%s set aside (run starts without %s; --strict refuses)\n",
                 problems, problems == 1 ? "" : "s", conf->ninvalid, conf->ninvalid == 1 ? "" : "s",
                 conf->ninvalid == 1 ? "it" : "them");
+    for (size_t i = 0; i < conf->warnings.n; i++)
+        fprintf(stderr, "%s\n", conf->warnings.msgs[i]);
     printf("%s: ok (%zu sink%s", file, conf->nsinks, conf->nsinks == 1 ? "" : "s");
     if (conf->ninvalid)
         printf(", %zu set aside as invalid:", conf->ninvalid);

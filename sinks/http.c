@@ -363,6 +363,17 @@ static int http_check_auth(struct http_sink *hs, char *err, size_t errlen)
     }
 }
 
+static int http_warn(struct sink *sk, char *msg, size_t msglen, const char **key)
+{
+    struct http_sink *hs = (struct http_sink *)sk;
+    char *probe = url_probe(hs->url);   /* the template with sample values: its host is real */
+    int warn = probe && http_engine_url_warning(&hs->base.http, probe, "url", msg, msglen);
+
+    free(probe);
+    *key = "url";
+    return warn;
+}
+
 static int http_check(struct sink *sk, char *err, size_t errlen, const char **key)
 {
     struct http_sink *hs = (struct http_sink *)sk;
@@ -750,6 +761,7 @@ const struct sink_ops sink_http_ops = {
     .flags = SINK_F_JSON,
     .help = "Calls a SaaS HTTP API per record or per batch, with templates, auth and a rate limit, at least once",
     .check = http_check,
+    .warn = http_warn,
     .start = http_start,
     .prepare = http_prepare,
     .release = http_release,

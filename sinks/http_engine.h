@@ -172,6 +172,11 @@ extern const char *const http_on_gone_names[];
 
 /** @brief Checks shared by both types: @p url (named @p what in the message) is http(s), and a
  * literal non-public address needs allow_private_networks. */
+/* 1 with a warning in @p msg when @p url's host is a name that looks cluster-internal (one label,
+ * or under .svc, .cluster.local, .internal) and allow_private_networks is off: valid, but the
+ * SSRF guard will likely refuse every request. */
+int http_engine_url_warning(const struct http_engine_conf *conf, const char *url, const char *what, char *msg,
+                            size_t msglen);
 int http_engine_check_url(const struct http_engine_conf *conf, const char *url, const char *what,
                           char *err, size_t errlen);
 

@@ -361,3 +361,48 @@ out:
     curl_url_cleanup(u);
     return rc;
 }
+
+/* Names that resolve inside a cluster or a cloud network, to addresses the SSRF guard refuses. */
+static int host_looks_internal(const char *host)
+{
+    static const char *const suffixes[] = { ".svc", ".cluster.local", ".internal" };
+    size_t n = strlen(host);
+
+    if (n && host[n - 1] == '.')
+        n--;   /* a fully qualified name's final dot */
+    if (!memchr(host, '.', n))
+        return 1;   /* a single label: a search domain or /etc/hosts makes it local */
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && strncasecmp(host + n - k, suffixes[i], k) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int http_engine_url_warning(const struct http_engine_conf *conf, const char *url, const char *what, char *msg,
+                            size_t msglen)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    enum http_addr_kind kind;
+    int warn = 0;
+
+    if (!u || conf->allow_private_networks)
+        goto out;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK || curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto out;
+    if (http_host_literal_kind(host, &kind) == 0)
+        goto out;   /* an address: check has judged it already */
+    if (host_looks_internal(host)) {
+        snprintf(msg, msglen, "warning: %s host \"%s\" looks cluster-internal (a single label, or under .svc, "
+                 ".cluster.local or .internal): it will likely resolve to a private address, which the SSRF guard "
+                 "refuses on connect, and every record would be dead-lettered; set \"allow_private_networks\": true "
+                 "if the receiver is in your network", what, host);
+        warn = 1;
+    }
+out:
+    curl_free(host);
+    curl_url_cleanup(u);
+    return warn;
+}

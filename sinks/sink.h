@@ -118,6 +118,10 @@ struct sink_ops {
     /* Checks across options once the table is applied; writes the reason and the section key
      * it concerns. Optional. */
     int (*check)(struct sink *sk, char *err, size_t errlen, const char **key);
+    /* Optional, after a successful check: 1 with a warning in @p msg (and the option in *key)
+     * when valid options will likely not do what was meant (a webhook to a cluster-internal
+     * name that the SSRF guard will refuse). `sluice check` prints it; `run` logs it. */
+    int (*warn)(struct sink *sk, char *msg, size_t msglen, const char **key);
     /* Connects or opens; may start asynchronous work on sk->eb. */
     int (*start)(struct sink *sk, char *err, size_t errlen);
     /* Maps one record (filling prepared/prepared_len). -1: the record is bad (dead letter,

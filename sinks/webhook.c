@@ -208,6 +208,14 @@ static int webhook_check_headers(const json_t *headers, char *err, size_t errlen
     return 0;
 }
 
+static int webhook_warn(struct sink *sk, char *msg, size_t msglen, const char **key)
+{
+    struct webhook_sink *ws = (struct webhook_sink *)sk;
+
+    *key = "url";
+    return http_engine_url_warning(&ws->base.http, ws->url, "url", msg, msglen);
+}
+
 static int webhook_check(struct sink *sk, char *err, size_t errlen, const char **key)
 {
     struct webhook_sink *ws = (struct webhook_sink *)sk;
@@ -634,6 +642,7 @@ const struct sink_ops sink_webhook_ops = {
     .flags = 0,                       /* values are checked as JSON by prepare, never parsed */
     .help = "POSTs records to an HTTP endpoint, signed (Standard Webhooks) and idempotent, at least once",
     .check = webhook_check,
+    .warn = webhook_warn,
     .start = webhook_start,
     .prepare = webhook_prepare,
     .release = webhook_release,

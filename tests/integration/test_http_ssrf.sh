@@ -34,6 +34,30 @@ grep -q "metadata.json:2:[0-9]*: http.url: url points at 169.254.169.254, a link
 rm "$WORK/sinks.d/literal.json" "$WORK/sinks.d/metadata.json"
 lib_pass "sluice check refuses 127.0.0.1 and 169.254.169.254 without allow_private_networks, with file:line and the fix"
 
+# --- names that look cluster-internal: valid, but check warns (the guard will refuse them) ---
+mkdir -p "$WORK/teams"
+for host in crm-bridge.apps.svc.cluster.local crm-bridge orders.internal; do
+    printf '{ "name": "w", "type": "webhook", "topics": ["events"],\n  "webhook": { "url": "http://%s:8080/hook" } }\n' \
+        "$host" >"$WORK/teams/$host.json"
+    out=$("$SLUICE_BUILD_DIR/sluice" check --sink "$WORK/teams/$host.json" 2>&1) ||
+        lib_fail "check refused a webhook to $host: $out"
+    grep -qF "$WORK/teams/$host.json:2:23: webhook.url: warning: url host \"$host\" looks cluster-internal" <<<"$out" &&
+        grep -qF 'set "allow_private_networks": true if the receiver is in your network' <<<"$out" ||
+        lib_fail "no located warning for $host: $out"
+done
+printf '{ "name": "t", "type": "http", "topics": ["events"],\n  "http": { "url": "http://api.svc/items/{key}" } }\n' >"$WORK/teams/tmpl.json"
+out=$("$SLUICE_BUILD_DIR/sluice" check --sink "$WORK/teams/tmpl.json" 2>&1) || lib_fail "check refused tmpl.json: $out"
+grep -qF 'http.url: warning: url host "api.svc" looks cluster-internal' <<<"$out" || lib_fail "no warning for a templated http url: $out"
+printf '{ "name": "w", "type": "webhook", "topics": ["events"],\n  "webhook": { "url": "http://crm-bridge.apps.svc.cluster.local/hook", "allow_private_networks": true } }\n' \
+    >"$WORK/teams/allowed.json"
+printf '{ "name": "w", "type": "webhook", "topics": ["events"],\n  "webhook": { "url": "https://hooks.example.com/hook" } }\n' \
+    >"$WORK/teams/public.json"
+for f in allowed public; do
+    out=$("$SLUICE_BUILD_DIR/sluice" check --sink "$WORK/teams/$f.json" 2>&1) || lib_fail "check refused $f.json: $out"
+    ! grep -q warning <<<"$out" || lib_fail "$f.json warned: $out"
+done
+lib_pass "sluice check warns (file:line, the reason, the fix) for single-label names and names under .svc, .cluster.local, .internal; not when allowed or public"
+
 # --- a name that resolves to loopback: refused when connecting ------------------------------
 cat >"$WORK/sinks.d/guarded.json" <<JSON
 { "name": "guarded", "type": "webhook", "topics": ["events"],

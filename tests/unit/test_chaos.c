@@ -106,7 +106,7 @@ static int load_isolated_config(void)
     conf_free(conf);
     cfg_errors_clear(&errs);
     ok &= conf_check_sink_file("fixtures/conf/dup/sinks.d/orders.json", "fixtures/conf/dup/main.json", &opts,
-                               &errs) == -1 && errs.n == 1;
+                               &errs, NULL) == -1 && errs.n == 1;
     cfg_errors_clear(&errs);
     return ok;
 }

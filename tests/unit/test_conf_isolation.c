@@ -120,18 +120,18 @@ static void test_check_sink_file(void **state)
     (void)state;
     snprintf(sink, sizeof sink, "%s/sinks.d/a.json", dir);
     /* a.json lies in main.json's sinks_dir: it is not a duplicate of itself */
-    assert_int_equal(conf_check_sink_file(sink, path_of("main.json"), NULL, &errs), 0);
-    assert_int_equal(conf_check_sink_file(sink, NULL, NULL, &errs), 0);
+    assert_int_equal(conf_check_sink_file(sink, path_of("main.json"), NULL, &errs, NULL), 0);
+    assert_int_equal(conf_check_sink_file(sink, NULL, NULL, &errs, NULL), 0);
     snprintf(sink, sizeof sink, "%s/sinks.d/c.json", dir);
-    assert_int_equal(conf_check_sink_file(sink, NULL, NULL, &errs), 0);   /* alone: no duplicate */
-    assert_int_equal(conf_check_sink_file(sink, path_of("main.json"), NULL, &errs), -1);
+    assert_int_equal(conf_check_sink_file(sink, NULL, NULL, &errs, NULL), 0);   /* alone: no duplicate */
+    assert_int_equal(conf_check_sink_file(sink, path_of("main.json"), NULL, &errs, NULL), -1);
     assert_int_equal(errs.n, 1);
     assert_non_null(strstr(errs.msgs[0], "duplicate sink name \"a\" (first declared in "));
     cfg_errors_clear(&errs);
     snprintf(sink, sizeof sink, "%s/sinks.d/d.json", dir);
-    assert_int_equal(conf_check_sink_file(sink, NULL, NULL, &errs), -1);
+    assert_int_equal(conf_check_sink_file(sink, NULL, NULL, &errs, NULL), -1);
     cfg_errors_clear(&errs);
-    assert_int_equal(conf_check_sink_file(sink, NULL, &env_optional, &errs), 0);
+    assert_int_equal(conf_check_sink_file(sink, NULL, &env_optional, &errs, NULL), 0);
     assert_int_equal(errs.n, 0);
 }
 
@@ -145,14 +145,14 @@ static void test_env_optional_secret(void **state)
     (void)state;
     put("hook.json", "{ \"name\": \"h\", \"type\": \"webhook\", \"topics\": [\"t\"],\n"
                      "  \"webhook\": { \"url\": \"https://example.com/h\", \"secret\": \"${SLUICE_ISO_UNSET}\" } }\n");
-    assert_int_equal(conf_check_sink_file(path_of("hook.json"), NULL, &env_optional, &errs), 0);
-    assert_int_equal(conf_check_sink_file(path_of("hook.json"), NULL, NULL, &errs), -1);
+    assert_int_equal(conf_check_sink_file(path_of("hook.json"), NULL, &env_optional, &errs, NULL), 0);
+    assert_int_equal(conf_check_sink_file(path_of("hook.json"), NULL, NULL, &errs, NULL), -1);
     assert_int_equal(errs.n, 1);
     assert_non_null(strstr(errs.msgs[0], "webhook.secret: environment variable SLUICE_ISO_UNSET is not set"));
     cfg_errors_clear(&errs);
     put("hook.json", "{ \"name\": \"h\", \"type\": \"webhook\", \"topics\": [\"t\"], \"batch\": { \"max_records\": 0 },\n"
                      "  \"webhook\": { \"url\": \"ftp://example.com/h\", \"secret\": \"${SLUICE_ISO_UNSET}\" } }\n");
-    assert_int_equal(conf_check_sink_file(path_of("hook.json"), NULL, &env_optional, &errs), -1);
+    assert_int_equal(conf_check_sink_file(path_of("hook.json"), NULL, &env_optional, &errs, NULL), -1);
     /* the common option and the type's own check, at once */
     assert_int_equal(errs.n, 2);
     assert_non_null(strstr(errs.msgs[0], ":1:78: batch.max_records: must be 1..1000000"));
@@ -192,7 +192,7 @@ static void test_misplaced_and_suggested(void **state)
     (void)state;
     put("misplaced.json", "{ \"name\": \"r\", \"type\": \"redis\", \"topics\": [\"t\"], \"ttl_s\": 5,\n"
                           "  \"redis\": { \"url\": \"redis://h\", \"key\": \"k\", \"ttl\": 5, \"batch\": {} } }\n");
-    assert_int_equal(conf_check_sink_file(path_of("misplaced.json"), NULL, NULL, &errs), -1);
+    assert_int_equal(conf_check_sink_file(path_of("misplaced.json"), NULL, NULL, &errs, NULL), -1);
     assert_int_equal(errs.n, 3);
     assert_non_null(strstr(errs.msgs[0], ":1:59: ttl_s: \"ttl_s\" is an option of the \"redis\" section, not of the sink itself"));
     assert_non_null(strstr(errs.msgs[1], ":2:53: redis.ttl: unknown key \"ttl\"; did you mean \"ttl_s\"?"));
