@@ -506,6 +506,26 @@ static void conf_misplaced_keys(struct conf_ctx *ctx, const struct cfg_doc *doc,
 }
 
 /* Builds one sink from @p obj at @p path of @p src; adds it to @p conf when its type is known. */
+/* A sink type's check reports here: each problem at its option of the sink's section. */
+struct sink_problems {
+    struct sink_check check;    /* first: the sink sees only this */
+    struct conf_ctx *ctx;
+    const struct cfg_doc *doc;
+    const char *section_path;
+};
+
+static void conf_sink_problem(struct sink_check *c, const char *key, const char *msg)
+{
+    struct sink_problems *p = (struct sink_problems *)c;
+    char path[CFG_PATH_MAX];
+
+    if (key)
+        cfg_path_key(path, sizeof path, p->section_path, key);
+    else
+        snprintf(path, sizeof path, "%s", p->section_path);
+    conf_err(p->ctx, p->doc, path, "%s", msg);
+}
+
 static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const json_t *obj,
                            const char *path, struct conf *conf)
 {
@@ -573,16 +593,12 @@ static void conf_sink_load(struct conf_ctx *ctx, struct conf_src *src, const jso
     /* A type's check reads its own section only, and may rely on each of those options being
      * valid: it runs whenever the section is, so its problems come with the common ones. */
     if (ops && ops->check && ctx->nerr == before) {
+        struct sink_problems problems = { { conf_sink_problem, 0 }, ctx, doc, spath };
         const char *key = NULL;
 
-        err[0] = '\0';
-        if (ops->check(sk, err, sizeof err, &key) != 0) {
-            if (key)
-                cfg_path_key(npath, sizeof npath, spath, key);
-            else
-                snprintf(npath, sizeof npath, "%s", spath);
-            conf_err(ctx, doc, npath, "%s", err[0] ? err : "invalid options");
-        } else if (ops->warn && (key = NULL, ops->warn(sk, err, sizeof err, &key))) {
+        if (ops->check(sk, &problems.check) != 0 && problems.check.problems == 0)
+            conf_err(ctx, doc, spath, "invalid options");
+        else if (problems.check.problems == 0 && ops->warn && ops->warn(sk, err, sizeof err, &key)) {
             cfg_path_key(npath, sizeof npath, spath, key ? key : "");
             cfg_error(&conf->warnings, doc, key ? npath : spath, "%s", err);
         }

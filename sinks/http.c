@@ -374,16 +374,20 @@ static int http_warn(struct sink *sk, char *msg, size_t msglen, const char **key
     return warn;
 }
 
-static int http_check(struct sink *sk, char *err, size_t errlen, const char **key)
+static int http_check(struct sink *sk, struct sink_check *c)
 {
     struct http_sink *hs = (struct http_sink *)sk;
+    const char *key = NULL;
+    char err[512];
 
-    if (http_compile(hs, err, errlen, key) != 0)
+    /* The templates hang together (a body with $each limits the headers): their first problem,
+     * and the authentication's apart. */
+    if (http_compile(hs, err, sizeof err, &key) != 0)
+        sink_check_problem(c, key, "%s", err);
+    if (http_check_auth(hs, err, sizeof err) != 0)
+        sink_check_problem(c, "auth", "%s", err);
+    if (c->problems)
         return -1;
-    if (http_check_auth(hs, err, errlen) != 0) {
-        *key = "auth";
-        return -1;
-    }
     /* A batch's id names its offsets: it must cover the same ones when re-sent. */
     if (hs->batch_mode)
         sk->flags |= SINK_F_STABLE_BATCHES;
@@ -681,8 +685,12 @@ static int http_start(struct sink *sk, char *err, size_t errlen)
     struct buf line = { 0 }, cred = { 0 };
     char *b64 = NULL;
 
-    if (!hs->compiled && http_check(sk, err, errlen, &key) != 0)
-        return -1;
+    if (!hs->compiled) {   /* not checked by the configuration's loader (a test's own sink) */
+        if (http_compile(hs, err, errlen, &key) != 0 || http_check_auth(hs, err, errlen) != 0)
+            return -1;
+        if (hs->batch_mode)
+            sk->flags |= SINK_F_STABLE_BATCHES;
+    }
     switch (hs->auth.type) {
     case AUTH_BEARER:
         buf_printf(&line, "Authorization: Bearer %s", hs->auth.token);

@@ -1646,7 +1646,7 @@ static void write_on_round(struct pg_conn *c, struct pg_job *job, PGresult **res
 /* ------------------------------------------------------------------------------------------ */
 /* The sink's operations                                                                       */
 
-static int pg_check(struct sink *sk, char *err, size_t errlen, const char **key)
+static int pg_check_first(struct sink *sk, char *err, size_t errlen, const char **key)
 {
     struct pg_sink *ps = (struct pg_sink *)sk;
 
@@ -1657,6 +1657,18 @@ static int pg_check(struct sink *sk, char *err, size_t errlen, const char **key)
                          err, errlen, key) != 0)
         return -1;
     ps->mapped = 1;
+    return 0;
+}
+
+/* The mapping is checked as one: its first problem. */
+static int pg_check(struct sink *sk, struct sink_check *c)
+{
+    const char *key = NULL;
+    char err[512];
+
+    err[0] = '\0';
+    if (pg_check_first(sk, err, sizeof err, &key) != 0)
+        return sink_check_problem(c, key, "%s", err);
     return 0;
 }
 
@@ -1760,7 +1772,7 @@ static int pg_start(struct sink *sk, char *err, size_t errlen)
     char why[512];
     PGconn *pg;
 
-    if (!ps->mapped && pg_check(sk, err, errlen, &key) != 0)
+    if (!ps->mapped && pg_check_first(sk, err, errlen, &key) != 0)
         return -1;
     snprintf(ps->appname, sizeof ps->appname, "sluice:%s", sk->name);
     snprintf(ps->connect_timeout_s, sizeof ps->connect_timeout_s, "%lld", (ps->connect_timeout_ms + 999) / 1000);

@@ -331,9 +331,15 @@ fail:
     return -1;
 }
 
-static int redis_check(struct sink *sk, char *err, size_t errlen, const char **key)
+static int redis_check(struct sink *sk, struct sink_check *c)
 {
-    return redis_compile((struct redis_sink *)sk, err, errlen, key);
+    const char *key = NULL;
+    char err[512];
+
+    /* One problem: the shape, key template and fields are compiled together. */
+    if (redis_compile((struct redis_sink *)sk, err, sizeof err, &key) != 0)
+        return sink_check_problem(c, key, "%s", err);
+    return 0;
 }
 
 /* ---- mapping records (prepare) ---- */

@@ -69,6 +69,19 @@ void sink_batch_note(struct sink_batch *b, const char *fmt, ...)
     va_end(ap);
 }
 
+int sink_check_problem(struct sink_check *c, const char *key, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->problems++;
+    c->report(c, key, msg[0] ? msg : "invalid options");
+    return -1;
+}
+
 void sink_batch_refused(struct sink_batch *b, size_t records, const char *reason)
 {
     b->hooks->refused(b, records, reason);

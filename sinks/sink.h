@@ -24,6 +24,7 @@
 struct sink;
 struct sink_state;      /* router-private */
 struct sink_batch_hooks; /* router-private */
+struct sink_check;       /* where a check reports (below) */
 
 /* One record as a sink sees it. Everything is borrowed from the router for the life of the
  * batch, except prepared, which belongs to the sink (freed by ops->release). */
@@ -115,9 +116,10 @@ struct sink_ops {
     unsigned flags;
     const char *help;                 /* one line for the configuration reference */
 
-    /* Checks across options once the table is applied; writes the reason and the section key
-     * it concerns. Optional. */
-    int (*check)(struct sink *sk, char *err, size_t errlen, const char **key);
+    /* Checks across options once the table is applied: every problem it finds goes to
+     * sink_check_problem with the section key it concerns, so that a person sees them all in one
+     * `sluice check`. Returns 0 when it found none. Optional. */
+    int (*check)(struct sink *sk, struct sink_check *c);
     /* Optional, after a successful check: 1 with a warning in @p msg (and the option in *key)
      * when valid options will likely not do what was meant (a webhook to a cluster-internal
      * name that the SSRF guard will refuse). `sluice check` prints it; `run` logs it. */
@@ -190,6 +192,15 @@ void sink_positions_done(struct sink_positions *req, int ok, const char *error);
  * error, so a sink whose every record is refused does not look healthy. The records' verdict
  * (reject or fail) is given as usual. */
 void sink_batch_refused(struct sink_batch *b, size_t records, const char *reason);
+
+/* Where a sink type's check reports: the router fills in report (conf.c). */
+struct sink_check {
+    void (*report)(struct sink_check *c, const char *key, const char *msg);
+    int problems;
+};
+/* One problem of the sink's section at option @p key (NULL: the section); returns -1 so that
+ * a check can `return sink_check_problem(...)` where nothing more can be judged. */
+int sink_check_problem(struct sink_check *c, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 void sink_log(const struct sink *sk, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

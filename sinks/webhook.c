@@ -216,30 +216,23 @@ static int webhook_warn(struct sink *sk, char *msg, size_t msglen, const char **
     return http_engine_url_warning(&ws->base.http, ws->url, "url", msg, msglen);
 }
 
-static int webhook_check(struct sink *sk, char *err, size_t errlen, const char **key)
+static int webhook_check(struct sink *sk, struct sink_check *c)
 {
     struct webhook_sink *ws = (struct webhook_sink *)sk;
     unsigned char tmp[WEBHOOK_WHSEC_MAX];
+    char err[512];
 
-    if (http_engine_check_url(&ws->base.http, ws->url, "url", err, errlen) != 0) {
-        *key = "url";
-        return -1;
-    }
-    if (ws->secret && webhook_whsec_decode(ws->secret, tmp, sizeof tmp) < 0) {
-        OPENSSL_cleanse(tmp, sizeof tmp);
-        snprintf(err, errlen, "must be whsec_ followed by the base64 of the key (as Standard Webhooks issues it)");
-        *key = "secret";
-        return -1;
-    }
+    if (http_engine_check_url(&ws->base.http, ws->url, "url", err, sizeof err) != 0)
+        sink_check_problem(c, "url", "%s", err);
+    if (ws->secret && webhook_whsec_decode(ws->secret, tmp, sizeof tmp) < 0)
+        sink_check_problem(c, "secret", "must be whsec_ followed by the base64 of the key (as Standard Webhooks issues it)");
     OPENSSL_cleanse(tmp, sizeof tmp);
-    if (webhook_check_headers(ws->headers, err, errlen) != 0) {
-        *key = "headers";
-        return -1;
-    }
+    if (webhook_check_headers(ws->headers, err, sizeof err) != 0)
+        sink_check_problem(c, "headers", "%s", err);
     /* A batch's webhook-id names its offsets: it must cover the same ones when re-sent. */
     if (ws->batch_format != WEBHOOK_SINGLE)
         sk->flags |= SINK_F_STABLE_BATCHES;
-    return 0;
+    return c->problems ? -1 : 0;
 }
 
 /* ---- records ---- */

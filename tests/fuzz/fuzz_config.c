@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct cfg_errors errs = { 0 };
+    struct cfg_errors errs = { 0 }, warnings = { 0 };
     struct conf *conf;
     char path[64];
     int fd = memfd_create("sluice-fuzz.json", MFD_CLOEXEC);
@@ -23,12 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    conf = conf_load(path, &errs);
+    conf = conf_load(path, &errs);   /* its warnings are freed with it */
     conf_free(conf);
     cfg_errors_clear(&errs);
     /* the same bytes as one sink file, its ${NAME} references required or optional */
-    conf_check_sink_file(path, NULL, &(struct conf_load_opts){ .env_optional = size & 1 }, &errs);
+    conf_check_sink_file(path, NULL, &(struct conf_load_opts){ .env_optional = size & 1 }, &errs, &warnings);
     cfg_errors_clear(&errs);
+    cfg_errors_clear(&warnings);
     close(fd);
     return 0;
 }

@@ -83,20 +83,32 @@ static struct sink *redis_sinks[NREDIS];
 static struct sink *pg_sink;
 static struct pg_fixture pg_maps[NPG];
 
+/* A fixture's check must find nothing: the first problem, if any, is printed. */
+struct first_problem {
+    struct sink_check check;
+    char msg[512];
+};
+
+static void keep_first(struct sink_check *c, const char *key, const char *msg)
+{
+    struct first_problem *p = (struct first_problem *)c;
+    if (!p->msg[0])
+        snprintf(p->msg, sizeof p->msg, "%s: %s", key ? key : "", msg);
+}
+
 static struct sink *sink_make(const char *type, const char *section_text)
 {
     const struct sink_ops *ops = sink_ops_find(type);
     json_t *section = json_loads(section_text, 0, NULL);
     struct cfg_errors errs = { 0 };
-    const char *key = NULL;
-    char err[512];
+    struct first_problem problem = { { keep_first, 0 }, "" };
     struct sink *sk;
 
     CHECK(ops && section && ops->check && ops->prepare);
     CHECK((sk = calloc(1, ops->size)) != NULL);
     sk->ops = ops;
-    if (cfg_apply(ops->opts, section, sk, NULL, type, NULL, &errs) != 0 || ops->check(sk, err, sizeof err, &key) != 0) {
-        fprintf(stderr, "fuzz_mapping: %s %s: %s\n", type, section_text, errs.n ? errs.msgs[0] : err);
+    if (cfg_apply(ops->opts, section, sk, NULL, type, NULL, &errs) != 0 || ops->check(sk, &problem.check) != 0) {
+        fprintf(stderr, "fuzz_mapping: %s %s: %s\n", type, section_text, errs.n ? errs.msgs[0] : problem.msg);
         abort();
     }
     json_decref(section);

@@ -97,6 +97,22 @@ grep -q 'kafka\["security.protocol"\]: .*"plaintextual"' user.out ||
     lib_fail "a non-secret value was masked inside another word: $(cat user.out)"
 lib_pass "a value that is not a secret is not masked"
 
+# A sink type's own checks report every problem of its section at once, with the common ones.
+cat >hook.json <<'JSON'
+{ "name": "hook", "type": "webhook", "topics": ["t"], "batch": { "max_records": 0 },
+  "webhook": { "url": "ftp://hooks.example.com/x", "secret": "not-a-whsec",
+               "headers": { "Bad Header": "v" } } }
+JSON
+rc=0
+"$SLUICE" check --sink hook.json >hook.out 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || lib_fail "a webhook with four problems passed check (exit $rc): $(cat hook.out)"
+for want in 'hook.json:1:[0-9]*: batch.max_records: ' 'hook.json:2:[0-9]*: webhook.url: url must be an http:// or https:// URL, not ftp://' \
+            'hook.json:2:[0-9]*: webhook.secret: must be whsec_' 'hook.json:3:[0-9]*: webhook.headers: '; do
+    grep -q "$want" hook.out || lib_fail "check did not report '$want' with the others: $(cat hook.out)"
+done
+grep -q '^4 problems found' hook.out || lib_fail "check counted: $(tail -1 hook.out)"
+lib_pass "a webhook's four problems (a common option, url, secret, headers) are reported in one check"
+
 # Usage errors exit 2 too; a valid file passes check with exit 0.
 rc=0; "$SLUICE" frobnicate >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || lib_fail "an unknown command exited $rc"
