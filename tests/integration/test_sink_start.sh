@@ -67,6 +67,19 @@ list_holds() {
         lib_fail "$1: entries, distinct seq, min, max = $report; expected $2 $2 0 $(($2 - 1))"
 }
 
+# kept_sinks_reach TOTAL: B, W and A reach seq 0..TOTAL-1, C and L seq 200..TOTAL-1 (what was
+# produced after they joined); kept_sinks_hold TOTAL: each holds exactly those, once each.
+kept_sinks_reach() {
+    TIMEOUT=60 lib_wait_for reaches listed b "$1"
+    for s in w a; do TIMEOUT=60 lib_wait_for reaches delivered "$s" "$1"; done
+    for s in c l; do TIMEOUT=60 lib_wait_for reaches delivered "$s" $(($1 - 200)); done
+}
+kept_sinks_hold() {
+    list_holds b "$1"
+    for s in w a; do hook_holds "$s" "$1" 0 $(($1 - 1)); done
+    for s in c l; do hook_holds "$s" $(($1 - 200)) 200 $(($1 - 1)); done
+}
+
 # Phase 1: A alone.
 hook_sink a committed
 make_records 200 37 "$WORK/r1.tsv" 0
@@ -88,34 +101,20 @@ latest_joined() { [ "$(grep -c 'start latest: begins at' "$SLUICE_LOG")" -eq 2 ]
 TIMEOUT=30 lib_wait_for latest_joined
 make_records 100 37 "$WORK/r2.tsv" 200
 lib_produce feed "$WORK/r2.tsv"
-TIMEOUT=60 lib_wait_for reaches listed b 300
-TIMEOUT=60 lib_wait_for reaches delivered w 300
-TIMEOUT=60 lib_wait_for reaches delivered a 300
-TIMEOUT=60 lib_wait_for reaches delivered c 100
-TIMEOUT=60 lib_wait_for reaches delivered l 100
+kept_sinks_reach 300
 sluice_stop
-list_holds b 300
-hook_holds w 300 0 299
+kept_sinks_hold 300
 lib_pass "restart: new sinks with start earliest loaded all 300 records once (redis list b, webhook w)"
-hook_holds a 300 0 299
 lib_pass "restart: A got only the 100 new records, nothing twice"
-hook_holds c 100 200 299
-hook_holds l 100 200 299
 lib_pass "restart: start committed began at the group's committed offset, start latest at the log end"
 
 # Phase 3: a restart after the loads: nobody has to load again.
 make_records 50 37 "$WORK/r3.tsv" 300
 lib_produce feed "$WORK/r3.tsv"
 sluice_start "$WORK/sluice.json"
-TIMEOUT=60 lib_wait_for reaches listed b 350
-for s in a w; do TIMEOUT=60 lib_wait_for reaches delivered "$s" 350; done
-for s in c l; do TIMEOUT=60 lib_wait_for reaches delivered "$s" 150; done
+kept_sinks_reach 350
 ! grep -q 'no position of its own yet' "$SLUICE_LOG" || lib_fail "a sink was taken as new after it had loaded"
-list_holds b 350
-hook_holds w 350 0 349
-hook_holds a 350 0 349
-hook_holds c 150 200 349
-hook_holds l 150 200 349
+kept_sinks_hold 350
 lib_pass "restart after the loads: every sink went on from its position, nothing loaded or delivered twice"
 
 # Phase 4: a reload that adds D and E, while the others keep running.
@@ -128,17 +127,13 @@ make_records 50 37 "$WORK/r4.tsv" 350
 lib_produce feed "$WORK/r4.tsv"
 TIMEOUT=60 lib_wait_for reaches listed d 400
 TIMEOUT=60 lib_wait_for reaches delivered e 400
-TIMEOUT=60 lib_wait_for reaches listed b 400
-for s in a w; do TIMEOUT=60 lib_wait_for reaches delivered "$s" 400; done
-for s in c l; do TIMEOUT=60 lib_wait_for reaches delivered "$s" 200; done
+kept_sinks_reach 400
+new_sinks=$(grep 'no position of its own yet' "$SLUICE_LOG" | grep -o ' sink=[a-z]* ' | sort -u | tr -d '\n')
+[ "$new_sinks" = " sink=d  sink=e " ] || lib_fail "after the reload, the sinks taken as new were:$new_sinks (expected d and e)"
 sluice_stop
 list_holds d 400
 hook_holds e 400 0 399
 lib_pass "reload: the added sinks loaded all 400 records once (redis list d, webhook e)"
-list_holds b 400
-hook_holds w 400 0 399
-hook_holds a 400 0 399
-hook_holds c 200 200 399
-hook_holds l 200 200 399
+kept_sinks_hold 400
 lib_pass "reload: the kept sinks got only the 50 new records, nothing twice"
 lib_summary
