@@ -176,8 +176,9 @@ static void test_carry_by_name_and_type(void **state)
     assert_int_equal(state_of(new, "ledger")->paused, 1);
     assert_int_equal(state_of(new, "ledger")->stats.delivered, 5);
 
-    /* positions, by the new index of the sink, once each */
+    /* positions, by the new index of the sink, taken once each */
     size_t k = sink_index(new, "keep"), t = sink_index(new, "tuned");
+    assert_int_equal(router_carried_next(&b.r, k, "orders", 0, 0), 40);   /* a look leaves it */
     assert_int_equal(router_carried_next(&b.r, k, "orders", 0, 1), 40);
     assert_int_equal(router_carried_next(&b.r, k, "orders", 0, 1), OFFSET_UNKNOWN);
     assert_int_equal(router_carried_next(&b.r, k, "orders", 1, 1), 70);
