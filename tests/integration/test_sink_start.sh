@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# "start" per sink (issue 15). A webhook sink A consumes a topic alone; then sinks are added to
-# the same consumer group:
+# "start" per sink (issue 15). A webhook sink A consumes a topic alone; a commit without sink
+# names (an older sluice's) does not make it load again; then sinks are added to the same group:
 #   by a restart: B (redis list, start earliest, transactional), W (webhook, earliest), C
 #   (webhook, committed) and L (webhook, latest). B and W load every retained record exactly once,
 #   A gets only the new ones and nothing twice, C gets what follows the group's committed offset,
@@ -89,6 +89,23 @@ TIMEOUT=60 lib_wait_for reaches delivered a 200
 sluice_stop
 hook_holds a 200 0 199
 lib_pass "A alone delivered the first 200 records once each"
+
+# Phase 1b: an upgrade. A sluice before "start" named no sink in its commits: the group's commit is
+# made again without metadata. A restarts alone and must not load again (nothing but the commit
+# tells it has a position); its first commit then names it, even without new records.
+committed_metadata() {
+    timeout "$(lib_tmout 30)" "$SLUICE_BUILD_DIR/kafka-committed" -b "$KAFKA_BROKERS" -g start-test -t feed -m "$@" |
+        cut -d' ' -f4- | sort -u | tr '\n' '|'
+}
+committed_metadata -r >/dev/null
+[ "$(committed_metadata)" = "-|" ] || lib_fail "the commit still has metadata: $(committed_metadata)"
+sluice_start "$WORK/sluice.json"
+names_a() { [ "$(committed_metadata)" = "sluice1 sinks:a|" ]; }
+TIMEOUT=30 lib_wait_for names_a
+sluice_stop
+! grep -q 'no position of its own yet' "$SLUICE_LOG" || lib_fail "after the upgrade, A was taken as new"
+hook_holds a 200 0 199
+lib_pass "upgrade: a commit that names no sink counts as A's position: nothing loaded again; the next commit names A"
 
 # Phase 2: a restart with four new sinks.
 list_sink b
