@@ -177,16 +177,18 @@ int router_apply_carry(struct router *r)
     return 0;
 }
 
-/* The position a kept sink carried for this partition, once: a later assignment of the same
- * partition (after a rebalance) goes by the committed offset again. */
-int64_t router_carried_next(struct router *r, size_t k, const char *topic, int32_t partition)
+/* The position a kept sink carried for this partition; with @p take, once: a later assignment
+ * of the same partition (after a rebalance) goes by the committed offset again. Without it, only
+ * a look (an assignment still deciding where its new sinks begin). */
+int64_t router_carried_next(struct router *r, size_t k, const char *topic, int32_t partition, int take)
 {
     for (size_t i = 0; i < r->njoins; i++) {
         struct carry_position *cp = &r->joins[i];
         if (cp->sink_index == k && cp->partition == partition && cp->next != OFFSET_UNKNOWN &&
             strcmp(cp->topic, topic) == 0) {
             int64_t next = cp->next;
-            cp->next = OFFSET_UNKNOWN;
+            if (take)
+                cp->next = OFFSET_UNKNOWN;
             return next;
         }
     }

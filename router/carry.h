@@ -6,6 +6,6 @@
 
 void router_note_positions(struct router *r, const struct rpart *rp);
 int router_apply_carry(struct router *r);
-int64_t router_carried_next(struct router *r, size_t k, const char *topic, int32_t partition);
+int64_t router_carried_next(struct router *r, size_t k, const char *topic, int32_t partition, int take);
 
 #endif

@@ -45,7 +45,7 @@ void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only
             void *copy = NULL;
             int64_t pos;
             size_t len;
-            int holds;
+            int holds, announce;
             if (!rp || rp->state == RPART_LOADING)
                 continue;
             if (only && !rd_kafka_topic_partition_list_find(only, rt->name, (int32_t)p))
@@ -53,10 +53,11 @@ void router_commit(struct router *r, const rd_kafka_topic_partition_list_t *only
             holds = rpart_holds_cut(rp);
             if (held_only && !holds)
                 continue;
+            announce = rpart_learn_known(rp);   /* a sink got a position: name it (cuts.c) */
             pos = offsets_commit_position(rp->op);
             /* A batch held for its cut needs a commit even without progress: the same position
              * again, with the metadata. */
-            if (pos == OFFSET_UNKNOWN || (pos <= rp->committed && !holds))
+            if (pos == OFFSET_UNKNOWN || (pos <= rp->committed && !holds && !announce))
                 continue;
             if (pos < rp->committed)
                 pos = rp->committed;   /* a rewind never moves the commit back */

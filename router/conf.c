@@ -31,6 +31,7 @@ struct conf_main {
 static const char *const conf_log_levels[] = { "debug", "info", "warn", "error", NULL };
 static const char *const conf_log_formats[] = { "logfmt", "json", NULL };
 static const char *const conf_on_failure[] = { "dead_letter", "block", NULL };
+static const char *const conf_sink_start[] = { "earliest", "committed", "latest", NULL };   /* enum sink_start */
 
 static int conf_nonempty_validate(const json_t *value, char *err, size_t errlen)
 {
@@ -149,6 +150,9 @@ static const struct cfg_opt conf_sink_opts[] = {
     CFG_ENUM("on_failure", "\"dead_letter\"", conf_on_failure, S(on_failure),
              "What a record the sink cannot take does after the last attempt: go to the dead-letter "
              "topic, or block (the sink is parked and retries; nothing is skipped)"),
+    CFG_ENUM("start", "\"earliest\"", conf_sink_start, S(start),
+             "Where the sink begins on a partition it has no position of its own in yet: the whole "
+             "retained topic, the group's committed offset, or the log end"),
     CFG_INT("max_buffered_records", "100000", 1, 100000000, S(max_buffered_records),
             "Records held in memory for the sink (queued or in flight) before its partitions pause"),
     CFG_INT("max_buffered_bytes", "67108864", 1024, 17179869184LL, S(max_buffered_bytes),

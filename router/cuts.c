@@ -6,9 +6,11 @@
 
 #include "cuts.h"
 #include "engine.h"
+#include "offsets.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 
+#define SINKS_ENTRY "sinks:"   /* the metadata entry naming the sinks with a position */
 #define FIRST_BATCH_POLL_MIN_MS 10 /* how often a first batch waiting to be full looks again */
 /* The longest a first batch waits to be full when the partition's end seems never reached (a
  * transaction marker after its last record keeps the high watermark one past it). */
@@ -26,20 +28,21 @@ static int spart_stable(const struct spart *sp)
     return ((sp->sk->ops->flags | sp->sk->flags) & SINK_F_STABLE_BATCHES) && !sp->rp->r->dry_run;
 }
 
-/* The commit metadata of a partition, "sluice1 <sink>=<first>-<last>;...": the cuts of its
- * batches in flight and of those sent but not settled (a recorded cut still to be sent again),
- * plus @p extra when set. Written to @p buf (CUT_METADATA_MAX + 1 bytes); returns its length
- * (0: no cut), or SIZE_MAX when it would be over CUT_METADATA_MAX. */
-size_t rpart_cut_metadata(const struct rpart *rp, const struct router_batch *extra, char *buf)
+/* The commit metadata of a partition, "sluice1 <sink>=<first>-<last>;...;sinks:<name>,...": the
+ * cuts of its batches in flight and of those sent but not settled (a recorded cut still to be
+ * sent again), plus @p extra when set; then, with @p with_names, the sinks that have a position
+ * in the partition (see rpart_learn_known). Written to @p buf (CUT_METADATA_MAX + 1 bytes);
+ * returns its length (0: nothing to say), or SIZE_MAX when it would be over CUT_METADATA_MAX. */
+static size_t metadata_write(const struct rpart *rp, const struct router_batch *extra, char *buf, int with_names)
 {
     size_t len = 0;
+    int w;
 
     buf[0] = '\0';
     for (size_t i = 0; i <= rp->rt->nsinks; i++) {
         const struct spart *sp = i < rp->rt->nsinks ? rp->sparts[rp->rt->sinks[i]] : NULL;
         const struct router_batch *b = sp ? sp->inflight : extra;
         int64_t first, last;
-        int w;
         if (b && (!sp || b->cut)) {
             first = b->pub.records[0].offset;
             last = b->pub.records[b->pub.count - 1].offset;
@@ -55,17 +58,58 @@ size_t rpart_cut_metadata(const struct rpart *rp, const struct router_batch *ext
             return SIZE_MAX;
         len += (size_t)w;
     }
+    if (!with_names || !rp->names_sinks)
+        return len;
+    /* Sink names are A-Z a-z 0-9 . _ - (conf.c): no ';', ',' or '=' to confuse a reader, and an
+     * older sluice skips an entry without '='. */
+    w = snprintf(buf + len, CUT_METADATA_MAX + 1 - len, "%s%s", len ? ";" : CUT_METADATA_TAG, SINKS_ENTRY);
+    if (w < 0 || (size_t)w > CUT_METADATA_MAX - len)
+        return SIZE_MAX;
+    len += (size_t)w;
+    for (size_t i = 0, named = 0; i < rp->rt->nsinks; i++) {
+        const struct spart *sp = rp->sparts[rp->rt->sinks[i]];
+        if (!sp->known)
+            continue;
+        w = snprintf(buf + len, CUT_METADATA_MAX + 1 - len, "%s%s", named++ ? "," : "", sp->sk->name);
+        if (w < 0 || (size_t)w > CUT_METADATA_MAX - len)
+            return SIZE_MAX;
+        len += (size_t)w;
+    }
+    return len;
+}
+
+/* The metadata of the partition's next commit (see metadata_write). When the names of its sinks
+ * do not fit beside the cuts, they are left out (logged once): the next owner then treats every
+ * sink as having the committed offset, as for a commit of an older sluice. */
+size_t rpart_cut_metadata(struct rpart *rp, const struct router_batch *extra, char *buf)
+{
+    size_t len = metadata_write(rp, extra, buf, 1);
+
+    if (len != SIZE_MAX)
+        return len;
+    len = metadata_write(rp, extra, buf, 0);
+    if (len != SIZE_MAX && !rp->names_overflow_reported) {
+        rp->names_overflow_reported = 1;
+        LOG(LOG_WARN, "%s [%" PRId32 "]: the names of its sinks do not fit in the %d bytes of commit metadata; "
+            "commits leave them out, and a restart starts every sink of it at the committed offset "
+            "(a sink still loading stops loading, a sink added later does not load from \"earliest\")",
+            rp->rt->name, rp->partition, CUT_METADATA_MAX);
+    }
     return len;
 }
 
 /* A new batch of @p sp cut anywhere but at a full batch: whether its end fits in the commit
- * metadata. One that does not is sent unrecorded (after a restart it is re-formed like a first
- * batch: full, or all the partition has). */
+ * metadata beside the other cuts and the sinks' names (the names go first: without them a restart
+ * cannot tell a new sink). One that does not is sent unrecorded (after a restart it is re-formed
+ * like a first batch: full, or all the partition has). */
 int spart_cut_fits(struct spart *sp, const struct router_batch *b)
 {
     char buf[CUT_METADATA_MAX + 1];
 
-    if (rpart_cut_metadata(sp->rp, b, buf) != SIZE_MAX)
+    if (metadata_write(sp->rp, b, buf, 1) != SIZE_MAX)
+        return 1;
+    /* The names alone are too many: they are left out anyway, the cut needs only its own room. */
+    if (metadata_write(sp->rp, NULL, buf, 1) == SIZE_MAX && metadata_write(sp->rp, b, buf, 0) != SIZE_MAX)
         return 1;
     if (!sp->cut_overflow_reported) {
         sp->cut_overflow_reported = 1;
@@ -74,6 +118,65 @@ int spart_cut_fits(struct spart *sp, const struct router_batch *b)
                  "be cut at other offsets)", sp->rp->rt->name, sp->rp->partition, CUT_METADATA_MAX);
     }
     return 0;
+}
+
+/* Whether the commit metadata of @p tp names the sinks that have a position in its partition:
+ * -1 it does not (no metadata, another client's, or a commit of a sluice before "start", or one
+ * whose names did not fit), 0 it does and @p sink is not among them, 1 @p sink is. */
+int cuts_names_sink(const rd_kafka_topic_partition_t *tp, const char *sink)
+{
+    const char *text = tp->metadata, *end, *at;
+    size_t taglen = strlen(CUT_METADATA_TAG), entry_len = strlen(SINKS_ENTRY), sink_len = strlen(sink);
+
+    if (!text || tp->metadata_size <= taglen || tp->metadata_size > CUT_METADATA_MAX ||
+        memcmp(text, CUT_METADATA_TAG, taglen) != 0)
+        return -1;
+    end = text + tp->metadata_size;
+    for (at = text + taglen; at < end;) {
+        const char *stop = memchr(at, ';', (size_t)(end - at));
+        if (!stop)
+            stop = end;
+        if ((size_t)(stop - at) >= entry_len && memcmp(at, SINKS_ENTRY, entry_len) == 0) {
+            for (const char *name = at + entry_len; name < stop;) {
+                const char *comma = memchr(name, ',', (size_t)(stop - name));
+                if (!comma)
+                    comma = stop;
+                if ((size_t)(comma - name) == sink_len && memcmp(name, sink, sink_len) == 0)
+                    return 1;
+                name = comma + 1;
+            }
+            return 0;
+        }
+        at = stop + 1;
+    }
+    return -1;
+}
+
+/* Before a commit of @p rp: the sinks that now have a position the commit covers become known
+ * (named in it from now on). A sink that was new when it joined below the group's committed
+ * offset (a load from "earliest") becomes known when it reaches that offset: until then a restart
+ * finds it new again and loads it again. Returns 1 when the commit must go even without progress
+ * (a sink became known, or the last commit did not name them). */
+int rpart_learn_known(struct rpart *rp)
+{
+    int announce = rp->announce;
+
+    if (!rp->names_sinks)
+        return 0;
+    rp->announce = 0;
+    for (size_t s = 0; s < rp->rt->nsinks; s++) {
+        struct spart *sp = rp->sparts[rp->rt->sinks[s]];
+        int64_t next = offsets_next(rp->op, sp->sink_index);
+        if (sp->known || next == OFFSET_UNKNOWN || next < sp->known_from)
+            continue;
+        sp->known = 1;
+        announce = 1;
+        if (sp->known_from >= 0)
+            sink_log(sp->sk, LOG_INFO, "%s [%" PRId32 "]: loaded up to the group's committed offset %" PRId64
+                     " (now at %" PRId64 "); it has a position of its own from here on", rp->rt->name,
+                     rp->partition, sp->known_from, next);
+    }
+    return announce;
 }
 
 /* The first batch since the assignment, not full: it may go when every record up to the high

@@ -4,7 +4,9 @@
 
 #include "engine.h"
 
-size_t rpart_cut_metadata(const struct rpart *rp, const struct router_batch *extra, char *buf);
+size_t rpart_cut_metadata(struct rpart *rp, const struct router_batch *extra, char *buf);
+int cuts_names_sink(const rd_kafka_topic_partition_t *tp, const char *sink);
+int rpart_learn_known(struct rpart *rp);
 int spart_cut_fits(struct spart *sp, const struct router_batch *b);
 int cuts_shape(struct spart *sp, size_t *n, size_t *bytes, int full, int *recorded, int *cut);
 void spart_keep_cut(struct spart *sp, const struct router_batch *b);

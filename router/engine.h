@@ -74,6 +74,12 @@ struct spart {
     int64_t recorded_first, recorded_last;
     int64_t first_wait_since_ms;
     int cut_overflow_reported;  /* a cut left out of the full metadata was logged */
+    /* Whether the commits of the partition name this sink ("sinks:" in the metadata, cuts.c):
+     * it then has a position there, and a restart does not treat it as new. A sink new to the
+     * partition is named once its next reaches known_from (the group's committed offset when it
+     * joined), and then for good. */
+    int known;
+    int64_t known_from;
 };
 
 enum rpart_state { RPART_LOADING, RPART_ACTIVE, RPART_REVOKING };
@@ -97,6 +103,12 @@ struct rpart {
      * every later record of the partition waits behind it (route.c). */
     struct router_record *wait_head, *wait_tail;
     size_t nwaiting;
+    /* The commits of this partition name the sinks that have a position in it (cuts.c);
+     * announce: one became known, or the last commit did not name them: commit even without
+     * progress. */
+    int names_sinks;
+    int announce;
+    int names_overflow_reported;
 };
 
 #define CONTRACT_RULES_MAX 32     /* rules counted apart per topic; the rest count as "other" */

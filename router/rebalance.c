@@ -29,6 +29,11 @@ struct assign_job {
     size_t pending;
     int failed;
     struct event *retry_timer;
+    /* The log start and end of the partitions where a new sink begins at "earliest" or
+     * "latest" (by index in partitions; -1: not asked), read on the worker too. */
+    int64_t *log_start, *log_end;
+    int ends_loaded;
+    rd_kafka_resp_err_t ends_err;
 };
 
 #define LOAD_RETRY_MS 2000         /* pause before loading positions again after a failure */
@@ -172,12 +177,101 @@ static void on_job_positions_loaded(struct positions_req *req, int ok, const cha
     assign_job_step(job);
 }
 
+/* Whether sink @p sp has no position of its own yet in the partition of @p tp (see README, "start"):
+ * none stored in its target, none carried across a reload, and the group's last commit does not
+ * name it. A commit that names no sink at all (made by a sluice before "start", or whose names did
+ * not fit) cannot tell: its committed offset then counts as every sink's, so an upgrade does not
+ * load every sink again. A dry run starts every sink at the committed offset, as it reads no target. */
+static int spart_is_new(struct router *r, const struct spart *sp, const rd_kafka_topic_partition_t *tp)
+{
+    int named;
+
+    if (r->dry_run)
+        return 0;
+    if ((sp->sk->ops->flags & SINK_F_TRANSACTIONAL) && sp->stored != OFFSET_UNKNOWN)
+        return 0;
+    if (router_carried_next(r, sp->sink_index, tp->topic, tp->partition, 0) != OFFSET_UNKNOWN)
+        return 0;
+    named = cuts_names_sink(tp, sp->sk->name);
+    return named == 0 || (named < 0 && tp->offset < 0);
+}
+
+/* Whether a new sink of the partition begins at its log start or end, which must be looked up. */
+static int rpart_needs_ends(struct router *r, const struct rpart *rp, const rd_kafka_topic_partition_t *tp)
+{
+    for (size_t s = 0; s < rp->rt->nsinks; s++) {
+        const struct spart *sp = rp->sparts[rp->rt->sinks[s]];
+        if (sp->sk->start != SINK_START_COMMITTED && spart_is_new(r, sp, tp))
+            return 1;
+    }
+    return 0;
+}
+
+static void on_ends_run(void *arg)
+{
+    struct assign_job *job = arg;
+    /* On the worker thread: each lookup is a broker round trip. */
+    for (int i = 0; i < job->partitions->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &job->partitions->elems[i];
+        rd_kafka_resp_err_t err;
+        if (job->log_start[i] != -2)
+            continue;   /* not asked */
+        err = rd_kafka_query_watermark_offsets(job->r->rk, tp->topic, tp->partition, &job->log_start[i],
+                                               &job->log_end[i], 10000);
+        if (err) {
+            job->ends_err = err;
+            job->log_start[i] = job->log_end[i] = -1;
+        }
+    }
+}
+
+static void on_ends_done(void *arg)
+{
+    struct assign_job *job = arg;
+    if (job->ends_err) {
+        LOG(LOG_WARN, "cannot read the log start and end of the partitions where a new sink begins: %s",
+            rd_kafka_err2str(job->ends_err));
+        job->failed = 1;
+    } else {
+        job->ends_loaded = 1;
+    }
+    job->pending--;
+    assign_job_step(job);
+}
+
+/* Asks the worker for the log ends a new sink begins at; 0 when none is needed. */
+static int assign_job_load_ends(struct assign_job *job)
+{
+    struct router *r = job->r;
+    rd_kafka_topic_partition_list_t *parts = job->partitions;
+    int asked = 0;
+
+    for (int i = 0; i < parts->cnt; i++) {
+        struct rpart *rp = router_part(r, parts->elems[i].topic, parts->elems[i].partition);
+        job->log_start[i] = job->log_end[i] = -1;
+        if (rp && rp->state == RPART_LOADING && rpart_needs_ends(r, rp, &parts->elems[i])) {
+            job->log_start[i] = -2;   /* to ask */
+            asked = 1;
+        }
+    }
+    if (!asked) {
+        job->ends_loaded = 1;
+        return 0;
+    }
+    job->ends_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    job->pending = 1;
+    if (worker_submit(r->worker, on_ends_run, on_ends_done, job) != 0)
+        abort();
+    return 1;
+}
+
 static void assign_job_start(struct assign_job *job)
 {
     struct router *r = job->r;
     rd_kafka_topic_partition_list_t *parts = job->partitions;
 
     job->failed = 0;
+    job->ends_loaded = 0;
     job->pending = 1;
     if (worker_submit(r->worker, on_committed_run, on_committed_done, job) != 0)
         abort();
@@ -209,6 +303,28 @@ static void assign_job_start(struct assign_job *job)
     }
 }
 
+/* A sink new to the partition joins where its "start" says: the log start (a full load of the
+ * retained records, which holds the committed offset back until it reaches it), the group's
+ * committed offset (as a sink with no start option always did), or the log end. */
+static void spart_join_new(struct rpart *rp, struct spart *sp, int64_t committed, int64_t log_start, int64_t log_end)
+{
+    static const char *const starts[] = { "earliest", "committed", "latest" };
+    int64_t next = committed;
+
+    sp->known_from = INT64_MIN;
+    if (sp->sk->start == SINK_START_EARLIEST && log_start >= 0) {
+        next = log_start;
+        if (committed != OFFSET_UNKNOWN && committed > next)
+            sp->known_from = committed;
+    } else if (sp->sk->start == SINK_START_LATEST && log_end >= 0) {
+        next = log_end;
+    }
+    offsets_sink_join(rp->op, sp->sink_index, next);
+    sink_log(sp->sk, LOG_INFO, "%s [%" PRId32 "]: no position of its own yet; start %s: begins at %" PRId64
+             " (log %" PRId64 "..%" PRId64 ", group committed %" PRId64 ")", rp->rt->name, rp->partition,
+             starts[sp->sk->start], next, log_start, log_end, committed);
+}
+
 /* Once every position is known: join each sink at its next, and start the consumer at the
  * lowest of them, so a transactional sink that stored less than the commit catches up. */
 static void assign_job_step(struct assign_job *job)
@@ -229,6 +345,8 @@ static void assign_job_step(struct assign_job *job)
         evtimer_add(job->retry_timer, &tv);
         return;
     }
+    if (!job->ends_loaded && assign_job_load_ends(job))
+        return;
     rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(parts->cnt);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
@@ -237,16 +355,28 @@ static void assign_job_step(struct assign_job *job)
         int64_t start;
         if (!rp || rp->state != RPART_LOADING)
             continue;   /* revoked while loading */
+        /* Its commits name the sinks with a position; the group's last one did not: the next
+         * commit does, even without progress (an empty name is in no list: -1 means none). */
+        rp->names_sinks = !r->dry_run;
+        rp->announce = rp->names_sinks && cuts_names_sink(tp, "") < 0;
         for (size_t s = 0; s < rp->rt->nsinks; s++) {
             struct spart *sp = rp->sparts[rp->rt->sinks[s]];
             int64_t next = committed, carried;
+            if (spart_is_new(r, sp, tp)) {
+                spart_join_new(rp, sp, committed, job->log_start[i], job->log_end[i]);
+                continue;
+            }
             if ((sp->sk->ops->flags & SINK_F_TRANSACTIONAL) && sp->stored != OFFSET_UNKNOWN)
                 next = sp->stored;
             /* A sink kept across a reload has finished everything below its carried position,
              * even when another sink held the commit back: it skips those records. */
-            carried = router_carried_next(r, sp->sink_index, tp->topic, tp->partition);
+            carried = router_carried_next(r, sp->sink_index, tp->topic, tp->partition, 1);
             if (carried != OFFSET_UNKNOWN && (next == OFFSET_UNKNOWN || carried > next))
                 next = carried;
+            /* Below the committed offset (still loading when a reload carried it, or a target
+             * behind the group): named in commits once it has caught up. */
+            sp->known_from = next != OFFSET_UNKNOWN && committed != OFFSET_UNKNOWN && next < committed ? committed
+                                                                                                    : INT64_MIN;
             offsets_sink_join(rp->op, sp->sink_index, next);
         }
         rpart_read_cuts(rp, tp);
@@ -293,6 +423,8 @@ void assign_job_free(struct assign_job *job)
     if (job->retry_timer)
         event_free(job->retry_timer);
     rd_kafka_topic_partition_list_destroy(job->partitions);
+    free(job->log_start);
+    free(job->log_end);
     free(job);
 }
 
@@ -300,7 +432,9 @@ static void router_assign(struct router *r, const rd_kafka_topic_partition_list_
 {
     struct assign_job *job = calloc(1, sizeof *job);
 
-    if (!job || !(job->partitions = rd_kafka_topic_partition_list_copy(partitions)))
+    if (!job || !(job->partitions = rd_kafka_topic_partition_list_copy(partitions)) ||
+        !(job->log_start = calloc((size_t)partitions->cnt + 1, sizeof *job->log_start)) ||
+        !(job->log_end = calloc((size_t)partitions->cnt + 1, sizeof *job->log_end)))
         abort();
     job->r = r;
     job->retry_timer = evtimer_new(r->eb, on_assign_retry, job);

@@ -148,6 +148,8 @@ struct sink_ops {
 };
 
 enum sink_on_failure { SINK_ON_FAILURE_DEAD_LETTER, SINK_ON_FAILURE_BLOCK };
+/* Where a sink with no position of its own on a partition begins ("start"). */
+enum sink_start { SINK_START_EARLIEST, SINK_START_COMMITTED, SINK_START_LATEST };
 
 /* Common to every sink; the type's struct begins with it. Filled by the configuration loader. */
 struct sink {
@@ -168,6 +170,7 @@ struct sink {
     } retry;
     json_t *filter;
     int on_failure;                 /* enum sink_on_failure */
+    int start;                      /* enum sink_start */
     long long max_buffered_records;
     long long max_buffered_bytes;
     long long park_after_ms;

@@ -149,11 +149,11 @@ lib_produce ops "$WORK/r3.tsv"
 TIMEOUT=60 lib_wait_for has_lines "$WORK/alpha.ndjson" 3200
 TIMEOUT=60 lib_wait_for hook_has 1700
 cat >"$WORK/sinks.d/gamma.json" <<JSON
-{ "name": "gamma", "type": "file", "topics": ["ops"], "batch": { "linger_ms": 5 }, "file": { "path": "$WORK/gamma.ndjson" } }
+{ "name": "gamma", "type": "file", "topics": ["ops"], "start": "committed", "batch": { "linger_ms": 5 }, "file": { "path": "$WORK/gamma.ndjson" } }
 JSON
 api POST /reload >"$WORK/reload.json" || lib_fail "reload refused: $(cat "$WORK/reload.json")"
 TIMEOUT=60 lib_wait_for reloads_at_least 1
-# gamma starts at the committed offset, which paused beta held at 1500.
+# gamma (start committed) begins at the committed offset, which paused beta held at 1500.
 TIMEOUT=60 lib_wait_for has_lines "$WORK/gamma.ndjson" 200
 sleep 1   # anything extra would show up now
 [ "$(sink_state beta)" = paused ] || lib_fail "beta is $(sink_state beta) after the reload, expected paused"
@@ -198,7 +198,7 @@ cat >"$WORK/sinks.d/beta.json" <<JSON
   "file": { "path": "$WORK/beta.ndjson" } }
 JSON
 cat >"$WORK/sinks.d/delta.json" <<JSON
-{ "name": "delta", "type": "file", "topics": ["ops"], "file": { "path": "$WORK/delta.ndjson" } }
+{ "name": "delta", "type": "file", "topics": ["ops"], "start": "committed", "file": { "path": "$WORK/delta.ndjson" } }
 JSON
 api POST /reload >"$WORK/reload.json" || lib_fail "reload refused: $(cat "$WORK/reload.json")"
 TIMEOUT=60 lib_wait_for reloads_at_least 2   # the new sinks run: the old pipeline is gone

@@ -15,6 +15,7 @@
 #include "router/commit.h"
 #include "router/cuts.h"
 #include "router/engine.h"
+#include "router/offsets.h"
 
 #define NSINKS 2
 #define NRECS 4
@@ -410,6 +411,142 @@ static void test_keep_cut(void **state)
     f->sk[0].ops = &stable_ops;
 }
 
+/* "start" (issue 15): the commits of a partition name the sinks that have a position in it. */
+static void test_names_write(void **state)
+{
+    struct fix *f = *state;
+    char buf[CUT_METADATA_MAX + 1];
+
+    /* a partition whose commits name no sink (a dry run, a hand-built one): cuts only */
+    f->sp[0].known = 1;
+    assert_int_equal(rpart_cut_metadata(&f->rp, NULL, buf), 0);
+
+    /* naming: only the known sinks, after the cuts; none known is an empty list, not none */
+    f->rp.names_sinks = 1;
+    f->sp[0].known = 0;
+    assert_int_equal(rpart_cut_metadata(&f->rp, NULL, buf), strlen("sluice1 sinks:"));
+    assert_string_equal(buf, "sluice1 sinks:");
+    f->sp[0].known = 1;
+    assert_int_equal(rpart_cut_metadata(&f->rp, NULL, buf), strlen("sluice1 sinks:alpha"));
+    f->sp[1].known = 1;
+    f->sp[0].inflight = batch_span(f, 0, 10, 19);
+    f->b[0].cut = 1;
+    assert_int_equal(rpart_cut_metadata(&f->rp, NULL, buf), strlen("sluice1 alpha=10-19;sinks:alpha,beta"));
+    assert_string_equal(buf, "sluice1 alpha=10-19;sinks:alpha,beta");
+
+    /* an older reader of the cuts skips the names: the cut is read back as before */
+    f->sp[0].inflight = NULL;
+    read_cuts(f, "sluice1 alpha=10-19;sinks:alpha,beta");
+    assert_int_equal(f->sp[0].recorded_first, 10);
+    assert_int_equal(f->sp[0].recorded_last, 19);
+    assert_int_equal(f->sp[1].recorded_last, -1);
+}
+
+static int names(const char *metadata, size_t size, const char *sink)
+{
+    rd_kafka_topic_partition_t tp;
+
+    memset(&tp, 0, sizeof tp);
+    tp.topic = "orders";
+    tp.metadata = (void *)metadata;
+    tp.metadata_size = size;
+    return cuts_names_sink(&tp, sink);
+}
+
+#define NAMES(text, sink) names((text), strlen(text), (sink))
+
+static void test_names_read(void **state)
+{
+    static const char unterminated[] = "sluice1 sinks:alpha,beta.2xyz";
+    (void)state;
+
+    assert_int_equal(NAMES("sluice1 alpha=1-2;sinks:alpha,beta.2", "alpha"), 1);
+    assert_int_equal(NAMES("sluice1 alpha=1-2;sinks:alpha,beta.2", "beta.2"), 1);
+    assert_int_equal(NAMES("sluice1 alpha=1-2;sinks:alpha,beta.2", "beta"), 0);
+    assert_int_equal(NAMES("sluice1 alpha=1-2;sinks:alpha,beta.2", "alph"), 0);
+    assert_int_equal(NAMES("sluice1 sinks:gamma;alpha=1-2", "gamma"), 1);
+    assert_int_equal(NAMES("sluice1 sinks:", "alpha"), 0);
+    assert_int_equal(NAMES("sluice1 sinks:", ""), 0);
+    /* the end is metadata_size, not a NUL: "xyz" after it is not part of the last name */
+    assert_int_equal(names(unterminated, strlen(unterminated) - 3, "beta.2"), 1);
+    assert_int_equal(names(unterminated, strlen(unterminated) - 3, "beta.2xyz"), 0);
+    /* no list: none, only cuts (a sluice before "start"), another client's, too long */
+    assert_int_equal(names(NULL, 0, "alpha"), -1);
+    assert_int_equal(NAMES("sluice1 alpha=1-2;beta=3-4", "alpha"), -1);
+    assert_int_equal(NAMES("sluice1 ", "alpha"), -1);
+    assert_int_equal(NAMES("sinks:alpha", "alpha"), -1);
+    assert_int_equal(names("sluice1 sinks:alpha", CUT_METADATA_MAX + 1, "alpha"), -1);
+}
+
+static void test_learn_known(void **state)
+{
+    struct fix *f = *state;
+
+    f->rp.op = offsets_partition_new("orders", 0, NSINKS);
+    assert_non_null(f->rp.op);
+    /* alpha had a position (joined at the committed 100); beta loads from 0 up to 100 */
+    offsets_sink_join(f->rp.op, 0, 100);
+    offsets_sink_join(f->rp.op, 1, 0);
+    f->sp[0].known_from = INT64_MIN;
+    f->sp[1].known_from = 100;
+    assert_int_equal(rpart_learn_known(&f->rp), 0);   /* a partition that names no sink */
+
+    f->rp.names_sinks = 1;
+    assert_int_equal(rpart_learn_known(&f->rp), 1);
+    assert_int_equal(f->sp[0].known, 1);
+    assert_int_equal(f->sp[1].known, 0);
+    assert_int_equal(rpart_learn_known(&f->rp), 0);   /* nothing new: no commit without progress */
+
+    for (int64_t o = 0; o < 99; o++) {
+        assert_int_equal(offsets_accept(f->rp.op, 1, o), 1);
+        offsets_done(f->rp.op, 1, o);
+    }
+    assert_int_equal(rpart_learn_known(&f->rp), 0);   /* at 99: still loading */
+    assert_int_equal(offsets_accept(f->rp.op, 1, 99), 1);
+    offsets_done(f->rp.op, 1, 99);
+    assert_int_equal(rpart_learn_known(&f->rp), 1);
+    assert_int_equal(f->sp[1].known, 1);
+
+    /* a replay moves it back: it keeps its name (it has a position, a lower one) */
+    offsets_rewind(f->rp.op, 1, 0);
+    assert_int_equal(rpart_learn_known(&f->rp), 0);
+    assert_int_equal(f->sp[1].known, 1);
+
+    /* the last commit named nobody (an older sluice): the next one goes even without progress */
+    f->rp.announce = 1;
+    assert_int_equal(rpart_learn_known(&f->rp), 1);
+    assert_int_equal(rpart_learn_known(&f->rp), 0);
+    offsets_partition_free(f->rp.op);
+}
+
+/* Names that do not fit beside the cuts are left out (the cuts stay); a new cut does not push
+ * the names out: it is sent unrecorded instead. */
+static void test_names_overflow(void **state)
+{
+    struct fix *f = *state;
+    char buf[CUT_METADATA_MAX + 1], *longname = malloc(CUT_METADATA_MAX);
+    const size_t name_len = CUT_METADATA_MAX - 30;   /* "sluice1 sinks:" and it: 4080 bytes */
+
+    assert_non_null(longname);
+    memset(longname, 'x', name_len);
+    longname[name_len] = '\0';
+    f->rp.names_sinks = 1;
+    f->sk[1].name = longname;
+    f->sp[1].known = 1;
+    /* the names fit alone, not with alpha's cut (22 bytes more): the cut goes unrecorded */
+    assert_int_equal(spart_cut_fits(&f->sp[0], batch_span(f, 0, 1000000, 1999999)), 0);
+    assert_int_equal(f->rp.names_overflow_reported, 0);
+
+    /* a cut recorded before the names grew: the commit keeps it and leaves the names out */
+    f->sp[0].recorded_first = 1000000;
+    f->sp[0].recorded_last = 1999999;
+    assert_int_equal(rpart_cut_metadata(&f->rp, NULL, buf), strlen("sluice1 alpha=1000000-1999999"));
+    assert_string_equal(buf, "sluice1 alpha=1000000-1999999");
+    assert_int_equal(f->rp.names_overflow_reported, 1);   /* logged once */
+    f->sk[1].name = "beta";
+    free(longname);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +556,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metadata_match, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_batch_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_write, setup, teardown),
+        cmocka_unit_test(test_names_read),
+        cmocka_unit_test_setup_teardown(test_learn_known, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_overflow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
