@@ -47,17 +47,17 @@ with_sinks_dir() {
 # A missing CA file: refused by check, with the file and OpenSSL's reason.
 with_sinks_dir "$WORK/check.json" "$WORK/sinks.check" redis-tls-check
 tls_sink "$WORK/sinks.check" nofile events "rediss://127.0.0.1:$PORT_A" "{\"ca_file\": \"$PKI/missing.crt\"}"
-if "$SLUICE_BUILD_DIR/sluice" check -c "$WORK/check.json" >"$WORK/check.out" 2>&1; then
+if "$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/check.json" >"$WORK/check.out" 2>&1; then
     lib_fail "sluice check accepted a missing tls.ca_file"
 fi
 grep -q "cannot load the CA certificates $PKI/missing.crt: .*[Nn]o such file" "$WORK/check.out" ||
     lib_fail "sluice check did not say which CA file and why: $(cat "$WORK/check.out")"
 tls_sink "$WORK/sinks.check" nofile events "redis://127.0.0.1:$PORT_A" "{\"ca_file\": \"$PKI/ca.crt\"}"
-"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/check.json" >"$WORK/check.out" 2>&1 &&
+"$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/check.json" >"$WORK/check.out" 2>&1 &&
     lib_fail "sluice check accepted a tls section with a redis:// URL"
 grep -q "rediss:// URLs only" "$WORK/check.out" || lib_fail "no reason for tls with redis://: $(cat "$WORK/check.out")"
 tls_sink "$WORK/sinks.check" nofile events "rediss://ingest@127.0.0.1:$PORT_A" "{\"ca_file\": \"$PKI/ca.crt\"}"
-"$SLUICE_BUILD_DIR/sluice" check -c "$WORK/check.json" >"$WORK/check.out" 2>&1 &&
+"$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/check.json" >"$WORK/check.out" 2>&1 &&
     lib_fail "sluice check accepted redis://USER@host without a password"
 grep -q "needs the user's password in the password option" "$WORK/check.out" ||
     lib_fail "no reason for a user without a password: $(cat "$WORK/check.out")"
