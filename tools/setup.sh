@@ -6,23 +6,24 @@
 # packages it installs: the two settings it needs during the install are undone afterwards.
 set -euo pipefail
 
-# Building sluice, and the demo (kcat produces its sample records). protoc-c compiles Debian's
-# descriptor.proto (from libprotobuf-dev) at build time: the Protobuf decoder reads the registry's
-# FileDescriptorProto with it. libyaml reads YAML configuration files.
+# Building sluice, and the demo: kcat produces its sample records into sluice's embedded Kafka,
+# and it starts its own Redis and PostgreSQL (read back with redis-cli and psql). protoc-c
+# compiles Debian's descriptor.proto (from libprotobuf-dev) at build time: the Protobuf decoder
+# reads the registry's FileDescriptorProto with it. libyaml reads YAML configuration files.
 demo_packages=(
   build-essential cmake pkg-config
   librdkafka-dev libevent-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libjansson-dev libssl-dev
   protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev libpcre2-dev libyaml-dev
-  kcat
+  kcat redis-server redis-tools postgresql-15
 )
-# The tests on top: cmocka for the unit tests, the real servers, the test scripts' tools;
+# The tests on top: cmocka for the unit tests, the test scripts' tools;
 # prometheus brings promtool (the tests check /metrics with it); chromium renders the status
 # page; clang and its runtime build the libFuzzer targets; valgrind runs the unit tests;
 # avro-c (libavro-dev) is the Avro decoder's test oracle, never linked into sluice;
 # json-schema-test-suite is the official JSON Schema suite the contract validator is run against.
 test_packages=(
   libcmocka-dev libavro-dev json-schema-test-suite
-  redis-server redis-tools postgresql-15 curl jq valgrind procps openssl
+  curl jq valgrind procps openssl
   prometheus chromium
   clang libclang-rt-14-dev
 )
