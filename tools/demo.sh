@@ -19,11 +19,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SLUICE_SOURCE_DIR=$(pwd)
 
-keep=0
+keep_running=0
 setup=1
 for arg in "$@"; do
     case $arg in
-        --keep) keep=1 ;;
+        --keep) keep_running=1 ;;
         --no-setup) setup=0 ;;
         *) echo "usage: tools/demo.sh [--keep] [--no-setup]" >&2; exit 2 ;;
     esac
@@ -86,7 +86,8 @@ receiver_log=$WORK/receiver/receiver.log
 admin_port=$(lib_free_port)
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CUSTOMERS_DB="$PG_CONNINFO"
-export CUSTOMERS_WEBHOOK_URL="http://127.0.0.1:$(cat "$WORK/receiver/port")/customers"
+receiver_port=$(cat "$WORK/receiver/port")
+export CUSTOMERS_WEBHOOK_URL="http://127.0.0.1:$receiver_port/customers"
 export CUSTOMERS_WEBHOOK_SECRET="$secret"
 export DEMO_ADMIN_LISTEN="127.0.0.1:$admin_port"
 sluice_log=$WORK/sluice.log
@@ -167,10 +168,10 @@ echo "== where to look"
 echo "  redis:        redis-cli -p $REDIS_PORT HGETALL customer:c-1"
 echo "  postgres:     $PG_BINDIR/psql '$PG_CONNINFO' -c 'TABLE customers'"
 echo "  status page:  http://127.0.0.1:$admin_port/   (JSON: http://127.0.0.1:$admin_port/sinks)"
-echo "  dead letters: kcat -C -b $KAFKA_BROKERS -t sluice.dlq -e -f '%h %k %s\\n'"
+printf '%s\n' "  dead letters: kcat -C -b $KAFKA_BROKERS -t sluice.dlq -e -f '%h %k %s\\n'"
 echo "  produce more: kcat -P -b $KAFKA_BROKERS -t customers.v1 -K:   (lines key:json)"
 echo "  logs:         $WORK (sluice.log, receiver/receiver.log, redis/, pg/)"
-if [ "$keep" = 1 ]; then
+if [ "$keep_running" = 1 ]; then
     echo "demo: everything keeps running; Ctrl-C stops it"
     # Returns when sluice stops, or on Ctrl-C (whose trap exits and stops the rest).
     wait "$sluice_pid" || true
