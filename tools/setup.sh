@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages sluice needs. Idempotent: safe to run twice.
+# Installs the Debian packages sluice needs (and, for the tests, one npm package into the
+# checkout: see install_node_modules). Idempotent: safe to run twice.
 #   bash tools/setup.sh          everything the tests need (the README's second command)
 #   bash tools/setup.sh --demo   only what building sluice and running tools/demo.sh need
 # Runs as root (or through sudo when it is available). Changes nothing on the machine but the
@@ -29,8 +30,8 @@ test_packages=(
 )
 
 case "${1:-}" in
-  --demo) packages=("${demo_packages[@]}") ;;
-  "")     packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
+  --demo) packages=("${demo_packages[@]}"); node_modules=0 ;;
+  "")     packages=("${demo_packages[@]}" "${test_packages[@]}"); node_modules=1 ;;
   *)      echo "usage: setup.sh [--demo]" >&2; exit 2 ;;
 esac
 
@@ -39,12 +40,27 @@ as_root() {
     echo "setup.sh: run as root (or install sudo)" >&2; exit 1; fi
 }
 
+# The tests only: the official Standard Webhooks library (npm), with which test_examples.sh runs
+# the webhook example's receiver (config/examples/webhook-receiver.mjs), into the checkout's
+# tests/integration/node/node_modules with the machine's Node.js and npm, at the version its
+# package-lock.json pins. Without npm, that test says it skips the receiver.
+install_node_modules() {
+  [ "$node_modules" = 1 ] || return 0
+  if command -v npm >/dev/null && command -v node >/dev/null; then
+    (cd "$(dirname "$0")/../tests/integration/node" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "setup.sh: installed the npm packages of tests/integration/node"
+  else
+    echo "setup.sh: no node and npm here: test_examples.sh will skip the Node receiver"
+  fi
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup.sh: all ${#packages[@]} packages present"
+  install_node_modules
   exit 0
 fi
 
@@ -90,4 +106,5 @@ echo "setup.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 as_root apt-get update -q
 as_root apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+install_node_modules
 echo "setup.sh: done"
