@@ -117,7 +117,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     size_t bodylen = evbuffer_get_length(in);
     const unsigned char *body = bodylen ? evbuffer_pullup(in, -1) : (const unsigned char *)"";
     char want[SIG_B64_LEN + 4], match[SIG_B64_LEN + 4];
-    long long stamp;
+    long long stamp, now;
     char *end;
 
     if (id == NULL || ts == NULL || sigs == NULL) {
@@ -129,7 +129,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         refuse(req, id, "webhook-timestamp is not a number");
         return;
     }
-    if (llabs(stamp - (long long)time(NULL)) > r->tolerance_s) {
+    now = (long long)time(NULL);
+    /* Compared without a subtraction, which a huge webhook-timestamp would overflow. */
+    if (stamp < now - r->tolerance_s || stamp > now + r->tolerance_s) {
         refuse(req, id, "webhook-timestamp is outside the tolerance");
         return;
     }
