@@ -32,8 +32,13 @@ done
 : "${SLUICE_BUILD_DIR:=$SLUICE_SOURCE_DIR/build}"
 if [ "$setup" = 1 ]; then
     bash tools/setup.sh --demo
-    # The tests (and cmocka, which only the tests need) are left out; tools/test.sh turns them on.
-    cmake -S . -B "$SLUICE_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_TESTS=OFF >/dev/null
+    if [ -f "$SLUICE_BUILD_DIR/CMakeCache.txt" ]; then
+        # A build directory of one's own (perhaps with the tests on) keeps its settings.
+        cmake -S . -B "$SLUICE_BUILD_DIR" >/dev/null
+    else
+        # The tests (and cmocka, which only the tests need) are left out; tools/test.sh turns them on.
+        cmake -S . -B "$SLUICE_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_TESTS=OFF >/dev/null
+    fi
     cmake --build "$SLUICE_BUILD_DIR" -j"$(nproc)" --target sluice webhook-receiver
 fi
 SLUICE_BUILD_DIR=$(cd "$SLUICE_BUILD_DIR" && pwd)
