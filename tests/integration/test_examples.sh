@@ -67,12 +67,23 @@ printf '%s\t%s\n' c-1 '{"id":"c-1","name":"Ada","tier":"gold"}' \
     c-3 '{"id":"c-3","name":"Linus"}' >"$WORK/round1.tsv"
 lib_produce customers.v1 "$WORK/round1.tsv"
 rows_are() { [ "$(lib_psql "$1")" = "$2" ]; }
-TIMEOUT=60 lib_wait_for rows_are 'SELECT count(*) FROM customers' 3
+# wait_rows SQL WANT: until SQL answers WANT; sluice exiting (it refuses a table that does not
+# fit the mapping) fails at once with its reason.
+wait_rows() {
+    local rc=0
+    TIMEOUT=60 lib__wait_until "$SLUICE_PID" rows_are "$1" "$2" || rc=$?
+    case $rc in
+        0) ;;
+        2) lib_fail "sluice exited: $(tail -n 5 "$SLUICE_LOG")" ;;
+        *) lib_fail "timed out waiting for '$1' to be '$2' (it is '$(lib_psql "$1")')" ;;
+    esac
+}
+wait_rows 'SELECT count(*) FROM customers' 3
 # The second round only once the first is in, so that c-1's update is a batch of its own.
 printf '%s\t%s\n' c-1 '{"id":"c-1","name":"Ada Lovelace","tier":"platinum"}' >"$WORK/round2.tsv"
 lib_produce customers.v1 "$WORK/round2.tsv"
 redis_produce_tombstone customers.v1 c-2
-TIMEOUT=60 lib_wait_for rows_are "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM customers" 'c-1:Ada Lovelace,c-3:Linus'
+wait_rows "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM customers" 'c-1:Ada Lovelace,c-3:Linus'
 
 rows=$(lib_psql "SELECT id, name, coalesce(tier, 'NULL'), doc::text, source_offset >= 0, updated_at IS NOT NULL
                  FROM customers ORDER BY id")
