@@ -13,8 +13,8 @@
 #     --keep      leave everything running after the tour, until Ctrl-C, to look around
 #     --no-setup  neither install nor build: use the binaries in $SLUICE_BUILD_DIR (default
 #                 build/); tests/integration/test_demo.sh runs it so
-# SLUICE_DEMO_DIR moves the demo's directory (default $SLUICE_BUILD_DIR/demo); it is emptied at
-# start and its logs are kept afterwards.
+# SLUICE_DEMO_DIR moves the demo's directory (default $SLUICE_BUILD_DIR/demo; new, empty or an
+# earlier demo's); it is emptied at start and its logs are kept afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLUICE_SOURCE_DIR=$(pwd)
@@ -52,8 +52,14 @@ done
 source tests/integration/lib.sh
 lib_log() { printf 'demo: %s\n' "$*"; }
 WORK=${SLUICE_DEMO_DIR:-$SLUICE_BUILD_DIR/demo}
+# Emptied only when a demo made it (its mark is there): a mistyped SLUICE_DEMO_DIR is not wiped.
+if [ -d "$WORK" ] && [ -n "$(ls -A "$WORK")" ] && [ ! -e "$WORK/.sluice-demo" ]; then
+    echo "demo: $WORK holds files of something else: choose an empty or new SLUICE_DEMO_DIR" >&2
+    exit 1
+fi
 rm -rf "$WORK"
 mkdir -p "$WORK"
+: >"$WORK/.sluice-demo"
 WORK=$(cd "$WORK" && pwd)
 chmod 755 "$WORK"   # PostgreSQL runs as `nobody` when the demo runs as root
 export WORK
