@@ -1,5 +1,6 @@
 /* The Standard Webhooks signer of the webhook sink (webhook.c, its only user), exposed for its
- * unit test: the "whsec_" secret and "v1," HMAC-SHA256 signatures. */
+ * unit test: the "whsec_" secret and "v1," HMAC-SHA256 signatures. (tools/webhook-receiver.c
+ * decodes its secret with webhook_whsec_decode too.) */
 #ifndef SLUICE_WEBHOOK_SIGN_H
 #define SLUICE_WEBHOOK_SIGN_H
 

@@ -1,35 +1,37 @@
 #!/usr/bin/env bash
-# Installs the Debian packages sluice needs. Idempotent: safe to run twice.
+# Installs the Debian packages sluice needs (and, for the tests, one npm package into the
+# checkout: see install_node_modules). Idempotent: safe to run twice.
 #   bash tools/setup.sh          everything the tests need (the README's second command)
 #   bash tools/setup.sh --demo   only what building sluice and running tools/demo.sh need
 # Runs as root (or through sudo when it is available). Changes nothing on the machine but the
 # packages it installs: the two settings it needs during the install are undone afterwards.
 set -euo pipefail
 
-# Building sluice, and the demo (kcat produces its sample records). protoc-c compiles Debian's
-# descriptor.proto (from libprotobuf-dev) at build time: the Protobuf decoder reads the registry's
-# FileDescriptorProto with it. libyaml reads YAML configuration files.
+# Building sluice, and the demo: kcat produces its sample records into sluice's embedded Kafka,
+# and it starts its own Redis and PostgreSQL (read back with redis-cli and psql). protoc-c
+# compiles Debian's descriptor.proto (from libprotobuf-dev) at build time: the Protobuf decoder
+# reads the registry's FileDescriptorProto with it. libyaml reads YAML configuration files.
 demo_packages=(
   build-essential cmake pkg-config
   librdkafka-dev libevent-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libjansson-dev libssl-dev
   protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev libpcre2-dev libyaml-dev
-  kcat
+  kcat redis-server redis-tools postgresql-15
 )
-# The tests on top: cmocka for the unit tests, the real servers, the test scripts' tools;
+# The tests on top: cmocka for the unit tests, the test scripts' tools;
 # prometheus brings promtool (the tests check /metrics with it); chromium renders the status
 # page; clang and its runtime build the libFuzzer targets; valgrind runs the unit tests;
 # avro-c (libavro-dev) is the Avro decoder's test oracle, never linked into sluice;
 # json-schema-test-suite is the official JSON Schema suite the contract validator is run against.
 test_packages=(
   libcmocka-dev libavro-dev json-schema-test-suite
-  redis-server redis-tools postgresql-15 curl jq valgrind procps openssl
+  curl jq valgrind procps openssl
   prometheus chromium
   clang libclang-rt-14-dev
 )
 
 case "${1:-}" in
-  --demo) packages=("${demo_packages[@]}") ;;
-  "")     packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
+  --demo) packages=("${demo_packages[@]}"); node_modules=0 ;;
+  "")     packages=("${demo_packages[@]}" "${test_packages[@]}"); node_modules=1 ;;
   *)      echo "usage: setup.sh [--demo]" >&2; exit 2 ;;
 esac
 
@@ -38,12 +40,27 @@ as_root() {
     echo "setup.sh: run as root (or install sudo)" >&2; exit 1; fi
 }
 
+# The tests only: the official Standard Webhooks library (npm), with which test_examples.sh runs
+# the webhook example's receiver (config/examples/webhook-receiver.mjs), into the checkout's
+# tests/integration/node/node_modules with the machine's Node.js and npm, at the version its
+# package-lock.json pins. Without npm, that test says it skips the receiver.
+install_node_modules() {
+  [ "$node_modules" = 1 ] || return 0
+  if command -v npm >/dev/null && command -v node >/dev/null; then
+    (cd "$(dirname "$0")/../tests/integration/node" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "setup.sh: installed the npm packages of tests/integration/node"
+  else
+    echo "setup.sh: no node and npm here: test_examples.sh will skip the Node receiver"
+  fi
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup.sh: all ${#packages[@]} packages present"
+  install_node_modules
   exit 0
 fi
 
@@ -89,4 +106,5 @@ echo "setup.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 as_root apt-get update -q
 as_root apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+install_node_modules
 echo "setup.sh: done"
