@@ -52,6 +52,12 @@ done
 source tests/integration/lib.sh
 lib_log() { printf 'demo: %s\n' "$*"; }
 WORK=${SLUICE_DEMO_DIR:-$SLUICE_BUILD_DIR/demo}
+# As root, PostgreSQL runs as `nobody`, which cannot reach a checkout under a private home
+# (/root): the demo's directory then goes to /tmp, said below.
+if [ -z "${SLUICE_DEMO_DIR:-}" ] && [ "$(id -u)" -eq 0 ] && ! runuser -u nobody -- test -x "$SLUICE_BUILD_DIR"; then
+    WORK=${TMPDIR:-/tmp}/sluice-demo
+    echo "demo: $SLUICE_BUILD_DIR is out of reach of nobody (PostgreSQL's user here): the demo's files go to $WORK"
+fi
 # Emptied only when a demo made it (its mark is there): a mistyped SLUICE_DEMO_DIR is not wiped.
 if [ -d "$WORK" ] && [ -n "$(ls -A "$WORK")" ] && [ ! -e "$WORK/.sluice-demo" ]; then
     echo "demo: $WORK holds files of something else: choose an empty or new SLUICE_DEMO_DIR" >&2
