@@ -19,6 +19,7 @@ struct conf {
     long long admin_request_timeout_ms;
     long long admin_max_header_bytes;
     long long admin_max_headers;
+    char *health_listen;        /* NULL: no health listener */
     char *dead_letter_topic;
     char *sinks_dir;            /* resolved against the main file's directory; NULL when unset */
     int log_level;              /* enum log_level: debug=0, info, warn, error */

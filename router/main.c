@@ -334,8 +334,9 @@ static int command_run(struct conf *conf, const char *file, const struct dev_opt
     limits.max_headers = (size_t)conf->admin_max_headers;
     if (limits.max_request_line > limits.max_head_bytes)
         limits.max_request_line = limits.max_head_bytes;
-    if (conf->admin_listen && conf->admin_listen[0] &&
-        !(app.admin = admin_new(app.eb, conf->admin_listen, conf->admin_token, &limits, &hooks, err, sizeof err))) {
+    if (((conf->admin_listen && conf->admin_listen[0]) || (conf->health_listen && conf->health_listen[0])) &&
+        !(app.admin = admin_new(app.eb, conf->admin_listen, conf->health_listen, conf->admin_token, &limits, &hooks,
+                                err, sizeof err))) {
         LOG(LOG_ERROR, "cannot start: %s", err);
         goto out;
     }
