@@ -34,7 +34,7 @@ static void usage(FILE *out)
         "                                       and with --registry an embedded Schema Registry too\n"
         "       sluice reference                print the configuration reference (Markdown)\n"
         "       sluice version\n"
-        "options: -c, --config FILE   the main configuration file\n"
+        "options: -c, --config FILE   the main configuration file (default: $SLUICE_CONFIG)\n"
         "         -p, --partitions N  (dev) partitions of each topic it creates\n"
         "         --registry [HOST:]PORT  (dev) serve a Schema Registry in the process on PORT (0: any;\n"
         "                             HOST default 127.0.0.1); registry.url points at it\n"
@@ -439,8 +439,10 @@ int main(int argc, char **argv)
         default: usage(stderr); return EXIT_USAGE;
         }
     }
+    if (!file && (file = getenv("SLUICE_CONFIG")) && !file[0])
+        file = NULL;
     if (!file || optind != argc) {
-        fprintf(stderr, "sluice %s: %s\n", command, file ? "unexpected argument" : "-c FILE is required");
+        fprintf(stderr, "sluice %s: %s\n", command, file ? "unexpected argument" : "-c FILE (or SLUICE_CONFIG) is required");
         usage(stderr);
         return EXIT_USAGE;
     }

@@ -20,12 +20,17 @@ demo_packages=(
 # page; clang and its runtime build the libFuzzer targets; valgrind runs the unit tests;
 # avro-c (libavro-dev) is the Avro decoder's test oracle, never linked into sluice;
 # json-schema-test-suite is the official JSON Schema suite the contract validator is run against.
+# node and npm run tests/deploy/render.mjs, which validates deploy/'s Kubernetes manifests with
+# the npm packages pinned in tests/deploy/package-lock.json (installed below with npm ci); a
+# machine that has node and npm from elsewhere keeps them.
 test_packages=(
   libcmocka-dev libavro-dev json-schema-test-suite
   redis-server redis-tools postgresql-15 curl jq valgrind procps openssl
   prometheus chromium
   clang libclang-rt-14-dev
 )
+command -v node >/dev/null || test_packages+=(nodejs)
+command -v npm >/dev/null || test_packages+=(npm)
 
 case "${1:-}" in
   --demo) packages=("${demo_packages[@]}") ;;
@@ -38,12 +43,25 @@ as_root() {
     echo "setup.sh: run as root (or install sudo)" >&2; exit 1; fi
 }
 
+# The manifests test's npm packages, exactly as locked, unless they are there already.
+deploy_npm() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/deploy"
+  [ "${1:-}" != --demo ] && command -v npm >/dev/null || return 0
+  if [ -f "$dir/node_modules/.package-lock.json" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+    return 0
+  fi
+  echo "setup.sh: npm ci in tests/deploy"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup.sh: all ${#packages[@]} packages present"
+  deploy_npm "${1:-}"
   exit 0
 fi
 
@@ -89,4 +107,5 @@ echo "setup.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 as_root apt-get update -q
 as_root apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+deploy_npm "${1:-}"
 echo "setup.sh: done"
