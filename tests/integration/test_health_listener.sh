@@ -126,8 +126,10 @@ jq '.admin.listen = ""' "$WORK/sluice.json" >"$WORK/health-only.json"
 sluice_start "$WORK/health-only.json"
 TIMEOUT=30 lib_wait_for health_ready
 ! grep -q 'admin API listening' "$SLUICE_LOG" || lib_fail "the admin API listens though admin.listen is empty"
-scrape | grep -q '^sluice_ready 1$' || lib_fail "health-only /metrics has no sluice_ready 1"
-! scrape | grep -q '^sluice_admin_http_connections' || lib_fail "admin listener metrics without an admin listener"
+scrape >"$WORK/metrics.health-only"
+grep -qx 'sluice_ready 1' "$WORK/metrics.health-only" || lib_fail "health-only /metrics has no sluice_ready 1"
+grep -qx 'sluice_health_http_connections 1' "$WORK/metrics.health-only" || lib_fail "health-only /metrics lacks its listener's connections"
+! grep -q '^sluice_admin_http' "$WORK/metrics.health-only" || lib_fail "admin listener metrics without an admin listener"
 lib_pass "with admin.listen empty the health listener alone serves the probes and /metrics"
 sluice_stop
 
