@@ -119,6 +119,16 @@ now_fds=$(find "/proc/$SLUICE_PID/fd" -mindepth 1 | wc -l)
 cpu=$(awk '$1 == "process_cpu_seconds_total" { print $2 }' "$WORK/metrics.health")
 awk -v c="$cpu" 'BEGIN { exit !(c > 0 && c < 600) }' || lib_fail "process_cpu_seconds_total $cpu"
 lib_pass "promtool accepts it; process_start_time_seconds, process_max_fds and process_open_fds match /proc ($fds fds), CPU $cpu s"
+
+# A reload: the unchanged sink keeps its HTTP answers; the health listener answers throughout.
+admin_post /reload >/dev/null || lib_fail "POST /reload refused"
+TIMEOUT=60 lib_wait_for grep -q 'msg="reloaded ' "$SLUICE_LOG"   # the new pipeline runs
+TIMEOUT=30 lib_wait_for health_ready
+[ "$(metric sluice_sink_http_responses_total 'sink="hook",type="webhook",class="2xx"')" = "$ok" ] ||
+    lib_fail "2xx answers after the reload: $(metric sluice_sink_http_responses_total 'sink="hook",type="webhook",class="2xx"'), before $ok"
+[ "$(metric sluice_sink_http_responses_total 'sink="hook",type="webhook",class="4xx"')" = "$requests_400" ] ||
+    lib_fail "4xx answers did not survive the reload"
+lib_pass "after a reload the unchanged sink still counts $ok 2xx and $requests_400 4xx answers"
 sluice_stop
 
 # A health listener alone: no admin API at all.
