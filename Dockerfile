@@ -20,12 +20,14 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_TESTS=OFF \
  && cmake --build /build -j"$(nproc)" --target sluice kafka-committed
 
 FROM debian:12-slim
+# docker build --build-arg VERSION=... --build-arg REVISION=$(git rev-parse HEAD) -t sluice .
 ARG VERSION=0.1.0
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="sluice" \
       org.opencontainers.image.description="Consumes Kafka data products and pushes every change into Redis, PostgreSQL, webhooks and HTTP APIs" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.base.name="docker.io/library/debian:12-slim" \
-      org.opencontainers.image.documentation="README.md: Run it on Kubernetes"
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="docker.io/library/debian:12-slim"
 RUN apt-get update \
  && apt-get install -y --no-install-recommends librdkafka1 libevent-2.1-7 libevent-pthreads-2.1-7 \
       libhiredis0.14 libpq5 libcurl4 libjansson4 libssl3 libprotobuf-c1 libpcre2-8-0 ca-certificates \
