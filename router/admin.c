@@ -691,9 +691,9 @@ struct admin *admin_new(struct event_base *eb, const char *listen, const char *h
         return NULL;
     }
     a->hooks = *hooks;
-    if (token && !token[0]) {
+    if (listen && listen[0] && token && !token[0]) {
         /* Set, but to nothing (an empty ${NAME}): running without the protection it asked for
-         * would be worse than not starting. */
+         * would be worse than not starting. (Without the admin API it protects nothing.) */
         snprintf(err, errlen, "admin.token is set but empty; unset it to run the admin API without a token");
         goto fail;
     }

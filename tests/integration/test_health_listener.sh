@@ -131,16 +131,17 @@ TIMEOUT=30 lib_wait_for health_ready
 lib_pass "after a reload the unchanged sink still counts $ok 2xx and $requests_400 4xx answers"
 sluice_stop
 
-# A health listener alone: no admin API at all.
+# A health listener alone: no admin API at all (so an admin.token that expands to nothing
+# protects nothing and does not stop the start).
 jq '.admin.listen = ""' "$WORK/sluice.json" >"$WORK/health-only.json"
-sluice_start "$WORK/health-only.json"
+SLUICE_ADMIN_TOKEN='' sluice_start "$WORK/health-only.json"
 TIMEOUT=30 lib_wait_for health_ready
 ! grep -q 'admin API listening' "$SLUICE_LOG" || lib_fail "the admin API listens though admin.listen is empty"
 scrape >"$WORK/metrics.health-only"
 grep -qx 'sluice_ready 1' "$WORK/metrics.health-only" || lib_fail "health-only /metrics has no sluice_ready 1"
 grep -qx 'sluice_health_http_connections 1' "$WORK/metrics.health-only" || lib_fail "health-only /metrics lacks its listener's connections"
 ! grep -q '^sluice_admin_http' "$WORK/metrics.health-only" || lib_fail "admin listener metrics without an admin listener"
-lib_pass "with admin.listen empty the health listener alone serves the probes and /metrics"
+lib_pass "with admin.listen empty (and admin.token empty) the health listener alone serves the probes and /metrics"
 sluice_stop
 
 # The address is taken (by the receiver): sluice does not start, and says why.
