@@ -70,7 +70,8 @@ done
 [ "$(admin_sink hook .state)" = running ] || lib_fail "the hook sink is no longer running after POSTs to the health listener"
 lib_pass "the health listener answers 404 to every admin path and method, with or without the token, and acts on none"
 
-[ "$(metric sluice_consumer_assigned_partitions)" = 2 ] || lib_fail "assigned partitions: $(metric sluice_consumer_assigned_partitions)"
+# Ready once the group is joined; the partitions appear as their committed offsets are loaded.
+TIMEOUT=30 lib_wait_for metric_is sluice_consumer_assigned_partitions '' 2
 [ "$(metric sluice_consumer_rebalances_total 'kind="assign"')" -ge 1 ] || lib_fail "no assign rebalance counted"
 [ "$(metric sluice_consumer_rebalances_total 'kind="error"')" = 0 ] || lib_fail "a rebalance error was counted"
 lib_pass "one member holds both partitions: sluice_consumer_assigned_partitions 2, rebalances by kind counted"
