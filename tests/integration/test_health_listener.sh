@@ -107,7 +107,9 @@ done
 lib_pass "30 records delivered in $batches batches: $ok answers counted as 2xx, 2xx + 4xx = the receiver's $requests requests"
 
 promtool check metrics <"$WORK/metrics.health" || lib_fail "promtool rejects the health listener's /metrics"
-grep -qx "sluice_health_http_connections 1" "$WORK/metrics.health" || lib_fail "the scrape's own connection is not counted"
+# The scrape's own connection at least (an earlier client's close may not be seen yet).
+[ "$(awk '$1 == "sluice_health_http_connections" { print $2 }' "$WORK/metrics.health")" -ge 1 ] ||
+    lib_fail "the scrape's own connection is not counted"
 start=$(awk '$1 == "process_start_time_seconds" { print int($2) }' "$WORK/metrics.health")
 started_at=$(stat -c %Y "/proc/$SLUICE_PID")
 [ "$start" -ge $((started_at - 2)) ] && [ "$start" -le $((started_at + 2)) ] ||
@@ -140,7 +142,7 @@ TIMEOUT=30 lib_wait_for health_ready
 ! grep -q 'admin API listening' "$SLUICE_LOG" || lib_fail "the admin API listens though admin.listen is empty"
 scrape >"$WORK/metrics.health-only"
 grep -qx 'sluice_ready 1' "$WORK/metrics.health-only" || lib_fail "health-only /metrics has no sluice_ready 1"
-grep -qx 'sluice_health_http_connections 1' "$WORK/metrics.health-only" || lib_fail "health-only /metrics lacks its listener's connections"
+grep -q '^sluice_health_http_connections [1-9]' "$WORK/metrics.health-only" || lib_fail "health-only /metrics lacks its listener's connections"
 ! grep -q '^sluice_admin_http' "$WORK/metrics.health-only" || lib_fail "admin listener metrics without an admin listener"
 lib_pass "with admin.listen empty (and admin.token empty) the health listener alone serves the probes and /metrics"
 sluice_stop
