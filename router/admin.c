@@ -23,7 +23,8 @@
 #define DEBUG_DELIVERIES 32
 
 struct admin {
-    struct http_server *srv;
+    struct http_server *srv;            /* the admin API, or NULL */
+    struct http_server *health_srv;     /* the health listener, or NULL */
     unsigned char token_digest[SHA256_DIGEST_LENGTH];
     int has_token;
     struct admin_hooks hooks;
@@ -82,6 +83,7 @@ struct metrics_ctx {
     FILE *out;
     struct router *r;
     int pass;               /* one family per pass, so each family's samples stay together */
+    size_t partitions;      /* counted in pass 0: the partitions assigned to this member */
 };
 
 static void on_partition_metrics(void *arg, const struct router_partition_view *pv)
@@ -92,6 +94,7 @@ static void on_partition_metrics(void *arg, const struct router_partition_view *
     metrics_label_escape(topic, sizeof topic, pv->topic);
     switch (m->pass) {
     case 0:
+        m->partitions++;
         if (pv->high_watermark >= 0 && pv->committed >= 0)
             fprintf(m->out, "sluice_partition_lag_records{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n",
                     topic, pv->partition, pv->high_watermark - pv->committed);
@@ -123,18 +126,6 @@ static void on_partition_metrics(void *arg, const struct router_partition_view *
     default:
         break;
     }
-}
-
-static long long process_rss_bytes(void)
-{
-    long long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        return -1;
-    if (fscanf(f, "%lld %lld", &pages, &resident) != 2)
-        resident = -1;
-    fclose(f);
-    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
 }
 
 /* The registry client and the decode stage (issue: data products). */
@@ -214,6 +205,26 @@ static void render_product_metrics(struct router *r, FILE *out)
     }
 }
 
+/* The consumer group's rebalances and the dead-letter producer. */
+static void render_group_metrics(struct router *r, FILE *out)
+{
+    struct router_group_view gv;
+
+    router_group_view(r, &gv);
+    metrics_family(out, "sluice_consumer_rebalances_total", "counter",
+                   "Rebalance callbacks by kind: partitions assigned, revoked, lost (the member was fenced), or an error.");
+    for (int k = 0; k < ROUTER_REBALANCE_KINDS; k++)
+        fprintf(out, "sluice_consumer_rebalances_total{kind=\"%s\"} %" PRIu64 "\n",
+                router_rebalance_kind_name((enum router_rebalance_kind)k), gv.rebalances[k]);
+    metrics_family(out, "sluice_dlq_letters_stored_total", "counter", "Dead letters the dead-letter topic acknowledged.");
+    fprintf(out, "sluice_dlq_letters_stored_total %" PRIu64 "\n", gv.dead_letters_stored);
+    metrics_family(out, "sluice_dlq_produce_errors_total", "counter",
+                   "Failed attempts to produce a dead letter (each is retried; the source offset waits).");
+    fprintf(out, "sluice_dlq_produce_errors_total %" PRIu64 "\n", gv.dead_letter_produce_errors);
+    metrics_family(out, "sluice_dlq_letters_pending", "gauge", "Dead letters sent and not yet acknowledged.");
+    fprintf(out, "sluice_dlq_letters_pending %zu\n", gv.dead_letters_pending);
+}
+
 struct counter_def {
     const char *name, *help;
     size_t offset;               /* into struct router_sink_stats */
@@ -248,7 +259,7 @@ static void render_metrics(struct router *r, FILE *out)
     size_t nsinks = router_sink_count(r);
     struct router_sink_view *views = calloc(nsinks ? nsinks : 1, sizeof *views);
     char (*labels)[320] = calloc(nsinks ? nsinks : 1, sizeof *labels);
-    struct metrics_ctx m = { out, r, 0 };
+    struct metrics_ctx m = { out, r, 0, 0 };
     uint64_t stalls;
     double worst;
     char why[256];
@@ -303,6 +314,16 @@ static void render_metrics(struct router *r, FILE *out)
     metrics_family(out, "sluice_sink_batch_records", "histogram", "Records per applied batch.");
     for (size_t k = 0; k < nsinks; k++)
         metrics_histogram(out, "sluice_sink_batch_records", labels[k], &views[k].stats->batch_records);
+    metrics_family(out, "sluice_sink_http_responses_total", "counter",
+                   "Answers to an HTTP sink's delivery requests by status class (\"none\": no answer, the connection failed or timed out).");
+    for (size_t k = 0; k < nsinks; k++) {
+        static const char *const classes[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
+        if (strcmp(views[k].sk->type, "webhook") != 0 && strcmp(views[k].sk->type, "http") != 0)
+            continue;
+        for (size_t c = 0; c < 6; c++)
+            fprintf(out, "sluice_sink_http_responses_total{%s,class=\"%s\"} %" PRIu64 "\n", labels[k], classes[c],
+                    views[k].sk->http_responses[c]);
+    }
     free(views);
     free(labels);
 
@@ -318,14 +339,33 @@ static void render_metrics(struct router *r, FILE *out)
         router_partitions_foreach(r, on_partition_metrics, &m);
     }
 
+    metrics_family(out, "sluice_consumer_assigned_partitions", "gauge", "Partitions assigned to this member of the group.");
+    fprintf(out, "sluice_consumer_assigned_partitions %zu\n", m.partitions);
+    render_group_metrics(r, out);
     render_product_metrics(r, out);
-router_loop_stats(r, &stalls, &worst);
+    router_loop_stats(r, &stalls, &worst);
     metrics_family(out, "sluice_loop_stalls_total", "counter", "Event loop turns late by more than 100 ms.");
     fprintf(out, "sluice_loop_stalls_total %" PRIu64 "\n", stalls);
     metrics_family(out, "sluice_loop_worst_stall_seconds", "gauge", "The longest the event loop was late.");
     fprintf(out, "sluice_loop_worst_stall_seconds %.3f\n", worst);
-    metrics_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    fprintf(out, "process_resident_memory_bytes %lld\n", process_rss_bytes());
+    metrics_process(out);
+}
+
+/* A listener's own defences (http_server.h): @p prefix "sluice_admin" or "sluice_health". */
+static void render_server_metrics(const struct http_server *srv, const char *prefix, const char *what, FILE *out)
+{
+    const uint64_t *rejected = http_server_rejected(srv);
+    char name[64], help[160];
+
+    snprintf(name, sizeof name, "%s_http_rejected_total", prefix);
+    snprintf(help, sizeof help, "Clients of the %s cut off at a limit (the connection closed), by reason.", what);
+    metrics_family(out, name, "counter", help);
+    for (int k = 0; k < HTTP_REJECT_COUNT; k++)
+        fprintf(out, "%s{reason=\"%s\"} %" PRIu64 "\n", name, http_reject_name((enum http_reject)k), rejected[k]);
+    snprintf(name, sizeof name, "%s_http_connections", prefix);
+    snprintf(help, sizeof help, "Connections open to the %s.", what);
+    metrics_family(out, name, "gauge", help);
+    fprintf(out, "%s %zu\n", name, http_server_connections(srv));
 }
 
 /* The configuration's health, and who owns each sink. */
@@ -370,18 +410,12 @@ static void render_config_metrics(const struct admin *a, struct router *r, FILE 
             cv ? (double)cv->last_reload_success_ms / 1000.0 : 0.0);
 }
 
-/* The admin listener's own defences (http_server.h). */
 static void render_listener_metrics(const struct admin *a, FILE *out)
 {
-    const uint64_t *rejected = http_server_rejected(a->srv);
-
-    metrics_family(out, "sluice_admin_http_rejected_total", "counter",
-                   "Admin API clients cut off at a limit (the connection closed), by reason.");
-    for (int k = 0; k < HTTP_REJECT_COUNT; k++)
-        fprintf(out, "sluice_admin_http_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
-                http_reject_name((enum http_reject)k), rejected[k]);
-    metrics_family(out, "sluice_admin_http_connections", "gauge", "Connections open to the admin API.");
-    fprintf(out, "sluice_admin_http_connections %zu\n", http_server_connections(a->srv));
+    if (a->srv)
+        render_server_metrics(a->srv, "sluice_admin", "admin API", out);
+    if (a->health_srv)
+        render_server_metrics(a->health_srv, "sluice_health", "health listener", out);
 }
 
 static void on_metrics(struct admin *a, struct http_server_req *req)
@@ -623,12 +657,44 @@ static void on_reload(struct admin *a, struct http_server_req *req)
     reply_json(req, 200, json_pack("{s:s}", "status", msg[0] ? msg : "reloaded"));
 }
 
+static void on_readyz(struct router *r, struct http_server_req *req)
+{
+    char why[256] = "";
+
+    if (router_ready(r, why, sizeof why))
+        reply_text(req, 200, "text/plain", "ready\n");
+    else {
+        char body[300];
+        snprintf(body, sizeof body, "not ready: %s\n", why);
+        reply_text(req, 503, "text/plain", body);
+    }
+}
+
+/* The health listener: the probes and the scrape, never a token, nothing else. */
+static void on_health_request(struct http_server_req *req, void *arg)
+{
+    struct admin *a = arg;
+    struct admin_route rt;
+    struct router *r = a->hooks.router(a->hooks.arg);
+
+    admin_route(http_server_req_method(req), http_server_req_path(req), &rt);
+    if (rt.ep == ADMIN_EP_HEALTHZ)
+        reply_text(req, 200, "text/plain", "ok\n");
+    else if (rt.ep != ADMIN_EP_READYZ && rt.ep != ADMIN_EP_METRICS)
+        reply_error(req, 404, "not found: this listener serves GET /healthz, /readyz and /metrics");
+    else if (!r)
+        reply_text(req, 503, "text/plain", "restarting the pipeline\n");
+    else if (rt.ep == ADMIN_EP_READYZ)
+        on_readyz(r, req);
+    else
+        on_metrics(a, req);
+}
+
 static void on_request(struct http_server_req *req, void *arg)
 {
     struct admin *a = arg;
     struct admin_route rt;
     struct router *r = a->hooks.router(a->hooks.arg);
-    char why[256] = "";
     int k = -1;
 
     admin_route(http_server_req_method(req), http_server_req_path(req), &rt);
@@ -654,13 +720,7 @@ static void on_request(struct http_server_req *req, void *arg)
         reply_text(req, 200, "text/html; charset=utf-8", status_page_html);
         break;
     case ADMIN_EP_READYZ:
-        if (router_ready(r, why, sizeof why))
-            reply_text(req, 200, "text/plain", "ready\n");
-        else {
-            char body[300];
-            snprintf(body, sizeof body, "not ready: %s\n", why);
-            reply_text(req, 503, "text/plain", body);
-        }
+        on_readyz(r, req);
         break;
     case ADMIN_EP_METRICS:
         on_metrics(a, req);
@@ -697,7 +757,14 @@ static void on_request(struct http_server_req *req, void *arg)
     }
 }
 
-struct admin *admin_new(struct event_base *eb, const char *listen, const char *token,
+/* "host:port" with the port bound (tests read it for "host:0"). */
+static void log_listening(const char *what, const char *listen, int port)
+{
+    const char *colon = strrchr(listen, ':');
+    LOG(LOG_INFO, "%s listening on %.*s:%d", what, colon ? (int)(colon - listen) : (int)strlen(listen), listen, port);
+}
+
+struct admin *admin_new(struct event_base *eb, const char *listen, const char *health_listen, const char *token,
                         const struct http_limits *limits, const struct admin_hooks *hooks,
                         char *err, size_t errlen)
 {
@@ -708,9 +775,9 @@ struct admin *admin_new(struct event_base *eb, const char *listen, const char *t
         return NULL;
     }
     a->hooks = *hooks;
-    if (token && !token[0]) {
+    if (listen && listen[0] && token && !token[0]) {
         /* Set, but to nothing (an empty ${NAME}): running without the protection it asked for
-         * would be worse than not starting. */
+         * would be worse than not starting. (Without the admin API it protects nothing.) */
         snprintf(err, errlen, "admin.token is set but empty; unset it to run the admin API without a token");
         goto fail;
     }
@@ -718,12 +785,18 @@ struct admin *admin_new(struct event_base *eb, const char *listen, const char *t
         SHA256((const unsigned char *)token, strlen(token), a->token_digest);
         a->has_token = 1;
     }
-    if (!(a->srv = http_server_new(eb, listen, "admin", limits, on_request, a, err, errlen)))
-        goto fail;
-    if (!a->has_token)
-        LOG(LOG_WARN, "admin API on %s has no token: whoever reaches it can pause and replay sinks", listen);
-    /* "host:port" with the port bound (tests read it for "host:0"). */
-    LOG(LOG_INFO, "admin API listening on %.*s:%d", (int)(strrchr(listen, ':') - listen), listen, admin_port(a));
+    if (listen && listen[0]) {
+        if (!(a->srv = http_server_new(eb, listen, "admin", limits, on_request, a, err, errlen)))
+            goto fail;
+        if (!a->has_token)
+            LOG(LOG_WARN, "admin API on %s has no token: whoever reaches it can pause and replay sinks", listen);
+        log_listening("admin API", listen, admin_port(a));
+    }
+    if (health_listen && health_listen[0]) {
+        if (!(a->health_srv = http_server_new(eb, health_listen, "health", limits, on_health_request, a, err, errlen)))
+            goto fail;
+        log_listening("health listener", health_listen, admin_health_port(a));
+    }
     return a;
 fail:
     admin_free(a);
@@ -732,7 +805,12 @@ fail:
 
 int admin_port(const struct admin *a)
 {
-    return http_server_port(a->srv);
+    return a->srv ? http_server_port(a->srv) : -1;
+}
+
+int admin_health_port(const struct admin *a)
+{
+    return a->health_srv ? http_server_port(a->health_srv) : -1;
 }
 
 void admin_free(struct admin *a)
@@ -740,5 +818,6 @@ void admin_free(struct admin *a)
     if (!a)
         return;
     http_server_free(a->srv);
+    http_server_free(a->health_srv);
     free(a);
 }

@@ -10,7 +10,12 @@
  *   GET  /                        a status page for people
  * Everything but /healthz needs "Authorization: Bearer TOKEN" when admin.token is set (the status
  * page also takes ?token=, which its script then sends as that header). It runs on http_server.h,
- * which bounds what each client can make it hold (README, Security). */
+ * which bounds what each client can make it hold (README, Security).
+ *
+ * The health listener (health.listen) is a second server on the same loop for probes and scrapes:
+ * GET /healthz, /readyz and /metrics only, never a token, 404 for everything else. It exists so a
+ * kubelet or Prometheus can reach those three on the pod's address while the admin API stays on
+ * 127.0.0.1 behind its token. */
 #ifndef SLUICE_ADMIN_H
 #define SLUICE_ADMIN_H
 
@@ -48,14 +53,18 @@ struct admin_hooks {
     void *arg;
 };
 
-/** @brief Listen on @p listen ("host:port") with @p limits on each client (http_server.h);
- * @p token may be NULL (no authentication). */
-struct admin *admin_new(struct event_base *eb, const char *listen, const char *token,
+/** @brief Listen on @p listen ("host:port") for the admin API and on @p health_listen for the
+ * health listener, each with @p limits on each client (http_server.h); either may be NULL or ""
+ * (not served). @p token may be NULL (no authentication); the health listener never asks for it. */
+struct admin *admin_new(struct event_base *eb, const char *listen, const char *health_listen, const char *token,
                         const struct http_limits *limits, const struct admin_hooks *hooks,
                         char *err, size_t errlen);
 
-/** @brief The port actually bound (for "host:0"). */
+/** @brief The port the admin API bound (for "host:0"), or -1 when it is not served. */
 int admin_port(const struct admin *a);
+
+/** @brief The port the health listener bound, or -1 when it is not served. */
+int admin_health_port(const struct admin *a);
 
 void admin_free(struct admin *a);
 

@@ -144,6 +144,7 @@ int router_apply_carry(struct router *r)
         if (same) {
             st->stats = cs->state.stats;
             st->stats.in_flight = 0;
+            memcpy(sk->http_responses, cs->sk->http_responses, sizeof sk->http_responses);
             st->parked = cs->state.parked;
             st->parked_since_ms = cs->state.parked_since_ms;
             st->park_streak = cs->state.park_streak;

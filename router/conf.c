@@ -82,6 +82,13 @@ static const struct cfg_opt conf_admin_opts[] = {
     CFG_END
 };
 
+static const struct cfg_opt conf_health_opts[] = {
+    { .name = "listen", .type = CFG_T_STR, .offset = M(health_listen),
+      .help = "Address (host:port) of the health listener: GET /healthz, /readyz and /metrics without a token, "
+              "for probes and scrapes (the admin API's limits apply); unset: not served. In a container: \"0.0.0.0:9645\"" },
+    CFG_END
+};
+
 static const struct cfg_opt conf_log_opts[] = {
     CFG_ENUM("level", "\"info\"", conf_log_levels, M(log_level), "Lowest level written"),
     CFG_ENUM("format", "\"logfmt\"", conf_log_formats, M(log_format), "Format of each log line"),
@@ -93,6 +100,7 @@ static const struct cfg_opt conf_opts[] = {
       .help = "librdkafka consumer properties (strings, numbers or booleans); group.id defaults "
               "to \"sluice\"; offset commits are managed by sluice" },
     CFG_SECTION("admin", conf_admin_opts, "The admin HTTP API"),
+    CFG_SECTION("health", conf_health_opts, "The health listener for probes and scrapes"),
     { .name = "dead_letter_topic", .type = CFG_T_STR, .def = "\"sluice.dlq\"",
       .offset = M(dead_letter_topic), .validate = conf_nonempty_validate,
       .help = "Kafka topic that receives records no sink could apply" },

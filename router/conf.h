@@ -27,6 +27,7 @@ struct conf {
     long long admin_request_timeout_ms;
     long long admin_max_header_bytes;
     long long admin_max_headers;
+    char *health_listen;        /* NULL: no health listener */
     char *dead_letter_topic;
     char *redrive_topic;        /* `sluice dlq redrive` writes here, the router reads; NULL: none */
     char *sinks_dir;            /* resolved against the main file's directory; NULL when unset */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "dlq.h"
 #include "engine.h"
 #include "flow.h"
 #include "offsets.h"
@@ -374,6 +375,22 @@ const char *router_group(const struct router *r)
 {
     json_t *group = json_object_get(r->conf->kafka, "group.id");
     return json_is_string(group) ? json_string_value(group) : "";
+}
+
+const char *router_rebalance_kind_name(enum router_rebalance_kind kind)
+{
+    static const char *const names[ROUTER_REBALANCE_KINDS] = { "assign", "revoke", "lost", "error" };
+    return (unsigned)kind < ROUTER_REBALANCE_KINDS ? names[kind] : "?";
+}
+
+void router_group_view(const struct router *r, struct router_group_view *view)
+{
+    memset(view, 0, sizeof *view);
+    memcpy(view->rebalances, r->rebalances, sizeof view->rebalances);
+    if (r->dlq) {
+        dlq_counts(r->dlq, &view->dead_letters_stored, &view->dead_letter_produce_errors);
+        view->dead_letters_pending = dlq_pending(r->dlq);
+    }
 }
 
 void router_loop_stats(const struct router *r, uint64_t *stalls, double *worst_s)

@@ -146,6 +146,24 @@ int router_sink_replay_time(struct router *r, size_t sink_index, const char *top
 /** @brief Process metrics: loop stalls (turns late by more than 100 ms) and the worst lateness. */
 void router_loop_stats(const struct router *r, uint64_t *stalls, double *worst_s);
 
+/* What the group and the dead-letter producer did, for the metrics. Both restart at a reload
+ * (a new consumer joins, a new producer starts). */
+enum router_rebalance_kind {
+    ROUTER_REBALANCE_ASSIGN, ROUTER_REBALANCE_REVOKE, ROUTER_REBALANCE_LOST, ROUTER_REBALANCE_ERROR,
+    ROUTER_REBALANCE_KINDS
+};
+struct router_group_view {
+    uint64_t rebalances[ROUTER_REBALANCE_KINDS];
+    uint64_t dead_letters_stored;        /* acknowledged by Kafka */
+    uint64_t dead_letter_produce_errors; /* failed attempts, each retried */
+    size_t dead_letters_pending;         /* sent, not acknowledged yet */
+};
+
+/** @brief "assign", "revoke", "lost", "error" (metric label values). */
+const char *router_rebalance_kind_name(enum router_rebalance_kind kind);
+
+void router_group_view(const struct router *r, struct router_group_view *view);
+
 /** @brief The consumer group and member id ("" before joining). */
 const char *router_group(const struct router *r);
 

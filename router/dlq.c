@@ -38,6 +38,8 @@ struct dlq {
     int wake_fds[2];
     struct event *wake_ev;
     size_t pending;
+    uint64_t stored;               /* letters Kafka acknowledged */
+    uint64_t produce_errors;       /* produce calls refused and delivery reports with an error */
     struct dlq_job *jobs;
     int closing;                   /* in dlq_free: callbacks no longer run */
 };
@@ -108,6 +110,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
     if (rkm->err) {
         /* The letter must not be lost: the source offset stays unfinished until it lands. */
         struct timeval tv = { 1, 0 };
+        dlq->produce_errors++;
         job->attempts++;
         if (job->attempts == 1 || job->attempts % 30 == 0)
             LOG(LOG_ERROR, "dead-letter topic %s: cannot store the letter of %s [%" PRId32 "] @%" PRId64 ": %s; retrying",
@@ -118,6 +121,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
         return;
     }
     dlq->pending--;
+    dlq->stored++;
     job->done(job->arg, 1, NULL);
     dlq_job_free(job);
 }
@@ -180,6 +184,7 @@ static int dlq_produce(struct dlq_job *job)
         rd_kafka_headers_destroy(headers);
         if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && dlq_job_cut(job) == 0)
             return dlq_produce(job);
+        job->dlq->produce_errors++;
         LOG(LOG_WARN, "dead-letter topic %s: produce: %s", job->dlq->topic, rd_kafka_err2str(err));
         return -1;
     }
@@ -242,6 +247,12 @@ int dlq_send(struct dlq *dlq, const struct dlq_letter *letter, dlq_done_fn done,
 size_t dlq_pending(const struct dlq *dlq)
 {
     return dlq->pending;
+}
+
+void dlq_counts(const struct dlq *dlq, uint64_t *stored, uint64_t *produce_errors)
+{
+    *stored = dlq->stored;
+    *produce_errors = dlq->produce_errors;
 }
 
 static int is_consumer_property(const char *name)

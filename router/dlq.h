@@ -45,6 +45,9 @@ int dlq_send(struct dlq *dlq, const struct dlq_letter *letter, dlq_done_fn done,
 /** @brief Letters sent and not yet acknowledged. */
 size_t dlq_pending(const struct dlq *dlq);
 
+/** @brief Letters Kafka acknowledged, and produce attempts that failed (each retried). */
+void dlq_counts(const struct dlq *dlq, uint64_t *stored, uint64_t *produce_errors);
+
 /** @brief Flush with a bound, then free; pending letters' callbacks are not called. */
 void dlq_free(struct dlq *dlq, int timeout_ms);
 

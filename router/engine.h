@@ -222,6 +222,7 @@ struct router {
     int64_t tick_expected_ms;
     uint64_t loop_stalls;
     double loop_worst_s;
+    uint64_t rebalances[ROUTER_REBALANCE_KINDS];   /* on_rebalance calls by kind (control.h) */
     int64_t park_checked_ms;
     void (*on_stopped)(void *arg);
     void *on_stopped_arg;

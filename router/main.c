@@ -43,7 +43,7 @@ static void usage(FILE *out)
         "                                       (sluice dlq --help)\n"
         "       sluice reference                print the configuration reference (Markdown)\n"
         "       sluice version\n"
-        "options: -c, --config FILE   the main configuration file\n"
+        "options: -c, --config FILE   the main configuration file (default: $SLUICE_CONFIG)\n"
         "         -p, --partitions N  (dev) partitions of each topic it creates\n"
         "         --registry [HOST:]PORT  (dev) serve a Schema Registry in the process on PORT (0: any;\n"
         "                             HOST default 127.0.0.1); registry.url points at it\n"
@@ -411,8 +411,9 @@ static int command_run(struct conf *conf, const char *file, const struct dev_opt
     limits.max_headers = (size_t)conf->admin_max_headers;
     if (limits.max_request_line > limits.max_head_bytes)
         limits.max_request_line = limits.max_head_bytes;
-    if (conf->admin_listen && conf->admin_listen[0] &&
-        !(app.admin = admin_new(app.eb, conf->admin_listen, conf->admin_token, &limits, &hooks, err, sizeof err))) {
+    if (((conf->admin_listen && conf->admin_listen[0]) || (conf->health_listen && conf->health_listen[0])) &&
+        !(app.admin = admin_new(app.eb, conf->admin_listen, conf->health_listen, conf->admin_token, &limits, &hooks,
+                                err, sizeof err))) {
         LOG(LOG_ERROR, "cannot start: %s", err);
         goto out;
     }
@@ -577,6 +578,8 @@ int main(int argc, char **argv)
         default: usage(stderr); return EXIT_USAGE;
         }
     }
+    if (!file && !sink_file && (file = getenv("SLUICE_CONFIG")) && !file[0])
+        file = NULL;
     if ((sink_file || load.env_optional) && strcmp(command, "check") != 0) {
         fprintf(stderr, "sluice %s: --sink and --env-optional go with check\n", command);
         return EXIT_USAGE;
@@ -586,7 +589,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if ((!file && !sink_file) || optind != argc) {
-        fprintf(stderr, "sluice %s: %s\n", command, file ? "unexpected argument" : "-c FILE is required");
+        fprintf(stderr, "sluice %s: %s\n", command, file ? "unexpected argument" : "-c FILE (or SLUICE_CONFIG) is required");
         usage(stderr);
         return EXIT_USAGE;
     }

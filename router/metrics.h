@@ -31,6 +31,10 @@ void metrics_family(FILE *out, const char *name, const char *type, const char *h
 /** @brief Print the buckets, sum and count of @p h with the label text @p labels ("a=\"x\""). */
 void metrics_histogram(FILE *out, const char *name, const char *labels, const struct histogram *h);
 
+/** @brief The process_* families Prometheus client libraries export (CPU, start time, open and
+ * maximum file descriptors, resident memory), read from /proc. */
+void metrics_process(FILE *out);
+
 /** @brief Escape a label value (backslash, quote, newline) into @p out. */
 void metrics_label_escape(char *out, size_t outlen, const char *value);
 

@@ -544,10 +544,14 @@ void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partit
 
     r->cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        r->rebalances[ROUTER_REBALANCE_ASSIGN]++;
         router_assign(r, partitions);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        router_revoke(r, partitions, rd_kafka_assignment_lost(rk));
+        int lost = rd_kafka_assignment_lost(rk);
+        r->rebalances[lost ? ROUTER_REBALANCE_LOST : ROUTER_REBALANCE_REVOKE]++;
+        router_revoke(r, partitions, lost);
     } else {
+        r->rebalances[ROUTER_REBALANCE_ERROR]++;
         LOG(LOG_ERROR, "rebalance error: %s", rd_kafka_err2str(err));
         router_revoke(r, partitions, 1);
     }

@@ -75,6 +75,7 @@ struct http_engine {
     char who[160];                /* the subject of its log lines: "sink:webhook:orders", "registry" */
     struct event_base *eb;
     struct http_engine_conf conf;
+    uint64_t *responses_by_class;  /* the sink's http_responses, or NULL (the registry's engine) */
     CURLM *multi;
     struct event *curl_timer, *pump_timer, *park_timer;
     struct http_request_list queue, on_wire;
@@ -608,6 +609,8 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
         token_done(eng, req, code, status);
         return;
     }
+    if (eng->responses_by_class && !refused)
+        eng->responses_by_class[transport_failed || status < 100 || status > 599 ? 0 : status / 100]++;
     error[0] = '\0';
     if (cls != HTTP_OK)
         result_error(eng, req, code, status, error, sizeof error);
@@ -899,9 +902,12 @@ struct http_engine *http_engine_for_sink(struct sink *sk, const struct http_engi
                                          size_t errlen)
 {
     char who[160];
+    struct http_engine *eng;
 
     sink_subject(sk, who, sizeof who);
-    return http_engine_new(sk->eb, who, conf, err, errlen);
+    if ((eng = http_engine_new(sk->eb, who, conf, err, errlen)))
+        eng->responses_by_class = sk->http_responses;
+    return eng;
 }
 
 int http_engine_set_oauth(struct http_engine *eng, const struct http_oauth_conf *oc, char *err, size_t errlen)

@@ -181,6 +181,9 @@ struct sink {
     char *conf_path;                /* its JSON path in that file ("sinks[1]", or "" for a sink file) */
     struct event_base *eb;          /* the loop, set before start */
     struct sink_state *state;       /* router-private */
+    /* HTTP sinks (webhook, http): answers to delivery requests by status class, [k] for kxx
+     * (1..5), [0] for attempts that got no answer (connection or timeout). For the metrics. */
+    uint64_t http_responses[6];
 };
 
 /* The API for sinks (sinks/sink.c); the verdicts go on to the hooks the router set. */

@@ -22,12 +22,17 @@ demo_packages=(
 # page; clang and its runtime build the libFuzzer targets; valgrind runs the unit tests;
 # avro-c (libavro-dev) is the Avro decoder's test oracle, never linked into sluice;
 # json-schema-test-suite is the official JSON Schema suite the contract validator is run against.
+# node and npm run tests/deploy/render.mjs, which validates deploy/'s Kubernetes manifests with
+# the npm packages pinned in tests/deploy/package-lock.json (installed below with npm ci); a
+# machine that has node and npm from elsewhere keeps them.
 test_packages=(
   libcmocka-dev libavro-dev json-schema-test-suite
   curl jq valgrind procps openssl
   prometheus chromium
   clang libclang-rt-14-dev
 )
+command -v node >/dev/null || test_packages+=(nodejs)
+command -v npm >/dev/null || test_packages+=(npm)
 
 case "${1:-}" in
   --demo) packages=("${demo_packages[@]}"); node_modules=0 ;;
@@ -40,18 +45,26 @@ as_root() {
     echo "setup.sh: run as root (or install sudo)" >&2; exit 1; fi
 }
 
-# The tests only: the official Standard Webhooks library (npm), with which test_examples.sh runs
-# the webhook example's receiver (config/examples/webhook-receiver.mjs), into the checkout's
-# tests/integration/node/node_modules with the machine's Node.js and npm, at the version its
-# package-lock.json pins. Without npm, that test says it skips the receiver.
+# The tests only, into the checkout with the machine's Node.js and npm, exactly as each
+# package-lock.json pins: tests/integration/node (the official Standard Webhooks library, with
+# which test_examples.sh runs the webhook example's receiver, config/examples/webhook-receiver.mjs)
+# and tests/deploy (kubernetes-models, with which test_deploy_manifests.sh validates deploy/).
+# Skipped when node_modules is newer than the lock (installed already).
 install_node_modules() {
+  local dir
   [ "$node_modules" = 1 ] || return 0
-  if command -v npm >/dev/null && command -v node >/dev/null; then
-    (cd "$(dirname "$0")/../tests/integration/node" && npm ci --no-audit --no-fund --loglevel=error)
-    echo "setup.sh: installed the npm packages of tests/integration/node"
-  else
-    echo "setup.sh: no node and npm here: test_examples.sh will skip the Node receiver"
+  if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+    echo "setup.sh: no node and npm here: the tests that need them say they skip"
+    return 0
   fi
+  for dir in tests/integration/node tests/deploy; do
+    dir="$(cd "$(dirname "$0")/.." && pwd)/$dir"
+    if [ -f "$dir/node_modules/.package-lock.json" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+      continue
+    fi
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "setup.sh: installed the npm packages of $dir"
+  done
 }
 
 missing=()
