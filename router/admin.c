@@ -368,6 +368,12 @@ static void render_server_metrics(const struct http_server *srv, const char *pre
     fprintf(out, "%s %zu\n", name, http_server_connections(srv));
 }
 
+const char *admin_reload_result_name(enum admin_reload_result r)
+{
+    static const char *const names[] = { "applied", "partial", "refused", "failed" };
+    return (unsigned)r < ADMIN_RELOAD_RESULTS ? names[r] : "unknown";
+}
+
 /* The configuration's health, and who owns each sink. */
 static void render_config_metrics(const struct admin *a, struct router *r, FILE *out)
 {
@@ -400,6 +406,12 @@ static void render_config_metrics(const struct admin *a, struct router *r, FILE 
         metrics_label_escape(sink, sizeof sink, cv->invalid[k].name);
         fprintf(out, "sluice_sink_config_valid{sink=\"%s\"} 0\n", sink);
     }
+    metrics_family(out, "sluice_config_reloads_total", "counter",
+                   "Reloads (SIGHUP or POST /reload) by result: applied, partial (sink files set aside), refused "
+                   "(the main file is broken: nothing changed), failed (could not start: the previous pipeline runs).");
+    for (int k = 0; k < ADMIN_RELOAD_RESULTS; k++)
+        fprintf(out, "sluice_config_reloads_total{result=\"%s\"} %" PRIu64 "\n", admin_reload_result_name(k),
+                cv ? cv->reloads[k] : 0);
     metrics_family(out, "sluice_config_last_reload_successful", "gauge",
                    "1 when the last load of the configuration (start or reload) had no problem; 0 when it "
                    "was refused or set a sink file aside.");

@@ -36,12 +36,20 @@ struct admin_invalid_sink {
     size_t nmessages;
 };
 
+/* What a reload came to: applied (every file valid), partial (applied with sink files set
+ * aside), refused (the main file broken: nothing changed), failed (valid, but the new pipeline
+ * could not start: the previous one runs again). */
+enum admin_reload_result { ADMIN_RELOAD_APPLIED, ADMIN_RELOAD_PARTIAL, ADMIN_RELOAD_REFUSED, ADMIN_RELOAD_FAILED,
+                           ADMIN_RELOAD_RESULTS };
+const char *admin_reload_result_name(enum admin_reload_result r);
+
 /* The configuration's health: what GET /sinks and /metrics show beside the running sinks. */
 struct admin_config_view {
     const struct admin_invalid_sink *invalid;
     size_t ninvalid;
     int last_reload_successful;     /* the last load (start or reload) had no problem at all */
     int64_t last_reload_success_ms; /* unix ms of the last such load; 0: none yet */
+    uint64_t reloads[ADMIN_RELOAD_RESULTS];   /* reloads by result (admin_reload_result_name) */
 };
 
 struct admin_hooks {

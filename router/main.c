@@ -257,6 +257,7 @@ static void app_after_drain(evutil_socket_t fd, short what, void *arg)
     }
     LOG(LOG_ERROR, "reload: the new configuration cannot start (%s); going back to the previous one", err);
     app_config_loaded(app, 0);
+    app->config.reloads[ADMIN_RELOAD_FAILED]++;
     conf_free(app->next_conf);
     app->next_conf = NULL;
     if (app_router_start(app, app->conf, carry, err, sizeof err) != 0) {
@@ -299,11 +300,13 @@ static int app_reload(struct app *app, const char *trigger, char *msg, size_t ms
             trigger, errs.n, errs.n == 1 ? "" : "s", app->file);
         cfg_errors_clear(&errs);
         app_config_loaded(app, 0);
+        app->config.reloads[ADMIN_RELOAD_REFUSED]++;
         return -1;
     }
     cfg_errors_clear(&errs);
     log_invalid_sinks(conf, "reload");
     app_config_loaded(app, conf->ninvalid == 0);
+    app->config.reloads[conf->ninvalid ? ADMIN_RELOAD_PARTIAL : ADMIN_RELOAD_APPLIED]++;
     if (app->next_conf)
         conf_free(app->next_conf);   /* a second reload before the first applied: the newest wins */
     app->next_conf = conf;

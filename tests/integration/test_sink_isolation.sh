@@ -115,6 +115,7 @@ for want in 'sluice_sink_config_valid{sink="broken.json"} 0' 'sluice_sink_config
             'sluice_sink_config_valid{sink="a"} 1' 'sluice_sink_config_valid{sink="b"} 1' \
             'sluice_config_last_reload_successful 0' \
             'sluice_config_last_reload_success_timestamp_seconds 0.000' \
+            'sluice_config_reloads_total{result="applied"} 0' 'sluice_config_reloads_total{result="partial"} 0' \
             'sluice_sink_info{sink="a",type="file",owner="team-a"} 1' \
             'sluice_sink_info{sink="b",type="file",owner=""} 1'; do
     grep -qxF "$want" "$WORK/metrics" || lib_fail "/metrics lacks: $want"
@@ -133,6 +134,10 @@ grep -qxF 'sluice_config_last_reload_successful 1' "$WORK/metrics" || lib_fail "
 grep -q '^sluice_config_last_reload_success_timestamp_seconds [1-9]' "$WORK/metrics" ||
     lib_fail "no timestamp of the successful reload"
 grep -q 'sluice_sink_config_valid{sink="broken.json"}' "$WORK/metrics" && lib_fail "broken.json is still listed"
+for want in 'sluice_config_reloads_total{result="applied"} 1' 'sluice_config_reloads_total{result="partial"} 0' \
+            'sluice_config_reloads_total{result="refused"} 0' 'sluice_config_reloads_total{result="failed"} 0'; do
+    grep -qxF "$want" "$WORK/metrics" || lib_fail "/metrics lacks: $want ($(grep reloads_total "$WORK/metrics" | tr '\n' ' '))"
+done
 
 make_records "$N" 13 "$WORK/second.tsv" "$N"
 lib_produce iso "$WORK/second.tsv"
