@@ -1,0 +1,17 @@
+/* The main file's "kafka" section: librdkafka properties, each handed to librdkafka itself to
+ * check (its own words in the message, a "did you mean" from its property table), the ones sluice
+ * manages refused. */
+#ifndef SLUICE_ROUTER_CONF_KAFKA_H
+#define SLUICE_ROUTER_CONF_KAFKA_H
+
+struct conf;
+struct conf_ctx;
+struct cfg_doc;
+
+/** @brief Check conf->kafka (as read from @p doc) property by property; problems go to @p ctx. */
+void conf_kafka_load(struct conf_ctx *ctx, const struct cfg_doc *doc, struct conf *conf);
+
+/** @brief 1 when librdkafka property @p name holds a credential (its value is never shown). */
+int conf_kafka_secret(const char *name);
+
+#endif
