@@ -157,8 +157,8 @@ static void render_product_metrics(struct router *r, FILE *out)
                        "Records waiting in their partition for a schema being fetched (later records wait behind them).");
         fprintf(out, "sluice_registry_records_waiting %zu\n", rv.waiting_records);
     }
-    if (ntopics == 0)
-        return;
+    /* The topic families are declared even without a topic of theirs, so that dashboards and
+     * alerts find them (and read no series) on any replica. */
     for (size_t f = 0; f < 3; f++) {
         /* Per topic: decoded, decode failures, and contract-valid records (topics with a contract). */
         static const struct { const char *name, *help; size_t offset; int contract; } counters[] = {
