@@ -363,6 +363,8 @@ void pg_dispatch(struct pg_sink *ps)
 
     if (ps->stopped || !ps->conns)
         return;
+    if (ps->map.mode == PGSINK_INSERT)
+        depth = 1;   /* a batch leaves pipeline mode for its COPY (postgres_copy.c) */
     if (ps->verify == PG_VERIFY_FAILED) {
         while (ps->queue_head) {
             struct pg_job *job = ps->queue_head;

@@ -131,6 +131,7 @@ void pg_conn_close(struct pg_conn *c)
         pg_round_reset(r);
     }
     c->tail = NULL;
+    pg_copy_abandon(c);
     pg_round_reset(&c->setup);
     pg_round_reset(&c->prep);
     c->prepared = 0;
@@ -141,7 +142,7 @@ void pg_conn_close(struct pg_conn *c)
     c->state = CONN_DOWN;
 }
 
-static void conn_flush(struct pg_conn *c)
+void pg_conn_flush(struct pg_conn *c)
 {
     int rc = PQflush(c->pg);
     if (rc < 0) {
@@ -175,7 +176,7 @@ int pg_round_end(struct pg_conn *c, struct pg_round *r, pg_round_fn fn)
     else
         c->head = r;
     c->tail = r;
-    conn_flush(c);
+    pg_conn_flush(c);
     return 0;
 }
 
@@ -245,6 +246,10 @@ int pg_conn_prepare(struct pg_conn *c)
 /* Results as they come: each statement's end with a NULL, the round's with PIPELINE_SYNC. */
 static void conn_drain(struct pg_conn *c)
 {
+    if (c->copy_job) {
+        pg_copy_drain(c);   /* out of pipeline mode until its transaction ends */
+        return;
+    }
     while (c->pg && !PQisBusy(c->pg)) {
         PGresult *res = PQgetResult(c->pg);
         struct pg_round *r = c->head;
@@ -459,7 +464,7 @@ static void conn_on_event(evutil_socket_t fd, short what, void *arg)
         conn_drain(c);
     }
     if (c->pg && (c->flushing || (what & EV_WRITE)))
-        conn_flush(c);
+        pg_conn_flush(c);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -219,6 +219,7 @@ void pgsink_map_free(struct pgsink_map *m)
     free(m->sql_position);
     free(m->sql_load);
     free(m->sql_create_offsets);
+    free(m->sql_copy);
     memset(m, 0, sizeof *m);
 }
 
@@ -987,6 +988,17 @@ int pgsink_sql_build(struct pgsink_map *m)
         goto oom;
     free(m->sql_create_offsets);
     m->sql_create_offsets = buf_steal(&b, NULL);
+
+    if (m->mode == PGSINK_INSERT) {
+        rc |= buf_printf(&b, "COPY %s (", table.p);
+        for (size_t i = 0; i < m->ncols; i++)
+            rc |= (i ? buf_adds(&b, ", ") : 0) | pgsink_quote_ident(&b, m->cols[i].name);
+        rc |= buf_adds(&b, ") FROM STDIN");
+        if (rc)
+            goto oom;
+        free(m->sql_copy);
+        m->sql_copy = buf_steal(&b, NULL);
+    }
     buf_free(&off);
     buf_free(&table);
     return 0;

@@ -65,6 +65,8 @@ struct pg_conn {
     int prepared;                 /* 0: not yet, 1: the statements are prepared, -1: they could not be */
     struct pg_job *jobs;          /* the jobs it serves, linked by conn_next */
     size_t njobs;
+    struct pg_job *copy_job;      /* mode insert: the batch being COPYed, out of pipeline mode */
+    int copy_step;                /* enum pg_copy_step */
 };
 
 /* Rejections of a batch whose final round was cut off unconfirmed, for its retry. */
@@ -153,6 +155,7 @@ int pg_all_ok(PGresult **res, size_t n);
 PGresult *pg_first_error(PGresult **res, size_t n);
 void pg_round_reset(struct pg_round *r);
 void pg_conn_close(struct pg_conn *c);
+void pg_conn_flush(struct pg_conn *c);
 int pg_round_stmt(struct pg_conn *c, struct pg_round *r, const char *sql, int nparams,
                   const char *const *values, const int *lengths, const int *formats);
 int pg_round_end(struct pg_conn *c, struct pg_round *r, pg_round_fn fn);
@@ -174,9 +177,19 @@ void pg_write_finish(struct pg_job *job, enum sink_result result, const char *er
 void pg_job_conn_lost(struct pg_job *job, const char *why);
 void pg_job_arm(struct pg_job *job, long long ms);
 
+/* postgres_copy.c */
+/* Appends @p v[0..len) escaped for COPY's text format (backslash, tab, newline, carriage
+ * return); 0, or -1 when out of memory. */
+int pg_copy_escape(struct buf *out, const char *v, size_t len);
+int pg_copy_possible(const struct pg_job *job);
+int pg_copy_send(struct pg_job *job);
+void pg_copy_drain(struct pg_conn *c);
+void pg_copy_abandon(struct pg_conn *c);
+
 /* postgres_write.c */
 int pg_write_plan(struct pg_job *job);
 void pg_write_step(struct pg_job *job);
+void pg_write_on_round(struct pg_conn *c, struct pg_job *job, PGresult **res, size_t n);
 
 static inline const struct pgsink_row *pg_job_row(const struct pg_job *job, size_t rec)
 {

@@ -219,7 +219,6 @@ static int stack_push(struct pg_job *job, size_t lo, size_t hi)
     return 0;
 }
 
-static void write_on_round(struct pg_conn *c, struct pg_job *job, PGresult **res, size_t n);
 
 /* Sends the round of the job's phase (a new deadline for each round). */
 void pg_write_step(struct pg_job *job)
@@ -233,6 +232,12 @@ void pg_write_step(struct pg_job *job)
     pg_job_arm(job, job->ps->request_timeout_ms + PG_DEADLINE_SLACK_MS);
     switch (job->phase) {
     case W_FAST:
+        if (pg_copy_possible(job)) {
+            sink_batch_note(b, "%zu records: %zu inserted by COPY, two round trips", b->count, job->nentries);
+            if (pg_copy_send(job) != 0)
+                pg_conn_fail(c, PQerrorMessage(c->pg));
+            return;
+        }
         rc = write_send_cas(job) || write_send_rows(job, job->entries, job->nentries, job->plain, &ndel, &nups);
         if (!rc) {
             const char *how = job->ps->map.mode == PGSINK_INSERT ? "inserted"
@@ -266,7 +271,7 @@ void pg_write_step(struct pg_job *job)
         break;
     }
     job->round_stmts = job->round.nstmts;
-    if (rc != 0 || pg_round_end(c, &job->round, write_on_round) != 0)
+    if (rc != 0 || pg_round_end(c, &job->round, pg_write_on_round) != 0)
         pg_conn_fail(c, PQerrorMessage(c->pg));
 }
 
@@ -332,7 +337,7 @@ static int write_probed(struct pg_job *job, const PGresult *bad, const char *why
     return 0;
 }
 
-static void write_on_round(struct pg_conn *c, struct pg_job *job, PGresult **res, size_t n)
+void pg_write_on_round(struct pg_conn *c, struct pg_job *job, PGresult **res, size_t n)
 {
     struct sink_batch *b = job->b;
     PGresult *bad;

@@ -576,6 +576,7 @@ static void test_sql(void **state)
     expect_in(m.sql_cas_insert, "ON CONFLICT DO NOTHING RETURNING 1) SELECT 1 / count(*)::integer AS ");
     expect_in(m.sql_load, "\"partition\" = ANY ($3::integer[])");
     expect_in(m.sql_create_offsets, "PRIMARY KEY (sink, topic, \"partition\")");
+    assert_null(m.sql_copy);   /* upsert mode never COPYs */
     PQclear(res);
     pgsink_map_free(&m);
 
@@ -623,6 +624,7 @@ static void test_sql(void **state)
         assert_string_equal(m.sql_write, "INSERT INTO \"Sales\".\"Odd\"\"Name\" AS t (\"we\"\"ird\") SELECT CAST(u.c1 AS integer) "
                                          "FROM (SELECT unnest($1::text[]) AS c1) AS u");
         assert_null(m.sql_delete);
+        assert_string_equal(m.sql_copy, "COPY \"Sales\".\"Odd\"\"Name\" (\"we\"\"ird\") FROM STDIN");
         PQclear(res);
         pgsink_map_free(&m);
     }
