@@ -5,7 +5,9 @@
  * (an implicit transaction), so a batch costs one round trip:
  *     CAS (raises when the stored position is not the expected one)
  *     DELETE ... USING unnest(keys)            upsert mode: the batch's tombstones
- *     INSERT ... SELECT unnest($1), ...        [ON CONFLICT (keys) DO UPDATE]
+ *     INSERT ... SELECT unnest($1), ...        [ON CONFLICT (keys) DO UPDATE ... WHERE the row changed]
+ * In mode insert a batch goes by COPY instead, out of pipeline mode (postgres_copy.c):
+ * BEGIN; the same CAS; COPY ... FROM STDIN; COMMIT, in two round trips.
  * Rows travel as one text[] per column in binary form; the server converts the texts to the
  * column types, so a value it refuses is a data error of that row. Such a batch is then
  * searched by bisection in probe rounds that always roll back ([rows accepted so far + a
@@ -61,7 +63,8 @@ static const struct cfg_opt pg_opts[] = {
     CFG_INT("max_connections", "2", 1, 64, offsetof(struct pg_sink, max_connections),
             "Connections, so batches of different partitions are applied at the same time"),
     CFG_INT("pipeline_depth", "4", 1, 16, offsetof(struct pg_sink, pipeline_depth),
-            "Batches queued on one connection, so its server process does not wait for sluice between them"),
+            "Batches queued on one connection, so its server process does not wait for sluice between them "
+            "(upsert mode; mode insert sends one batch at a time, by COPY)"),
     CFG_INT("connect_timeout_ms", "10000", 1000, 600000, offsetof(struct pg_sink, connect_timeout_ms),
             "Limit of one connection attempt"),
     CFG_INT("request_timeout_ms", "30000", 100, 3600000, offsetof(struct pg_sink, request_timeout_ms),
