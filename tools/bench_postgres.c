@@ -100,11 +100,17 @@ static double cpu_steal(void)
     return steal;
 }
 
+/* The postgres processes come and go (a drain's backends exit after it): a plain sum over the
+ * live ones would drop an exited backend's CPU and could go down. So each call adds what every
+ * live process used since the previous call (all of it for one not seen before), and the total
+ * only grows. */
 static double cpu_postgres(void)
 {
+    static struct { long pid; double cpu; } seen[4096];
+    static size_t nseen;
+    static double total;
     DIR *d = opendir("/proc");
     struct dirent *e;
-    double total = 0;
     long hz = sysconf(_SC_CLK_TCK);
 
     while (d && (e = readdir(d))) {
@@ -117,8 +123,24 @@ static double cpu_postgres(void)
         if (!(f = fopen(path, "r")))
             continue;
         if (fgets(buf, sizeof buf, f) && strstr(buf, "(postgres)") && (p = strrchr(buf, ')')) &&
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
-            total += (double)(utime + stime) / (double)hz;
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2) {
+            long pid = atol(e->d_name);
+            double cpu = (double)(utime + stime) / (double)hz;
+            size_t i = 0;
+            while (i < nseen && seen[i].pid != pid)
+                i++;
+            if (i == nseen && nseen < sizeof seen / sizeof seen[0]) {
+                seen[nseen].pid = pid;
+                seen[nseen++].cpu = 0;
+            }
+            if (i < nseen && cpu >= seen[i].cpu) {   /* a smaller value: the pid was reused */
+                total += cpu - seen[i].cpu;
+                seen[i].cpu = cpu;
+            } else if (i < nseen) {
+                total += cpu;
+                seen[i].cpu = cpu;
+            }
+        }
         fclose(f);
     }
     if (d)
