@@ -219,6 +219,7 @@ void pgsink_map_free(struct pgsink_map *m)
     free(m->sql_position);
     free(m->sql_load);
     free(m->sql_create_offsets);
+    free(m->sql_copy);
     memset(m, 0, sizeof *m);
 }
 
@@ -850,6 +851,46 @@ static int buf_unnest(struct buf *b, size_t n, const size_t *idx)
     return rc | buf_adds(b, ") AS u");
 }
 
+/* Whether the server compares values of @p type (as the catalog names it, without modifier) with
+ * "=": the built-in types a table usually holds, and arrays of them. Others (json, xml, point,
+ * types of extensions) may have no equality operator, so their values are compared as texts. */
+static int type_has_equality(const char *type)
+{
+    static const char *const types[] = {
+        "text", "character varying", "character", "\"char\"", "name", "smallint", "integer", "bigint",
+        "numeric", "real", "double precision", "boolean", "date", "timestamp with time zone",
+        "timestamp without time zone", "time without time zone", "time with time zone", "interval",
+        "uuid", "bytea", "jsonb", "inet", "cidr", "macaddr", "money", "oid", NULL,
+    };
+    size_t len = strlen(type);
+
+    if (len > 2 && strcmp(type + len - 2, "[]") == 0)
+        len -= 2;
+    for (size_t i = 0; types[i]; i++)
+        if (strlen(types[i]) == len && strncmp(type, types[i], len) == 0)
+            return 1;
+    return 0;
+}
+
+/* " WHERE t.a IS DISTINCT FROM EXCLUDED.a OR ...": an existing row whose values are all the same
+ * is left alone (locked, not rewritten: no new row version, no index entries, no WAL). */
+static int buf_changed(struct buf *b, const struct pgsink_map *m)
+{
+    int rc = 0, first = 1;
+
+    for (size_t i = 0; i < m->ncols; i++) {
+        const struct pgsink_column *c = &m->cols[i];
+        const char *as_text = type_has_equality(c->type) ? "" : "::text";
+        if (c->is_key)
+            continue;
+        rc |= buf_adds(b, first ? " WHERE t." : " OR t.") | pgsink_quote_ident(b, c->name) |
+              buf_printf(b, "%s IS DISTINCT FROM EXCLUDED.", as_text) | pgsink_quote_ident(b, c->name) |
+              buf_adds(b, as_text);
+        first = 0;
+    }
+    return rc;
+}
+
 int pgsink_sql_build(struct pgsink_map *m)
 {
     struct buf b = { 0 }, off = { 0 }, table = { 0 };
@@ -862,7 +903,7 @@ int pgsink_sql_build(struct pgsink_map *m)
         goto oom;
 
     /* The rows: one text[] parameter per column, converted by the server. */
-    rc |= buf_printf(&b, "INSERT INTO %s (", table.p);
+    rc |= buf_printf(&b, "INSERT INTO %s AS t (", table.p);
     for (size_t i = 0; i < m->ncols; i++)
         rc |= (i ? buf_adds(&b, ", ") : 0) | pgsink_quote_ident(&b, m->cols[i].name);
     rc |= buf_adds(&b, ") SELECT ");
@@ -888,6 +929,8 @@ int pgsink_sql_build(struct pgsink_map *m)
         }
         if (first)
             rc |= buf_adds(&b, "NOTHING");   /* every column is a key column */
+        else
+            rc |= buf_changed(&b, m);
     }
     if (rc)
         goto oom;
@@ -945,6 +988,17 @@ int pgsink_sql_build(struct pgsink_map *m)
         goto oom;
     free(m->sql_create_offsets);
     m->sql_create_offsets = buf_steal(&b, NULL);
+
+    if (m->mode == PGSINK_INSERT) {
+        rc |= buf_printf(&b, "COPY %s (", table.p);
+        for (size_t i = 0; i < m->ncols; i++)
+            rc |= (i ? buf_adds(&b, ", ") : 0) | pgsink_quote_ident(&b, m->cols[i].name);
+        rc |= buf_adds(&b, ") FROM STDIN");
+        if (rc)
+            goto oom;
+        free(m->sql_copy);
+        m->sql_copy = buf_steal(&b, NULL);
+    }
     buf_free(&off);
     buf_free(&table);
     return 0;

@@ -64,6 +64,7 @@ struct pgsink_map {
     char *sql_position;          /* $1 sink $2 topic $3 partition -> next_offset */
     char *sql_load;              /* $1 sink $2 topic $3 int[] partitions -> partition, next_offset */
     char *sql_create_offsets;
+    char *sql_copy;              /* insert mode: COPY of every column FROM STDIN (text format) */
 };
 
 /**

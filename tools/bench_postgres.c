@@ -1,21 +1,25 @@
-/* bench_postgres: how fast the postgres sink upserts, against a plain COPY of the same rows.
+/* bench_postgres: how fast the postgres sink writes, against a plain COPY of the same rows.
  *
  * Usage: bench_postgres CONNINFO [--records N] [--partitions P] [--batch B] [--connections C]
  *                                [--depth D] [--linger MS] [--repeat R]
  *
  * 1. Starts an embedded Kafka (librdkafka's mock cluster, in this process, as `sluice dev`
  *    does) and produces N records (~250-byte JSON, distinct keys) into P partitions of topic
- *    bench, and N more with the same keys and new values into topic bench2, all of them before
- *    the clock starts (64 partitions keep 1,000,000 such records: the mock keeps about 5 MiB
- *    per partition).
+ *    bench, N more with the same keys and new values into topic bench2, and N more into bench3
+ *    whose odd records carry new values again and whose even records repeat bench2's unchanged,
+ *    all of them before the clock starts (64 partitions keep 1,000,000 such records: the mock
+ *    keeps about 5 MiB per partition).
  * 2. Each run: the router, in this process, drains bench through one postgres sink in upsert
  *    mode into the empty table bench_accounts (8 columns, primary key id): every key is new
- *    (the insert path). It COPYs the same rows into an empty copy of the table (same indexes).
- *    Then it drains bench2 into the full table: every key exists (the update path, which is
- *    what keeping a table in step mostly is). Each drain is timed from the first batch applied
- *    to the last.
- * Prints rows/s of each, and each upsert path's ratio to the COPY of the same run. Meant to be
- * run by tools/bench-postgres.sh, which starts a PostgreSQL server on loopback. */
+ *    (the insert path). It COPYs the same rows into an empty copy of the table (same indexes),
+ *    and drains bench in mode insert into another empty copy (the append path). Then it drains
+ *    bench2 into the full table: every key exists, every row changes (the update path, which is
+ *    what keeping a table in step mostly is), and bench3: every key exists, half of the rows
+ *    change. Each drain is timed from the first batch applied to the last.
+ * Prints rows/s of each, each path's ratio to the COPY of the same run, and the server CPU of
+ * the COPY over the path's (the ratio the server's own work sets, less swayed by whatever else
+ * runs on the machine). Meant to be run by tools/bench-postgres.sh, which starts a PostgreSQL
+ * server on loopback. */
 #include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -96,11 +100,17 @@ static double cpu_steal(void)
     return steal;
 }
 
+/* The postgres processes come and go (a drain's backends exit after it): a plain sum over the
+ * live ones would drop an exited backend's CPU and could go down. So each call adds what every
+ * live process used since the previous call (all of it for one not seen before), and the total
+ * only grows. */
 static double cpu_postgres(void)
 {
+    static struct { long pid; double cpu; } seen[4096];
+    static size_t nseen;
+    static double total;
     DIR *d = opendir("/proc");
     struct dirent *e;
-    double total = 0;
     long hz = sysconf(_SC_CLK_TCK);
 
     while (d && (e = readdir(d))) {
@@ -113,8 +123,24 @@ static double cpu_postgres(void)
         if (!(f = fopen(path, "r")))
             continue;
         if (fgets(buf, sizeof buf, f) && strstr(buf, "(postgres)") && (p = strrchr(buf, ')')) &&
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
-            total += (double)(utime + stime) / (double)hz;
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2) {
+            long pid = atol(e->d_name);
+            double cpu = (double)(utime + stime) / (double)hz;
+            size_t i = 0;
+            while (i < nseen && seen[i].pid != pid)
+                i++;
+            if (i == nseen && nseen < sizeof seen / sizeof seen[0]) {
+                seen[nseen].pid = pid;
+                seen[nseen++].cpu = 0;
+            }
+            if (i < nseen && cpu >= seen[i].cpu) {   /* a smaller value: the pid was reused */
+                total += cpu - seen[i].cpu;
+                seen[i].cpu = cpu;
+            } else if (i < nseen) {
+                total += cpu;
+                seen[i].cpu = cpu;
+            }
+        }
         fclose(f);
     }
     if (d)
@@ -135,10 +161,13 @@ struct account {
     int active;
 };
 
+/* Generation 2 is the mixed update: its even records repeat generation 1 unchanged. */
 static void account_make(long i, int g, struct account *a)
 {
     static const char *const plans[] = { "free", "pro", "team", "enterprise" };
     static const char *const countries[] = { "DE", "FR", "US", "JP", "BR", "IN" };
+    if (g == 2 && i % 2 == 0)
+        g = 1;
     snprintf(a->id, sizeof a->id, "acct-%08ld", i);
     snprintf(a->name, sizeof a->name, "Customer %08ld gen %d", i, g);
     snprintf(a->email, sizeof a->email, "customer.%08ld@example.com", i);
@@ -280,8 +309,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         die("drain", "records were dead-lettered; see the log");
 }
 
+/* Drains @p topic into @p table: upsert mode on the key id, or, with @p insert_mode, an append
+ * (id from the record key; positions in their own table, as this topic was drained before). */
 static double drain(const struct opts *o, const char *dir, const char *bootstrap, const char *topic,
-                    const char *group, long *rows)
+                    const char *group, const char *table, int insert_mode, long *rows, double *server_cpu)
 {
     char path[512], err[1024];
     struct cfg_errors errs = { 0 };
@@ -301,13 +332,16 @@ static double drain(const struct opts *o, const char *dir, const char *bootstrap
             "  \"sinks\": [ { \"name\": \"bench\", \"type\": \"postgres\", \"topics\": [\"%s\"],\n"
             "    \"batch\": { \"max_records\": %d, \"max_bytes\": 16777216, \"linger_ms\": %d },\n"
             "    \"max_buffered_records\": 1000000,\n"
-            "    \"postgres\": { \"conninfo\": \"%s\", \"table\": \"bench_accounts\", \"key_columns\": [\"id\"],\n"
-            "      \"offsets_table\": \"bench_offsets\","
+            "    \"postgres\": { \"conninfo\": \"%s\", \"table\": \"%s\", %s\n"
+            "      \"offsets_table\": \"%s\","
             "      \"max_connections\": %d, \"pipeline_depth\": %d,\n"
-            "      \"columns\": { \"name\": \"$.name\", \"email\": \"$.email\", \"plan\": \"$.plan\",\n"
+            "      \"columns\": { %s\"name\": \"$.name\", \"email\": \"$.email\", \"plan\": \"$.plan\",\n"
             "        \"balance\": \"$.balance\", \"country\": \"$.country\", \"active\": \"$.active\",\n"
             "        \"signup\": \"$.signup\", \"notes\": \"$.notes\" } } } ] }\n",
-            bootstrap, group, topic, o->batch, o->linger_ms, o->conninfo, o->connections, o->depth);
+            bootstrap, group, topic, o->batch, o->linger_ms, o->conninfo, table,
+            insert_mode ? "\"mode\": \"insert\"," : "\"key_columns\": [\"id\"],",
+            insert_mode ? "bench_log_offsets" : "bench_offsets", o->connections, o->depth,
+            insert_mode ? "\"id\": \"@key\", " : "");
     fclose(f);
     if (!(conf = conf_load(path, &errs))) {
         for (size_t i = 0; i < errs.n; i++)
@@ -329,6 +363,7 @@ static double drain(const struct opts *o, const char *dir, const char *bootstrap
     event_base_free(eb);
     if (d.t1 == 0)
         die("drain", "stopped before every record was applied");
+    *server_cpu = d.pg1 - d.pg0;
     printf("  drain: %.2f s; CPU: sluice process %.2f s (router, sink, consumer and the embedded Kafka), "
            "postgres %.2f s, the rest of the machine %.2f s (+%.2f s stolen by the hypervisor)\n", d.t1 - d.t0,
            d.self1 - d.self0, d.pg1 - d.pg0, (d.all1 - d.all0) - (d.self1 - d.self0) - (d.pg1 - d.pg0),
@@ -394,7 +429,11 @@ int main(int argc, char **argv)
     const char *bootstrap;
     size_t bytes;
     double t_produce, t_drain;
-    double insert_rates[16], update_rates[16], copy_rates[16], insert_ratios[16], update_ratios[16];
+    double insert_rates[16], update_rates[16], mixed_rates[16], append_rates[16], copy_rates[16];
+    double insert_ratios[16], update_ratios[16], mixed_ratios[16], append_ratios[16];
+    /* Server CPU of COPY over the path's, for as many rows: what the ratios would be if the
+     * server had the machine to itself (the rates swing with the machine's other work). */
+    double insert_cpu[16], update_cpu[16], mixed_cpu[16], append_cpu[16], copy_cpu;
     long rows;
     PGconn *pg;
     int opt;
@@ -432,6 +471,13 @@ int main(int argc, char **argv)
     sql_do(pg, "CREATE TABLE bench_accounts (id text PRIMARY KEY, name text, email text, plan text, balance numeric(12,2), "
                "country text, active boolean, signup timestamptz, notes text)");
     sql_do(pg, "CREATE TABLE bench_copy (LIKE bench_accounts INCLUDING ALL)");
+    sql_do(pg, "DROP TABLE IF EXISTS bench_log, bench_log_offsets");
+    sql_do(pg, "CREATE TABLE bench_log (LIKE bench_accounts INCLUDING ALL)");
+    /* No autovacuum: it would start at random points and its CPU would count for whichever
+     * path ran then (the vacuum debt of the update paths is not measured). */
+    sql_do(pg, "ALTER TABLE bench_accounts SET (autovacuum_enabled = off)");
+    sql_do(pg, "ALTER TABLE bench_copy SET (autovacuum_enabled = off)");
+    sql_do(pg, "ALTER TABLE bench_log SET (autovacuum_enabled = off)");
     sql_do(pg, "CREATE TABLE bench_offsets (sink text NOT NULL, topic text NOT NULL, \"partition\" integer NOT NULL, "
                "next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
                "PRIMARY KEY (sink, topic, \"partition\"))");
@@ -446,23 +492,26 @@ int main(int argc, char **argv)
     bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
     rd_kafka_mock_topic_create(mc, "bench", o.partitions, 1);
     rd_kafka_mock_topic_create(mc, "bench2", o.partitions, 1);
+    rd_kafka_mock_topic_create(mc, "bench3", o.partitions, 1);
     rd_kafka_mock_topic_create(mc, "sluice.dlq", 1, 1);
 
     t_produce = produce(bootstrap, "bench", o.records, 0, &bytes);
     t_produce += produce(bootstrap, "bench2", o.records, 1, &bytes);
+    t_produce += produce(bootstrap, "bench3", o.records, 2, &bytes);
     printf("produced %ld records (%.0f bytes each on average) into %d partitions, and as many with the same "
-           "keys and new values into %d more, in %.1f s\n", o.records, (double)bytes / (double)o.records,
-           o.partitions, o.partitions, t_produce);
+           "keys and new values into %d more, and as many again with half of them unchanged, in %.1f s\n",
+           o.records, (double)bytes / (double)o.records, o.partitions, o.partitions, t_produce);
     fflush(stdout);
 
     /* Drains and COPY alternate, so that whatever else runs on the machine weighs on each. */
     for (int r = 0; r < o.repeat; r++) {
         double t_copy_r;
-        sql_do(pg, "TRUNCATE bench_accounts, bench_copy");
+        sql_do(pg, "TRUNCATE bench_accounts, bench_copy, bench_log");
         sql_do(pg, "DELETE FROM bench_offsets");
+        sql_do(pg, "DROP TABLE IF EXISTS bench_log_offsets");
         printf("run %d:\n insert path (every key new):\n", r + 1);
         snprintf(group, sizeof group, "bench-%ld-%d", (long)getpid(), r);
-        t_drain = drain(&o, dir, bootstrap, "bench", group, &rows);
+        t_drain = drain(&o, dir, bootstrap, "bench", group, "bench_accounts", 0, &rows, &insert_cpu[r]);
         if (sql_count(pg, "SELECT count(*) FROM bench_accounts") != o.records)
             die("check", "bench_accounts does not hold one row per record");
         insert_rates[r] = (double)rows / t_drain;
@@ -470,24 +519,47 @@ int main(int argc, char **argv)
             double pg0 = cpu_postgres(), all0 = cpu_machine(), self0 = cpu_self(), steal0 = cpu_steal();
             t_copy_r = copy_rows(pg, o.records, 0);
             pg0 = cpu_postgres() - pg0;
+            copy_cpu = pg0;
             printf("  COPY: %.2f s; CPU: postgres %.2f s, the rest of the machine %.2f s (+%.2f s stolen)\n", t_copy_r,
                    pg0, (cpu_machine() - all0) - pg0 - (cpu_self() - self0), cpu_steal() - steal0);
         }
         if (sql_count(pg, "SELECT count(*) FROM bench_copy") != o.records)
             die("check", "bench_copy does not hold every row");
         copy_rates[r] = (double)o.records / t_copy_r;
+        printf(" mode insert (append into an empty table):\n");
+        snprintf(group, sizeof group, "bench1-%ld-%d", (long)getpid(), r);
+        t_drain = drain(&o, dir, bootstrap, "bench", group, "bench_log", 1, &rows, &append_cpu[r]);
+        if (sql_count(pg, "SELECT count(*) FROM bench_log") != o.records)
+            die("check", "bench_log does not hold one row per record");
+        append_rates[r] = (double)rows / t_drain;
         printf(" update path (every key exists, new values):\n");
         snprintf(group, sizeof group, "bench2-%ld-%d", (long)getpid(), r);
-        t_drain = drain(&o, dir, bootstrap, "bench2", group, &rows);
+        t_drain = drain(&o, dir, bootstrap, "bench2", group, "bench_accounts", 0, &rows, &update_cpu[r]);
         if (sql_count(pg, "SELECT count(*) FROM bench_accounts WHERE name LIKE '% gen 1'") != o.records ||
             sql_count(pg, "SELECT count(*) FROM bench_accounts") != o.records)
             die("check", "the update path did not update every row in place");
         update_rates[r] = (double)rows / t_drain;
+        printf(" update path, half unchanged (every key exists; odd records new values, even ones the same):\n");
+        snprintf(group, sizeof group, "bench3-%ld-%d", (long)getpid(), r);
+        t_drain = drain(&o, dir, bootstrap, "bench3", group, "bench_accounts", 0, &rows, &mixed_cpu[r]);
+        if (sql_count(pg, "SELECT count(*) FROM bench_accounts WHERE name LIKE '% gen 2'") != o.records / 2 ||
+            sql_count(pg, "SELECT count(*) FROM bench_accounts WHERE name LIKE '% gen 1'") != o.records - o.records / 2)
+            die("check", "the mixed update path did not leave odd records at generation 2, even ones at 1");
+        mixed_rates[r] = (double)rows / t_drain;
         insert_ratios[r] = insert_rates[r] / copy_rates[r];
         update_ratios[r] = update_rates[r] / copy_rates[r];
-        printf("  sluice upsert: insert path %.0f rows/s, update path %.0f rows/s; COPY %.0f rows/s; "
-               "ratios to COPY %.2f and %.2f\n", insert_rates[r], update_rates[r], copy_rates[r], insert_ratios[r],
-               update_ratios[r]);
+        mixed_ratios[r] = mixed_rates[r] / copy_rates[r];
+        append_ratios[r] = append_rates[r] / copy_rates[r];
+        insert_cpu[r] = copy_cpu / insert_cpu[r];
+        update_cpu[r] = copy_cpu / update_cpu[r];
+        mixed_cpu[r] = copy_cpu / mixed_cpu[r];
+        append_cpu[r] = copy_cpu / append_cpu[r];
+        printf("  sluice upsert: insert path %.0f rows/s, update path %.0f, half unchanged %.0f; mode insert %.0f; "
+               "COPY %.0f rows/s; ratios to COPY %.2f, %.2f, %.2f; %.2f\n", insert_rates[r], update_rates[r],
+               mixed_rates[r], append_rates[r], copy_rates[r], insert_ratios[r], update_ratios[r], mixed_ratios[r],
+               append_ratios[r]);
+        printf("  server CPU of COPY over each path's (same rows): %.2f, %.2f, %.2f; %.2f\n", insert_cpu[r],
+               update_cpu[r], mixed_cpu[r], append_cpu[r]);
         fflush(stdout);
     }
 
@@ -497,11 +569,22 @@ int main(int argc, char **argv)
            median(update_rates, o.repeat), median(update_ratios, o.repeat));
     for (int r = 0; r < o.repeat; r++)
         printf(" %.2f", update_ratios[r]);
+    printf(")\nsluice upsert, update path, half unchanged: %.0f rows/s, ratio to COPY %.2f (runs:",
+           median(mixed_rates, o.repeat), median(mixed_ratios, o.repeat));
+    for (int r = 0; r < o.repeat; r++)
+        printf(" %.2f", mixed_ratios[r]);
+    printf(")\nsluice mode insert (append): %.0f rows/s, ratio to COPY %.2f (runs:", median(append_rates, o.repeat),
+           median(append_ratios, o.repeat));
+    for (int r = 0; r < o.repeat; r++)
+        printf(" %.2f", append_ratios[r]);
     printf(")\nsluice upsert, insert path (keys new): %.0f rows/s, ratio to COPY %.2f (runs:",
            median(insert_rates, o.repeat), median(insert_ratios, o.repeat));
     for (int r = 0; r < o.repeat; r++)
         printf(" %.2f", insert_ratios[r]);
     printf(")\nplain COPY into an empty copy of the table: %.0f rows/s\n", median(copy_rates, o.repeat));
+    printf("server CPU of COPY over each path's, medians: insert path %.2f, update path %.2f, half unchanged %.2f, "
+           "mode insert %.2f\n", median(insert_cpu, o.repeat), median(update_cpu, o.repeat), median(mixed_cpu, o.repeat),
+           median(append_cpu, o.repeat));
 
     PQfinish(pg);
     rd_kafka_mock_cluster_destroy(mc);
