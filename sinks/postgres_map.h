@@ -78,6 +78,8 @@ int pgsink_map_build(struct pgsink_map *m, const char *table, const json_t *colu
 
 /** @brief Free what @p m holds and zero it. */
 void pgsink_map_free(struct pgsink_map *m);
+/** @brief The mapped column named @p name, or NULL. */
+struct pgsink_column *pgsink_map_find(const struct pgsink_map *m, const char *name);
 
 /* ---- rows: what prepare makes of a record ---- */
 
