@@ -18,6 +18,9 @@
 
 #include "redis_transport.h"
 
+/* bytes one read or write of the socket may move per loop turn */
+#define TRANSPORT_MAX_SINGLE_IO (4u << 20)
+
 struct redis_tls {
     SSL_CTX *ctx;
 };
@@ -315,6 +318,11 @@ struct redis_transport *redis_transport_open(struct event_base *eb, const char *
         return NULL;
     }
     bufferevent_setcb(t->bev, on_read, NULL, on_event, t);
+    /* libevent moves at most 16 KiB per socket per loop turn by default: a 250 KB batch then
+     * took 16 turns (each an epoll_wait) to leave, and the pipeline stalled with neither side
+     * busy. Whole batches go out (and replies come in) in one turn. */
+    bufferevent_set_max_single_write(t->bev, TRANSPORT_MAX_SINGLE_IO);
+    bufferevent_set_max_single_read(t->bev, TRANSPORT_MAX_SINGLE_IO);
     bufferevent_enable(t->bev, EV_READ | EV_WRITE);
     if (bufferevent_socket_connect(t->bev, (struct sockaddr *)&sa, salen) != 0) {
         int e = EVUTIL_SOCKET_ERROR();

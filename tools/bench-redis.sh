@@ -68,12 +68,18 @@ sluice_start "$WORK/sluice.json"
 cpu_ticks() {   # utime + stime of a process, in clock ticks
     awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
+# The machine's idle time over all cores (a shared machine: is anyone waiting for a CPU?)
+idle_ticks() {
+    awk '/^cpu / { print $5; exit }' /proc/stat
+}
 # Wait for the first stored position, then time until all N are stored.
 TIMEOUT=60 lib_wait_for redis_positions_reach sluice:positions:bench 1
 start_ms=$(lib_now_ms)
 start_done=$(redis_positions_sum sluice:positions:bench)
 sluice_cpu0=$(cpu_ticks "$SLUICE_PID")
 redis_cpu0=$(cpu_ticks "$REDIS_PID")
+kafka_cpu0=$(cpu_ticks "$KAFKA_PID")
+idle0=$(idle_ticks)
 if [ -n "${PERF:-}" ]; then
     perf record -g -o "$PERF" -p "$SLUICE_PID" >/dev/null 2>&1 &
     perf_pid=$!
@@ -88,6 +94,8 @@ done
 end_ms=$(lib_now_ms)
 sluice_cpu1=$(cpu_ticks "$SLUICE_PID")
 redis_cpu1=$(cpu_ticks "$REDIS_PID")
+kafka_cpu1=$(cpu_ticks "$KAFKA_PID")
+idle1=$(idle_ticks)
 if [ -n "${PERF:-}" ]; then
     kill -INT "$perf_pid"
     wait "$perf_pid" || true
@@ -101,7 +109,11 @@ sink_rate=$((timed * 1000 / (elapsed > 0 ? elapsed : 1)))
 hz=$(getconf CLK_TCK)
 sluice_cpu=$(awk -v a="$sluice_cpu0" -v b="$sluice_cpu1" -v hz="$hz" -v ms="$elapsed" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (ms / 1000) }')
 redis_cpu=$(awk -v a="$redis_cpu0" -v b="$redis_cpu1" -v hz="$hz" -v ms="$elapsed" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (ms / 1000) }')
+kafka_cpu=$(awk -v a="$kafka_cpu0" -v b="$kafka_cpu1" -v hz="$hz" -v ms="$elapsed" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (ms / 1000) }')
+idle_cpu=$(awk -v a="$idle0" -v b="$idle1" -v hz="$hz" -v ms="$elapsed" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (ms / 1000) }')
 keys_in_redis=$(rcli DBSIZE)
+# The server's own account: how many batches (script calls) and the time it spent in them.
+evalsha=$(rcli INFO commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_evalsha:/ { print $3, $5 }')
 sluice_stop
 
 # The same server, the same size of value: redis-benchmark, 50 clients pipelining 64 commands.
@@ -120,6 +132,7 @@ printf '\n'
 printf 'records                      %d (%d-byte JSON values, %d keys, %d partitions)\n' "$N" "$avg" "$KEYS" "$PARTITIONS"
 printf 'timed                        %d records in %d ms (batch.max_records %d, max_in_flight %d, ttl_s %d)\n' "$timed" "$elapsed" "$BATCH" "$IN_FLIGHT" "$TTL"
 printf 'redis sink, %-6s shape     %d records/s   (CPU while draining: sluice %s%%, redis-server %s%%)\n' "$SHAPE" "$sink_rate" "$sluice_cpu" "$redis_cpu"
+printf '  the rest of the machine      mock Kafka broker %s%%, idle %s%% of %d cores\n' "$kafka_cpu" "$idle_cpu" "$(nproc)"
 if [ -n "$assigned_ms" ]; then
     printf '  from assignment to the end %d records/s   (%d ms, group join excluded)\n' \
         "$((N * 1000 / (end_ms - assigned_ms)))" "$((end_ms - assigned_ms))"
@@ -132,6 +145,11 @@ awk -v s="$sink_rate" -v b="$set_rate" -v r="$set_random_rate" -v h="$hset_rate"
     printf "ratio sink / SET -P 64 -r    %.2f\n", s / r
     printf "ratio sink / native HSET     %.2f\n", s / h
 }'
+if [ -n "$evalsha" ]; then
+    read -r batches batch_usec <<<"$evalsha"
+    printf 'redis-server, EVALSHA        %d batches (%d records each on average), %d ms inside them (%d%% of the drain)\n' \
+        "$batches" "$((N / (batches > 0 ? batches : 1)))" "$((batch_usec / 1000))" "$((batch_usec / 10 / (elapsed > 0 ? elapsed : 1)))"
+fi
 printf 'keys in redis                %s (positions hash included)\n' "$keys_in_redis"
 if [ -n "${PERF:-}" ]; then printf 'perf profile                 perf report -i %s\n' "$PERF"; fi
 exit 0
