@@ -87,11 +87,11 @@ static void on_client_gone(struct http_server_req *req, void *arg)
 
 /* One line to one client, unless it holds too much unread: then the event is lost and counted,
  * and the count is told first once the client has caught up. Steals @p ev. */
-static void client_send(struct tap_client *cl, json_t *ev)
+static void client_send(struct tap_client *cl, json_t *ev, int always)
 {
     char *line;
 
-    if (http_server_stream_unsent(cl->req) > TAP_CLIENT_UNSENT_MAX) {
+    if (!always && http_server_stream_unsent(cl->req) > TAP_CLIENT_UNSENT_MAX) {
         cl->dropped++;
         json_decref(ev);
         return;
@@ -115,8 +115,8 @@ static void client_send(struct tap_client *cl, json_t *ev)
 
 static void client_end(struct tap_client *cl, const char *reason)
 {
-    cl->dropped = 0;   /* an end is sent whatever the client holds: it bounds itself */
-    client_send(cl, json_pack("{s:s, s:s}", "event", "end", "reason", reason));
+    /* sent whatever the client holds (a few bytes, once): it says what was lost and why it ends */
+    client_send(cl, json_pack("{s:s, s:s}", "event", "end", "reason", reason), 1);
     client_free(cl);
 }
 
@@ -155,7 +155,7 @@ int tap_attach(struct tap **slot, const char *sink, struct http_server_req *req,
     tap->clients = cl;
     tap->nclients++;
     client_send(cl, json_pack("{s:s, s:s, s:i, s:I, s:i}", "event", "tap", "sink", sink, "pid", (int)getpid(),
-                              "limit", (json_int_t)filter->limit, "partition", (int)filter->partition));
+                              "limit", (json_int_t)filter->limit, "partition", (int)filter->partition), 1);
     return 0;
 }
 
@@ -214,7 +214,7 @@ void tap_records(struct tap *tap, struct sink *sk, const struct sink_batch *b)
         for (cl = tap->clients; cl; cl = cl->next) {
             if (cl->closing || (cl->filter.partition >= 0 && cl->filter.partition != b->partition))
                 continue;
-            client_send(cl, record_event(sk, &b->records[i]));
+            client_send(cl, record_event(sk, &b->records[i]), 0);
             if (cl->filter.limit > 0 && ++cl->records >= cl->filter.limit)
                 cl->closing = 1;
         }
@@ -267,7 +267,7 @@ void tap_delivery(struct tap *tap, const struct router_delivery *d)
                                   "first_offset", (json_int_t)d->first_offset, "last_offset", (json_int_t)d->last_offset,
                                   "attempt", (int)d->attempt, "records", (json_int_t)d->count,
                                   "result", tap_result_name(d->result), "error", error, "detail", detail,
-                                  "duration_ms", (json_int_t)d->duration_ms));
+                                  "duration_ms", (json_int_t)d->duration_ms), 0);
         if (cl->closing && d->result != SINK_RETRY) {   /* its last record has its verdict */
             char reason[96];
             snprintf(reason, sizeof reason, "limit of %lld records reached", cl->filter.limit);

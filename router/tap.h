@@ -12,7 +12,7 @@
 #include "sinks/sink.h"
 
 #define TAP_CLIENTS_MAX 8                /* clients of one sink at once; more get 503 */
-#define TAP_CLIENT_UNSENT_MAX (256u << 10)   /* bytes one client may leave unread before it loses events */
+#define TAP_CLIENT_UNSENT_MAX (1u << 20)   /* bytes one client may leave unread before it loses events */
 #define TAP_VALUE_MAX 4096               /* bytes of a key or value shown; the rest is counted as "truncated" */
 
 struct tap;
