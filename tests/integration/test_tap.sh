@@ -57,7 +57,18 @@ with open(out, "wb") as f:
         f.write(b)
 ' "$ADMIN_PORT" "$SLUICE_ADMIN_TOKEN" "$WORK/slow.raw" "$WORK/go"
 SLOW_PID=$LIB_LAST_PID
-tapping() { [ "$(grep -c '"event":"tap"' "$WORK/tap1.ndjson" "$WORK/tap2.ndjson" | awk -F: '{ s += $2 } END { print s }')" -eq 2 ]; }
+# sluice ctl tap: the admin URL and the token from the main file; one reads 100 records for a
+# person, one 10 records of partition 1 as JSON.
+lib__spawn "$WORK/ctl.err" bash -c '"$1" ctl tap hook -c "$2" --limit 100 >"$3"' _ \
+    "$SLUICE_BUILD_DIR/sluice" "$WORK/sluice.json" "$WORK/ctl.out"
+CTL_PID=$LIB_LAST_PID
+lib__spawn "$WORK/ctl_json.err" bash -c '"$1" ctl tap hook -c "$2" --json --partition 1 --limit 10 >"$3"' _ \
+    "$SLUICE_BUILD_DIR/sluice" "$WORK/sluice.json" "$WORK/ctl.json"
+CTL_JSON_PID=$LIB_LAST_PID
+tapping() {
+    [ "$(cat "$WORK/tap1.ndjson" "$WORK/tap2.ndjson" "$WORK/ctl.json" | grep -c '"event":"tap"')" -eq 3 ] &&
+        grep -q '^tapping sink hook' "$WORK/ctl.out"
+}
 TIMEOUT=10 lib_wait_for tapping
 rss_before=$(proc_vm_kib VmRSS "$SLUICE_PID")
 
@@ -101,6 +112,28 @@ jq -e -s --arg pad "$pad" '[.[] | select(.event == "record")] | all((.value | fr
         and .as == "record value (the sink'"'"'s mapped form is not text)")' \
     "$WORK/tap1.ndjson" >/dev/null || lib_fail "a record's key or value differs from what was produced"
 lib_pass "record keys and values are shown as produced (the webhook maps them while writing, and the event says so)"
+
+exited() { ! lib__alive "$1"; }
+TIMEOUT=30 lib_wait_for exited "$CTL_PID"
+TIMEOUT=30 lib_wait_for exited "$CTL_JSON_PID"
+wait "$CTL_PID" || lib_fail "sluice ctl tap --limit 100 failed: $(cat "$WORK/ctl.err")"
+wait "$CTL_JSON_PID" || lib_fail "sluice ctl tap --json failed: $(cat "$WORK/ctl_json.err")"
+lib__forget_pid "$CTL_PID"
+lib__forget_pid "$CTL_JSON_PID"
+[ "$(grep -c '^record events\[[01]\]@[0-9]* key=k[0-9]* {"seq":' "$WORK/ctl.out")" -eq 100 ] ||
+    lib_fail "sluice ctl tap --limit 100 printed $(grep -c '^record ' "$WORK/ctl.out") records"
+grep -q '^batch  events\[[01]\] [0-9]*-[0-9]*: [0-9]* records, attempt 1: ok in [0-9]* ms (POST ' "$WORK/ctl.out" ||
+    lib_fail "sluice ctl tap printed no batch verdict"
+[ "$(tail -n 1 "$WORK/ctl.out")" = "end: limit of 100 records reached" ] ||
+    lib_fail "sluice ctl tap did not end at its limit: $(tail -n 1 "$WORK/ctl.out")"
+jq -e -s '([.[] | select(.event == "record")] | length == 10 and all(.partition == 1))
+        and ([.[] | select(.event == "batch")] | all(.partition == 1)) and .[-1].event == "end"' "$WORK/ctl.json" \
+    >/dev/null || lib_fail "sluice ctl tap --json --partition 1 --limit 10: wrong events"
+rc=0
+SLUICE_ADMIN_TOKEN=wrong "$SLUICE_BUILD_DIR/sluice" ctl tap hook --admin "$ADMIN" >/dev/null 2>"$WORK/ctl401.err" || rc=$?
+[ "$rc" = 1 ] && grep -q 'answered 401' "$WORK/ctl401.err" ||
+    lib_fail "sluice ctl tap with a wrong token: exit $rc, $(cat "$WORK/ctl401.err")"
+lib_pass "sluice ctl tap (admin URL and token from the main file): 100 records and verdicts for a person, then the limit's end; --json --partition 1 --limit 10; a wrong token: exit 1, 401"
 
 # A reload that removes the sink ends every stream with a reason.
 rm "$WORK/sinks.d/hook.json"
