@@ -203,7 +203,7 @@ out:
 int ctl_cli_main(int argc, char **argv)
 {
     static const struct option longs[] = {
-        { "admin", required_argument, NULL, 'a' }, { "token", required_argument, NULL, 't' },
+        { "config", required_argument, NULL, 'c' }, { "admin", required_argument, NULL, 'a' }, { "token", required_argument, NULL, 't' },
         { "json", no_argument, NULL, 'j' }, { "limit", required_argument, NULL, 'n' },
         { "partition", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
