@@ -221,27 +221,36 @@ void tap_records(struct tap *tap, struct sink *sk, const struct sink_batch *b)
     }
 }
 
-/* A secret a target echoes back (an Authorization header, a bearer token, a webhook secret) is
- * cut out of what the tap shows of its answer. */
-static void redact(char *s)
+void tap_redact(char *s)
 {
-    static const char *const marks[] = { "authorization:", "bearer ", "whsec_", "password=", "token=" };
+    /* "authorization:" runs to the end of its line (a scheme and its credentials); the others
+     * to the next space, quote, comma or '&'. Bearer first, so that the header's scheme name is
+     * not taken for its value. */
+    static const char *const marks[] = { "bearer ", "authorization:", "whsec_", "password=", "token=", "secret=" };
 
     for (size_t m = 0; m < sizeof marks / sizeof marks[0]; m++) {
         size_t mlen = strlen(marks[m]);
+        int whole_line = m == 1;
         for (char *p = s; (p = strcasestr(p, marks[m])) != NULL;) {
             char *v = p + mlen, *end;
+            size_t len;
+            if (m == 2)
+                v = p;   /* the prefix is part of the secret */
             while (*v == ' ')
                 v++;
             end = v;
-            while (*end && !isspace((unsigned char)*end) && *end != '"' && *end != ',' && *end != '&')
+            while (*end && *end != '"' && *end != '\n' && *end != '\r' &&
+                   (whole_line || (!isspace((unsigned char)*end) && *end != ',' && *end != '&')))
                 end++;
-            if (end - v >= 10) {
+            len = (size_t)(end - v);
+            if (len >= 10) {
                 memcpy(v, "[redacted]", 10);
                 memmove(v + 10, end, strlen(end) + 1);
                 end = v + 10;
+            } else {
+                memset(v, '*', len);   /* shorter than the word: masked in place */
             }
-            p = end;
+            p = end > p ? end : p + 1;
         }
     }
 }
@@ -255,8 +264,8 @@ void tap_delivery(struct tap *tap, const struct router_delivery *d)
         return;   /* a position-only batch: bookkeeping, not a delivery */
     memcpy(error, d->error, sizeof error);
     memcpy(detail, d->detail, sizeof detail);
-    redact(error);
-    redact(detail);
+    tap_redact(error);
+    tap_redact(detail);
     for (cl = tap->clients; cl; cl = next) {
         next = cl->next;
         if (cl->filter.partition >= 0 && cl->filter.partition != d->partition)

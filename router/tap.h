@@ -39,6 +39,13 @@ void tap_records(struct tap *tap, struct sink *sk, const struct sink_batch *b);
 /** @brief The verdict of an attempt (as kept for GET /sinks/NAME/debug). */
 void tap_delivery(struct tap *tap, const struct router_delivery *d);
 
+/**
+ * @brief Cut what looks like a credential out of @p s in place (never longer): the values after
+ * "Authorization:" (the rest of the line), "Bearer ", "password=", "token=", "secret=", and
+ * whsec_ secrets become "[redacted]" (or '*'s when shorter). A target's answer may echo them.
+ */
+void tap_redact(char *s);
+
 /** @brief End every client's stream with an "end" event saying @p reason, and free the tap. */
 void tap_close(struct tap *tap, const char *reason);
 
