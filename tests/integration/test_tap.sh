@@ -3,7 +3,9 @@
 # and every batch's verdict; a client that never reads loses events (told with a "dropped"
 # count) while delivery goes on at full count and sluice's memory stays bounded; a reload that
 # removes the sink ends every stream with a reason; no configured secret (the webhook secret, a
-# bearer token in the sink's headers, the admin token) appears in any stream; no token: 401.
+# bearer token in the sink's headers, the admin token) appears in any stream; no token: 401;
+# sluice ctl tap for a person and as JSON, with --limit and --partition; a file sink's line cut
+# at 4 KiB.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sluice_lib.sh"
 source "$(dirname "$0")/http_lib.sh"
@@ -14,7 +16,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
 
 N=3000
 BEARER="tap-test-bearer-$RANDOM$RANDOM"
-lib_start_kafka events:2 sluice.dlq:1
+lib_start_kafka events:2 big:1 sluice.dlq:1
 # shellcheck disable=SC2119 # started without extra options
 lib_start_receiver
 sluice_write_config "$WORK/sluice.json" tap
@@ -139,7 +141,7 @@ lib_pass "sluice ctl tap (admin URL and token from the main file): 100 records a
 
 # A reload that removes the sink ends every stream with a reason.
 rm "$WORK/sinks.d/hook.json"
-echo '{ "name": "other", "type": "file", "topics": ["events"], "file": { "path": "'"$WORK"'/other.out" } }' \
+echo '{ "name": "other", "type": "file", "topics": ["big"], "file": { "path": "'"$WORK"'/other.out" } }' \
     >"$WORK/sinks.d/other.json"
 admin_post /reload >/dev/null || lib_fail "reload refused"
 ended() { grep -q '"event":"end"' "$1"; }
@@ -163,7 +165,27 @@ lib_log "slow client: $slow_records records, $slow_dropped events dropped; RSS $
 [ "$growth" -lt 32 ] || lib_fail "sluice's RSS grew by $growth MiB with a client that never reads"
 lib_pass "a client that never reads lost $slow_dropped events (told), got $slow_records records, sluice grew $growth MiB; streams end with a reason on a reload removing the sink"
 
-for f in "$WORK"/tap1.ndjson "$WORK"/tap2.ndjson "$WORK"/slow.raw; do
+# A sink whose mapped form is text (a file sink's line, with its newline): the tap shows that,
+# cut at 4 KiB with the rest counted.
+others() { admin /sinks | jq -e '.sinks | map(.name) == ["other"]'; }
+TIMEOUT=30 lib_wait_for others
+lib__spawn "$WORK/ctl_big.err" bash -c '"$1" ctl tap other --admin "$2" --json --limit 1 >"$3"' _ \
+    "$SLUICE_BUILD_DIR/sluice" "$ADMIN" "$WORK/big.ndjson"
+BIG_PID=$LIB_LAST_PID
+TIMEOUT=10 lib_wait_for grep -q '"event":"tap"' "$WORK/big.ndjson"
+printf 'big\t{"big":"%s"}\n' "$(head -c 10000 /dev/zero | tr '\0' y)" >"$WORK/big.tsv"
+lib_produce big "$WORK/big.tsv"
+TIMEOUT=30 lib_wait_for exited "$BIG_PID"
+wait "$BIG_PID" || lib_fail "sluice ctl tap other failed: $(cat "$WORK/ctl_big.err")"
+lib__forget_pid "$BIG_PID"
+line=$(head -n 1 "$WORK/other.out")
+jq -e -s --arg line "$line" '[.[] | select(.event == "record")] | length == 1 and (.[0] | .key == "big"
+        and (has("as") | not) and (.value | length) == 4096 and (.value as $v | $line | startswith($v))
+        and (.value | length) + .truncated == ($line | length) + 1)' "$WORK/big.ndjson" >/dev/null ||
+    lib_fail "the file sink's line of 10 KB was not shown cut at 4 KiB: $(cut -c1-300 "$WORK/big.ndjson")"
+lib_pass "a file sink's record is shown as the line it writes, cut at 4 KiB with the rest counted in truncated"
+
+for f in "$WORK"/tap1.ndjson "$WORK"/tap2.ndjson "$WORK"/slow.raw "$WORK"/ctl.out "$WORK"/ctl.json "$WORK"/big.ndjson; do
     for secret in "$HTTP_TEST_SECRET" "${HTTP_TEST_SECRET#whsec_}" "$BEARER" "$SLUICE_ADMIN_TOKEN"; do
         ! grep -qF "$secret" "$f" || lib_fail "a secret appears in ${f#"$WORK"/}"
     done
