@@ -644,6 +644,8 @@ void http_server_stream_end(struct http_server_req *req)
         c->close_after = 1;
         c->state = CONN_WRITING;
         conn_arm(c, c->srv->lim.request_timeout_ms);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            on_write(c->bev, c);     /* nothing left to write (HTTP/1.0): no write callback would come */
     }
     request_free(req);
 }

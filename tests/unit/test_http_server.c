@@ -410,6 +410,23 @@ static void test_server_stream(void **state)
     close(fd);
 }
 
+/* HTTP/1.0 has no chunks: the raw bytes, then the close, at once when all is written already. */
+static void test_server_stream_http10(void **state)
+{
+    struct fixture *f = *state;
+    int fd = client(f), closed;
+    char *got = exchange(f, fd, "GET /stream HTTP/1.0\r\n\r\n", "{\"a\":1}\n", 2000, &closed);
+
+    assert_false(closed);
+    assert_string_equal(got, "HTTP/1.0 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n{\"a\":1}\n");
+    http_server_stream_end(f->stream);
+    f->stream = NULL;
+    got = exchange(f, fd, NULL, NULL, 200, &closed);   /* before the 300 ms deadline */
+    assert_true(closed);
+    assert_string_equal(got, "");
+    close(fd);
+}
+
 /* The client goes: the handler is told once, and its end only frees the request. */
 static void test_server_stream_client_left(void **state)
 {
@@ -446,6 +463,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_reply_after_client_left, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_stream_client_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_stream_http10, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
