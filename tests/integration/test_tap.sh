@@ -42,24 +42,13 @@ for i in 1 2; do
     lib__spawn "$WORK/tap$i.err" curl -sS -N -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" \
         -o "$WORK/tap$i.ndjson" "$ADMIN/sinks/hook/tap"
 done
-# A client that asks for the tap, then never reads (a small receive buffer, so that sluice's
-# side fills soon), until $WORK/go exists: then it reads to the end.
-lib__spawn "$WORK/slow.err" python3 -c '
-import os, socket, sys, time
-port, token, out, go = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.connect(("127.0.0.1", int(port)))
-s.sendall(("GET /sinks/hook/tap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n" % token).encode())
-while not os.path.exists(go):
-    time.sleep(0.05)
-with open(out, "wb") as f:
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        f.write(b)
-' "$ADMIN_PORT" "$SLUICE_ADMIN_TOKEN" "$WORK/slow.raw" "$WORK/go"
+# A client that asks for the tap, then never reads until $WORK/go exists: then it reads to the
+# end (bash's /dev/tcp: the kernel's buffers fill, then sluice's bound).
+lib__spawn "$WORK/slow.err" bash -c '
+exec 7<>"/dev/tcp/127.0.0.1/$1"
+printf "GET /sinks/hook/tap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n" "$2" >&7
+while [ ! -e "$4" ]; do sleep 0.05; done
+cat <&7 >"$3"' _ "$ADMIN_PORT" "$SLUICE_ADMIN_TOKEN" "$WORK/slow.raw" "$WORK/go"
 SLOW_PID=$LIB_LAST_PID
 # sluice ctl tap: the admin URL and the token from the main file; one reads 100 records for a
 # person, one 10 records of partition 1 as JSON.
@@ -76,8 +65,8 @@ tapping() {
 TIMEOUT=10 lib_wait_for tapping
 rss_before=$(proc_vm_kib VmRSS "$SLUICE_PID")
 
-# Values of ~1.5 KB: the slow client's share of events is several MB, beyond any socket buffer.
-pad=$(head -c 1500 /dev/zero | tr '\0' x)
+# Values of ~3 KB: the slow client's share of events is ~10 MB, beyond the socket buffers (a few MB).
+pad=$(head -c 3000 /dev/zero | tr '\0' x)
 for i in $(seq 0 $((N - 1))); do
     printf 'k%d\t{"seq":%d,"pad":"%s"}\n' $((i % 50)) "$i" "$pad"
 done >"$WORK/records.tsv"
