@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "router.h"
 #include "status_page.h"
+#include "tap.h"
 #include "lib/log.h"
 
 #define DEBUG_DELIVERIES 32
@@ -584,17 +585,6 @@ static void on_sinks(struct admin *a, struct http_server_req *req)
                                    "registry", registry_json(r), "topics", topics_json(r)));
 }
 
-static const char *result_name(enum sink_result result)
-{
-    switch (result) {
-    case SINK_OK: return "ok";
-    case SINK_RETRY: return "retry";
-    case SINK_FAIL: return "failed";
-    case SINK_FENCED: return "fenced";
-    }
-    return "?";
-}
-
 static void on_sink_debug(struct admin *a, struct http_server_req *req, size_t k)
 {
     struct router *r = a->hooks.router(a->hooks.arg);
@@ -610,10 +600,51 @@ static void on_sink_debug(struct admin *a, struct http_server_req *req, size_t k
             "at_ms", (json_int_t)d->at_ms, "duration_ms", (json_int_t)d->duration_ms, "topic", d->topic,
             "partition", (int)d->partition, "first_offset", (json_int_t)d->first_offset,
             "last_offset", (json_int_t)d->last_offset, "records", (json_int_t)d->count,
-            "bytes", (json_int_t)d->bytes, "attempt", (int)d->attempt, "result", result_name(d->result),
+            "bytes", (json_int_t)d->bytes, "attempt", (int)d->attempt, "result", tap_result_name(d->result),
             "error", d->error, "detail", d->detail));
     }
     reply_json(req, 200, json_pack("{s:s, s:s, s:o}", "name", v.sk->name, "type", v.sk->type, "deliveries", list));
+}
+
+/* A number parameter of the query: 0 when absent, -1 when not a number in [min, max]. */
+static int query_number(const char *query, const char *name, long long min, long long max, long long *out)
+{
+    char *text = http_query_param(query, name), *end;
+    long long v;
+
+    if (!text)
+        return 0;
+    v = strtoll(text, &end, 10);
+    if (!text[0] || *end || v < min || v > max) {
+        free(text);
+        return -1;
+    }
+    free(text);
+    *out = v;
+    return 1;
+}
+
+static void on_sink_tap(struct admin *a, struct http_server_req *req, size_t k)
+{
+    struct router *r = a->hooks.router(a->hooks.arg);
+    const char *query = http_server_req_query(req);
+    struct tap_filter filter = { 0, -1 };
+    struct router_sink_view v;
+    long long partition = -1;
+    int rc;
+
+    if (query_number(query, "limit", 1, 1000000000LL, &filter.limit) < 0 ||
+        query_number(query, "partition", 0, INT32_MAX, &partition) < 0) {
+        reply_error(req, 400, "limit must be a number from 1, partition a number from 0");
+        return;
+    }
+    filter.partition = (int32_t)partition;
+    router_sink_view(r, k, &v);
+    rc = tap_attach(router_sink_tap(r, k), v.sk->name, req, &filter);
+    if (rc == -2)
+        reply_error(req, 503, "too many clients tap this sink already");
+    else if (rc != 0)
+        reply_error(req, 500, "out of memory");
 }
 
 static void on_replay_time_answer(void *arg, int rewound, size_t unmatched, const char *error)
@@ -757,8 +788,11 @@ static void on_request(struct http_server_req *req, void *arg)
     case ADMIN_EP_SINK_REPLAY:
         on_sink_replay(a, req, (size_t)k);
         break;
+    case ADMIN_EP_SINK_TAP:
+        on_sink_tap(a, req, (size_t)k);
+        break;
     case ADMIN_EP_SINK_BAD_ACTION:
-        reply_error(req, 404, "unknown action; GET debug, POST pause, resume or replay");
+        reply_error(req, 404, "unknown action; GET debug or tap, POST pause, resume or replay");
         break;
     case ADMIN_EP_NO_SINK:
         reply_error(req, 404, "no such sink");

@@ -36,6 +36,8 @@ void admin_route(enum http_method method, const char *path, struct admin_route *
         route->sink[len] = '\0';
         if (get && strcmp(action, "debug") == 0)
             route->ep = ADMIN_EP_SINK_DEBUG;
+        else if (get && strcmp(action, "tap") == 0)
+            route->ep = ADMIN_EP_SINK_TAP;
         else if (post && strcmp(action, "pause") == 0)
             route->ep = ADMIN_EP_SINK_PAUSE;
         else if (post && strcmp(action, "resume") == 0)

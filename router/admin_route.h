@@ -19,6 +19,7 @@ enum admin_endpoint {
     ADMIN_EP_SINK_PAUSE,
     ADMIN_EP_SINK_RESUME,
     ADMIN_EP_SINK_REPLAY,
+    ADMIN_EP_SINK_TAP,          /* GET: a live stream of its records and verdicts */
     ADMIN_EP_SINK_BAD_ACTION,   /* a sink's path with an unknown action or method: 404 if the sink exists */
     ADMIN_EP_NO_SINK,           /* "/sinks/" with an empty or overlong name: 404 */
     ADMIN_EP_NOT_FOUND,

@@ -14,6 +14,7 @@
 #include "offsets.h"
 #include "position.h"
 #include "queue.h"
+#include "tap.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -98,26 +99,21 @@ void spart_dead_letter(struct spart *sp, const struct sink_record *e, const char
  * estimate), so the key and value the sink maps are shown instead; the batch line names the type. */
 static json_t *dry_run_record(struct sink *sk, const struct sink_record *e)
 {
-    json_t *out = json_pack("{s:I}", "offset", (json_int_t)e->offset), *shown = NULL;
-    char *text = sk->ops->describe ? sk->ops->describe(sk, e) : NULL;
-    const char *field = "would_send";
+    json_t *out = json_pack("{s:I}", "offset", (json_int_t)e->offset), *shown;
+    size_t len;
+    char *owned;
+    int mapped;
+    const char *text = tap_record_shown(sk, e, &len, &owned, &mapped);
 
     if (!out) {
-        free(text);
+        free(owned);
         return NULL;
     }
     json_object_set_new(out, "key", e->key ? json_stringn(e->key, e->key_len) : json_null());
-    if (text) {
-        shown = json_string(text);
-        free(text);
-    } else if ((sk->ops->flags & SINK_F_PREPARED_TEXT) && e->prepared && e->prepared_len) {
-        shown = json_stringn(e->prepared, e->prepared_len);
-    } else {
-        field = "value";
-        shown = e->value ? json_stringn(e->value, e->value_len) : json_null();
-    }
+    shown = text ? json_stringn(text, len) : json_null();
+    free(owned);
     /* json_stringn refuses text that is not UTF-8 */
-    json_object_set_new(out, field, shown ? shown : json_string("(binary)"));
+    json_object_set_new(out, mapped ? "would_send" : "value", shown ? shown : json_string("(binary)"));
     return out;
 }
 
@@ -149,6 +145,8 @@ void batch_write(struct router_batch *b)
     b->started_ms = mono_ms();
     b->note[0] = '\0';
     sk->state->stats.in_flight++;
+    if (sk->state->tap && b->pub.attempt == 1)
+        tap_records(sk->state->tap, sk, &b->pub);
     if (b->r->dry_run)
         dry_run_batch(b);
     else
@@ -384,6 +382,8 @@ static void on_batch_verdict(evutil_socket_t fd, short what, void *arg)
     b->at_sink = 0;
     sk->state->stats.in_flight--;
     batch_record_delivery(b);
+    if (sk->state->tap)
+        tap_delivery(sk->state->tap, &sk->state->deliveries[(sk->state->ndeliveries - 1) % DELIVERY_RING]);
     if (b->result != SINK_OK)
         sk->state->stats.records_failed += b->pub.count;
     if (!sp) {                         /* orphaned by a revoke that stopped waiting */

@@ -184,6 +184,11 @@ int router_sink_find(const struct router *r, const char *name)
     return -1;
 }
 
+struct tap **router_sink_tap(struct router *r, size_t k)
+{
+    return &r->conf->sinks[k]->state->tap;
+}
+
 size_t router_sink_count(const struct router *r)
 {
     return r->conf->nsinks;

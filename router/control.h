@@ -82,6 +82,8 @@ const struct router_sink_stats *router_sink_stats(const struct router *r, size_t
 
 /** @brief The sink's index by name, or -1. */
 int router_sink_find(const struct router *r, const char *name);
+/** @brief Where sink @p sink_index keeps its live tap (tap.h): GET /sinks/NAME/tap attaches there. */
+struct tap **router_sink_tap(struct router *r, size_t sink_index);
 size_t router_sink_count(const struct router *r);
 void router_sink_view(const struct router *r, size_t sink_index, struct router_sink_view *view);
 

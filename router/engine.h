@@ -170,6 +170,7 @@ struct sink_state {
     int64_t last_refused_ms;    /* monotonic, when sluice last refused to send one of its records */
     struct router_delivery deliveries[DELIVERY_RING];
     size_t ndeliveries;         /* ever recorded; the ring holds the last DELIVERY_RING */
+    struct tap *tap;            /* GET /sinks/NAME/tap clients, NULL when nobody watches (tap.h) */
 };
 
 struct assign_job;              /* rebalance.c */

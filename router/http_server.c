@@ -29,6 +29,7 @@ enum conn_state {
     CONN_HANDLER,       /* the handler holds the request; nothing is read */
     CONN_WRITING,       /* the answer is being written */
     CONN_LINGER,        /* answered and closing: our side shut, the client's bytes drained */
+    CONN_STREAMING,     /* a streamed answer: the handler writes when it likes; input is drained */
 };
 
 struct http_conn {
@@ -53,6 +54,8 @@ struct http_server_req {
     char *body;
     size_t body_len;
     struct evbuffer *headers;        /* extra answer headers, "Name: value\r\n" each */
+    http_stream_closed_fn closed;    /* a streamed answer: told when the client goes */
+    void *closed_arg;
 };
 
 struct http_server {
@@ -106,7 +109,12 @@ static void conn_free(struct http_conn *c)
 {
     struct http_server *srv = c->srv;
 
-    if (c->req && c->state == CONN_HANDLER)
+    if (c->req && c->state == CONN_STREAMING) {
+        struct http_server_req *req = c->req;
+        req->conn = NULL;            /* the handler holds it and ends it when told */
+        if (req->closed)
+            req->closed(req, req->closed_arg);
+    } else if (c->req && c->state == CONN_HANDLER)
         c->req->conn = NULL;         /* the handler still holds it; its reply frees it */
     else
         request_free(c->req);
@@ -272,8 +280,12 @@ static void on_read(struct bufferevent *bev, void *arg)
     struct http_conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
 
-    if (c->state == CONN_LINGER) {
+    if (c->state == CONN_LINGER || c->state == CONN_STREAMING) {
         size_t n = evbuffer_get_length(in);
+        if (c->state == CONN_STREAMING) {   /* nothing a client sends matters now */
+            evbuffer_drain(in, n);
+            return;
+        }
         c->lingered += n;
         evbuffer_drain(in, n);
         if (c->lingered > LINGER_BYTES)
@@ -570,4 +582,70 @@ void http_server_reply(struct http_server_req *req, int status, const char *cont
     c->close_after = !keep;
     c->state = CONN_WRITING;
     conn_arm(c, c->srv->lim.request_timeout_ms);
+}
+
+int http_server_stream_start(struct http_server_req *req, const char *content_type,
+                             http_stream_closed_fn closed, void *arg)
+{
+    struct http_conn *c = req->conn;
+    struct evbuffer *out;
+
+    if (!c)
+        return -1;
+    out = bufferevent_get_output(c->bev);
+    evbuffer_add_printf(out, "HTTP/1.%d 200 OK\r\nContent-Type: %s\r\n%sConnection: close\r\n",
+                        req->parsed.minor_version, content_type,
+                        req->parsed.minor_version == 1 ? "Transfer-Encoding: chunked\r\n" : "");
+    if (req->headers)
+        evbuffer_add_buffer(out, req->headers);
+    evbuffer_add(out, "\r\n", 2);
+    req->closed = closed;
+    req->closed_arg = arg;
+    c->state = CONN_STREAMING;
+    c->served++;
+    evtimer_del(c->timer);           /* a stream lasts as long as both sides like */
+    /* libevent writes 16 KiB a loop turn by default: a busy loop would hold a stream's bytes
+     * back from a client that reads as fast as it can, and count it slow. */
+    bufferevent_set_max_single_write(c->bev, 1 << 20);
+    bufferevent_enable(c->bev, EV_READ);   /* to see the client go */
+    return 0;
+}
+
+int http_server_stream_write(struct http_server_req *req, const char *data, size_t len)
+{
+    struct evbuffer *out;
+
+    if (!req->conn)
+        return -1;
+    if (len == 0)
+        return 0;                    /* an empty chunk would end the body */
+    out = bufferevent_get_output(req->conn->bev);
+    if (req->parsed.minor_version == 1)
+        evbuffer_add_printf(out, "%zx\r\n", len);
+    evbuffer_add(out, data, len);
+    if (req->parsed.minor_version == 1)
+        evbuffer_add(out, "\r\n", 2);
+    return 0;
+}
+
+size_t http_server_stream_unsent(const struct http_server_req *req)
+{
+    return req->conn ? evbuffer_get_length(bufferevent_get_output(req->conn->bev)) : 0;
+}
+
+void http_server_stream_end(struct http_server_req *req)
+{
+    struct http_conn *c = req->conn;
+
+    if (c) {
+        if (req->parsed.minor_version == 1)
+            evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+        c->req = NULL;
+        c->close_after = 1;
+        c->state = CONN_WRITING;
+        conn_arm(c, c->srv->lim.request_timeout_ms);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            on_write(c->bev, c);     /* nothing left to write (HTTP/1.0): no write callback would come */
+    }
+    request_free(req);
 }

@@ -143,4 +143,25 @@ int http_server_reply_header(struct http_server_req *req, const char *name, cons
 /** @brief Answer and free @p req (a request whose connection is gone is only freed). */
 void http_server_reply(struct http_server_req *req, int status, const char *content_type, const char *body, size_t len);
 
+/* A streamed answer (GET /sinks/NAME/tap): the head goes out at once, then the body in pieces
+ * for as long as the handler likes, chunked (HTTP/1.1; an HTTP/1.0 client gets the raw bytes and
+ * the end of the connection). The handler keeps the request until http_server_stream_end. */
+
+/* The client went away: called once, from inside the server; the handler still owns @p req and
+ * ends it (http_server_stream_end only frees it then). */
+typedef void (*http_stream_closed_fn)(struct http_server_req *req, void *arg);
+
+/** @brief Send the head (200, @p content_type); 0, or -1 when the connection is gone. */
+int http_server_stream_start(struct http_server_req *req, const char *content_type,
+                             http_stream_closed_fn closed, void *arg);
+
+/** @brief Queue @p len bytes as one chunk; 0, or -1 when the connection is gone. */
+int http_server_stream_write(struct http_server_req *req, const char *data, size_t len);
+
+/** @brief Bytes queued and not yet taken by the client (what a slow client makes us hold). */
+size_t http_server_stream_unsent(const struct http_server_req *req);
+
+/** @brief End the body, close the connection once it is written, and free @p req. */
+void http_server_stream_end(struct http_server_req *req);
+
 #endif

@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "conf.h"
 #include "dev_registry.h"
+#include "ctl_cli.h"
 #include "dlq_cli.h"
 #include "router.h"
 #include "lib/clock.h"
@@ -41,6 +42,9 @@ static void usage(FILE *out)
         "       sluice dlq   list|show|redrive -c FILE [filters]\n"
         "                                       the dead-letter topic: grouped, shown, re-driven\n"
         "                                       (sluice dlq --help)\n"
+        "       sluice ctl   tap NAME -c FILE | --admin URL [--json]\n"
+        "                                       a sink's records and its target's answers, live\n"
+        "                                       (sluice ctl --help)\n"
         "       sluice reference                print the configuration reference (Markdown)\n"
         "       sluice version\n"
         "options: -c, --config FILE   the main configuration file (default: $SLUICE_CONFIG)\n"
@@ -548,6 +552,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "dlq") == 0)
         return dlq_cli_main(argc - 1, argv + 1);
+    if (strcmp(command, "ctl") == 0)
+        return ctl_cli_main(argc - 1, argv + 1);
     if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 && strcmp(command, "dev") != 0) {
         fprintf(stderr, "sluice: unknown command \"%s\"\n", command);
         usage(stderr);

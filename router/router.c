@@ -23,6 +23,7 @@
 #include "rebalance.h"
 #include "registry.h"
 #include "route.h"
+#include "tap.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/worker.h"
@@ -558,6 +559,8 @@ void router_free(struct router *r)
     for (size_t k = 0; k < r->conf->nsinks; k++) {
         struct sink *sk = r->conf->sinks[k];
         if (sk->state) {
+            tap_close(sk->state->tap, "the pipeline stopped (sluice is stopping or reloading its configuration; "
+                                      "after a reload the sink may be gone): tap again");
             filter_free(sk->state->filter);
             free(sk->state);
             sk->state = NULL;

@@ -1,6 +1,7 @@
 /* router/http_parse.c and router/http_server.c: the parser over bytes (caps, strictness, the same
  * result however the bytes are split), and the server over loopback sockets (keep-alive,
- * pipelining, 405, 100-continue, the deadline, the connection cap, a reply after the client left). */
+ * pipelining, 405, 100-continue, the deadline, the connection cap, a reply after the client left,
+ * a streamed answer). */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -176,6 +177,12 @@ static void test_route(void **state)
     admin_route(HTTP_POST, "/sinks/alpha/replay", &rt);
     assert_int_equal(rt.ep, ADMIN_EP_SINK_REPLAY);
     assert_string_equal(rt.sink, "alpha");
+    admin_route(HTTP_GET, "/sinks/alpha/tap", &rt);
+    assert_int_equal(rt.ep, ADMIN_EP_SINK_TAP);
+    assert_string_equal(rt.sink, "alpha");
+    assert_false(admin_route_query_token(&rt));
+    admin_route(HTTP_POST, "/sinks/alpha/tap", &rt);
+    assert_int_equal(rt.ep, ADMIN_EP_SINK_BAD_ACTION);
     admin_route(HTTP_GET, "/sinks/alpha/pause", &rt);
     assert_int_equal(rt.ep, ADMIN_EP_SINK_BAD_ACTION);
     admin_route(HTTP_GET, "/sinks/", &rt);
@@ -200,8 +207,17 @@ struct fixture {
     struct event_base *eb;
     struct http_server *srv;
     struct http_server_req *held;       /* a request the handler keeps (path "/hold") */
+    struct http_server_req *stream;     /* a streamed answer (path "/stream") */
+    int stream_closed;                  /* times its closed callback ran */
     int calls;
 };
+
+static void on_stream_closed(struct http_server_req *req, void *arg)
+{
+    struct fixture *f = arg;
+    assert_ptr_equal(req, f->stream);
+    f->stream_closed++;
+}
 
 static void on_request(struct http_server_req *req, void *arg)
 {
@@ -213,6 +229,12 @@ static void on_request(struct http_server_req *req, void *arg)
     f->calls++;
     if (strcmp(http_server_req_path(req), "/hold") == 0) {
         f->held = req;
+        return;
+    }
+    if (strcmp(http_server_req_path(req), "/stream") == 0) {
+        f->stream = req;
+        assert_int_equal(http_server_stream_start(req, "application/x-ndjson", on_stream_closed, f), 0);
+        assert_int_equal(http_server_stream_write(req, "{\"a\":1}\n", 8), 0);
         return;
     }
     snprintf(out, sizeof out, "%s %zu %s", http_server_req_path(req), len, body);
@@ -236,6 +258,8 @@ static int teardown(void **state)
     http_server_free(f->srv);
     if (f->held)
         http_server_reply(f->held, 200, "text/plain", "", 0);   /* orphaned: only freed */
+    if (f->stream)
+        http_server_stream_end(f->stream);                       /* orphaned: only freed */
     event_base_free(f->eb);
     free(f);
     return 0;
@@ -360,6 +384,70 @@ static void test_server_reply_after_client_left(void **state)
     assert_int_equal(http_server_connections(f->srv), 1);
 }
 
+/* A streamed answer: chunked, outlives the request deadline (300 ms here), ends with the last
+ * chunk and the connection's close. */
+static void test_server_stream(void **state)
+{
+    struct fixture *f = *state;
+    int fd = client(f), closed;
+    char *got = exchange(f, fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", "{\"a\":1}\n\r\n", 2000, &closed);
+
+    assert_false(closed);
+    assert_string_equal(got, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n"
+                             "Connection: close\r\n\r\n8\r\n{\"a\":1}\n\r\n");
+    got = exchange(f, fd, "ignored by a stream", NULL, 500, &closed);   /* past the deadline */
+    assert_false(closed);
+    assert_string_equal(got, "");
+    assert_int_equal(http_server_stream_write(f->stream, "{\"b\":22}\n", 9), 0);
+    assert_int_equal(http_server_stream_write(f->stream, "", 0), 0);      /* no chunk: it would end the body */
+    assert_true(http_server_stream_unsent(f->stream) > 0);
+    http_server_stream_end(f->stream);
+    f->stream = NULL;
+    got = exchange(f, fd, NULL, NULL, 2000, &closed);
+    assert_true(closed);
+    assert_string_equal(got, "9\r\n{\"b\":22}\n\r\n0\r\n\r\n");
+    assert_int_equal(f->stream_closed, 0);
+    close(fd);
+}
+
+/* HTTP/1.0 has no chunks: the raw bytes, then the close, at once when all is written already. */
+static void test_server_stream_http10(void **state)
+{
+    struct fixture *f = *state;
+    int fd = client(f), closed;
+    char *got = exchange(f, fd, "GET /stream HTTP/1.0\r\n\r\n", "{\"a\":1}\n", 2000, &closed);
+
+    assert_false(closed);
+    assert_string_equal(got, "HTTP/1.0 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n{\"a\":1}\n");
+    http_server_stream_end(f->stream);
+    f->stream = NULL;
+    got = exchange(f, fd, NULL, NULL, 200, &closed);   /* before the 300 ms deadline */
+    assert_true(closed);
+    assert_string_equal(got, "");
+    close(fd);
+}
+
+/* The client goes: the handler is told once, and its end only frees the request. */
+static void test_server_stream_client_left(void **state)
+{
+    struct fixture *f = *state;
+    int fd = client(f), closed;
+
+    exchange(f, fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", "\r\n\r\n", 2000, &closed);
+    assert_non_null(f->stream);
+    close(fd);
+    for (int i = 0; i < 200 && !f->stream_closed; i++) {
+        event_base_loop(f->eb, EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    assert_int_equal(f->stream_closed, 1);
+    assert_int_equal(http_server_connections(f->srv), 0);
+    assert_int_equal(http_server_stream_write(f->stream, "x", 1), -1);
+    assert_int_equal(http_server_stream_unsent(f->stream), 0);
+    http_server_stream_end(f->stream);
+    f->stream = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +461,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_continue_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_deadline_and_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_reply_after_client_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_stream_client_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_stream_http10, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
