@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "cli.h"
 #include "conf.h"
 #include "ctl_cli.h"
 #include "lib/buf.h"
@@ -212,18 +213,12 @@ int ctl_cli_main(int argc, char **argv)
     char url[512], query[64] = "", *end;
     struct conf *conf = NULL;
     long long limit = 0, partition = -1;
-    int as_json = 0, c, rc;
+    int as_json = 0, c, rc = 0;
 
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : 0;
-    }
-    if (strcmp(argv[1], "tap") != 0) {
-        fprintf(stderr, "sluice ctl: unknown command \"%s\"\n", argv[1]);
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    optind = 2;
+    static const char *const subs[] = { "tap", NULL };
+
+    if (cli_subcommand(argc, argv, "sluice ctl", subs, usage, &rc) < 0)
+        return rc;
     while ((c = getopt_long(argc, argv, "c:h", longs, NULL)) != -1) {
         switch (c) {
         case 'c': file = optarg; break;

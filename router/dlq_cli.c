@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "cli.h"
 #include "conf.h"
 #include "dlq_cli.h"
 #include "lib/json.h"
@@ -586,24 +587,18 @@ int dlq_cli_main(int argc, char **argv)
     };
     struct dlq_filter f = { .partition = -1, .from = -1, .to = -1 };
     const char *file = NULL, *sub;
-    int as_json = 0, dry_run = 0, c, rc;
+    int as_json = 0, dry_run = 0, c, rc = 0;
     struct cfg_errors errs = { 0 };
     struct letters ls = { 0 };
     struct conf *conf;
     rd_kafka_t *reader;
     char err[512];
 
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : 0;
-    }
+    static const char *const subs[] = { "list", "show", "redrive", NULL };
+
+    if (cli_subcommand(argc, argv, "sluice dlq", subs, usage, &rc) < 0)
+        return rc;
     sub = argv[1];
-    if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "redrive") != 0) {
-        fprintf(stderr, "sluice dlq: unknown command \"%s\"\n", sub);
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    optind = 2;
     while ((c = getopt_long(argc, argv, "c:h", longs, NULL)) != -1) {
         switch (c) {
         case 'c': file = optarg; break;
