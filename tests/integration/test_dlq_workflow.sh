@@ -43,7 +43,7 @@ list=$(dlq list --json)
 [ "$(jq -s length <<<"$list")" = 1 ] || lib_fail "sluice dlq list: $list"
 jq -e --argjson n $((N / 10)) '.count == $n and .sink == "pg" and .stage == "sink" and .topic == "orders"
     and (.reason | contains("amount_not_negative"))' <<<"$list" >/dev/null || lib_fail "sluice dlq list: $list"
-dlq list | grep -qE "^ +20  pg +sink +orders \[" || lib_fail "sluice dlq list (table): $(dlq list)"
+grep -qE "^ +20  pg +sink +orders \[" <<<"$(dlq list)" || lib_fail "sluice dlq list (table): $(dlq list)"
 lib_pass "sluice dlq list groups the 20 letters by sink, stage and reason (the constraint's name in it)"
 
 show=$(dlq show --sink pg --limit 3)

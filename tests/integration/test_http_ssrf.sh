@@ -77,9 +77,10 @@ sluice_start "$WORK/sluice.json"
 TIMEOUT=30 lib_wait_for topic_has sluice.dlq 5
 TIMEOUT=30 lib_wait_for rx_has /allowed 1 200
 # The refusals are visible where an operator looks, not only in the dead letters.
-refused_5() { admin /metrics | grep -qx 'sluice_sink_records_refused_total{sink="guarded",type="webhook",reason="ssrf"} 5'; }
+# (the metrics are read whole first: grep -q stopping early would cut curl off, a failure under pipefail)
+refused_5() { grep -qx 'sluice_sink_records_refused_total{sink="guarded",type="webhook",reason="ssrf"} 5' <<<"$(admin /metrics)"; }
 TIMEOUT=30 lib_wait_for refused_5 || lib_fail "/metrics: $(admin /metrics | grep records_refused)"
-admin /metrics | grep -qx 'sluice_sink_records_refused_total{sink="allowed",type="webhook",reason="ssrf"} 0' ||
+grep -qx 'sluice_sink_records_refused_total{sink="allowed",type="webhook",reason="ssrf"} 0' <<<"$(admin /metrics)" ||
     lib_fail "/metrics for the allowed sink: $(admin /metrics | grep records_refused)"
 [ "$(admin_sink guarded .state)" = degraded ] || lib_fail "guarded is $(admin_sink guarded .state), want degraded"
 [[ $(admin_sink guarded .last_error.message) == 'refused to connect to '*'the SSRF guard allows only public destinations unless "allow_private_networks": true' ]] ||
