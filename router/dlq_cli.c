@@ -161,6 +161,7 @@ static rd_kafka_t *reader_new(const struct conf *conf, char *err, size_t errlen)
     snprintf(group, sizeof group, "sluice-dlq-cli-%ld", (long)getpid());   /* never joined: assign only */
     if (rd_kafka_conf_set(kc, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(kc, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(kc, "enable.partition.eof", "true", err, errlen) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(kc, "log_level", "3", err, errlen) != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(kc);
         return NULL;
@@ -230,6 +231,13 @@ static int read_topic(rd_kafka_t *rk, const char *topic, struct letters *ls, cha
             goto out;
         }
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            /* The end, also when the last offsets hold nothing to deliver (transaction markers,
+             * compacted away): waiting for the high watermark's record would wait forever. */
+            for (int p = 0; p < nparts; p++)
+                if (md->topics[0].partitions[p].id == m->partition && ends[p] >= 0) {
+                    ends[p] = -1;
+                    left--;
+                }
             rd_kafka_message_destroy(m);
             continue;
         }
