@@ -109,11 +109,9 @@ static int json_contract_compile(struct decode_schema *ds, const struct registry
     json_decref(doc);
     if (ds->json)
         return 0;
-    ds->unsupported = malloc(strlen(why) + 40);
-    if (!ds->unsupported)
-        return -1;
-    sprintf(ds->unsupported, "its JSON Schema cannot be checked: %s", why);
-    return 0;
+    char msg[600];
+    snprintf(msg, sizeof msg, "its JSON Schema cannot be checked: %s", why);
+    return (ds->unsupported = strdup(msg)) ? 0 : -1;
 }
 
 /* The rules of the schema's data contract (compiled for every schema: a topic's contract says
