@@ -13,12 +13,12 @@
 #include "cli.h"
 #include "conf.h"
 #include "dlq_cli.h"
+#include "kafka_cli.h"
 #include "lib/json.h"
 #include "sinks/sink.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
-#define READ_TIMEOUT_MS 30000
 
 struct letter {
     int32_t dlq_partition;
@@ -142,129 +142,10 @@ static void letter_take(struct letters *ls, const rd_kafka_message_t *m)
     free(text);
 }
 
-/* A consumer for reading topics from their start, without a group's commits. */
-static rd_kafka_t *reader_new(const struct conf *conf, char *err, size_t errlen)
+/* Keeps one record of the dead-letter or redrive topic (kafka_cli_read_topic's callback). */
+static void on_letter(void *arg, const rd_kafka_message_t *m)
 {
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    const char *name;
-    json_t *value;
-    char group[64];
-
-    json_object_foreach(conf->kafka, name, value) {
-        if (strcmp(name, "group.id") == 0 || strncmp(name, "enable.auto", 11) == 0)
-            continue;
-        if (rd_kafka_conf_set(kc, name, json_string_value(value), err, errlen) != RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(kc);
-            return NULL;
-        }
-    }
-    snprintf(group, sizeof group, "sluice-dlq-cli-%ld", (long)getpid());   /* never joined: assign only */
-    if (rd_kafka_conf_set(kc, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(kc, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(kc, "enable.partition.eof", "true", err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(kc, "log_level", "3", err, errlen) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(kc);
-        return NULL;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, errlen);
-    if (!rk)
-        rd_kafka_conf_destroy(kc);
-    return rk;
-}
-
-/* Every record of @p topic, from each partition's start to its end as of now, into @p ls. A
- * topic that does not exist is empty. 0, or -1 with err. */
-static int read_topic(rd_kafka_t *rk, const char *topic, struct letters *ls, char *err, size_t errlen)
-{
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_topic_partition_list_t *assign = NULL;
-    int64_t *ends = NULL;
-    size_t left = 0;
-    int rc = -1, nparts = 0;
-    rd_kafka_resp_err_t kerr;
-
-    if (!rkt) {
-        snprintf(err, errlen, "%s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
-        return -1;
-    }
-    kerr = rd_kafka_metadata(rk, 0, rkt, &md, READ_TIMEOUT_MS);
-    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1) {
-        snprintf(err, errlen, "metadata of %s: %s", topic, rd_kafka_err2str(kerr));
-        goto out;
-    }
-    if (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        rc = 0;   /* nothing was ever dead-lettered (or re-driven) */
-        goto out;
-    }
-    nparts = md->topics[0].partition_cnt;
-    assign = rd_kafka_topic_partition_list_new(nparts);
-    if (!(ends = calloc((size_t)nparts + 1, sizeof *ends)))
-        abort();
-    for (int p = 0; p < nparts; p++) {
-        int32_t id = md->topics[0].partitions[p].id;
-        int64_t low, high;
-        kerr = rd_kafka_query_watermark_offsets(rk, topic, id, &low, &high, READ_TIMEOUT_MS);
-        if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            snprintf(err, errlen, "watermarks of %s [%" PRId32 "]: %s", topic, id, rd_kafka_err2str(kerr));
-            goto out;
-        }
-        ends[p] = high;
-        if (high > low) {
-            rd_kafka_topic_partition_list_add(assign, topic, id)->offset = low;
-            left++;
-        }
-    }
-    if (left == 0) {
-        rc = 0;
-        goto out;
-    }
-    if ((kerr = rd_kafka_assign(rk, assign)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(err, errlen, "assign %s: %s", topic, rd_kafka_err2str(kerr));
-        goto out;
-    }
-    while (left > 0) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, READ_TIMEOUT_MS);   /* banned-ok: a command-line tool, no loop */
-        if (!m) {
-            snprintf(err, errlen, "reading %s: nothing came for %d s with %zu partition(s) unfinished", topic,
-                     READ_TIMEOUT_MS / 1000, left);
-            goto out;
-        }
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            /* The end, also when the last offsets hold nothing to deliver (transaction markers,
-             * compacted away): waiting for the high watermark's record would wait forever. */
-            for (int p = 0; p < nparts; p++)
-                if (md->topics[0].partitions[p].id == m->partition && ends[p] >= 0) {
-                    ends[p] = -1;
-                    left--;
-                }
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        if (m->err) {
-            snprintf(err, errlen, "reading %s: %s", topic, rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            goto out;
-        }
-        for (int p = 0; p < nparts; p++)
-            if (md->topics[0].partitions[p].id == m->partition && m->offset + 1 >= ends[p] && ends[p] >= 0) {
-                ends[p] = -1;   /* this partition is read to its end */
-                left--;
-            }
-        if (strcmp(rd_kafka_topic_name(m->rkt), topic) == 0)
-            letter_take(ls, m);
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_assign(rk, NULL);
-    rc = 0;
-out:
-    free(ends);
-    if (assign)
-        rd_kafka_topic_partition_list_destroy(assign);
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
-    return rc;
+    letter_take(arg, m);
 }
 
 static int matches(const struct letter *l, const struct dlq_filter *f, int sink_is_target)
@@ -481,25 +362,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static rd_kafka_t *producer_new(const struct conf *conf, size_t *failed, char *err, size_t errlen)
-{
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    const char *name;
-    json_t *value;
-    char ignored[256];
-
-    json_object_foreach(conf->kafka, name, value)   /* the connection's properties; consumer-only ones are refused */
-        rd_kafka_conf_set(kc, name, json_string_value(value), ignored, sizeof ignored);
-    rd_kafka_conf_set(kc, "enable.idempotence", "true", ignored, sizeof ignored);
-    rd_kafka_conf_set(kc, "log_level", "3", ignored, sizeof ignored);
-    rd_kafka_conf_set_opaque(kc, failed);
-    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, errlen);
-    if (!rk)
-        rd_kafka_conf_destroy(kc);
-    return rk;
-}
-
 static int cmd_redrive(const struct conf *conf, rd_kafka_t *reader, const struct letters *ls,
                        const struct dlq_filter *f, int dry_run)
 {
@@ -515,11 +377,11 @@ static int cmd_redrive(const struct conf *conf, rd_kafka_t *reader, const struct
         return EXIT_USAGE;
     }
     /* What was re-driven before, so that nothing is sent twice. */
-    if (read_topic(reader, conf->redrive_topic, &sent, err, sizeof err) != 0) {
+    if (kafka_cli_read_topic(reader, conf->redrive_topic, on_letter, &sent, err, sizeof err) != 0) {
         fprintf(stderr, "sluice dlq redrive: %s\n", err);
         return EXIT_RUNTIME;
     }
-    if (!dry_run && !(producer = producer_new(conf, &failed, err, sizeof err))) {
+    if (!dry_run && !(producer = kafka_cli_producer_new(conf, on_delivery, &failed, err, sizeof err))) {
         fprintf(stderr, "sluice dlq redrive: producer: %s\n", err);
         goto out;
     }
@@ -568,8 +430,8 @@ static int cmd_redrive(const struct conf *conf, rd_kafka_t *reader, const struct
         }
         produced++;
     }
-    if (producer && rd_kafka_flush(producer, READ_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, "sluice dlq redrive: not every record was stored within %d s\n", READ_TIMEOUT_MS / 1000);
+    if (producer && rd_kafka_flush(producer, KAFKA_CLI_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "sluice dlq redrive: not every record was stored within %d s\n", KAFKA_CLI_TIMEOUT_MS / 1000);
         goto out;
     }
     printf("%s %zu letter%s to %s; %zu already re-driven, %zu refused (of %zu chosen)\n",
@@ -638,12 +500,12 @@ int dlq_cli_main(int argc, char **argv)
         cfg_errors_clear(&errs);
         return EXIT_USAGE;
     }
-    if (!(reader = reader_new(conf, err, sizeof err))) {
+    if (!(reader = kafka_cli_reader_new(conf, err, sizeof err))) {
         fprintf(stderr, "sluice dlq: %s\n", err);
         conf_free(conf);
         return EXIT_RUNTIME;
     }
-    if (read_topic(reader, conf->dead_letter_topic, &ls, err, sizeof err) != 0) {
+    if (kafka_cli_read_topic(reader, conf->dead_letter_topic, on_letter, &ls, err, sizeof err) != 0) {
         fprintf(stderr, "sluice dlq: %s\n", err);
         rc = EXIT_RUNTIME;
     } else if (strcmp(sub, "list") == 0) {
