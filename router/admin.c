@@ -673,12 +673,12 @@ static void on_sink_replay(struct admin *a, struct http_server_req *req, size_t 
     }
     if (rp.by_time) {
         /* Answered when Kafka has told the offsets for that time. */
-        if (router_sink_replay_time(r, k, rp.topic[0] ? rp.topic : NULL, rp.partition, rp.at,
+        if (router_sink_replay_time(r, k, rp.topic[0] ? rp.topic : NULL, rp.partition, rp.at, -1,
                                     on_replay_time_answer, req, err, sizeof err) != 0)
             reply_error(req, 400, err);
         return;
     }
-    rewound = router_sink_replay(r, k, rp.topic[0] ? rp.topic : NULL, rp.partition, rp.at, err, sizeof err);
+    rewound = router_sink_replay(r, k, rp.topic[0] ? rp.topic : NULL, rp.partition, rp.at, -1, err, sizeof err);
     if (rewound < 0) {
         reply_error(req, 400, err);
         return;
@@ -774,6 +774,14 @@ static void on_request(struct http_server_req *req, void *arg)
     case ADMIN_EP_RELOAD:
         on_reload(a, req);
         break;
+    case ADMIN_EP_GROUP: {
+        json_t *view = a->hooks.group ? a->hooks.group(a->hooks.arg) : NULL;
+        if (view)
+            reply_json(req, 200, view);
+        else
+            reply_error(req, 404, "no control topic: set control.topic for group-wide operations");
+        break;
+    }
     case ADMIN_EP_SINK_DEBUG:
         on_sink_debug(a, req, (size_t)k);
         break;

@@ -19,6 +19,7 @@
 #ifndef SLUICE_ADMIN_H
 #define SLUICE_ADMIN_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <event2/event.h>
@@ -58,6 +59,8 @@ struct admin_hooks {
     const struct admin_config_view *(*config)(void *arg);
     /* Reload the configuration; 0 when applied, else -1 with every problem in msg. */
     int (*reload)(void *arg, char *msg, size_t msglen);
+    /* GET /group: this replica and the group's control topic (group_view); NULL: no control topic. */
+    json_t *(*group)(void *arg);
     void *arg;
 };
 

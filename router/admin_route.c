@@ -24,6 +24,8 @@ void admin_route(enum http_method method, const char *path, struct admin_route *
         route->ep = ADMIN_EP_SINKS;
     else if (post && strcmp(path, "/reload") == 0)
         route->ep = ADMIN_EP_RELOAD;
+    else if (get && strcmp(path, "/group") == 0)
+        route->ep = ADMIN_EP_GROUP;
     else if (strncmp(path, "/sinks/", 7) == 0) {
         const char *slash = strchr(path + 7, '/');
         const char *action = slash ? slash + 1 : "";

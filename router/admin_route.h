@@ -15,6 +15,7 @@ enum admin_endpoint {
     ADMIN_EP_METRICS,
     ADMIN_EP_SINKS,
     ADMIN_EP_RELOAD,
+    ADMIN_EP_GROUP,             /* GET: this replica and the group's control topic */
     ADMIN_EP_SINK_DEBUG,        /* the sink's name is in route.sink */
     ADMIN_EP_SINK_PAUSE,
     ADMIN_EP_SINK_RESUME,

@@ -90,6 +90,19 @@ static const struct cfg_opt conf_health_opts[] = {
     CFG_END
 };
 
+static const struct cfg_opt conf_control_opts[] = {
+    { .name = "topic", .type = CFG_T_STR, .offset = M(control_topic), .validate = conf_nonempty_validate,
+      .help = "The group's control topic (compacted, one partition; created when missing): `sluice ctl` pauses, "
+              "resumes and replays sinks in every replica through it, and each replica announces its admin API "
+              "there; unset: pause, resume and replay act on one replica, through its admin API" },
+    { .name = "advertise", .type = CFG_T_STR, .offset = M(control_advertise), .validate = conf_nonempty_validate,
+      .help = "The admin API's address as other hosts reach it (host:port or a URL), announced on the control topic; "
+              "default: admin.listen, a wildcard host replaced by this host's name. In Kubernetes: \"${POD_IP}:9644\"" },
+    CFG_INT("heartbeat_ms", "10000", 500, 600000, M(control_heartbeat_ms),
+            "How often a replica announces itself; `sluice ctl` counts one silent for 3 of them as gone"),
+    CFG_END
+};
+
 static const struct cfg_opt conf_log_opts[] = {
     CFG_ENUM("level", "\"info\"", conf_log_levels, M(log_level), "Lowest level written"),
     CFG_ENUM("format", "\"logfmt\"", conf_log_formats, M(log_format), "Format of each log line"),
@@ -102,6 +115,7 @@ static const struct cfg_opt conf_opts[] = {
               "to \"sluice\"; offset commits are managed by sluice" },
     CFG_SECTION("admin", conf_admin_opts, "The admin HTTP API"),
     CFG_SECTION("health", conf_health_opts, "The health listener for probes and scrapes"),
+    CFG_SECTION("control", conf_control_opts, "Group-wide operations (`sluice ctl`) through a control topic"),
     { .name = "dead_letter_topic", .type = CFG_T_STR, .def = "\"sluice.dlq\"",
       .offset = M(dead_letter_topic), .validate = conf_nonempty_validate,
       .help = "Kafka topic that receives records no sink could apply" },

@@ -28,6 +28,9 @@ struct conf {
     long long admin_max_header_bytes;
     long long admin_max_headers;
     char *health_listen;        /* NULL: no health listener */
+    char *control_topic;        /* the group's control topic (group.h); NULL: none */
+    char *control_advertise;    /* the admin API's address for others; NULL: from admin.listen */
+    long long control_heartbeat_ms;
     char *dead_letter_topic;
     char *redrive_topic;        /* `sluice dlq redrive` writes here, the router reads; NULL: none */
     char *sinks_dir;            /* resolved against the main file's directory; NULL when unset */

@@ -147,3 +147,17 @@ done:
     json_decref(kafka);
     json_decref(raw);
 }
+
+int conf_kafka_consumer_only(const char *name)
+{
+    static const char *const prefixes[] = {
+        "group.", "fetch.", "auto.", "enable.auto.", "session.timeout.ms", "heartbeat.", "max.poll.",
+        "partition.assignment.", "enable.partition.eof", "isolation.level", "queued.", "check.crcs",
+        "coordinator.", "consume.", "allow.auto.create.topics", "rebalance.", "offset.store.",
+        "max.partition.fetch.bytes",
+    };
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}

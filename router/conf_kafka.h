@@ -14,4 +14,7 @@ void conf_kafka_load(struct conf_ctx *ctx, const struct cfg_doc *doc, struct con
 /** @brief 1 when librdkafka property @p name holds a credential (its value is never shown). */
 int conf_kafka_secret(const char *name);
 
+/** @brief 1 when librdkafka property @p name is for consumers only (a producer is not given it). */
+int conf_kafka_consumer_only(const char *name);
+
 #endif

@@ -8,6 +8,7 @@
 #include "dlq.h"
 #include "engine.h"
 #include "flow.h"
+#include "group.h"
 #include "offsets.h"
 #include "position.h"
 #include "queue.h"
@@ -46,8 +47,19 @@ struct replay_req {
     const char *topic;
     int32_t partition;
     int64_t offset;
+    int64_t replay_id;
     int count;
 };
+
+/* A group-wide replay applied to @p sp: its mark goes into the partition's commits once the
+ * target holds the rewound position (spart_replay_marked): before that, the next owner of the
+ * partition applies the replay again. */
+static void spart_mark_replay(struct spart *sp, int64_t replay_id, int rewinding)
+{
+    sp->replay_id = replay_id;
+    sp->replay_capture = rewinding && (sp->sk->ops->flags & SINK_F_TRANSACTIONAL);
+    sp->replay_saved_from = OFFSET_UNKNOWN;
+}
 
 static void spart_replay(struct spart *sp, void *arg)
 {
@@ -58,16 +70,21 @@ static void spart_replay(struct spart *sp, void *arg)
         return;
     if (req->partition >= 0 && req->partition != sp->rp->partition)
         return;
-    if (next != OFFSET_UNKNOWN && req->offset >= next)
+    if (next != OFFSET_UNKNOWN && req->offset >= next) {
+        if (req->replay_id >= 0)
+            spart_mark_replay(sp, req->replay_id, 0);
         return;   /* only backwards: forwards would skip records */
+    }
+    if (req->replay_id >= 0)
+        spart_mark_replay(sp, req->replay_id, 1);
     spart_rewind(sp, req->offset);
     req->count++;
 }
 
 int router_sink_replay(struct router *r, size_t k, const char *topic, int32_t partition, int64_t offset,
-                       char *err, size_t errlen)
+                       int64_t replay_id, char *err, size_t errlen)
 {
-    struct replay_req req = { topic, partition, offset, 0 };
+    struct replay_req req = { topic, partition, offset, replay_id, 0 };
 
     if (offset < 0) {
         snprintf(err, errlen, "offset must be 0 or more");
@@ -106,6 +123,7 @@ struct replay_time_job {
     rd_kafka_resp_err_t err;
     router_replay_done_fn done;
     void *arg;
+    int64_t replay_id;
 };
 
 static void on_replay_time_run(void *arg)
@@ -129,9 +147,16 @@ static void on_replay_time_done(void *arg)
     n = replay_plan_from_times(job->list, job->err, targets, &unmatched);
     for (size_t i = 0; i < n; i++) {
         int count = router_sink_replay(job->r, job->sink_index, targets[i].topic, targets[i].partition,
-                                       targets[i].offset, err, sizeof err);
+                                       targets[i].offset, job->replay_id, err, sizeof err);
         if (count > 0)
             rewound += count;
+    }
+    /* A partition with no record at or after the time has nothing to replay: done there too. */
+    for (int i = 0; job->replay_id >= 0 && i < job->list->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &job->list->elems[i];
+        struct rpart *rp = router_part(job->r, tp->topic, tp->partition);
+        if ((job->err || tp->err || tp->offset < 0) && rp && rp->state == RPART_ACTIVE && rp->sparts[job->sink_index])
+            spart_mark_replay(rp->sparts[job->sink_index], job->replay_id, 0);
     }
     job->done(job->arg, rewound, unmatched, job->err ? rd_kafka_err2str(job->err) : NULL);
 out:
@@ -141,7 +166,7 @@ out:
 }
 
 int router_sink_replay_time(struct router *r, size_t k, const char *topic, int32_t partition, int64_t timestamp_ms,
-                            router_replay_done_fn done, void *arg, char *err, size_t errlen)
+                            int64_t replay_id, router_replay_done_fn done, void *arg, char *err, size_t errlen)
 {
     struct replay_time_job *job;
 
@@ -167,6 +192,7 @@ int router_sink_replay_time(struct router *r, size_t k, const char *topic, int32
     job->sink_index = k;
     job->done = done;
     job->arg = arg;
+    job->replay_id = replay_id;
     if (worker_submit(r->worker, on_replay_time_run, on_replay_time_done, job) != 0) {
         rd_kafka_topic_partition_list_destroy(job->list);
         free(job);
@@ -339,6 +365,11 @@ int router_ready(const struct router *r, char *why, size_t whylen)
 
     if (!r->rk || r->phase != PHASE_RUNNING) {
         snprintf(why, whylen, r->rk ? "shutting down" : "not started");
+        return 0;
+    }
+    if (r->subscribe_held) {
+        snprintf(why, whylen, "reading the group's control topic before joining (%s)",
+                 group_waiting_reason(r->group));
         return 0;
     }
     member = rd_kafka_memberid(r->rk);

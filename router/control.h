@@ -114,11 +114,12 @@ int router_sink_resume(struct router *r, size_t sink_index);
 /**
  * @brief Re-deliver to one sink from @p offset (per partition, or every partition of @p topic
  * when @p partition is -1, or of every topic when @p topic is NULL). Only rewinds: an offset at
- * or above the sink's position changes nothing for that partition.
+ * or above the sink's position changes nothing for that partition. @p replay_id: a group-wide
+ * replay's id (group.h), marked in the partitions it was applied to; -1 for one of this replica.
  * @return how many partitions were rewound, or -1 with the reason.
  */
 int router_sink_replay(struct router *r, size_t sink_index, const char *topic, int32_t partition,
-                       int64_t offset, char *err, size_t errlen);
+                       int64_t offset, int64_t replay_id, char *err, size_t errlen);
 
 /* One rewind planned from a time lookup. */
 struct replay_target {
@@ -143,7 +144,8 @@ typedef void (*router_replay_done_fn)(void *arg, int rewound, size_t unmatched, 
  * @return 0 when the lookup started, -1 with the reason.
  */
 int router_sink_replay_time(struct router *r, size_t sink_index, const char *topic, int32_t partition,
-                            int64_t timestamp_ms, router_replay_done_fn done, void *arg, char *err, size_t errlen);
+                            int64_t timestamp_ms, int64_t replay_id, router_replay_done_fn done, void *arg,
+                            char *err, size_t errlen);
 
 /** @brief Process metrics: loop stalls (turns late by more than 100 ms) and the worst lateness. */
 void router_loop_stats(const struct router *r, uint64_t *stalls, double *worst_s);

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "conf.h"
 #include "ctl_cli.h"
+#include "ctl_group.h"
 #include "lib/buf.h"
 
 #define EXIT_RUNTIME 1
@@ -22,6 +23,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: sluice ctl tap NAME [-c FILE | --admin URL] [--token T] [--json] [--limit N] [--partition P]\n"
+        "       sluice ctl status|pause|resume|replay|reload ... (the whole group: sluice ctl status --help)\n"
         "  Streams sink NAME's records (as the sink writes them) and its target's answers, live,\n"
         "  from the replica behind the admin URL (default: http://<admin.listen of FILE>).\n"
         "  The token: --token, else $SLUICE_ADMIN_TOKEN, else admin.token of FILE.\n"
@@ -215,10 +217,13 @@ int ctl_cli_main(int argc, char **argv)
     long long limit = 0, partition = -1;
     int as_json = 0, c, rc = 0;
 
-    static const char *const subs[] = { "tap", NULL };
+    static const char *const subs[] = { "tap", "status", "pause", "resume", "replay", "reload", NULL };
+    int sub;
 
-    if (cli_subcommand(argc, argv, "sluice ctl", subs, usage, &rc) < 0)
+    if ((sub = cli_subcommand(argc, argv, "sluice ctl", subs, usage, &rc)) < 0)
         return rc;
+    if (sub > 0)
+        return ctl_group_main(subs[sub], argc, argv);
     while ((c = getopt_long(argc, argv, "c:h", longs, NULL)) != -1) {
         switch (c) {
         case 'c': file = optarg; break;

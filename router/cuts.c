@@ -11,6 +11,7 @@
 #include "lib/log.h"
 
 #define SINKS_ENTRY "sinks:"   /* the metadata entry naming the sinks with a position */
+#define REPLAYED_ENTRY "replayed:"   /* group replays applied here, "<sink>@<id>,..." (group.h) */
 #define FIRST_BATCH_POLL_MIN_MS 10 /* how often a first batch waiting to be full looks again */
 /* The longest a first batch waits to be full when the partition's end seems never reached (a
  * transaction marker after its last record keeps the high watermark one past it). */
@@ -75,7 +76,23 @@ static size_t metadata_write(const struct rpart *rp, const struct router_batch *
             return SIZE_MAX;
         len += (size_t)w;
     }
+    for (size_t i = 0, marked = 0; i < rp->rt->nsinks; i++) {
+        const struct spart *sp = rp->sparts[rp->rt->sinks[i]];
+        if (!spart_replay_marked(sp))
+            continue;
+        w = snprintf(buf + len, CUT_METADATA_MAX + 1 - len, "%s%s@%" PRId64, marked++ ? "," : ";" REPLAYED_ENTRY,
+                     sp->sk->name, sp->replay_id);
+        if (w < 0 || (size_t)w > CUT_METADATA_MAX - len)
+            return SIZE_MAX;
+        len += (size_t)w;
+    }
     return len;
+}
+
+int spart_replay_marked(const struct spart *sp)
+{
+    return sp->replay_id >= 0 && !sp->replay_capture && sp->rewind_to == NO_REWIND &&
+           (sp->replay_saved_from == OFFSET_UNKNOWN || sp->stored != sp->replay_saved_from);
 }
 
 /* The metadata of the partition's next commit (see metadata_write). When the names of its sinks
@@ -120,36 +137,79 @@ int spart_cut_fits(struct spart *sp, const struct router_batch *b)
     return 0;
 }
 
+/* The entry of @p tp's sluice metadata that begins with @p prefix: its text after the prefix in
+ * @p *at and @p *stop; 0 when there is none (or the metadata is not sluice's). */
+static int metadata_entry(const rd_kafka_topic_partition_t *tp, const char *prefix, const char **at, const char **stop)
+{
+    const char *text = tp->metadata, *end, *p;
+    size_t taglen = strlen(CUT_METADATA_TAG), plen = strlen(prefix);
+
+    if (!text || tp->metadata_size <= taglen || tp->metadata_size > CUT_METADATA_MAX ||
+        memcmp(text, CUT_METADATA_TAG, taglen) != 0)
+        return 0;
+    end = text + tp->metadata_size;
+    for (p = text + taglen; p < end;) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        if (!semi)
+            semi = end;
+        if ((size_t)(semi - p) >= plen && memcmp(p, prefix, plen) == 0) {
+            *at = p + plen;
+            *stop = semi;
+            return 1;
+        }
+        p = semi + 1;
+    }
+    return 0;
+}
+
+int64_t cuts_replay_mark(const rd_kafka_topic_partition_t *tp, const char *sink)
+{
+    const char *at, *stop;
+    size_t sink_len = strlen(sink);
+
+    if (!metadata_entry(tp, REPLAYED_ENTRY, &at, &stop))
+        return -1;
+    while (at < stop) {
+        const char *comma = memchr(at, ',', (size_t)(stop - at)), *sign;
+        if (!comma)
+            comma = stop;
+        sign = memchr(at, '@', (size_t)(comma - at));
+        if (sign && (size_t)(sign - at) == sink_len && memcmp(at, sink, sink_len) == 0) {
+            int64_t id = 0;
+            const char *d = sign + 1;
+            if (d == comma)
+                return -1;
+            for (; d < comma; d++) {
+                if (*d < '0' || *d > '9' || id > (INT64_MAX - 9) / 10)
+                    return -1;
+                id = id * 10 + (*d - '0');
+            }
+            return id;
+        }
+        at = comma + 1;
+    }
+    return -1;
+}
+
 /* Whether the commit metadata of @p tp names the sinks that have a position in its partition:
  * -1 it does not (no metadata, another client's, or a commit of a sluice before "start", or one
  * whose names did not fit), 0 it does and @p sink is not among them, 1 @p sink is. */
 int cuts_names_sink(const rd_kafka_topic_partition_t *tp, const char *sink)
 {
-    const char *text = tp->metadata, *end, *at;
-    size_t taglen = strlen(CUT_METADATA_TAG), entry_len = strlen(SINKS_ENTRY), sink_len = strlen(sink);
+    const char *at, *stop;
+    size_t sink_len = strlen(sink);
 
-    if (!text || tp->metadata_size <= taglen || tp->metadata_size > CUT_METADATA_MAX ||
-        memcmp(text, CUT_METADATA_TAG, taglen) != 0)
+    if (!metadata_entry(tp, SINKS_ENTRY, &at, &stop))
         return -1;
-    end = text + tp->metadata_size;
-    for (at = text + taglen; at < end;) {
-        const char *stop = memchr(at, ';', (size_t)(end - at));
-        if (!stop)
-            stop = end;
-        if ((size_t)(stop - at) >= entry_len && memcmp(at, SINKS_ENTRY, entry_len) == 0) {
-            for (const char *name = at + entry_len; name < stop;) {
-                const char *comma = memchr(name, ',', (size_t)(stop - name));
-                if (!comma)
-                    comma = stop;
-                if ((size_t)(comma - name) == sink_len && memcmp(name, sink, sink_len) == 0)
-                    return 1;
-                name = comma + 1;
-            }
-            return 0;
-        }
-        at = stop + 1;
+    for (const char *name = at; name < stop;) {
+        const char *comma = memchr(name, ',', (size_t)(stop - name));
+        if (!comma)
+            comma = stop;
+        if ((size_t)(comma - name) == sink_len && memcmp(name, sink, sink_len) == 0)
+            return 1;
+        name = comma + 1;
     }
-    return -1;
+    return 0;
 }
 
 /* Before a commit of @p rp: the sinks that now have a position the commit covers become known
@@ -167,6 +227,10 @@ int rpart_learn_known(struct rpart *rp)
     for (size_t s = 0; s < rp->rt->nsinks; s++) {
         struct spart *sp = rp->sparts[rp->rt->sinks[s]];
         int64_t next = offsets_next(rp->op, sp->sink_index);
+        if (spart_replay_marked(sp) && sp->replay_announced != sp->replay_id) {
+            sp->replay_announced = sp->replay_id;
+            announce = 1;
+        }
         if (sp->known || next == OFFSET_UNKNOWN || next < sp->known_from)
             continue;
         sp->known = 1;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf_kafka.h"
 #include "dlq.h"
 #include "lib/log.h"
 
@@ -255,20 +256,6 @@ void dlq_counts(const struct dlq *dlq, uint64_t *stored, uint64_t *produce_error
     *produce_errors = dlq->produce_errors;
 }
 
-static int is_consumer_property(const char *name)
-{
-    static const char *const prefixes[] = {
-        "group.", "fetch.", "auto.", "enable.auto.", "session.timeout.ms", "heartbeat.", "max.poll.",
-        "partition.assignment.", "enable.partition.eof", "isolation.level", "queued.", "check.crcs",
-        "coordinator.", "consume.", "allow.auto.create.topics", "rebalance.", "offset.store.",
-        "max.partition.fetch.bytes",
-    };
-    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
-        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
-            return 1;
-    return 0;
-}
-
 struct dlq *dlq_new(struct event_base *eb, const json_t *kafka, const char *topic, char *err, size_t errlen)
 {
     struct dlq *dlq = calloc(1, sizeof *dlq);
@@ -287,7 +274,7 @@ struct dlq *dlq_new(struct event_base *eb, const json_t *kafka, const char *topi
     /* The consumer's connection properties (brokers, security, client id) apply to the
      * producer too; consumer-only ones are left out. */
     json_object_foreach((json_t *)kafka, name, value) {
-        if (is_consumer_property(name))
+        if (conf_kafka_consumer_only(name))
             continue;
         if (rd_kafka_conf_set(conf, name, json_string_value(value), errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
             continue;

@@ -26,6 +26,7 @@
 #define CUT_METADATA_MAX 4096
 
 struct conf_topic;
+struct group;
 struct jsonschema;
 struct registry;
 
@@ -80,6 +81,13 @@ struct spart {
      * joined), and then for good. */
     int known;
     int64_t known_from;
+    /* The group-wide replay applied here (group.h; -1: none), carried in the commit metadata
+     * once the target holds what it rewound: replay_capture until the rewind has run, then the
+     * stored position it replaced (OFFSET_UNKNOWN: nothing to wait for) until a batch moves it. */
+    int64_t replay_id;
+    int replay_capture;
+    int64_t replay_saved_from;
+    int64_t replay_announced;   /* the mark last put in a commit (one goes even without progress) */
 };
 
 enum rpart_state { RPART_LOADING, RPART_ACTIVE, RPART_REVOKING };
@@ -241,6 +249,10 @@ struct router {
     /* Batches a sink still holds whose partition is gone: they keep Kafka messages alive, so
      * router_free releases them (after the sinks stopped) before destroying the consumer. */
     struct router_batch *orphans;
+    /* The group's control topic (group.h), NULL without one; the subscription waits until it
+     * was read to its end (subscribe_held), so that a paused sink starts paused. */
+    const struct group *group;
+    int subscribe_held;
 };
 
 /* A callback on a later loop turn that router_free can cancel (event_base_once cannot be): the

@@ -17,6 +17,8 @@
 #include "dev_registry.h"
 #include "ctl_cli.h"
 #include "dlq_cli.h"
+#include "group.h"
+#include "group_apply.h"
 #include "router.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -141,6 +143,7 @@ struct app {
     struct router *router;
     struct conf *next_conf;         /* a validated reload waiting for the drain */
     struct admin *admin;
+    struct group *group;            /* control.topic: group-wide pause, resume, replay */
     int stopping;                   /* SIGTERM/SIGINT: leave once drained */
     int signals;
     int exit_code;
@@ -221,11 +224,15 @@ static int app_router_start(struct app *app, struct conf *conf, const struct rou
     if (app->dry_run)
         router_set_dry_run(app->router, stdout);
     router_set_carry(app->router, carry);
+    if (app->group)
+        router_set_group(app->router, app->group);
     if (router_start(app->router, err, errlen) != 0) {
         router_free(app->router);
         app->router = NULL;
         return -1;
     }
+    if (app->group)
+        group_apply_pauses(app->group);   /* before any partition comes: the subscription is asynchronous */
     LOG(LOG_INFO, "running %zu sink(s)", conf->nsinks);
     return 0;
 }
@@ -331,6 +338,42 @@ static int app_reload_from_admin(void *arg, char *msg, size_t msglen)
     return app_reload(arg, "POST /reload", msg, msglen);
 }
 
+static void app_group_pause(void *arg, const char *sink, int paused)
+{
+    struct app *app = arg;
+    if (app->router)
+        router_group_pause(app->router, sink, paused);
+}
+
+static void app_group_replay(void *arg, const char *sink, const struct group_replay *cmd)
+{
+    struct app *app = arg;
+    if (app->router)
+        router_group_replay(app->router, sink, cmd);
+}
+
+/* The group's state is known: the consumer may join (a paused sink starts paused). */
+static void app_group_caught_up(void *arg)
+{
+    struct app *app = arg;
+    char err[512];
+
+    if (!app->router || !router_subscribe_held(app->router))
+        return;
+    if (router_subscribe(app->router, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "cannot start: %s", err);
+        app->exit_code = EXIT_RUNTIME;
+        app->stopping = 1;
+        router_shutdown(app->router);
+    }
+}
+
+static json_t *app_group_view(void *arg)
+{
+    struct app *app = arg;
+    return app->group ? group_view(app->group) : NULL;
+}
+
 static struct router *app_router(void *arg)
 {
     return ((struct app *)arg)->router;
@@ -368,7 +411,9 @@ static int command_run(struct conf *conf, const char *file, const struct dev_opt
     struct event *signals[3] = { NULL, NULL, NULL };
     static const int signal_numbers[3] = { SIGTERM, SIGINT, SIGHUP };
     struct admin_hooks hooks = { .router = app_router, .config = app_config, .reload = app_reload_from_admin,
-                                 .arg = &app };
+                                 .group = app_group_view, .arg = &app };
+    struct group_hooks group_hooks = { .pause = app_group_pause, .replay = app_group_replay,
+                                       .caught_up = app_group_caught_up, .arg = &app };
     struct http_limits limits = HTTP_LIMITS_DEFAULT;
     char err[1024];
     int rc = EXIT_RUNTIME;
@@ -408,10 +453,6 @@ static int command_run(struct conf *conf, const char *file, const struct dev_opt
             goto out;
         }
     }
-    if (app_router_start(&app, conf, NULL, err, sizeof err) != 0) {
-        LOG(LOG_ERROR, "cannot start: %s", err);
-        goto out;
-    }
     limits.max_connections = (unsigned)conf->admin_max_connections;
     limits.request_timeout_ms = (unsigned)conf->admin_request_timeout_ms;
     limits.max_head_bytes = (size_t)conf->admin_max_header_bytes;
@@ -424,10 +465,21 @@ static int command_run(struct conf *conf, const char *file, const struct dev_opt
         LOG(LOG_ERROR, "cannot start: %s", err);
         goto out;
     }
+    /* The admin API is up first: the group announces the port it bound. */
+    if (conf->control_topic && !dry_run &&
+        !(app.group = group_new(app.eb, conf, app.admin ? admin_port(app.admin) : -1, &group_hooks, err, sizeof err))) {
+        LOG(LOG_ERROR, "cannot start: %s", err);
+        goto out;
+    }
+    if (app_router_start(&app, conf, NULL, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "cannot start: %s", err);
+        goto out;
+    }
     event_base_dispatch(app.eb);
     rc = app.exit_code;
     LOG(LOG_INFO, "stopped (exit %d)", rc);
 out:
+    group_free(app.group);
     admin_free(app.admin);
     for (int i = 0; i < 3; i++)
         if (signals[i])

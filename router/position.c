@@ -246,6 +246,11 @@ void spart_rewind(struct spart *sp, int64_t next)
     }
     if (next == OFFSET_UNKNOWN)
         return;
+    if (sp->replay_capture) {
+        /* A group replay's mark waits until a batch has moved the target's position from here. */
+        sp->replay_capture = 0;
+        sp->replay_saved_from = sp->stored != OFFSET_UNKNOWN && next < sp->stored ? sp->stored : OFFSET_UNKNOWN;
+    }
     offsets_rewind(rp->op, sp->sink_index, next);
     if (next < rp->fetched_end)
         rpart_seek(rp, next, sp->sk);

@@ -10,6 +10,7 @@
 #include "cuts.h"
 #include "engine.h"
 #include "flow.h"
+#include "group_apply.h"
 #include "offsets.h"
 #include "position.h"
 #include "queue.h"
@@ -70,6 +71,8 @@ static struct rpart *rpart_new(struct router *r, struct rtopic *rt, int32_t part
         sp->rewind_to = NO_REWIND;
         sp->lost_until = -1;
         sp->recorded_first = sp->recorded_last = -1;
+        sp->replay_id = sp->replay_announced = -1;
+        sp->replay_saved_from = OFFSET_UNKNOWN;
         if (!(sp->linger_timer = evtimer_new(r->eb, on_linger, sp)))
             goto fail;
     }
@@ -398,6 +401,12 @@ static void assign_job_step(struct assign_job *job)
         rd_kafka_error_destroy(kerr);
     }
     rd_kafka_topic_partition_list_destroy(assign);
+    /* Replays the group asked for that no earlier owner applied here (their mark is missing). */
+    for (int i = 0; i < parts->cnt; i++) {
+        struct rpart *rp = router_part(r, parts->elems[i].topic, parts->elems[i].partition);
+        if (rp && rp->state == RPART_ACTIVE)
+            rpart_group_replays(rp, &parts->elems[i]);
+    }
     assign_job_free(job);
 }
 

@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "filter.h"
 #include "flow.h"
+#include "group.h"
 #include "queue.h"
 #include "rebalance.h"
 #include "registry.h"
@@ -323,8 +324,6 @@ oom:
 static int router_consumer_new(struct router *r, char *err, size_t errlen)
 {
     rd_kafka_conf_t *kconf = rd_kafka_conf_new();
-    rd_kafka_topic_partition_list_t *topics;
-    rd_kafka_resp_err_t kerr;
     const char *name;
     json_t *value;
     char errstr[512];
@@ -392,6 +391,19 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
         snprintf(err, errlen, "cannot watch the consumer queue");
         return -1;
     }
+    if (r->group && !group_caught_up(r->group)) {
+        r->subscribe_held = 1;   /* router_subscribe, once the group's state is known */
+        return 0;
+    }
+    return router_subscribe(r, err, errlen);
+}
+
+int router_subscribe(struct router *r, char *err, size_t errlen)
+{
+    rd_kafka_topic_partition_list_t *topics;
+    rd_kafka_resp_err_t kerr;
+
+    r->subscribe_held = 0;
     if (r->ntopics == 0) {
         /* every sink file was set aside (conf.h): the admin API shows why, a reload brings them */
         LOG(LOG_WARN, "no sink runs: the consumer subscribes to nothing until a reload adds one");

@@ -32,6 +32,17 @@ void router_set_dry_run(struct router *r, FILE *out);
 /** @brief Start the sinks and the consumer. 0, or -1 with the reason. */
 int router_start(struct router *r, char *err, size_t errlen);
 
+struct group;
+/** @brief Before router_start: the group's control topic (group.h); the consumer subscribes once
+ * it has been read to its end (router_subscribe). */
+void router_set_group(struct router *r, const struct group *g);
+
+/** @brief Subscribe the consumer (router_start does, unless it waits for the group). */
+int router_subscribe(struct router *r, char *err, size_t errlen);
+
+/** @brief 1 while the subscription waits for the group's control topic. */
+int router_subscribe_held(const struct router *r);
+
 /** @brief Begin a drain: stop consuming, flush batches, wait for acks up to the shutdown
  * timeout, commit, close the consumer; then the loop exits. Safe to call twice. */
 void router_shutdown(struct router *r);
