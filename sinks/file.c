@@ -8,9 +8,10 @@
  * positions were not recorded) are cut off, so data and positions always agree and a record
  * is in the file once, whatever kill -9 interrupts. Writes and fsync run on a worker thread:
  * the event loop never waits on the disk. The batches handed over while the worker writes are
- * written next as one group: one write, one fsync, one positions file for all of them (with 64
- * partitions a sink has up to 64 batches in flight), each batch with its own compare-and-set
- * and verdict, none acknowledged before the positions file that records it is in place. */
+ * written next as one group: one writev of their lines (read in place, not copied), one fsync,
+ * one positions file for all of them (with 64 partitions a sink has up to 64 batches in
+ * flight), each batch with its own compare-and-set and verdict, none acknowledged before the
+ * positions file that records it is in place. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "file_line.h"
 #include "sink.h"
-#include "lib/buf.h"
 #include "lib/worker.h"
 
 struct file_job;
@@ -49,10 +50,10 @@ struct file_sink {
 
 enum file_job_kind { FILE_JOB_WRITE, FILE_JOB_LOAD };
 
-/* One batch of a group: its lines are [off, off + len) of the group's buffer. */
+/* One batch of a group. */
 struct file_item {
     struct sink_batch *batch;
-    size_t off, len;
+    size_t len;                   /* the bytes of its lines */
     enum sink_result result;
     int applied;                  /* its position was moved (undone if the group fails) */
     int64_t stored;               /* the position before it */
@@ -70,7 +71,6 @@ struct file_job {
     struct sink_positions *req;   /* FILE_JOB_LOAD */
     struct file_item *items;      /* FILE_JOB_WRITE */
     size_t count, cap;
-    struct buf data;              /* the batches' lines, one after the other */
 };
 
 static const struct cfg_opt file_opts[] = {
@@ -103,19 +103,33 @@ static int positions_set(json_t *positions, const char *topic, int32_t partition
     return json_object_set_new(t, key, json_integer(next));
 }
 
-static int write_all(int fd, const char *buf, size_t len)
+/* Writes @p iov[0..n) whole (it is advanced over what went); 0, or -1 with errno. */
+static int writev_all(int fd, struct iovec *iov, int n)
 {
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
         }
-        buf += n;
-        len -= (size_t)n;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
     }
     return 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    struct iovec one = { (void *)buf, len };
+    return writev_all(fd, &one, 1);
 }
 
 /* Records length and positions: temporary file, fsync, rename, fsync of the directory. */
@@ -163,7 +177,11 @@ static void file_group_run(struct file_job *job)
 {
     struct file_sink *fs = job->fs;
     off_t before = fs->length;
-    size_t run_off = 0, run_len = 0, applied = 0;
+    /* The lines are read where they are: the records (and their prepared text, which nobody
+     * changes) belong to the batches, which stay with the router until their verdicts. */
+    struct iovec iov[256];
+    int niov = 0;
+    size_t pending = 0, applied = 0;
     char error[256] = "";
 
     for (size_t i = 0; i < job->count; i++) {
@@ -187,22 +205,24 @@ static void file_group_run(struct file_job *job)
         }
         it->applied = 1;
         applied++;
-        /* Consecutive applied batches are consecutive in the buffer: one write for them. */
-        if (run_len && it->off != run_off + run_len) {
-            if (write_all(fs->fd, job->data.p + run_off, run_len) != 0)
-                goto write_failed;
-            fs->length += (off_t)run_len;
-            run_len = 0;
+        it->at = fs->length + (off_t)pending;
+        for (size_t r = 0; r < b->count; r++) {
+            if (niov == (int)(sizeof iov / sizeof iov[0])) {
+                if (writev_all(fs->fd, iov, niov) != 0)
+                    goto write_failed;
+                fs->length += (off_t)pending;
+                pending = 0;
+                niov = 0;
+            }
+            iov[niov].iov_base = b->records[r].prepared;
+            iov[niov++].iov_len = b->records[r].prepared_len;
+            pending += b->records[r].prepared_len;
         }
-        if (!run_len)
-            run_off = it->off;
-        it->at = fs->length + (off_t)run_len;
-        run_len += it->len;
     }
-    if (run_len) {
-        if (write_all(fs->fd, job->data.p + run_off, run_len) != 0)
+    if (niov > 0) {
+        if (writev_all(fs->fd, iov, niov) != 0)
             goto write_failed;
-        fs->length += (off_t)run_len;
+        fs->length += (off_t)pending;
     }
     if (!applied)
         return;
@@ -254,7 +274,6 @@ static void file_job_free(struct file_job *job)
     if (!job)
         return;
     free(job->items);
-    buf_free(&job->data);
     free(job);
 }
 
@@ -340,17 +359,12 @@ static void file_write(struct sink *sk, struct sink_batch *b)
         job->items = items;
         job->cap = cap;
     }
-    if (buf_reserve(&job->data, b->bytes) != 0)
-        goto oom;
     it = &job->items[job->count++];
     memset(it, 0, sizeof *it);
     it->batch = b;
-    it->off = job->data.len;
     it->at = -1;
     it->result = SINK_RETRY;      /* until the group says otherwise */
-    for (size_t i = 0; i < b->count; i++)
-        buf_add(&job->data, b->records[i].prepared, b->records[i].prepared_len);   /* reserved above */
-    it->len = job->data.len - it->off;
+    it->len = b->bytes;
     if (!fs->submitted) {
         fs->pending = NULL;
         file_submit(fs, job);
