@@ -77,7 +77,7 @@ static const struct cfg_opt file_opts[] = {
     { .name = "path", .type = CFG_T_STR, .offset = offsetof(struct file_sink, path), .flags = CFG_REQUIRED,
       .help = "File to append records to, one JSON object per line; PATH.positions is kept beside it" },
     CFG_BOOL("fsync", "true", offsetof(struct file_sink, fsync_each),
-             "fsync the data and the positions after every batch (off: faster, a host crash may lose the tail)"),
+             "fsync the data and the positions after every write (off: faster, a host crash may lose the tail)"),
     CFG_END
 };
 
