@@ -1,12 +1,17 @@
 /* The file sink: NDJSON, one object per record with topic, partition, offset, key, value
- * (embedded as JSON when it parses, else as a string; null for a tombstone) and timestamp.
+ * (embedded as JSON when it parses, else as a string; null for a tombstone) and timestamp. The
+ * line of a record is made once for all the file sinks it goes to (file_line.c).
  *
  * It is transactional: next to the data file, PATH.positions records the data file's length
- * and each partition's next offset after every batch (written to a temporary file, fsynced,
- * renamed). At start, bytes beyond the recorded length (a batch written before a crash, whose
+ * and each partition's next offset after every write (written to a temporary file, fsynced,
+ * renamed). At start, bytes beyond the recorded length (batches written before a crash, whose
  * positions were not recorded) are cut off, so data and positions always agree and a record
  * is in the file once, whatever kill -9 interrupts. Writes and fsync run on a worker thread:
- * the event loop never waits on the disk. */
+ * the event loop never waits on the disk. The batches handed over while the worker writes are
+ * written next as one group: one writev of their lines (read in place, not copied), one fsync,
+ * one positions file for all of them (with 64 partitions a sink has up to 64 batches in
+ * flight), each batch with its own compare-and-set and verdict, none acknowledged before the
+ * positions file that records it is in place. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,10 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include "file_line.h"
 #include "sink.h"
 #include "lib/worker.h"
+
+struct file_job;
 
 struct file_sink {
     struct sink super;
@@ -26,9 +35,14 @@ struct file_sink {
     int fsync_each;
     int fd;                       /* valid when opened */
     int opened;
+    int counted;                  /* counted in file_line_users */
     char *positions_path;
     char *positions_tmp;
     struct worker *worker;
+    /* On the loop: the group that batches join while the worker writes the one before, and
+     * the jobs handed to the worker, oldest first (freed by file_stop if never completed). */
+    struct file_job *pending;
+    struct file_job *submitted, *submitted_tail;
     /* Touched only on the worker thread once started (and in start, before it). */
     json_t *positions;            /* {"topic": {"partition": next}} */
     off_t length;
@@ -36,23 +50,34 @@ struct file_sink {
 
 enum file_job_kind { FILE_JOB_WRITE, FILE_JOB_LOAD };
 
+/* One batch of a group. */
+struct file_item {
+    struct sink_batch *batch;
+    size_t len;                   /* the bytes of its lines */
+    enum sink_result result;
+    int applied;                  /* its position was moved (undone if the group fails) */
+    int64_t stored;               /* the position before it */
+    off_t at;                     /* where it was appended; -1: not appended */
+    char error[256];
+};
+
+/* A write job is a group: every batch handed over while the worker was busy with the group
+ * before, written with one write, one fsync and one positions file (group commit). Each batch
+ * keeps its own compare-and-set and its own verdict. */
 struct file_job {
     enum file_job_kind kind;
     struct file_sink *fs;
-    struct sink_batch *batch;
-    struct sink_positions *req;
-    char *buf;
-    size_t len;
-    enum sink_result result;
-    char error[256];
-    off_t at;                     /* where the batch was appended; -1: not appended */
+    struct file_job *next;        /* in fs->submitted */
+    struct sink_positions *req;   /* FILE_JOB_LOAD */
+    struct file_item *items;      /* FILE_JOB_WRITE */
+    size_t count, cap;
 };
 
 static const struct cfg_opt file_opts[] = {
     { .name = "path", .type = CFG_T_STR, .offset = offsetof(struct file_sink, path), .flags = CFG_REQUIRED,
       .help = "File to append records to, one JSON object per line; PATH.positions is kept beside it" },
     CFG_BOOL("fsync", "true", offsetof(struct file_sink, fsync_each),
-             "fsync the data and the positions after every batch (off: faster, a host crash may lose the tail)"),
+             "fsync the data and the positions after every write (off: faster, a host crash may lose the tail)"),
     CFG_END
 };
 
@@ -78,19 +103,33 @@ static int positions_set(json_t *positions, const char *topic, int32_t partition
     return json_object_set_new(t, key, json_integer(next));
 }
 
-static int write_all(int fd, const char *buf, size_t len)
+/* Writes @p iov[0..n) whole (it is advanced over what went); 0, or -1 with errno. */
+static int writev_all(int fd, struct iovec *iov, int n)
 {
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
         }
-        buf += n;
-        len -= (size_t)n;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
     }
     return 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    struct iovec one = { (void *)buf, len };
+    return writev_all(fd, &one, 1);
 }
 
 /* Records length and positions: temporary file, fsync, rename, fsync of the directory. */
@@ -132,151 +171,207 @@ out:
     return rc;
 }
 
-/* On the worker thread: check the position, append, fsync, record the new positions. */
+/* On the worker thread: a group's batches, each with its compare-and-set against the position
+ * the batches before it left; the applied ones appended in one go, then fsync and positions. */
+static void file_group_run(struct file_job *job)
+{
+    struct file_sink *fs = job->fs;
+    off_t before = fs->length;
+    /* The lines are read where they are: the records (and their prepared text, which nobody
+     * changes) belong to the batches, which stay with the router until their verdicts. */
+    struct iovec iov[256];
+    int niov = 0;
+    size_t pending = 0, applied = 0;
+    char error[256] = "";
+
+    for (size_t i = 0; i < job->count; i++) {
+        struct file_item *it = &job->items[i];
+        struct sink_batch *b = it->batch;
+
+        it->stored = positions_get(fs->positions, b->topic, b->partition);
+        if (it->stored != b->prev_next) {
+            if (it->stored == b->next) {
+                it->result = SINK_OK;   /* this very batch was applied before a retry */
+                continue;
+            }
+            snprintf(it->error, sizeof it->error, "stored position is %" PRId64 ", expected %" PRId64,
+                     it->stored, b->prev_next);
+            it->result = SINK_FENCED;
+            continue;
+        }
+        if (positions_set(fs->positions, b->topic, b->partition, b->next) != 0) {
+            snprintf(error, sizeof error, "out of memory");
+            goto undo;
+        }
+        it->applied = 1;
+        applied++;
+        it->at = fs->length + (off_t)pending;
+        for (size_t r = 0; r < b->count; r++) {
+            if (niov == (int)(sizeof iov / sizeof iov[0])) {
+                if (writev_all(fs->fd, iov, niov) != 0)
+                    goto write_failed;
+                fs->length += (off_t)pending;
+                pending = 0;
+                niov = 0;
+            }
+            iov[niov].iov_base = b->records[r].prepared;
+            iov[niov++].iov_len = b->records[r].prepared_len;
+            pending += b->records[r].prepared_len;
+        }
+    }
+    if (niov > 0) {
+        if (writev_all(fs->fd, iov, niov) != 0)
+            goto write_failed;
+        fs->length += (off_t)pending;
+    }
+    if (!applied)
+        return;
+    if (fs->fsync_each && fdatasync(fs->fd) != 0)
+        goto write_failed;
+    if (positions_save(fs, error, sizeof error) != 0)
+        goto undo;
+    for (size_t i = 0; i < job->count; i++)
+        if (job->items[i].applied)
+            job->items[i].result = SINK_OK;
+    return;
+write_failed:
+    snprintf(error, sizeof error, "write %s: %s", fs->path, strerror(errno));
+undo:
+    /* Leave the file and the positions as the positions file describes them, so that the
+     * retries append once. */
+    for (size_t i = job->count; i-- > 0;) {
+        struct file_item *it = &job->items[i];
+        if (it->applied)
+            positions_set(fs->positions, it->batch->topic, it->batch->partition, it->stored);
+        it->applied = 0;
+        it->at = -1;
+        if (it->result == SINK_RETRY)
+            snprintf(it->error, sizeof it->error, "%s", error);
+    }
+    fs->length = before;
+    if (ftruncate(fs->fd, before) != 0)
+        for (size_t i = 0; i < job->count; i++)
+            if (job->items[i].result == SINK_RETRY)
+                snprintf(job->items[i].error, sizeof job->items[i].error, "%.200s; truncate: %s", error,
+                         strerror(errno));
+}
+
 static void file_job_run(void *arg)
 {
     struct file_job *job = arg;
     struct file_sink *fs = job->fs;
-    struct sink_batch *b = job->batch;
-    int64_t stored;
-    off_t before = fs->length;
 
     if (job->kind == FILE_JOB_LOAD) {
         for (size_t i = 0; i < job->req->count; i++)
             job->req->next[i] = positions_get(fs->positions, job->req->topic, job->req->partitions[i]);
-        job->result = SINK_OK;
         return;
     }
-    stored = positions_get(fs->positions, b->topic, b->partition);
-    if (stored != b->prev_next) {
-        if (stored == b->next) {
-            job->result = SINK_OK;   /* this very batch was applied before a retry */
-            return;
-        }
-        snprintf(job->error, sizeof job->error, "stored position is %" PRId64 ", expected %" PRId64,
-                 stored, b->prev_next);
-        job->result = SINK_FENCED;
-        return;
-    }
-    if (write_all(fs->fd, job->buf, job->len) != 0 || (fs->fsync_each && fdatasync(fs->fd) != 0)) {
-        snprintf(job->error, sizeof job->error, "write %s: %s", fs->path, strerror(errno));
-        goto undo;
-    }
-    job->at = fs->length;
-    fs->length += (off_t)job->len;
-    if (positions_set(fs->positions, b->topic, b->partition, b->next) != 0) {
-        snprintf(job->error, sizeof job->error, "out of memory");
-        goto undo;
-    }
-    if (positions_save(fs, job->error, sizeof job->error) != 0) {
-        positions_set(fs->positions, b->topic, b->partition, stored);
-        goto undo;
-    }
-    job->result = SINK_OK;
-    return;
-undo:
-    /* Leave the file as the recorded positions describe it, so the retry appends once. */
-    fs->length = before;
-    if (ftruncate(fs->fd, before) != 0)
-        snprintf(job->error + strlen(job->error), sizeof job->error - strlen(job->error),
-                 "; truncate: %s", strerror(errno));
-    job->result = SINK_RETRY;
+    file_group_run(job);
 }
 
-/* Back on the loop. */
+static void file_job_free(struct file_job *job)
+{
+    if (!job)
+        return;
+    free(job->items);
+    free(job);
+}
+
+static void file_submit(struct file_sink *fs, struct file_job *job);
+
+/* Back on the loop: the verdicts, then the group that gathered meanwhile goes. */
 static void file_job_done(void *arg)
 {
     struct file_job *job = arg;
+    struct file_sink *fs = job->fs;
 
-    if (job->kind == FILE_JOB_LOAD) {
+    fs->submitted = job->next;
+    if (!fs->submitted)
+        fs->submitted_tail = NULL;
+    if (job->kind == FILE_JOB_LOAD)
         sink_positions_done(job->req, 1, NULL);
-    } else {
-        if (job->result == SINK_OK && job->at >= 0)
-            sink_batch_note(job->batch, "appended %zu bytes at byte %lld of %s; positions saved",
-                            job->len, (long long)job->at, job->fs->path);
-        else if (job->result == SINK_OK)
-            sink_batch_note(job->batch, "already in %s (applied before a retry)", job->fs->path);
-        sink_batch_done(job->batch, job->result, job->error[0] ? job->error : NULL);
+    for (size_t i = 0; i < job->count; i++) {
+        struct file_item *it = &job->items[i];
+        if (it->result == SINK_OK && it->at >= 0)
+            sink_batch_note(it->batch, "appended %zu bytes at byte %lld of %s; positions saved%s", it->len,
+                            (long long)it->at, fs->path, job->count > 1 ? " (with the other batches of its group)" : "");
+        else if (it->result == SINK_OK)
+            sink_batch_note(it->batch, "already in %s (applied before a retry)", fs->path);
+        sink_batch_done(it->batch, it->result, it->error[0] ? it->error : NULL);
     }
-    free(job->buf);
-    free(job);
+    file_job_free(job);
+    if (!fs->submitted && fs->pending) {
+        job = fs->pending;
+        fs->pending = NULL;
+        file_submit(fs, job);
+    }
+}
+
+/* Hands @p job to the worker (it runs after every job handed before); on no memory, its
+ * batches get SINK_RETRY and a load fails. */
+static void file_submit(struct file_sink *fs, struct file_job *job)
+{
+    if (worker_submit(fs->worker, file_job_run, file_job_done, job) != 0) {
+        if (job->kind == FILE_JOB_LOAD)
+            sink_positions_done(job->req, 0, "out of memory");
+        for (size_t i = 0; i < job->count; i++)
+            sink_batch_done(job->items[i].batch, SINK_RETRY, "out of memory");
+        file_job_free(job);
+        return;
+    }
+    job->next = NULL;
+    if (fs->submitted_tail)
+        fs->submitted_tail->next = job;
+    else
+        fs->submitted = job;
+    fs->submitted_tail = job;
 }
 
 static int file_prepare(struct sink *sk, struct sink_record *rec, char *err, size_t errlen)
 {
-    json_t *line = json_object(), *key = json_null(), *value = json_null();
-    char *text;
-
     (void)sk;
-    if (rec->key && !(key = json_stringn(rec->key, rec->key_len))) {
-        snprintf(err, errlen, "key is not valid UTF-8");
-        goto fail;
-    }
-    if (rec->value) {
-        value = json_loadb(rec->value, rec->value_len, JSON_DECODE_ANY, NULL);
-        if (!value && !(value = json_stringn(rec->value, rec->value_len))) {
-            snprintf(err, errlen, "value is neither JSON nor valid UTF-8 text");
-            goto fail;
-        }
-    }
-    if (!line || json_object_set_new(line, "topic", json_string(rec->topic)) ||
-        json_object_set_new(line, "partition", json_integer(rec->partition)) ||
-        json_object_set_new(line, "offset", json_integer(rec->offset)) ||
-        json_object_set_new(line, "key", key) || json_object_set_new(line, "value", value) ||
-        json_object_set_new(line, "timestamp", rec->timestamp_ms >= 0 ? json_integer(rec->timestamp_ms) : json_null())) {
-        key = value = NULL;   /* set_new took them, even on failure */
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    text = json_dumps(line, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(line);
-    if (!text) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    rec->prepared_len = strlen(text) + 1;
-    text[rec->prepared_len - 1] = '\n';   /* the terminating NUL becomes the newline */
-    rec->prepared = text;
-    return 0;
-fail:
-    json_decref(key);
-    json_decref(value);
-    json_decref(line);
-    return -1;
+    return file_line_prepare(rec, err, errlen);
 }
 
 static void file_release(struct sink *sk, struct sink_record *rec)
 {
     (void)sk;
-    free(rec->prepared);
-    rec->prepared = NULL;
+    file_line_release(rec);
 }
 
+/* Adds the batch's lines to the group that gathers; it goes to the worker at once when the
+ * worker is idle, else when the group before it is done. */
 static void file_write(struct sink *sk, struct sink_batch *b)
 {
     struct file_sink *fs = (struct file_sink *)sk;
-    struct file_job *job = calloc(1, sizeof *job);
-    size_t off = 0;
+    struct file_job *job = fs->pending;
+    struct file_item *it;
 
-    if (!job || !(job->buf = malloc(b->bytes ? b->bytes : 1))) {
-        free(job);
-        sink_batch_done(b, SINK_RETRY, "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < b->count; i++) {
-        memcpy(job->buf + off, b->records[i].prepared, b->records[i].prepared_len);
-        off += b->records[i].prepared_len;
-    }
+    if (!job && !(job = fs->pending = calloc(1, sizeof *job)))
+        goto oom;
     job->kind = FILE_JOB_WRITE;
-    job->at = -1;
     job->fs = fs;
-    job->batch = b;
-    job->len = off;
-    if (worker_submit(fs->worker, file_job_run, file_job_done, job) != 0) {
-        free(job->buf);
-        free(job);
-        sink_batch_done(b, SINK_RETRY, "out of memory");
+    if (job->count == job->cap) {
+        size_t cap = job->cap ? job->cap * 2 : 8;
+        struct file_item *items = realloc(job->items, cap * sizeof *items);
+        if (!items)
+            goto oom;
+        job->items = items;
+        job->cap = cap;
     }
+    it = &job->items[job->count++];
+    memset(it, 0, sizeof *it);
+    it->batch = b;
+    it->at = -1;
+    it->result = SINK_RETRY;      /* until the group says otherwise */
+    it->len = b->bytes;
+    if (!fs->submitted) {
+        fs->pending = NULL;
+        file_submit(fs, job);
+    }
+    return;
+oom:
+    sink_batch_done(b, SINK_RETRY, "out of memory");
 }
 
 static void file_load_positions(struct sink *sk, struct sink_positions *req)
@@ -291,10 +386,13 @@ static void file_load_positions(struct sink *sk, struct sink_positions *req)
     job->kind = FILE_JOB_LOAD;
     job->fs = fs;
     job->req = req;
-    if (worker_submit(fs->worker, file_job_run, file_job_done, job) != 0) {
-        free(job);
-        sink_positions_done(req, 0, "out of memory");
+    /* Reads after every batch handed over before it, as the batches' verdicts came first. */
+    if (fs->pending) {
+        struct file_job *group = fs->pending;
+        fs->pending = NULL;
+        file_submit(fs, group);
     }
+    file_submit(fs, job);
 }
 
 /* Reads PATH.positions and cuts the data file back to the length it records. */
@@ -366,24 +464,39 @@ static int file_start(struct sink *sk, char *err, size_t errlen)
         return -1;
     if (!(fs->worker = worker_new(sk->eb, err, errlen)))
         return -1;
+    fs->counted = 1;
+    file_line_users(1);
     return 0;
 }
 
+/* Stops the worker (the job under way finishes; no completion runs after) and frees the jobs
+ * whose completion will not come. */
 static void file_stop(struct sink *sk)
 {
     struct file_sink *fs = (struct file_sink *)sk;
-    worker_free(fs->worker);   /* finishes the write under way; no completion runs after */
+
+    worker_free(fs->worker);
     fs->worker = NULL;
+    while (fs->submitted) {
+        struct file_job *next = fs->submitted->next;
+        file_job_free(fs->submitted);
+        fs->submitted = next;
+    }
+    fs->submitted_tail = NULL;
+    file_job_free(fs->pending);
+    fs->pending = NULL;
 }
 
 static void file_destroy(struct sink *sk)
 {
     struct file_sink *fs = (struct file_sink *)sk;
-    worker_free(fs->worker);
-    fs->worker = NULL;
+    file_stop(sk);
     if (fs->opened)
         close(fs->fd);
     fs->opened = 0;
+    if (fs->counted)
+        file_line_users(-1);
+    fs->counted = 0;
     json_decref(fs->positions);
     free(fs->positions_path);
     free(fs->positions_tmp);
