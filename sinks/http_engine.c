@@ -19,238 +19,11 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <openssl/evp.h>
 
 #include "http_engine.h"
-#include "template.h"
+#include "http_engine_int.h"
 #include "lib/clock.h"
 #include "lib/log.h"
-
-#define RESPONSE_KEEP 1024            /* bytes of a response body kept for messages */
-#define TOKEN_RESPONSE_MAX (64 * 1024)
-#define RETRY_AFTER_CAP_MS 3600000    /* a server asking for more than an hour is capped */
-#define PARK_LOG_EVERY_S 60
-#define ERROR_BODY_SHOWN 300          /* bytes of a response body in an error line */
-
-/* ---- requests ---- */
-
-struct http_request {
-    TAILQ_ENTRY(http_request) link;
-    struct http_engine *eng;
-    char *method, *url;
-    char host[256];               /* for messages: never the path or query, which may hold secrets */
-    struct curl_slist *headers;   /* fixed for every attempt */
-    struct curl_slist *late;      /* this attempt only (before-send hook, token) */
-    struct curl_slist *wire;      /* what curl sends: headers + late */
-    char *body;
-    size_t body_len;
-    http_done_fn done;
-    void *arg;
-    http_before_fn before;
-    void *before_arg;
-    uintptr_t tag;
-    char *id;                     /* the idempotency id, for the sink's before-send hook */
-    int bypass;                   /* the token request: no gate applies */
-    int auth_retried;             /* a 401 was answered once with a fresh token */
-    uint64_t token_gen;
-    int queued, on_wire;
-    CURL *easy;
-    struct buf resp;
-    size_t resp_keep;
-    int resp_truncated;           /* the body went past resp_keep */
-    char retry_after[64];
-    char refused[640];            /* why the SSRF guard refused the address */
-    char errbuf[CURL_ERROR_SIZE];
-};
-
-TAILQ_HEAD(http_request_list, http_request);
-
-struct sock_ctx {
-    struct event *ev;
-    struct http_engine *eng;
-    struct sock_ctx *next, **pprev;
-};
-
-struct http_engine {
-    char who[160];                /* the subject of its log lines: "sink:webhook:orders", "registry" */
-    struct event_base *eb;
-    struct http_engine_conf conf;
-    uint64_t *responses_by_class;  /* the sink's http_responses, or NULL (the registry's engine) */
-    CURLM *multi;
-    struct event *curl_timer, *pump_timer, *park_timer;
-    struct http_request_list queue, on_wire;
-    size_t nqueued, nwire;        /* nwire counts requests under the in-flight cap */
-    struct sock_ctx *socks;
-    CURL **pool;
-    size_t npool, pool_cap;
-    int limited;
-    struct http_bucket bucket;
-    struct http_breaker breaker;
-    int64_t not_before_ms;
-    int parked;
-    char park_reason[512];
-    int64_t parked_at_ms;
-    int pumping, freeing;
-    struct http_engine_stats stats;
-    /* OAuth2 client credentials */
-    int oauth;
-    char *token_url, *client_id, *client_secret, *scope, *audience;
-    int client_auth_post;
-    char *token;
-    int64_t token_expires_ms;     /* 0: until a 401 */
-    uint64_t token_gen;
-    int token_fetching;
-    int64_t token_retry_ms;
-    unsigned token_failures;
-};
-
-static void url_host(const char *url, char *out, size_t outlen)
-{
-    const char *p = strstr(url, "://"), *end, *at;
-
-    p = p ? p + 3 : url;
-    end = p + strcspn(p, "/?#");
-    at = memchr(p, '@', (size_t)(end - p));   /* user:password@ stays out */
-    if (at)
-        p = at + 1;
-    snprintf(out, outlen, "%.*s", (int)(end - p), p);
-}
-
-struct http_request *http_request_new(const char *method, const char *url, http_done_fn done, void *arg)
-{
-    struct http_request *req = calloc(1, sizeof *req);
-
-    if (!req || !(req->method = strdup(method)) || !(req->url = strdup(url))) {
-        if (req)
-            free(req->method);
-        free(req);
-        return NULL;
-    }
-    url_host(url, req->host, sizeof req->host);
-    req->done = done;
-    req->arg = arg;
-    req->resp_keep = RESPONSE_KEEP;
-    return req;
-}
-
-int http_request_header(struct http_request *req, const char *line)
-{
-    struct curl_slist *l = curl_slist_append(req->headers, line);
-    if (!l)
-        return -1;
-    req->headers = l;
-    return 0;
-}
-
-int http_request_late_header(struct http_request *req, const char *line)
-{
-    struct curl_slist *l = curl_slist_append(req->late, line);
-    if (!l)
-        return -1;
-    req->late = l;
-    return 0;
-}
-
-void http_request_body(struct http_request *req, char *body, size_t len)
-{
-    free(req->body);
-    req->body = body;
-    req->body_len = len;
-}
-
-void http_request_before_send(struct http_request *req, http_before_fn fn, void *arg)
-{
-    req->before = fn;
-    req->before_arg = arg;
-}
-
-const char *http_request_body_data(const struct http_request *req, size_t *len)
-{
-    if (len)
-        *len = req->body_len;
-    return req->body ? req->body : "";
-}
-
-int http_request_set_id(struct http_request *req, const char *id)
-{
-    char *copy = strdup(id);
-    if (!copy)
-        return -1;
-    free(req->id);
-    req->id = copy;
-    return 0;
-}
-
-const char *http_request_id(const struct http_request *req)
-{
-    return req->id ? req->id : "";
-}
-
-const char *http_request_url(const struct http_request *req)
-{
-    return req->url;
-}
-
-void http_request_keep_body(struct http_request *req, size_t max)
-{
-    req->resp_keep = max;
-}
-
-const char *http_request_host(const struct http_request *req)
-{
-    return req->host;
-}
-
-void http_request_set_tag(struct http_request *req, uintptr_t tag)
-{
-    req->tag = tag;
-}
-
-uintptr_t http_request_tag(const struct http_request *req)
-{
-    return req->tag;
-}
-
-void http_request_set_done(struct http_request *req, http_done_fn done, void *arg)
-{
-    req->done = done;
-    req->arg = arg;
-}
-
-const struct http_engine_conf *http_engine_config(const struct http_engine *eng)
-{
-    return &eng->conf;
-}
-
-const char *http_request_method(const struct http_request *req)
-{
-    return req->method;
-}
-
-static void request_clear_attempt(struct http_request *req)
-{
-    curl_slist_free_all(req->late);
-    curl_slist_free_all(req->wire);
-    req->late = req->wire = NULL;
-    buf_free(&req->resp);
-    req->resp_truncated = 0;
-    req->retry_after[0] = '\0';
-    req->refused[0] = '\0';
-    req->errbuf[0] = '\0';
-}
-
-void http_request_free(struct http_request *req)
-{
-    if (!req)
-        return;
-    request_clear_attempt(req);
-    curl_slist_free_all(req->headers);
-    free(req->id);
-    free(req->body);
-    free(req->method);
-    free(req->url);
-    free(req);
-}
 
 /* ---- curl callbacks ---- */
 
@@ -436,13 +209,13 @@ static int engine_wire_headers(struct http_request *req)
     return 0;
 }
 
-static void engine_start(struct http_engine *eng, struct http_request *req)
+void http_engine_start(struct http_engine *eng, struct http_request *req)
 {
     CURL *easy = engine_easy(eng);
     CURLcode code = CURLE_ABORTED_BY_CALLBACK;   /* the before-send hook refused */
     char line[8192];
 
-    request_clear_attempt(req);
+    http_request_clear_attempt(req);
     if (!easy)
         goto fail;
     req->easy = easy;
@@ -538,8 +311,8 @@ static void engine_collect(struct http_engine *eng)
 
 /* One line saying what went wrong, for logs and dead letters: the host (never the path, which
  * may carry a secret), the status and the start of the body. */
-static void result_error(struct http_engine *eng, struct http_request *req, CURLcode code, long status,
-                         char *out, size_t outlen)
+void http_engine_result_error(struct http_engine *eng, struct http_request *req, CURLcode code, long status,
+                              char *out, size_t outlen)
 {
     if (req->refused[0]) {
         snprintf(out, outlen, "%s", req->refused);
@@ -591,8 +364,6 @@ static void on_park_timer(evutil_socket_t fd, short what, void *arg)
              (mono_ms() - eng->parked_at_ms) / 1000, eng->park_reason, eng->nqueued);
 }
 
-static void token_done(struct http_engine *eng, struct http_request *req, CURLcode code, long status);
-
 static void engine_finish(struct http_engine *eng, struct http_request *req, CURLcode code, long status)
 {
     int64_t now = mono_ms(), delay;
@@ -606,14 +377,14 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
     int change = 0;
 
     if (req->bypass) {
-        token_done(eng, req, code, status);
+        http_oauth_token_done(eng, req, code, status);
         return;
     }
     if (eng->responses_by_class && !refused)
         eng->responses_by_class[transport_failed || status < 100 || status > 599 ? 0 : status / 100]++;
     error[0] = '\0';
     if (cls != HTTP_OK)
-        result_error(eng, req, code, status, error, sizeof error);
+        http_engine_result_error(eng, req, code, status, error, sizeof error);
     /* Retry-After on any answer we retry (408, 429, 5xx): the server says when it can take more. */
     if (cls == HTTP_RETRY && status != 0 && req->retry_after[0] &&
         http_retry_after_parse(req->retry_after, time(NULL), &delay) == 0) {
@@ -667,122 +438,6 @@ static void engine_finish(struct http_engine *eng, struct http_request *req, CUR
     req->done(req, &res, req->arg);   /* the callee owns req now */
 }
 
-/* ---- OAuth2 client credentials ---- */
-
-static void form_add(struct buf *b, const char *name, const char *value)
-{
-    if (b->len)
-        buf_add(b, "&", 1);
-    buf_adds(b, name);
-    buf_add(b, "=", 1);
-    tpl_url_escape(b, value, strlen(value));
-}
-
-static void token_fetch(struct http_engine *eng)
-{
-    struct http_request *req = http_request_new("POST", eng->token_url, NULL, NULL);
-    struct buf form = { 0 }, cred = { 0 };
-    char *body, *b64 = NULL, *line = NULL;
-    size_t len;
-
-    if (!req)
-        goto oom;
-    req->bypass = 1;
-    req->eng = eng;
-    req->resp_keep = TOKEN_RESPONSE_MAX;
-    form_add(&form, "grant_type", "client_credentials");
-    if (eng->scope && eng->scope[0])
-        form_add(&form, "scope", eng->scope);
-    if (eng->audience && eng->audience[0])
-        form_add(&form, "audience", eng->audience);
-    if (eng->client_auth_post) {
-        form_add(&form, "client_id", eng->client_id);
-        form_add(&form, "client_secret", eng->client_secret);
-    } else {
-        /* RFC 6749 2.3.1: both form-encoded, then Basic. */
-        tpl_url_escape(&cred, eng->client_id, strlen(eng->client_id));
-        buf_add(&cred, ":", 1);
-        tpl_url_escape(&cred, eng->client_secret, strlen(eng->client_secret));
-        if (cred.oom || !(b64 = http_base64((unsigned char *)cred.p, cred.len)) ||
-            asprintf(&line, "Authorization: Basic %s", b64) < 0) {
-            line = NULL;
-            goto oom;
-        }
-        if (http_request_header(req, line) != 0)
-            goto oom;
-    }
-    if (http_request_header(req, "Content-Type: application/x-www-form-urlencoded") != 0 ||
-        http_request_header(req, "Accept: application/json") != 0 || !(body = buf_steal(&form, &len)))
-        goto oom;
-    http_request_body(req, body, len);
-    eng->token_fetching = 1;
-    eng->stats.token_fetches++;
-    engine_start(eng, req);
-    goto out;
-oom:
-    http_request_free(req);
-    eng->token_retry_ms = mono_ms() + 1000;
-    LOG_AS(LOG_ERROR, eng->who, "out of memory building the OAuth2 token request");
-out:
-    if (line)
-        OPENSSL_cleanse(line, strlen(line));
-    if (cred.p)
-        OPENSSL_cleanse(cred.p, cred.len);
-    free(line);
-    free(b64);
-    buf_free(&cred);
-    buf_free(&form);
-}
-
-static void token_done(struct http_engine *eng, struct http_request *req, CURLcode code, long status)
-{
-    int64_t now = mono_ms(), backoff;
-    json_t *doc = NULL, *tok, *exp;
-    char error[1024];
-
-    eng->token_fetching = 0;
-    error[0] = '\0';
-    if (code == CURLE_OK && status >= 200 && status <= 299) {
-        doc = json_loadb(req->resp.p ? req->resp.p : "", req->resp.len, 0, NULL);
-        tok = json_object_get(doc, "access_token");
-        exp = json_object_get(doc, "expires_in");
-        if (json_is_string(tok) && json_string_length(tok) > 0 && !strpbrk(json_string_value(tok), "\r\n")) {
-            int64_t secs = json_is_integer(exp) ? (int64_t)json_integer_value(exp)
-                         : json_is_real(exp) ? (int64_t)json_real_value(exp) : 0;
-            if (eng->token) {
-                OPENSSL_cleanse(eng->token, strlen(eng->token));
-                free(eng->token);
-            }
-            eng->token = strdup(json_string_value(tok));
-            eng->token_gen++;
-            eng->token_failures = 0;
-            /* Renew a little early: a tenth of the lifetime, at most a minute. */
-            eng->token_expires_ms = secs > 0 ? now + secs * 1000 - (secs / 10 < 60 ? secs / 10 : 60) * 1000 : 0;
-            if (secs > 0)
-                LOG_AS(LOG_INFO, eng->who, "OAuth2 token from %s, valid %" PRId64 " s", req->host, secs);
-            else
-                LOG_AS(LOG_INFO, eng->who, "OAuth2 token from %s, no expiry given: kept until a 401", req->host);
-        } else {
-            snprintf(error, sizeof error, "HTTP %ld from %s without an access_token in a JSON body", status, req->host);
-        }
-        json_decref(doc);
-    } else {
-        result_error(eng, req, code, status, error, sizeof error);
-    }
-    if (req->resp.p)
-        OPENSSL_cleanse(req->resp.p, req->resp.len);
-    if (req->body)
-        OPENSSL_cleanse(req->body, req->body_len);
-    http_request_free(req);
-    if (error[0] || !eng->token) {
-        eng->token_failures++;
-        backoff = 1000LL << (eng->token_failures < 7 ? eng->token_failures - 1 : 6);
-        eng->token_retry_ms = now + backoff;
-        LOG_AS(LOG_ERROR, eng->who, "OAuth2 token request failed: %s; %zu request(s) wait; trying again in %" PRId64 " ms",
-                 error[0] ? error : "out of memory", eng->nqueued, backoff);
-    }
-}
-
 /* ---- the gates ---- */
 
 static void engine_pump(struct http_engine *eng)
@@ -802,7 +457,7 @@ static void engine_pump(struct http_engine *eng)
                 wait = eng->token_retry_ms - now;
                 break;
             }
-            token_fetch(eng);
+            http_oauth_token_fetch(eng);
             continue;
         }
         if (now < eng->not_before_ms) {
@@ -825,7 +480,7 @@ static void engine_pump(struct http_engine *eng)
         TAILQ_REMOVE(&eng->queue, req, link);
         req->queued = 0;
         eng->nqueued--;
-        engine_start(eng, req);
+        http_engine_start(eng, req);
     }
     if (wait >= 0) {
         struct timeval tv = ms_to_tv(wait);
@@ -910,27 +565,6 @@ struct http_engine *http_engine_for_sink(struct sink *sk, const struct http_engi
     return eng;
 }
 
-int http_engine_set_oauth(struct http_engine *eng, const struct http_oauth_conf *oc, char *err, size_t errlen)
-{
-    eng->oauth = 1;
-    eng->client_auth_post = oc->client_auth_post;
-    if (!(eng->token_url = strdup(oc->token_url)) || !(eng->client_id = strdup(oc->client_id)) ||
-        !(eng->client_secret = strdup(oc->client_secret)) ||
-        (oc->scope && !(eng->scope = strdup(oc->scope))) || (oc->audience && !(eng->audience = strdup(oc->audience)))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-static void secret_free(char *s)
-{
-    if (s) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
 void http_engine_free(struct http_engine *eng)
 {
     struct http_request *req;
@@ -967,13 +601,18 @@ void http_engine_free(struct http_engine *eng)
         event_free(eng->park_timer);
     free(eng->conf.ca_file);
     free(eng->token_url);
-    secret_free(eng->client_id);
-    secret_free(eng->client_secret);
+    http_secret_free(eng->client_id);
+    http_secret_free(eng->client_secret);
     free(eng->scope);
     free(eng->audience);
-    secret_free(eng->token);
+    http_secret_free(eng->token);
     free(eng);
     curl_global_cleanup();
+}
+
+const struct http_engine_conf *http_engine_config(const struct http_engine *eng)
+{
+    return &eng->conf;
 }
 
 const struct http_engine_stats *http_engine_stats(const struct http_engine *eng)
