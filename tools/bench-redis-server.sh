@@ -6,6 +6,14 @@
 #   native  the same writes as plain pipelined commands (HSET or SET), no position;
 #   multi   the optimistic route: WATCH + GET of a per-partition position key, MULTI, the plain
 #           commands, SET of the position, EXEC, per batch (no key probe, no stale-field HDEL).
+#   tx      the optimistic route with what the script guarantees (tools/bench-redis-route.sh runs
+#           it end to end): WATCH + GET of the position key, HGET of the positions hash (the old
+#           place, for an upgrade), HKEYS of each key (hash: its type and the fields to remove),
+#           MULTI, HSET (hash) or SET key value GET (string: refuses another type), SET of the
+#           position key and HSET of the positions hash (a mirror), EXEC.
+#   tx+watch the same with every key of the batch WATCHed too (so that nothing can change between
+#           the probe and EXEC): Redis 7.0 checks each WATCH against the connection's list of
+#           watched keys, so a batch of n keys costs it n^2/2 comparisons.
 # Each route's commands are piped in one connection (redis-cli --pipe) into a fresh server whose
 # keys already exist (a cache being refreshed); the server's CPU is the ceiling of each route
 # when Redis is the bottleneck: a route at twice the CPU reaches half the records per second.
@@ -52,11 +60,12 @@ BEGIN {
     pos = "sluice:position:bench:t:0"
     for (b = 0; b * batch < n; b++) {
         nb = (b + 1) * batch <= n ? batch : n - b * batch
-        keys = ""; vals = ""; native = ""; nargs = 0
+        keys = ""; vals = ""; native = ""; nargs = 0; probes = ""; txw = ""
         for (j = 0; j < nb; j++) {
             i = b * batch + j
             key = "customer:" (i % nkeys)
             keys = keys bulk(key)
+            if (shape == "hash") probes = probes cmd(2, bulk("HKEYS") bulk(key))
             if (shape == "hash") {
                 f = bulk("id") bulk(sprintf("c-%08d", i)) bulk("name") bulk("Customer " i) \
                     bulk("email") bulk("customer" i "@example.com") bulk("tier") bulk("gold") \
@@ -69,6 +78,7 @@ BEGIN {
                 v = sprintf("{\"id\":\"c-%08d\",\"name\":\"Customer %d\",\"email\":\"customer%d@example.com\",\"tier\":\"gold\",\"country\":\"DE\",\"balance\":1234.56,\"visits\":42,\"created_at\":\"2024-01-01T00:00:00Z\",\"tags\":[\"news\",\"beta\"],\"address\":{\"city\":\"Berlin\",\"zip\":\"10115\"},\"seq\":%d}", i, i, i, i)
                 vals = vals bulk(1) bulk(v); nargs += 2
                 native = native cmd(3, bulk("SET") bulk(key) bulk(v))
+                txw = txw cmd(4, bulk("SET") bulk(key) bulk(v) bulk("GET"))
             }
         }
         prev = b == 0 ? -1 : b * batch
@@ -77,6 +87,12 @@ BEGIN {
         printf "%s", native > (out "/native.resp")
         printf "%s%s%s%s%s%s", cmd(2, bulk("WATCH") bulk(pos)), cmd(2, bulk("GET") bulk(pos)), cmd(1, bulk("MULTI")),
             native, cmd(3, bulk("SET") bulk(pos) bulk(b * batch + nb)), cmd(1, bulk("EXEC")) > (out "/multi.resp")
+        writes = shape == "hash" ? native : txw
+        tail = cmd(3, bulk("SET") bulk(pos) bulk(b * batch + nb)) \
+            cmd(4, bulk("HSET") bulk("sluice:positions:mirror") bulk("t:0") bulk(b * batch + nb)) cmd(1, bulk("EXEC"))
+        reads = cmd(2, bulk("GET") bulk(pos)) cmd(3, bulk("HGET") bulk("sluice:positions:mirror") bulk("t:0")) probes
+        printf "%s%s%s%s%s", cmd(2, bulk("WATCH") bulk(pos)), reads, cmd(1, bulk("MULTI")), writes, tail > (out "/tx.resp")
+        printf "%s%s%s%s%s", cmd(2 + nb, bulk("WATCH") bulk(pos) keys), reads, cmd(1, bulk("MULTI")), writes, tail > (out "/txw.resp")
     }
 }'
 
@@ -102,13 +118,18 @@ if [ -n "${PERF:-}" ]; then
 fi
 pipe "$dir/native.resp"; t2=$(cpu_ms)
 pipe "$dir/multi.resp"; t3=$(cpu_ms)
+pipe "$dir/tx.resp"; t4=$(cpu_ms)
+pipe "$dir/txw.resp"; t5=$(cpu_ms)
 stored=$(redis-cli -p "$port" HGET sluice:positions:bench t:0)
 [ "$stored" = "$N" ] || { echo "the script stored position $stored, not $N: batches were refused" >&2; exit 1; }
-script=$((t1 - t0)) native=$((t2 - t1)) multi=$((t3 - t2))
+script=$((t1 - t0)) native=$((t2 - t1)) multi=$((t3 - t2)) tx=$((t4 - t3)) txw=$((t5 - t4))
 printf 'redis-server CPU for %d %s records (batches of %d, %d keys), one connection each:\n' "$N" "$SHAPE" "$BATCH" "$KEYS"
 printf '  script (EVALSHA)              %5d ms\n' "$script"
 printf '  native pipelined %-4s         %5d ms\n' "$([ "$SHAPE" = hash ] && echo HSET || echo SET)" "$native"
 printf '  WATCH+GET, MULTI..EXEC        %5d ms\n' "$multi"
-awk -v s="$script" -v n="$native" -v m="$multi" 'BEGIN {
+printf '  tx (probes, type-safe writes) %5d ms\n' "$tx"
+printf '  tx, every key WATCHed         %5d ms\n' "$txw"
+awk -v s="$script" -v n="$native" -v m="$multi" -v t="$tx" -v w="$txw" 'BEGIN {
     printf "ceiling when redis is the limit: script %.2fx native, MULTI %.2fx native\n", n / (s > 0 ? s : 1), n / (m > 0 ? m : 1)
+    printf "  tx %.2fx native, tx with the keys WATCHed %.2fx native\n", n / (t > 0 ? t : 1), n / (w > 0 ? w : 1)
 }'
