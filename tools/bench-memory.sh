@@ -14,10 +14,15 @@
 #           (POST /sinks/parked/pause: its queue dropped, its positions kept);
 #   hang    plus a webhook sink whose receiver never answers: its buffer fills, holds its
 #           partitions for park_after_ms and the router parks it by itself.
+#   fan8    eight healthy file sinks on the topic (the clock stops when the last has every record).
 # It prints, per case: records, seconds (first delivery to the last), records/s, peak RSS MiB,
-# and the ratio of the peak to the baseline's.
+# and the ratio of the peak to the baseline's, then checks the stated bounds (below).
 #
-# Environment: BENCH_CASES (default "alone pause hang"), BENCH_PARTITIONS (default 64), BENCH_PARKED_OPTS (JSON merged into the parked
+# Environment: BENCH_CASES (default "alone pause hang fan8"), BENCH_PARTITIONS (default 64),
+# BENCH_OLD=PATH (another sluice binary, e.g. a copy of the previous build: each case runs with
+# it too, in the same run, and the table gets its figures and the ratio of the drain rates),
+# BENCH_KAFKA (JSON merged into the kafka section, e.g. '{"queued.max.messages.kbytes": 8192}'),
+# BENCH_SINK_OPTS (JSON merged into each healthy sink's file), BENCH_PARKED_OPTS (JSON merged into the parked
 # webhook sink's file, e.g. '{"max_buffered_bytes": 16777216}'), BENCH_TRACE=FILE (append one
 # line per sample: case, ms since start, VmRSS KiB, each sink's delivered/buffered/state),
 # BENCH_KEEP_LOGS=1 (keep each
@@ -30,7 +35,8 @@ source "$SLUICE_SOURCE_DIR/tests/integration/sluice_lib.sh"
 
 N=${1:-1000000}
 PARTITIONS=${BENCH_PARTITIONS:-64}
-CASES=${BENCH_CASES:-alone pause hang}
+CASES=${BENCH_CASES:-alone pause hang fan8}
+FAN=8
 lib_init
 for tool in kcat jq curl; do
     command -v "$tool" >/dev/null || lib_fail "$tool is needed"
@@ -60,21 +66,31 @@ sink_field() {   # SINK FIELD: a field of the sink in the admin API's /sinks
         jq -r --arg n "$1" --arg f "$2" '.sinks[] | select(.name == $n) | .[$f] // empty' 2>/dev/null || true
 }
 
+# The fewest records any healthy sink has delivered (empty while the admin API is not up).
+min_delivered() {
+    { curl -sS -m 5 "http://$ADMIN/sinks" 2>/dev/null || true; } |
+        jq -r '[.sinks[] | select(.name | startswith("healthy")) | .delivered] | min // empty' 2>/dev/null || true
+}
+
+healthy_sink() {   # NAME DIR: a healthy file sink's file
+    jq -n --arg n "$1" --arg p "$2/$1.ndjson" --argjson extra "${BENCH_SINK_OPTS:-{\}}" \
+        '{name: $n, type: "file", topics: ["bench"],
+          batch: {max_records: 1000, max_bytes: 4194304, linger_ms: 5},
+          file: {path: $p, fsync: false}} * $extra' >"$2/sinks.d/$1.json"
+}
+
 RESULTS=()
-run_case() {
-    local name=$1
-    local d="$WORK/case-$name" delivered=0 first_ms=0 start_ms end_ms deadline hwm rss max_rss=0
+run_case() {   # CASE LABEL BINARY
+    local name=$1 label=$2 bin=$3
+    local d="$WORK/case-$name-$label" delivered=0 first_ms=0 start_ms end_ms deadline hwm rss max_rss=0
     local parks=- state=- lost note sinks
     mkdir -p "$d/sinks.d"
     ADMIN=127.0.0.1:$(lib_free_port)
-    sluice_write_config "$d/sluice.json" "mem-$name"
-    jq --arg l "$ADMIN" --arg s "$d/sinks.d" '.admin.listen = $l | .sinks_dir = $s' "$d/sluice.json" >"$d/tmp.json"
+    sluice_write_config "$d/sluice.json" "mem-$name-$label"
+    jq --arg l "$ADMIN" --arg s "$d/sinks.d" --argjson k "${BENCH_KAFKA:-{\}}" \
+        '.admin.listen = $l | .sinks_dir = $s | .kafka += $k' "$d/sluice.json" >"$d/tmp.json"
     mv "$d/tmp.json" "$d/sluice.json"
-    cat >"$d/sinks.d/healthy.json" <<JSON
-{ "name": "healthy", "type": "file", "topics": ["bench"],
-  "batch": { "max_records": 1000, "max_bytes": 4194304, "linger_ms": 5 },
-  "file": { "path": "$d/healthy.ndjson", "fsync": false } }
-JSON
+    healthy_sink healthy "$d"
     case $name in
         alone) ;;
         pause)
@@ -90,13 +106,20 @@ JSON
                   batch: {max_records: 500, linger_ms: 5},
                   webhook: {url: $url, allow_private_networks: true}} * $extra' >"$d/sinks.d/parked.json"
             ;;
-        *) lib_fail "unknown case $name (alone, pause, hang)" ;;
+        fan8)
+            for i in $(seq 2 "$FAN"); do healthy_sink "healthy$i" "$d"; done
+            ;;
+        *) lib_fail "unknown case $name (alone, pause, hang, fan8)" ;;
     esac
-    "$SLUICE_BUILD_DIR/sluice" check -c "$d/sluice.json" >"$d/check.log" 2>&1 ||
+    "$bin" check -c "$d/sluice.json" >"$d/check.log" 2>&1 ||
         { cat "$d/check.log" >&2; lib_fail "sluice check refuses the $name case's configuration"; }
 
     start_ms=$(lib_now_ms)
-    sluice_start "$d/sluice.json"
+    SLUICE_RUNS=$((SLUICE_RUNS + 1))
+    SLUICE_LOG=$WORK/sluice.$SLUICE_RUNS.log
+    lib__spawn "$SLUICE_LOG" "$bin" run -c "$d/sluice.json"
+    SLUICE_PID=$LIB_LAST_PID
+    lib_log "$name ($label): sluice run #$SLUICE_RUNS (pid $SLUICE_PID), log $SLUICE_LOG"
     if [ "$name" = pause ]; then
         TIMEOUT=10 lib_wait_for curl -sf -o /dev/null "http://$ADMIN/healthz"
         curl -sSf -m 5 -X POST -o /dev/null "http://$ADMIN/sinks/parked/pause" || lib_fail "cannot pause the parked sink"
@@ -109,25 +132,23 @@ JSON
         [ "${rss:-0}" -le "$max_rss" ] || max_rss=$rss
         if [ -n "${BENCH_TRACE:-}" ]; then
             sinks=$(curl -sS -m 5 "http://$ADMIN/sinks" 2>/dev/null || true)
-            delivered=$(jq -r '.sinks[] | select(.name == "healthy") | .delivered' <<<"$sinks" 2>/dev/null || true)
-            printf '%s %d %s %s\n' "$name" "$(($(lib_now_ms) - start_ms))" "$rss" \
+            printf '%s %s %d %s %s\n' "$name" "$label" "$(($(lib_now_ms) - start_ms))" "$rss" \
                 "$(jq -r '[.sinks[] | "\(.name):delivered=\(.delivered),buffered=\(.buffered),bytes=\(.buffered_bytes),state=\(.state)"] | join(" ")' <<<"$sinks" 2>/dev/null)" \
                 >>"$BENCH_TRACE"
-        else
-            delivered=$(sink_field healthy delivered)
         fi
+        delivered=$(min_delivered)
         delivered=${delivered:-0}
         if [ "$first_ms" -eq 0 ] && [ "$delivered" -gt 0 ]; then first_ms=$(lib_now_ms); fi
         [ "$delivered" -lt "$N" ] || break
         [ "$(lib_now_ms)" -lt "$deadline" ] ||
-            lib_fail "$name: the healthy sink delivered $delivered of $N records in $(lib_tmout 600) s"
+            lib_fail "$name: the healthy sinks delivered $delivered of $N records in $(lib_tmout 600) s"
         sleep 0.2
     done
     end_ms=$(lib_now_ms)
     hwm=$(proc_vm_kib VmHWM "$SLUICE_PID")
     lost=$(sink_field healthy records_lost)
     [ "${lost:-0}" -eq 0 ] || lib_fail "$name: retention deleted $lost records before the healthy sink read them"
-    if [ "$name" != alone ]; then
+    if [ "$name" = pause ] || [ "$name" = hang ]; then
         parks=$(sink_field parked parks)
         state=$(sink_field parked state)
     fi
@@ -136,50 +157,57 @@ JSON
     note=$SLUICE_STOP_NOTE
     if [ "${BENCH_KEEP_LOGS:-0}" = 1 ]; then cp "$SLUICE_LOG" "$d/"; fi
     rm -f "$d"/*.ndjson
-    RESULTS+=("$name|$((end_ms - first_ms))|$((end_ms - start_ms))|$hwm|$max_rss|$parks|$state|$note")
-    lib_log "$name: $N records in $((end_ms - first_ms)) ms after the first delivery, VmHWM $((hwm / 1024)) MiB"
+    RESULTS+=("$name|$label|$((end_ms - first_ms))|$((end_ms - start_ms))|$hwm|$max_rss|$parks|$state|$note")
+    lib_log "$name ($label): $N records in $((end_ms - first_ms)) ms after the first delivery, VmHWM $((hwm / 1024)) MiB"
 }
 
 for c in $CASES; do
-    run_case "$c"
+    if [ -n "${BENCH_OLD:-}" ]; then run_case "$c" old "$BENCH_OLD"; fi
+    run_case "$c" new "$SLUICE_BUILD_DIR/sluice"
 done
 
-base_hwm=
+# The stated bounds, for the defaults: peak RSS at most 64 MiB with one healthy sink (alone), and
+# 64 MiB + 8 MiB for each further sink (fan8: 64 + 7 x 8 = 120 MiB). A parked (or paused) sink
+# beside the healthy one is a further sink too: 72 MiB.
+BOUND_ONE_KIB=$((64 * 1024))
+BOUND_PER_SINK_KIB=$((8 * 1024))
+bound_kib() {   # CASE
+    case $1 in
+        alone) echo "$BOUND_ONE_KIB" ;;
+        fan8) echo $((BOUND_ONE_KIB + (FAN - 1) * BOUND_PER_SINK_KIB)) ;;
+        *) echo $((BOUND_ONE_KIB + BOUND_PER_SINK_KIB)) ;;
+    esac
+}
+
 printf '\n'
 printf 'records     %d (%d-byte JSON values, %d partitions, produced before the clock starts)\n' "$N" "$AVG" "$PARTITIONS"
-printf 'sluice      %s\n' "$SLUICE_BUILD_DIR/sluice"
-printf '%-6s %8s %10s %13s %12s %9s %11s  %s\n' case seconds records/s "peak RSS MiB" "max sampled" "vs alone" "over alone" "parked sink"
+printf 'sluice      new: %s%s\n' "$SLUICE_BUILD_DIR/sluice" "${BENCH_OLD:+, old: $BENCH_OLD}"
+printf '%-6s %-4s %8s %10s %13s %12s %9s %11s  %s\n' case bin seconds records/s "peak RSS MiB" "max sampled" "bound MiB" "rate/old" "parked sink"
+declare -A base_ms=()
 for r in "${RESULTS[@]}"; do
-    IFS='|' read -r name ms total_ms hwm max_rss parks state note <<<"$r"
-    [ "$name" != alone ] || base_hwm=$hwm
-    awk -v name="$name" -v ms="$ms" -v n="$N" -v hwm="$hwm" -v rss="$max_rss" -v base="${base_hwm:-0}" \
+    IFS='|' read -r name label ms total_ms hwm max_rss parks state note <<<"$r"
+    [ "$label" != old ] || base_ms[$name]=$ms
+    awk -v name="$name" -v label="$label" -v ms="$ms" -v n="$N" -v hwm="$hwm" -v rss="$max_rss" \
+        -v bound="$(bound_kib "$name")" -v old="${base_ms[$name]:-0}" \
         -v parks="$parks" -v state="$state" -v note="$note" -v total="$total_ms" 'BEGIN {
-        printf "%-6s %8.1f %10d %13.1f %12.1f %9s %11s  %s\n", name, ms / 1000, n * 1000 / (ms > 0 ? ms : 1),
-            hwm / 1024, rss / 1024, (base > 0 ? sprintf("%.2fx", hwm / base) : "-"),
-            (base > 0 ? sprintf("%+.0f MiB", (hwm - base) / 1024) : "-"),
-            (name == "alone" ? "-" : "state " state ", parks " parks) (note == "" ? "" : "; " note) \
+        printf "%-6s %-4s %8.1f %10d %13.1f %12.1f %9.0f %11s  %s\n", name, label, ms / 1000,
+            n * 1000 / (ms > 0 ? ms : 1), hwm / 1024, rss / 1024, bound / 1024,
+            (label == "new" && old > 0 ? sprintf("%.2fx", old / (ms > 0 ? ms : 1)) : "-"),
+            (name == "alone" || name == "fan8" ? "-" : "state " state ", parks " parks) (note == "" ? "" : "; " note) \
             " (" sprintf("%.1f", total / 1000) " s from start)"
     }'
 done
-printf '\nseconds: first delivery to the healthy sink to its last (the group join is not counted);\n'
-printf 'peak RSS: VmHWM of the sluice process when the healthy sink had all %d records; "max sampled":\n' "$N"
-printf 'the largest VmRSS seen in the 0.2 s samples. The parked sink of "hang" may hold up to its\n'
-printf 'max_buffered_records / max_buffered_bytes (defaults 100000 / 64 MiB, as counted by the router)\n'
-printf 'before it is parked, plus one batch per partition in flight after.\n'
-# The stated bound: a parked (or paused) sink costs at most twice its max_buffered_bytes over
-# the healthy sink alone (the router's count of a record's memory is an estimate; malloc's
-# overhead and the batches in flight come on top of it).
-if [ -n "$base_hwm" ]; then
-    parked_bytes=$(jq -n --argjson o "${BENCH_PARKED_OPTS:-{\}}" '$o.max_buffered_bytes // 67108864')
-    bound_kib=$((base_hwm + 2 * parked_bytes / 1024))
-    printf '\nbound: peak RSS <= alone + 2 x max_buffered_bytes of the parked sink = %.1f MiB\n' \
-        "$(awk -v k="$bound_kib" 'BEGIN { printf "%.1f", k / 1024 }')"
-    for r in "${RESULTS[@]}"; do
-        IFS='|' read -r name _ _ hwm _ <<<"$r"
-        [ "$name" != alone ] || continue
-        if [ "$hwm" -le "$bound_kib" ]; then verdict=within; else verdict=OVER; fi
-        printf '  %-6s %.1f MiB: %s the bound\n' "$name" "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')" "$verdict"
-    done
-fi
+printf '\nseconds: first delivery to the healthy sinks to the last record in the slowest of them (the\n'
+printf 'group join is not counted); peak RSS: VmHWM of the sluice process when every healthy sink had\n'
+printf 'all %d records; "max sampled": the largest VmRSS seen in the 0.2 s samples; rate/old: the\n' "$N"
+printf 'drain rate over the old binary'"'"'s in the same case (BENCH_OLD).\n'
+printf '\nbound: peak RSS <= 64 MiB with one sink, + 8 MiB for each further sink (defaults):\n'
+for r in "${RESULTS[@]}"; do
+    IFS='|' read -r name label _ _ hwm _ <<<"$r"
+    b=$(bound_kib "$name")
+    if [ "$hwm" -le "$b" ]; then verdict=within; else verdict=OVER; fi
+    printf '  %-6s %-4s %6.1f MiB: %s the bound of %d MiB\n' "$name" "$label" \
+        "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')" "$verdict" $((b / 1024))
+done
 
 exit 0
