@@ -182,7 +182,6 @@ static void on_created(struct group *g, rd_kafka_event_t *ev)
     else if (kerr != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
         /* Without the right to create topics it may still exist: read it anyway. */
         group_error(g, "cannot create it (%s); reading it as it is", rd_kafka_err2str(kerr));
-    group_assign(g);
 }
 
 static void on_poll(evutil_socket_t fd, short what, void *arg)
@@ -341,6 +340,8 @@ struct group *group_new(struct event_base *eb, const struct conf *conf, int admi
     rd_kafka_CreateTopics(g->producer, &nt, 1, NULL, g->admin_queue);
     rd_kafka_NewTopic_destroy(nt);
     nt = NULL;
+    /* Read at once: the topic usually exists; a new one is read once created. */
+    group_assign(g);
     g->poll_timer = event_new(eb, -1, EV_PERSIST, on_poll, g);
     g->heartbeat_timer = event_new(eb, -1, EV_PERSIST, on_heartbeat, g);
     beat_every = ms_to_tv(g->heartbeat_ms);
