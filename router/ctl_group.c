@@ -112,6 +112,9 @@ static int read_state(const struct conf *conf, struct ctl_state *st)
         fprintf(stderr, "sluice ctl: cannot read the control topic %s: %s\n", conf->control_topic, err);
         if (rk)
             rd_kafka_destroy(rk);
+        free(st->replicas);
+        json_decref(st->sinks);
+        memset(st, 0, sizeof *st);
         return -1;
     }
     rd_kafka_destroy(rk);

@@ -167,7 +167,7 @@ int64_t cuts_replay_mark(const rd_kafka_topic_partition_t *tp, const char *sink)
     const char *at, *stop;
     size_t sink_len = strlen(sink);
 
-    if (!metadata_entry(tp, REPLAYED_ENTRY, &at, &stop))
+    if (!sink_len || !metadata_entry(tp, REPLAYED_ENTRY, &at, &stop))
         return -1;
     while (at < stop) {
         const char *comma = memchr(at, ',', (size_t)(stop - at)), *sign;

@@ -2,7 +2,7 @@
  * any client of the group may have written. Input: one byte n, a sink name of n % 101 bytes, then
  * the metadata, copied to a buffer of its exact size (ASan sees a read past metadata_size). The
  * answer is -1, 0 or 1; never -1 for metadata with the tag and a "sinks:" entry; 1 only when the
- * name occurs in the metadata. */
+ * name occurs in the metadata. Also the group replay marks of the same metadata (cuts_replay_mark). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,6 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(found != -1);
     if (found == 1)
         CHECK(memmem(data, size, name, n) != NULL);
+    /* A group replay's mark: an id only where "<name>@" occurs in the metadata. */
+    if (cuts_replay_mark(&tp, name) >= 0)
+        CHECK(n > 0 && memmem(data, size, name, n) != NULL && memchr(data, '@', size) != NULL);
     free(metadata);
     return 0;
 }
