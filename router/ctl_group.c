@@ -459,7 +459,7 @@ int ctl_group_main(const char *sub, int argc, char **argv)
     int need_sink = strcmp(sub, "pause") == 0 || strcmp(sub, "resume") == 0 || strcmp(sub, "replay") == 0;
     int c, rc;
     char *end;
-    long long v;
+    long long v = 0;
 
     while ((c = getopt_long(argc, argv, "c:h", longs, NULL)) != -1) {
         if (c == 'w' || c == 'o' || c == 's' || c == 'p') {
