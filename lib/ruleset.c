@@ -190,7 +190,9 @@ int ruleset_check(const struct ruleset *rs, const json_t *message,
             snprintf(what, sizeof what, "could not be evaluated (%.160s)", err);
         if (r->doc)
             snprintf(doc, sizeof doc, " (%.120s)", r->doc);
-        snprintf(f.reason, sizeof f.reason, "rule \"%.80s\"%s %s: %.160s", r->name, doc, what, r->expr);
+        /* Cut to the reason's size on purpose (each part is bounded already). */
+        if (snprintf(f.reason, sizeof f.reason, "rule \"%.80s\"%s %s: %.160s", r->name, doc, what, r->expr) < 0)
+            f.reason[0] = '\0';
         if (!f.refuse) {
             if (noted)
                 noted(arg, &f);
