@@ -423,6 +423,55 @@ static void render_config_metrics(const struct admin *a, struct router *r, FILE 
             cv ? (double)cv->last_reload_success_ms / 1000.0 : 0.0);
 }
 
+/* The group's control topic (control.topic), from the same view as GET /group: whether this
+ * replica has read it to its end (its group consumer waits for that), the replicas it sees, and
+ * the sinks the group paused. Nothing is printed without a control topic. */
+static void render_control_metrics(const struct admin *a, FILE *out)
+{
+    json_t *view = a->hooks.group ? a->hooks.group(a->hooks.arg) : NULL;
+    json_t *replicas, *sinks, *value;
+    const char *name;
+    size_t i, live = 0;
+    char label[256];
+
+    if (!view)
+        return;
+    replicas = json_object_get(view, "replicas");
+    sinks = json_object_get(view, "sinks");
+    metrics_family(out, "sluice_control_caught_up", "gauge",
+                   "1 once this replica has read the group's control topic to its end (until then it does not "
+                   "join the consumer group); 0 before.");
+    fprintf(out, "sluice_control_caught_up %d\n", json_is_true(json_object_get(view, "caught_up")));
+    metrics_family(out, "sluice_control_next_offset", "gauge", "The next offset of the control topic this replica will read.");
+    fprintf(out, "sluice_control_next_offset %" JSON_INTEGER_FORMAT "\n",
+            json_integer_value(json_object_get(view, "next_offset")));
+    metrics_family(out, "sluice_control_records_skipped_total", "counter",
+                   "Control records this replica could not read (malformed key or value) and skipped.");
+    fprintf(out, "sluice_control_records_skipped_total %" JSON_INTEGER_FORMAT "\n",
+            json_integer_value(json_object_get(view, "records_skipped")));
+    metrics_family(out, "sluice_control_announce_errors_total", "counter",
+                   "Failed announcements of this replica on the control topic (sluice ctl cannot reach it then).");
+    fprintf(out, "sluice_control_announce_errors_total %" JSON_INTEGER_FORMAT "\n",
+            json_integer_value(json_object_get(view, "announce_errors")));
+    json_array_foreach(replicas, i, value)
+        live += json_is_true(json_object_get(value, "live"));
+    metrics_family(out, "sluice_control_replicas", "gauge",
+                   "Replicas announced on the control topic: live (heard within three heartbeats) or silent.");
+    fprintf(out, "sluice_control_replicas{state=\"live\"} %zu\n", live);
+    fprintf(out, "sluice_control_replicas{state=\"silent\"} %zu\n", json_array_size(replicas) - live);
+    metrics_family(out, "sluice_control_sink_paused", "gauge",
+                   "1 for a sink the group paused (sluice ctl pause), 0 for one it resumed; sinks the group "
+                   "never named have no series.");
+    json_object_foreach(sinks, name, value) {
+        json_t *paused = json_object_get(value, "paused");
+        if (!json_is_boolean(paused))
+            continue;
+        metrics_label_escape(label, sizeof label, name);
+        fprintf(out, "sluice_control_sink_paused{sink=\"%s\"} %d\n", label, json_is_true(paused));
+    }
+    json_decref(view);
+}
+
 static void render_listener_metrics(const struct admin *a, FILE *out)
 {
     if (a->srv)
@@ -443,6 +492,7 @@ static void on_metrics(struct admin *a, struct http_server_req *req)
     }
     render_metrics(a->hooks.router(a->hooks.arg), out);
     render_config_metrics(a, a->hooks.router(a->hooks.arg), out);
+    render_control_metrics(a, out);
     render_listener_metrics(a, out);
     fclose(out);
     reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);

@@ -69,6 +69,16 @@ out=$(ctl pause held) || lib_fail "sluice ctl pause failed: $out"
 grep -q "^3 of 3 live replica(s) confirmed" <<<"$out" || lib_fail "pause: $out"
 for n in A B C; do grep -q "group: sink held paused" "${LOG[$n]}" || lib_fail "replica $n did not log the group's pause"; done
 lib_pass "sluice ctl pause held: confirmed by 3 of 3 replicas"
+# The same state in a replica's metrics (its admin URL as `ctl status` lists it).
+url=$(ctl status | sed -n 's/^replica [^ ]* (\(http[^,]*\),.*/\1/p' | head -n 1)
+[ -n "$url" ] || lib_fail "ctl status names no replica's admin URL"
+metrics=$(curl -sS -f -m "$(lib_tmout 10)" -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" "$url/metrics")
+for want in 'sluice_control_caught_up 1' 'sluice_control_replicas{state="live"} 3' \
+    'sluice_control_sink_paused{sink="held"} 1' 'sluice_control_records_skipped_total 0'; do
+    grep -qxF "$want" <<<"$metrics" || lib_fail "$url/metrics lacks '$want': $(grep '^sluice_control' <<<"$metrics")"
+done
+grep -q '^sluice_control_sink_paused{sink="free"}' <<<"$metrics" && lib_fail "free has a group pause series"
+lib_pass "a replica's metrics: caught up, 3 live replicas, held paused by the group"
 
 produce 600
 lib_wait_for has_rows free 600
