@@ -118,7 +118,7 @@ POD=$WORK/pod.overlay/etc/sluice
 while IFS='=' read -r name value; do
     export "$name=$value"
 done < <(objects overlay '.[] | select(.kind == "Secret") | .data | to_entries[] | "\(.key)=\(.value | @base64d)"')
-export POD_NAME=sluice-7d9f-abcde
+export POD_NAME=sluice-7d9f-abcde POD_IP=10.1.2.3
 "$SLUICE_BUILD_DIR/sluice" check -c "$POD/conf/sluice.json" >"$WORK/check.out" 2>&1 || lib_fail "sluice check: $(cat "$WORK/check.out")"
 grep -q 'ok (2 sinks)' "$WORK/check.out" || lib_fail "sluice check: $(cat "$WORK/check.out")"
 "$SLUICE_BUILD_DIR/sluice" check -c "$WORK/pod.base/etc/sluice/conf/sluice.json" >"$WORK/check-base.out" 2>&1 ||
@@ -133,9 +133,16 @@ probe_port=$(objects overlay "$DEP | .spec.template.spec.containers[0] | .livene
 config_port=$(jq -r '.health.listen | split(":") | last' "$POD/conf/sluice.json")
 [ -n "$probe_port" ] && [ "$probe_port" = "$config_port" ] || lib_fail "the probes use port $probe_port, health.listen is on $config_port"
 grep -qx "EXPOSE $config_port" "$SLUICE_SOURCE_DIR/Dockerfile" || lib_fail "the Dockerfile does not EXPOSE $config_port"
+# sluice ctl reaches each replica where it announces itself: the pod's IP and the admin port.
+admin_port=$(objects overlay "$DEP | .spec.template.spec.containers[0].ports[] | select(.name == \"admin\") | .containerPort")
+[ "$(jq -r '.control.advertise' "$POD/conf/sluice.json")" = '${POD_IP}:'"$admin_port" ] &&
+    [ "$(jq -r '.admin.listen' "$POD/conf/sluice.json")" = "0.0.0.0:$admin_port" ] ||
+    lib_fail "control.advertise / admin.listen do not match the admin port $admin_port"
+[ "$(objects overlay "$DEP | .spec.template.spec.containers[0].env[] | select(.name == \"POD_IP\") | .valueFrom.fieldRef.fieldPath")" = status.podIP ] ||
+    lib_fail "POD_IP does not come from status.podIP"
 
 # sluice on that configuration, Kafka and the listening port swapped for the test's own.
-lib_start_kafka orders.v1:2 accounts.v1:2 sluice.dlq:1
+lib_start_kafka orders.v1:2 accounts.v1:2 sluice.dlq:1 sluice.control:1
 HEALTH_PORT=$(lib_free_port)
 jq --arg b "$KAFKA_BROKERS" --arg h "127.0.0.1:$HEALTH_PORT" \
     '.kafka["bootstrap.servers"] = $b | .health.listen = $h | .admin.listen = "127.0.0.1:0" | .log.format = "logfmt"' \
