@@ -21,10 +21,13 @@
  * same count), with the partitions by what they hold queued: none, less than a batch, one, more;
  * BENCH_KAFKA=', "name": "value"' adds consumer properties, to try them (BENCH_LOG=1 shows the
  * router's info lines, BENCH_LOG=debug librdkafka's debug lines too, e.g. with "debug": "fetch").
- * --old SLUICE runs another sluice binary (a previous build) as a process in each json_array
- * round too, before this build's router, with the same files and its admin API on a free port
- * (the drain timed from its /sinks counters), and prints its ratio to the same round's bare
- * client: before and after from one run. */
+ * --old SLUICE runs another sluice binary (a previous build) and then this build's sluice (next
+ * to this program) as processes in each json_array round too, before the router in this
+ * process, each with the same files and its admin API on a free port (the drain timed from its
+ * /sinks counters), and prints their ratios to the same round's bare client: before and after,
+ * measured alike, from one run. Each round also prints the CPU a record of each side (all its
+ * processes) and their ratio, bare/sluice: what the rate ratio comes to when the cores are the
+ * limit of both. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -429,8 +432,17 @@ static int write_confs(const char *dir, const char *tag, const char *brokers, co
     return 0;
 }
 
+/* Prints where a sluice round's CPU went; returns the CPU of all its processes (sluice, the
+ * receiver, the mock Kafka) a record, in microseconds. */
+static double print_sluice_cpu(double all, double loop, double rcv, double kafka, long records)
+{
+    printf("  CPU from start to drained (the ~3 s group join included): sluice %.2f s (event loop %.2f s, "
+           "librdkafka threads %.2f s), receiver %.2f s, mock kafka %.2f s\n", all, loop, all - loop, rcv, kafka);
+    return (all + rcv + kafka) / (double)records * 1e6;
+}
+
 static int bench_mode(const char *dir, const char *brokers, const char *url, const struct options *o, long available,
-                      const struct mode_run *m, struct child *rcv, struct child *kafka, double *rate)
+                      const struct mode_run *m, struct child *rcv, struct child *kafka, double *rate, double *cpu_us)
 {
     int single = m->single;
     char path[PATH_MAX], err[1024];
@@ -486,9 +498,7 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
                    "had nothing consumed past what was finished, so no request to send\n",
                    run.sum_in_flight / (double)run.ticks, o->partitions, run.sum_empty / (double)run.ticks,
                    o->partitions);
-        printf("  CPU from start to drained (the ~3 s group join included): sluice %.2f s (event loop %.2f s, "
-               "librdkafka threads %.2f s), receiver %.2f s, mock kafka %.2f s\n", all, loop, all - loop,
-               proc_cpu_s(rcv->pid) - rcpu0, proc_cpu_s(kafka->pid) - kcpu0);
+        *cpu_us = print_sluice_cpu(all, loop, proc_cpu_s(rcv->pid) - rcpu0, proc_cpu_s(kafka->pid) - kcpu0, available);
         rc = 0;
     }
     event_free(tick);
@@ -537,9 +547,9 @@ static int admin_sink_counts(const char *admin, long *delivered, long *dead, lon
 /* Runs BINARY ("run -c" a main file written as for the router in this process, plus its admin
  * API on a free port) and times its drain the same way: from the first record delivered to
  * the last, from its own counters polled every 20 ms. Prints and returns its records/s. */
-static int bench_process(const char *binary, const char *dir, const char *brokers, const char *url,
+static int bench_process(const char *binary, const char *label, const char *dir, const char *brokers, const char *url,
                          const struct options *o, long available, int index, struct child *rcv, struct child *kafka,
-                         double *rate)
+                         double *rate, double *cpu_us)
 {
     char path[PATH_MAX], admin[64], taskstat[64];
     int port = free_port();
@@ -548,7 +558,7 @@ static int bench_process(const char *binary, const char *dir, const char *broker
     long d_first = 0, d_last = -1, ticks = 0, req0, req1;
     int rc = -1;
 
-    if (port <= 0 || write_confs(dir, "old", brokers, url, o, 0, index, port, path, sizeof path) != 0)
+    if (port <= 0 || write_confs(dir, label, brokers, url, o, 0, index, port, path, sizeof path) != 0)
         return -1;
     snprintf(admin, sizeof admin, "http://127.0.0.1:%d", port);
     req0 = receiver_requests(url);
@@ -556,7 +566,7 @@ static int bench_process(const char *binary, const char *dir, const char *broker
     kcpu0 = proc_cpu_s(kafka->pid);
     {
         char *args[] = { (char *)binary, "run", "-c", path, NULL };
-        if (spawn(&proc, "sluice (old)", args) != 0)
+        if (spawn(&proc, label, args) != 0)
             return -1;
     }
     snprintf(taskstat, sizeof taskstat, "%d/task/%d", (int)proc.pid, (int)proc.pid);
@@ -600,14 +610,12 @@ static int bench_process(const char *binary, const char *dir, const char *broker
     if (t_end > 0 && secs > 0) {
         double all = proc_cpu_s(proc.pid) - cpu0, loop = proc_cpu_s_path(taskstat);
         *rate = (double)(available - d_first) / secs;
-        printf("old sluice (%s) json_array x%d: %ld records in %.2f s: %.0f records/s, %.0f requests/s (%ld requests)\n",
-               binary, o->array_size, available, secs, *rate, (double)(req1 - req0) / secs, req1 - req0);
+        printf("%s sluice process (%s) json_array x%d: %ld records in %.2f s: %.0f records/s, %.0f requests/s "
+               "(%ld requests)\n", label, binary, o->array_size, available, secs, *rate, (double)(req1 - req0) / secs, req1 - req0);
         if (ticks > 0)
             printf("  window: %.0f requests in flight on average (of %d allowed)\n", sum_in_flight / (double)ticks,
                    o->partitions);
-        printf("  CPU from start to drained (the ~3 s group join included): sluice %.2f s (event loop %.2f s, "
-               "librdkafka threads %.2f s), receiver %.2f s, mock kafka %.2f s\n", all, loop, all - loop,
-               proc_cpu_s(rcv->pid) - rcpu0, proc_cpu_s(kafka->pid) - kcpu0);
+        *cpu_us = print_sluice_cpu(all, loop, proc_cpu_s(rcv->pid) - rcpu0, proc_cpu_s(kafka->pid) - kcpu0, available);
         rc = 0;
     }
     stop(&proc);
@@ -723,7 +731,8 @@ static int bare_fill(struct bare *bb, CURLM *multi, struct bare_slot *slots, int
 
 /* Posts records / array_size bodies of array_size records to URL/bare, keeping as many
  * requests in flight as the sink had; prints and returns its records/s (0 on failure). */
-static double bench_bare(const char *url, const struct options *o, int in_flight, const struct child *rcv)
+static double bench_bare(const char *url, const struct options *o, int in_flight, const struct child *rcv,
+                         double *cpu_us)
 {
     char full[256];
     const char *b64 = &BENCH_SECRET[sizeof "whsec_" - 1];   /* the base64 after the prefix */
@@ -778,7 +787,9 @@ static double bench_bare(const char *url, const struct options *o, int in_flight
         printf("bare libcurl multi, json_array x%d, %d in flight: %ld records in %.2f s: %.0f records/s, "
                "%.0f requests/s (%ld requests)\n", o->array_size, in_flight, bb.total * o->array_size, secs, rate,
                (double)bb.total / secs, bb.total);
-        printf("  CPU meanwhile: client %.2f s, receiver %.2f s\n", self_cpu_s() - cpu0, proc_cpu_s(rcv->pid) - rcpu0);
+        double client = self_cpu_s() - cpu0, receiver = proc_cpu_s(rcv->pid) - rcpu0;
+        printf("  CPU meanwhile: client %.2f s, receiver %.2f s\n", client, receiver);
+        *cpu_us = (client + receiver) / (double)(bb.total * o->array_size) * 1e6;
     } else {
         fprintf(stderr, "bench-webhook: bare client: %ld of %ld requests failed\n", bb.failed, bb.done);
     }
@@ -802,6 +813,44 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* One binary's rounds against the bare client of the same rounds. */
+struct series {
+    const char *name;
+    int n;
+    double ratios[MAX_REPEAT], rates[MAX_REPEAT], cpu_ratios[MAX_REPEAT];
+};
+
+/* Adds a round (0 when a side failed: -1) and prints its ratios. The CPU ratio is the bare
+ * round's CPU a record (client and receiver) over the sluice round's (sluice, receiver, mock
+ * Kafka): what the rate ratio comes to when the machine's cores are the limit of both. */
+static int series_add(struct series *sr, int round, double rate, double cpu_us, double bare_rate, double bare_cpu_us)
+{
+    if (rate <= 0 || bare_rate <= 0 || cpu_us <= 0)
+        return -1;
+    sr->ratios[sr->n] = rate / bare_rate;
+    sr->rates[sr->n] = rate;
+    sr->cpu_ratios[sr->n] = bare_cpu_us / cpu_us;
+    printf("ratio %s/bare, run %d: %.2f (CPU a record: %s %.2f us, bare %.2f us; CPU ratio %.2f)\n", sr->name,
+           round + 1, sr->ratios[sr->n], sr->name, cpu_us, bare_cpu_us, sr->cpu_ratios[sr->n]);
+    sr->n++;
+    return 0;
+}
+
+static void series_print(struct series *sr)
+{
+    int n = sr->n;
+
+    if (n == 0)
+        return;
+    qsort(sr->ratios, (size_t)n, sizeof *sr->ratios, cmp_double);
+    qsort(sr->rates, (size_t)n, sizeof *sr->rates, cmp_double);
+    qsort(sr->cpu_ratios, (size_t)n, sizeof *sr->cpu_ratios, cmp_double);
+    printf("ratio %s/bare: median %.2f of %d runs (min %.2f, max %.2f; target >= 0.85, none under 0.70); "
+           "%s median %.0f records/s; CPU ratio median %.2f (%.2f-%.2f)\n", sr->name, sr->ratios[n / 2], n,
+           sr->ratios[0], sr->ratios[n - 1], sr->name, sr->rates[n / 2], sr->cpu_ratios[n / 2], sr->cpu_ratios[0],
+           sr->cpu_ratios[n - 1]);
 }
 
 static void usage(FILE *out)
@@ -889,48 +938,39 @@ int main(int argc, char **argv)
         goto out;
     rc = 0;
     if (strcmp(o.mode, "single") != 0) {
-        double ratios[MAX_REPEAT], sink_rates[MAX_REPEAT], old_ratios[MAX_REPEAT], old_rates[MAX_REPEAT];
-        int n_ok = 0, n_old = 0;
+        struct series now = { .name = "sluice" }, old = { .name = "old" }, proc = { .name = "new" };
+        char new_bin[PATH_MAX];
+        snprintf(new_bin, sizeof new_bin, "%s/sluice", bindir);
         /* Alternating runs, and the median: the machine is shared and one run can be unlucky. */
         for (int r = 0; r < o.repeat; r++) {
             struct mode_run m = { .single = 0, .index = r };
-            double sink_rate = 0, bare_rate, old_rate = 0;
-            if (o.old && bench_process(o.old, dir, brokers, url, &o, available, r, &rcv, &kafka, &old_rate) != 0)
+            double sink_rate = 0, bare_rate, old_rate = 0, sink_cpu = 0, bare_cpu = 0, old_cpu = 0, new_rate = 0,
+                   new_cpu = 0;
+            /* --old: that binary and this build's sluice, both as processes measured alike */
+            if (o.old && (bench_process(o.old, "old", dir, brokers, url, &o, available, r, &rcv, &kafka, &old_rate,
+                                        &old_cpu) != 0 ||
+                          bench_process(new_bin, "new", dir, brokers, url, &o, available, r, &rcv, &kafka, &new_rate,
+                                        &new_cpu) != 0))
                 rc = 1;
-            if (bench_mode(dir, brokers, url, &o, available, &m, &rcv, &kafka, &sink_rate) != 0)
+            if (bench_mode(dir, brokers, url, &o, available, &m, &rcv, &kafka, &sink_rate, &sink_cpu) != 0)
                 rc = 1;
             /* The same receiver, the same bodies, as many requests in flight as the sink had. */
-            bare_rate = bench_bare(url, &o, o.partitions, &rcv);
-            if (bare_rate > 0 && sink_rate > 0) {
-                ratios[n_ok] = sink_rate / bare_rate;
-                sink_rates[n_ok++] = sink_rate;
-                printf("ratio sluice/bare, run %d: %.2f\n", r + 1, sink_rate / bare_rate);
-            } else {
+            bare_rate = bench_bare(url, &o, o.partitions, &rcv, &bare_cpu);
+            if (series_add(&now, r, sink_rate, sink_cpu, bare_rate, bare_cpu) != 0)
                 rc = 1;
-            }
-            if (o.old && bare_rate > 0 && old_rate > 0) {
-                old_ratios[n_old] = old_rate / bare_rate;
-                old_rates[n_old++] = old_rate;
-                printf("ratio old/bare, run %d: %.2f\n", r + 1, old_rate / bare_rate);
+            if (o.old) {
+                series_add(&old, r, old_rate, old_cpu, bare_rate, bare_cpu);
+                series_add(&proc, r, new_rate, new_cpu, bare_rate, bare_cpu);
             }
         }
-        if (n_old > 0) {
-            qsort(old_ratios, (size_t)n_old, sizeof *old_ratios, cmp_double);
-            qsort(old_rates, (size_t)n_old, sizeof *old_rates, cmp_double);
-            printf("ratio old/bare: median %.2f of %d runs (min %.2f, max %.2f); old median %.0f records/s\n",
-                   old_ratios[n_old / 2], n_old, old_ratios[0], old_ratios[n_old - 1], old_rates[n_old / 2]);
-        }
-        if (n_ok > 0) {
-            qsort(ratios, (size_t)n_ok, sizeof *ratios, cmp_double);
-            qsort(sink_rates, (size_t)n_ok, sizeof *sink_rates, cmp_double);
-            printf("ratio sluice/bare: median %.2f of %d runs (min %.2f, max %.2f; target >= 0.85, none under 0.70); "
-                   "sluice median %.0f records/s\n", ratios[n_ok / 2], n_ok, ratios[0], ratios[n_ok - 1],
-                   sink_rates[n_ok / 2]);
-        }
+        series_print(&old);
+        series_print(&proc);
+        series_print(&now);
     }
     if (strcmp(o.mode, "array") != 0) {
         struct mode_run m = { .single = 1, .index = o.repeat + 1 };
-        if (bench_mode(dir, brokers, url, &o, available, &m, &rcv, &kafka, &single_rate) != 0)
+        double single_cpu = 0;
+        if (bench_mode(dir, brokers, url, &o, available, &m, &rcv, &kafka, &single_rate, &single_cpu) != 0)
             rc = 1;
     }
 out:
