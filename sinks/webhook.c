@@ -278,31 +278,60 @@ void webhook_names_free(struct webhook_names *n)
     n->topic = NULL;
 }
 
+/* Decimals are written for every record (partition and offset twice, the timestamp): digit
+ * counts by comparison and digits two at a time, not a division per digit. */
+static size_t udigits(uint64_t u)
+{
+    size_t n = 1;
+
+    for (;;) {
+        if (u < 10)
+            return n;
+        if (u < 100)
+            return n + 1;
+        if (u < 1000)
+            return n + 2;
+        if (u < 10000)
+            return n + 3;
+        u /= 10000;
+        n += 4;
+    }
+}
+
+static uint64_t magnitude(int64_t v)
+{
+    return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+}
+
 static size_t decimal_len(int64_t v)
 {
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    size_t n = v < 0 ? 2 : 1;
-
-    while (u >= 10) {
-        u /= 10;
-        n++;
-    }
-    return n;
+    return (v < 0) + udigits(magnitude(v));
 }
+
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                  "8081828384858687888990919293949596979899";
 
 static char *put_decimal(char *out, int64_t v)
 {
-    size_t n = decimal_len(v);
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    char *p = out + n;
+    uint64_t u = magnitude(v);
+    char *end, *p;
 
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
     if (v < 0)
-        *--p = '-';
-    return out + n;
+        *out++ = '-';
+    end = p = out + udigits(u);
+    while (u >= 100) {
+        p -= 2;
+        memcpy(p, digit_pairs + (u % 100) * 2, 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, digit_pairs + u * 2, 2);
+    } else {
+        *--p = (char)('0' + u);
+    }
+    return end;
 }
 
 #define LIT_LEN(lit) (sizeof lit - 1)
@@ -323,6 +352,9 @@ size_t webhook_element_len(const struct webhook_names *n, const struct sink_reco
 
 char *webhook_element_write(const struct webhook_names *n, const struct sink_record *rec, char *out)
 {
+    char *part, *off;
+    size_t part_len, off_len;
+
     PUT_LIT(out, "{\"id\":\"");
     memcpy(out, n->name_esc.p, n->name_esc.len);
     out += n->name_esc.len;
@@ -330,16 +362,23 @@ char *webhook_element_write(const struct webhook_names *n, const struct sink_rec
     memcpy(out, n->topic_esc.p, n->topic_esc.len);
     out += n->topic_esc.len;
     *out++ = ':';
+    part = out;
     out = put_decimal(out, rec->partition);
+    part_len = (size_t)(out - part);
     *out++ = ':';
+    off = out;
     out = put_decimal(out, rec->offset);
+    off_len = (size_t)(out - off);
     PUT_LIT(out, "\",\"topic\":\"");
     memcpy(out, n->topic_esc.p, n->topic_esc.len);
     out += n->topic_esc.len;
+    /* the partition and offset again: copies of the id's digits */
     PUT_LIT(out, "\",\"partition\":");
-    out = put_decimal(out, rec->partition);
+    memcpy(out, part, part_len);
+    out += part_len;
     PUT_LIT(out, ",\"offset\":");
-    out = put_decimal(out, rec->offset);
+    memcpy(out, off, off_len);
+    out += off_len;
     PUT_LIT(out, ",\"key\":");
     if (rec->key) {
         *out++ = '"';

@@ -6,7 +6,7 @@
  * delivered to the last.
  *
  * Usage: bench-webhook [--records N] [--partitions P] [--mode array|single|both]
- *                      [--array-size K] [--max-in-flight M] [--repeat R]
+ *                      [--array-size K] [--max-in-flight M] [--repeat R] [--old SLUICE]
  *
  * Prints, per mode, records/s and requests/s (counted by the receiver), and the CPU seconds
  * spent meanwhile by this process (the router's event loop, librdkafka's threads), the receiver
@@ -19,7 +19,15 @@
  * (one request per partition at a time: a partition with nothing consumed cannot fill a slot).
  * BENCH_TRACE=1 prints the sink's progress every 20 ms on stderr (stalls show as runs of the
  * same count), with the partitions by what they hold queued: none, less than a batch, one, more;
- * BENCH_KAFKA=', "name": "value"' adds consumer properties, to try them. */
+ * BENCH_KAFKA=', "name": "value"' adds consumer properties, to try them (BENCH_LOG=1 shows the
+ * router's info lines, BENCH_LOG=debug librdkafka's debug lines too, e.g. with "debug": "fetch").
+ * --old SLUICE runs another sluice binary (a previous build) and then this build's sluice (next
+ * to this program) as processes in each json_array round too, before the router in this
+ * process, each with the same files and its admin API on a free port (the drain timed from its
+ * /sinks counters), and prints their ratios to the same round's bare client: before and after,
+ * measured alike, from one run. Each round also prints the CPU a record of each side (all its
+ * processes) and their ratio, bare/sluice: what the rate ratio comes to when the cores are the
+ * limit of both. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -35,10 +43,14 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -60,6 +72,7 @@ struct options {
     int array_size;
     int max_in_flight;
     int repeat;            /* json_array: sluice and the bare client this many times, alternating */
+    const char *old;       /* another sluice binary to run as a process in each round, or NULL */
 };
 
 /* How one sluice run is set up. */
@@ -95,14 +108,15 @@ static double thread_cpu_s(void)
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-/* CPU seconds of another process, from /proc/PID/stat (utime + stime). */
-static double proc_cpu_s(pid_t pid)
+/* CPU seconds of a process or thread, from /proc/WHO/stat (utime + stime); WHO is "PID" or
+ * "PID/task/TID". */
+static double proc_cpu_s_path(const char *who)
 {
-    char path[64], buf[2048], *p;
+    char path[96], buf[2048], *p;
     unsigned long utime = 0, stime = 0;
     FILE *f;
 
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    snprintf(path, sizeof path, "/proc/%s/stat", who);
     if (!(f = fopen(path, "r")))
         return 0;
     if (!fgets(buf, sizeof buf, f)) {
@@ -116,6 +130,13 @@ static double proc_cpu_s(pid_t pid)
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
         return 0;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double proc_cpu_s(pid_t pid)
+{
+    char who[32];
+    snprintf(who, sizeof who, "%d", (int)pid);
+    return proc_cpu_s_path(who);
 }
 
 static int spawn(struct child *c, const char *name, char *const argv[])
@@ -164,33 +185,57 @@ static int read_file_wait(const char *path, char *out, size_t outlen)
     return -1;
 }
 
-static size_t sink_body(char *p, size_t size, size_t n, void *arg)
+/* A whole answer (the admin API's /sinks). */
+struct body_buf {
+    char *p;
+    size_t len, cap;
+};
+
+static size_t grow_body(char *p, size_t size, size_t n, void *arg)
 {
-    struct { char buf[256]; size_t len; } *b = arg;
-    size_t len = size * n, take = len < sizeof b->buf - 1 - b->len ? len : sizeof b->buf - 1 - b->len;
-    memcpy(b->buf + b->len, p, take);
-    b->len += take;
-    b->buf[b->len] = '\0';
+    struct body_buf *b = arg;
+    size_t len = size * n;
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = (b->len + len + 1) * 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            return 0;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, len);
+    b->len += len;
+    b->p[b->len] = '\0';
     return len;
 }
 
-/* The receiver's request counter (GET /_control/stats); a blocking call is fine in a tool. */
-static long receiver_requests(const char *url)
+/* GET BASE + PATH into @p body (a blocking call is fine in a tool); 0 when answered. */
+static int http_get(const char *base, const char *path, struct body_buf *body)
 {
-    struct { char buf[256]; size_t len; } body = { .len = 0 };
     char full[256];
     CURL *easy = curl_easy_init();
+    int rc;
+
+    snprintf(full, sizeof full, "%s%s", base, path);
+    curl_easy_setopt(easy, CURLOPT_URL, full);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, grow_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT, 10L);
+    rc = curl_easy_perform(easy) == CURLE_OK && body->p ? 0 : -1;
+    curl_easy_cleanup(easy);
+    return rc;
+}
+
+/* The receiver's request counter (GET /_control/stats). */
+static long receiver_requests(const char *url)
+{
+    struct body_buf body = { 0 };
     const char *p;
     long n = -1;
 
-    snprintf(full, sizeof full, "%s/_control/stats", url);
-    curl_easy_setopt(easy, CURLOPT_URL, full);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, sink_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT, 10L);
-    if (curl_easy_perform(easy) == CURLE_OK && (p = strstr(body.buf, "\"requests\":")))
+    if (http_get(url, "/_control/stats", &body) == 0 && (p = strstr(body.p, "\"requests\":")))
         n = strtol(p + 11, NULL, 10);
-    curl_easy_cleanup(easy);
+    free(body.p);
     return n;
 }
 
@@ -346,27 +391,20 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static int bench_mode(const char *dir, const char *brokers, const char *url, const struct options *o, long available,
-                      const struct mode_run *m, struct child *rcv, struct child *kafka, double *rate)
+/* Writes the sink file and the main file of one sluice run into DIR (path of the main file in
+ * @p path): the same for the router in this process and for another binary run as a process
+ * (@p admin_port > 0: its admin API, which the bench polls). */
+static int write_confs(const char *dir, const char *tag, const char *brokers, const char *url, const struct options *o,
+                       int single, int index, int admin_port, char *path, size_t pathlen)
 {
-    int single = m->single;
-    char path[PATH_MAX], sinks[1024], err[1024];
-    struct cfg_errors errs = { 0 };
-    struct event_base *eb = event_base_new();
-    struct run run = { .target = available, .trace = getenv("BENCH_TRACE") != NULL, .batch = o->array_size };
-    struct event *tick = NULL;
-    struct timeval every = { 0, 20000 };
-    struct conf *conf;
-    double cpu0, loop0, rcpu0, kcpu0, secs;
-    long req0, req1;
+    char sinks[1024], admin[128] = "";
     FILE *f;
-    int rc = -1;
 
-    snprintf(sinks, sizeof sinks, "%s/sinks-%s", dir, single ? "single" : "array");
+    snprintf(sinks, sizeof sinks, "%s/sinks-%s-%s", dir, tag, single ? "single" : "array");
     mkdir(sinks, 0755);
-    snprintf(path, sizeof path, "%s/hook.json", sinks);
+    snprintf(path, pathlen, "%s/hook.json", sinks);
     if (!(f = fopen(path, "w")))
-        goto out;
+        return -1;
     /* The sink's defaults but for the batch shape (and the max_in_flight the bare client gets
      * too) and buffers sized for it: two full batches for each of the 128 partitions, ~1.3 KB
      * a record as the sink counts them (the defaults, 100,000 records and 64 MiB, hold about
@@ -379,21 +417,54 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
                "               \"secret\": \"" BENCH_SECRET "\", \"allow_private_networks\": true } }\n",
             o->array_size, url, single ? "single" : "json_array", single ? o->max_in_flight : o->partitions);
     fclose(f);
-    snprintf(path, sizeof path, "%s/sluice-%s.json", dir, single ? "single" : "array");
+    if (admin_port > 0)
+        snprintf(admin, sizeof admin, "\"admin\": { \"listen\": \"127.0.0.1:%d\" }, ", admin_port);
+    else
+        snprintf(admin, sizeof admin, "\"admin\": { \"listen\": \"\" }, ");
+    snprintf(path, pathlen, "%s/sluice-%s-%s.json", dir, tag, single ? "single" : "array");
     if (!(f = fopen(path, "w")))
-        goto out;
-    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%d-%d\", \"session.timeout.ms\": \"6000\"%s },\n"
-               "  \"commit_interval_ms\": 1000, \"sinks_dir\": \"%s\", \"log\": { \"level\": \"warn\" } }\n",
-            brokers, single ? "single" : "array", (int)getpid(), m->index,
-            getenv("BENCH_KAFKA") ? getenv("BENCH_KAFKA") : "", sinks);
+        return -1;
+    fprintf(f, "{ \"kafka\": { \"bootstrap.servers\": \"%s\", \"group.id\": \"bench-%s-%s-%d-%d\", \"session.timeout.ms\": \"6000\"%s },\n"
+               "  %s\"commit_interval_ms\": 1000, \"sinks_dir\": \"%s\", \"log\": { \"level\": \"warn\" } }\n",
+            brokers, tag, single ? "single" : "array", (int)getpid(), index,
+            getenv("BENCH_KAFKA") ? getenv("BENCH_KAFKA") : "", admin, sinks);
     fclose(f);
+    return 0;
+}
+
+/* Prints where a sluice round's CPU went; returns the CPU of all its processes (sluice, the
+ * receiver, the mock Kafka) a record, in microseconds. */
+static double print_sluice_cpu(double all, double loop, double rcv, double kafka, long records)
+{
+    printf("  CPU from start to drained (the ~3 s group join included): sluice %.2f s (event loop %.2f s, "
+           "librdkafka threads %.2f s), receiver %.2f s, mock kafka %.2f s\n", all, loop, all - loop, rcv, kafka);
+    return (all + rcv + kafka) / (double)records * 1e6;
+}
+
+static int bench_mode(const char *dir, const char *brokers, const char *url, const struct options *o, long available,
+                      const struct mode_run *m, struct child *rcv, struct child *kafka, double *rate, double *cpu_us)
+{
+    int single = m->single;
+    char path[PATH_MAX], err[1024];
+    struct cfg_errors errs = { 0 };
+    struct event_base *eb = event_base_new();
+    struct run run = { .target = available, .trace = getenv("BENCH_TRACE") != NULL, .batch = o->array_size };
+    struct event *tick = NULL;
+    struct timeval every = { 0, 20000 };
+    struct conf *conf;
+    double cpu0, loop0, rcpu0, kcpu0, secs;
+    long req0, req1;
+    int rc = -1;
+
+    if (write_confs(dir, "in", brokers, url, o, single, m->index, 0, path, sizeof path) != 0)
+        goto out;
     if (!(conf = conf_load(path, &errs))) {
         for (size_t i = 0; i < errs.n; i++)
             fprintf(stderr, "%s\n", errs.msgs[i]);
         cfg_errors_clear(&errs);
         goto out;
     }
-    log_min_level = getenv("BENCH_LOG") ? LOG_INFO : LOG_WARN;
+    log_min_level = !getenv("BENCH_LOG") ? LOG_WARN : strcmp(getenv("BENCH_LOG"), "debug") == 0 ? LOG_DEBUG : LOG_INFO;
     if (!(run.router = router_new(eb, conf, NULL, err, sizeof err)) || router_start(run.router, err, sizeof err) != 0) {
         fprintf(stderr, "bench-webhook: %s\n", err);
         if (run.router)
@@ -427,9 +498,7 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
                    "had nothing consumed past what was finished, so no request to send\n",
                    run.sum_in_flight / (double)run.ticks, o->partitions, run.sum_empty / (double)run.ticks,
                    o->partitions);
-        printf("  CPU from start to drained (the ~3 s group join included): sluice %.2f s (event loop %.2f s, "
-               "librdkafka threads %.2f s), receiver %.2f s, mock kafka %.2f s\n", all, loop, all - loop,
-               proc_cpu_s(rcv->pid) - rcpu0, proc_cpu_s(kafka->pid) - kcpu0);
+        *cpu_us = print_sluice_cpu(all, loop, proc_cpu_s(rcv->pid) - rcpu0, proc_cpu_s(kafka->pid) - kcpu0, available);
         rc = 0;
     }
     event_free(tick);
@@ -437,6 +506,119 @@ static int bench_mode(const char *dir, const char *brokers, const char *url, con
     conf_free(conf);
 out:
     event_base_free(eb);
+    return rc;
+}
+
+/* ---- another sluice binary (e.g. the previous build), run as a process in the same run ---- */
+
+/* A free TCP port on 127.0.0.1 for its admin API (free now; the binary binds it a moment later). */
+static int free_port(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* The first sink's delivered, dead_lettered and in_flight from GET /sinks; -1 when not answered. */
+static int admin_sink_counts(const char *admin, long *delivered, long *dead, long *in_flight)
+{
+    struct body_buf body = { 0 };
+    json_t *root = NULL, *sink;
+    int rc = -1;
+
+    if (http_get(admin, "/sinks", &body) == 0 && (root = json_loadb(body.p, body.len, 0, NULL)) &&
+        (sink = json_array_get(json_object_get(root, "sinks"), 0))) {
+        *delivered = (long)json_integer_value(json_object_get(sink, "delivered"));
+        *dead = (long)json_integer_value(json_object_get(sink, "dead_lettered"));
+        *in_flight = (long)json_integer_value(json_object_get(sink, "in_flight"));
+        rc = 0;
+    }
+    json_decref(root);
+    free(body.p);
+    return rc;
+}
+
+/* Runs BINARY ("run -c" a main file written as for the router in this process, plus its admin
+ * API on a free port) and times its drain the same way: from the first record delivered to
+ * the last, from its own counters polled every 20 ms. Prints and returns its records/s. */
+static int bench_process(const char *binary, const char *label, const char *dir, const char *brokers, const char *url,
+                         const struct options *o, long available, int index, struct child *rcv, struct child *kafka,
+                         double *rate, double *cpu_us)
+{
+    char path[PATH_MAX], admin[64], taskstat[64];
+    int port = free_port();
+    struct child proc = { 0 };
+    double t_first = 0, t_end = 0, t_progress = 0, cpu0, rcpu0, kcpu0, sum_in_flight = 0, secs;
+    long d_first = 0, d_last = -1, ticks = 0, req0, req1;
+    int rc = -1;
+
+    if (port <= 0 || write_confs(dir, label, brokers, url, o, 0, index, port, path, sizeof path) != 0)
+        return -1;
+    snprintf(admin, sizeof admin, "http://127.0.0.1:%d", port);
+    req0 = receiver_requests(url);
+    rcpu0 = proc_cpu_s(rcv->pid);
+    kcpu0 = proc_cpu_s(kafka->pid);
+    {
+        char *args[] = { (char *)binary, "run", "-c", path, NULL };
+        if (spawn(&proc, label, args) != 0)
+            return -1;
+    }
+    snprintf(taskstat, sizeof taskstat, "%d/task/%d", (int)proc.pid, (int)proc.pid);
+    cpu0 = 0;     /* a new process: all its CPU is this run's */
+    for (;;) {
+        long delivered = 0, dead = 0, in_flight = 0;
+        int status;
+        usleep(20000);
+        if (waitpid(proc.pid, &status, WNOHANG) == proc.pid) {
+            fprintf(stderr, "bench-webhook: %s exited before the drain ended\n", binary);
+            proc.pid = 0;
+            return -1;
+        }
+        if (admin_sink_counts(admin, &delivered, &dead, &in_flight) != 0)
+            continue;           /* not listening yet */
+        if (delivered != d_last) {
+            t_progress = now_s();
+            d_last = delivered;
+        } else if (t_progress > 0 && now_s() - t_progress > STALL_LIMIT_S) {
+            fprintf(stderr, "bench-webhook: %s: no progress for %d s at %ld of %ld records; giving up\n", binary,
+                    STALL_LIMIT_S, delivered, available);
+            break;
+        }
+        if (delivered > 0) {
+            ticks++;
+            sum_in_flight += (double)in_flight;
+            if (t_first == 0) {
+                t_first = now_s();
+                d_first = delivered;
+            }
+        }
+        if (delivered + dead >= available) {
+            t_end = now_s();
+            if (dead)
+                fprintf(stderr, "bench-webhook: %ld records dead-lettered\n", dead);
+            break;
+        }
+    }
+    req1 = receiver_requests(url);
+    secs = t_end - t_first;
+    if (t_end > 0 && secs > 0) {
+        double all = proc_cpu_s(proc.pid) - cpu0, loop = proc_cpu_s_path(taskstat);
+        *rate = (double)(available - d_first) / secs;
+        printf("%s sluice process (%s) json_array x%d: %ld records in %.2f s: %.0f records/s, %.0f requests/s "
+               "(%ld requests)\n", label, binary, o->array_size, available, secs, *rate, (double)(req1 - req0) / secs, req1 - req0);
+        if (ticks > 0)
+            printf("  window: %.0f requests in flight on average (of %d allowed)\n", sum_in_flight / (double)ticks,
+                   o->partitions);
+        *cpu_us = print_sluice_cpu(all, loop, proc_cpu_s(rcv->pid) - rcpu0, proc_cpu_s(kafka->pid) - kcpu0, available);
+        rc = 0;
+    }
+    stop(&proc);
     return rc;
 }
 
@@ -549,7 +731,8 @@ static int bare_fill(struct bare *bb, CURLM *multi, struct bare_slot *slots, int
 
 /* Posts records / array_size bodies of array_size records to URL/bare, keeping as many
  * requests in flight as the sink had; prints and returns its records/s (0 on failure). */
-static double bench_bare(const char *url, const struct options *o, int in_flight, const struct child *rcv)
+static double bench_bare(const char *url, const struct options *o, int in_flight, const struct child *rcv,
+                         double *cpu_us)
 {
     char full[256];
     const char *b64 = &BENCH_SECRET[sizeof "whsec_" - 1];   /* the base64 after the prefix */
@@ -604,7 +787,9 @@ static double bench_bare(const char *url, const struct options *o, int in_flight
         printf("bare libcurl multi, json_array x%d, %d in flight: %ld records in %.2f s: %.0f records/s, "
                "%.0f requests/s (%ld requests)\n", o->array_size, in_flight, bb.total * o->array_size, secs, rate,
                (double)bb.total / secs, bb.total);
-        printf("  CPU meanwhile: client %.2f s, receiver %.2f s\n", self_cpu_s() - cpu0, proc_cpu_s(rcv->pid) - rcpu0);
+        double client = self_cpu_s() - cpu0, receiver = proc_cpu_s(rcv->pid) - rcpu0;
+        printf("  CPU meanwhile: client %.2f s, receiver %.2f s\n", client, receiver);
+        *cpu_us = (client + receiver) / (double)(bb.total * o->array_size) * 1e6;
     } else {
         fprintf(stderr, "bench-webhook: bare client: %ld of %ld requests failed\n", bb.failed, bb.done);
     }
@@ -630,10 +815,48 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* One binary's rounds against the bare client of the same rounds. */
+struct series {
+    const char *name;
+    int n;
+    double ratios[MAX_REPEAT], rates[MAX_REPEAT], cpu_ratios[MAX_REPEAT];
+};
+
+/* Adds a round (0 when a side failed: -1) and prints its ratios. The CPU ratio is the bare
+ * round's CPU a record (client and receiver) over the sluice round's (sluice, receiver, mock
+ * Kafka): what the rate ratio comes to when the machine's cores are the limit of both. */
+static int series_add(struct series *sr, int round, double rate, double cpu_us, double bare_rate, double bare_cpu_us)
+{
+    if (rate <= 0 || bare_rate <= 0 || cpu_us <= 0)
+        return -1;
+    sr->ratios[sr->n] = rate / bare_rate;
+    sr->rates[sr->n] = rate;
+    sr->cpu_ratios[sr->n] = bare_cpu_us / cpu_us;
+    printf("ratio %s/bare, run %d: %.2f (CPU a record: %s %.2f us, bare %.2f us; CPU ratio %.2f)\n", sr->name,
+           round + 1, sr->ratios[sr->n], sr->name, cpu_us, bare_cpu_us, sr->cpu_ratios[sr->n]);
+    sr->n++;
+    return 0;
+}
+
+static void series_print(struct series *sr)
+{
+    int n = sr->n;
+
+    if (n == 0)
+        return;
+    qsort(sr->ratios, (size_t)n, sizeof *sr->ratios, cmp_double);
+    qsort(sr->rates, (size_t)n, sizeof *sr->rates, cmp_double);
+    qsort(sr->cpu_ratios, (size_t)n, sizeof *sr->cpu_ratios, cmp_double);
+    printf("ratio %s/bare: median %.2f of %d runs (min %.2f, max %.2f; target >= 0.85, none under 0.70); "
+           "%s median %.0f records/s; CPU ratio median %.2f (%.2f-%.2f)\n", sr->name, sr->ratios[n / 2], n,
+           sr->ratios[0], sr->ratios[n - 1], sr->name, sr->rates[n / 2], sr->cpu_ratios[n / 2], sr->cpu_ratios[0],
+           sr->cpu_ratios[n - 1]);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: bench-webhook [--records N] [--partitions P] [--mode array|single|both] "
-                 "[--array-size K] [--max-in-flight M] [--repeat R]\n");
+                 "[--array-size K] [--max-in-flight M] [--repeat R] [--old SLUICE]\n");
 }
 
 int main(int argc, char **argv)
@@ -667,6 +890,8 @@ int main(int argc, char **argv)
             o.max_in_flight = atoi(v);
         else if (strcmp(a, "--repeat") == 0)
             o.repeat = atoi(v);
+        else if (strcmp(a, "--old") == 0)
+            o.old = v;
         else {
             usage(stderr);
             return 2;
@@ -713,35 +938,39 @@ int main(int argc, char **argv)
         goto out;
     rc = 0;
     if (strcmp(o.mode, "single") != 0) {
-        double ratios[MAX_REPEAT], sink_rates[MAX_REPEAT];
-        int n_ok = 0;
+        struct series now = { .name = "sluice" }, old = { .name = "old" }, proc = { .name = "new" };
+        char new_bin[PATH_MAX];
+        snprintf(new_bin, sizeof new_bin, "%s/sluice", bindir);
         /* Alternating runs, and the median: the machine is shared and one run can be unlucky. */
         for (int r = 0; r < o.repeat; r++) {
             struct mode_run m = { .single = 0, .index = r };
-            double sink_rate = 0, bare_rate;
-            if (bench_mode(dir, brokers, url, &o, available, &m, &rcv, &kafka, &sink_rate) != 0)
+            double sink_rate = 0, bare_rate, old_rate = 0, sink_cpu = 0, bare_cpu = 0, old_cpu = 0, new_rate = 0,
+                   new_cpu = 0;
+            /* --old: that binary and this build's sluice, both as processes measured alike */
+            if (o.old && (bench_process(o.old, "old", dir, brokers, url, &o, available, r, &rcv, &kafka, &old_rate,
+                                        &old_cpu) != 0 ||
+                          bench_process(new_bin, "new", dir, brokers, url, &o, available, r, &rcv, &kafka, &new_rate,
+                                        &new_cpu) != 0))
+                rc = 1;
+            if (bench_mode(dir, brokers, url, &o, available, &m, &rcv, &kafka, &sink_rate, &sink_cpu) != 0)
                 rc = 1;
             /* The same receiver, the same bodies, as many requests in flight as the sink had. */
-            bare_rate = bench_bare(url, &o, o.partitions, &rcv);
-            if (bare_rate > 0 && sink_rate > 0) {
-                ratios[n_ok] = sink_rate / bare_rate;
-                sink_rates[n_ok++] = sink_rate;
-                printf("ratio sluice/bare, run %d: %.2f\n", r + 1, sink_rate / bare_rate);
-            } else {
+            bare_rate = bench_bare(url, &o, o.partitions, &rcv, &bare_cpu);
+            if (series_add(&now, r, sink_rate, sink_cpu, bare_rate, bare_cpu) != 0)
                 rc = 1;
+            if (o.old) {
+                series_add(&old, r, old_rate, old_cpu, bare_rate, bare_cpu);
+                series_add(&proc, r, new_rate, new_cpu, bare_rate, bare_cpu);
             }
         }
-        if (n_ok > 0) {
-            qsort(ratios, (size_t)n_ok, sizeof *ratios, cmp_double);
-            qsort(sink_rates, (size_t)n_ok, sizeof *sink_rates, cmp_double);
-            printf("ratio sluice/bare: median %.2f of %d runs (min %.2f, max %.2f; target >= 0.85, none under 0.70); "
-                   "sluice median %.0f records/s\n", ratios[n_ok / 2], n_ok, ratios[0], ratios[n_ok - 1],
-                   sink_rates[n_ok / 2]);
-        }
+        series_print(&old);
+        series_print(&proc);
+        series_print(&now);
     }
     if (strcmp(o.mode, "array") != 0) {
         struct mode_run m = { .single = 1, .index = o.repeat + 1 };
-        if (bench_mode(dir, brokers, url, &o, available, &m, &rcv, &kafka, &single_rate) != 0)
+        double single_cpu = 0;
+        if (bench_mode(dir, brokers, url, &o, available, &m, &rcv, &kafka, &single_rate, &single_cpu) != 0)
             rc = 1;
     }
 out:

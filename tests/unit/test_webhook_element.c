@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <setjmp.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,35 @@ static void test_escapes_nulls_and_topics(void **state)
     webhook_names_free(&n);
 }
 
+/* Partitions, offsets and timestamps at every digit count and at the edges: the same text as
+ * printf's, and the counted length (element_of checks it). */
+static void test_decimals(void **state)
+{
+    static const int64_t values[] = { 0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 9999, 10000, 10001, 99999, 100000,
+                                      1234567, 99999999, 100000000, 1764600000000, 999999999999999999,
+                                      1000000000000000000, INT64_MAX, -1, -9, -10, -100, -12345, INT64_MIN };
+    struct webhook_names n = { 0 };
+    char id[96];
+    (void)state;
+
+    assert_int_equal(webhook_names_set(&n, "s", "t"), 0);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        int32_t partition = (int32_t)(values[i] % 2147483647);
+        struct sink_record rec = { .topic = "t", .partition = partition, .offset = values[i],
+                                   .key = NULL, .value = "1", .value_len = 1,
+                                   .timestamp_ms = values[i] < 0 ? -1 : values[i] };
+        json_t *doc = element_of(&n, &rec);
+        snprintf(id, sizeof id, "s:t:%" PRId32 ":%" PRId64, partition, values[i]);
+        assert_string_equal(json_string_value(json_object_get(doc, "id")), id);
+        assert_true(json_integer_value(json_object_get(doc, "partition")) == partition);
+        assert_true(json_integer_value(json_object_get(doc, "offset")) == values[i]);
+        if (values[i] >= 0)
+            assert_true(json_integer_value(json_object_get(doc, "timestamp")) == values[i]);
+        json_decref(doc);
+    }
+    webhook_names_free(&n);
+}
+
 static void test_escaped_len_refuses_bad_utf8(void **state)
 {
     (void)state;
@@ -111,6 +141,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_record),
         cmocka_unit_test(test_escapes_nulls_and_topics),
+        cmocka_unit_test(test_decimals),
         cmocka_unit_test(test_escaped_len_refuses_bad_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
