@@ -18,7 +18,8 @@
  *          HSET <positions_key> <topic>:<partition> next; SET <position key> next
  *          EXEC
  *   EXEC nil: the position key changed after the WATCH (another owner wrote the partition):
- *          HGET the position again: next means applied, anything else fenced.
+ *          HGET the position again: next means applied, prev_next (it did not move) a retry,
+ *          anything else fenced.
  *
  * Every position write of these shapes goes through this route, so it always moves the
  * position key with the hash: a zombie's WATCH sees the new owner's write. What differs from
@@ -282,22 +283,74 @@ oom:
     tx_oom(c, req, 0);
 }
 
-/* Is field (data, len) one of the record's (its values hold name, value bulk strings)? */
-static int field_is_mine(const struct redis_prep *p, const char *name, size_t len)
+/* One bulk string at @p v ("$<n>\r\n<data>\r\n", as prepare wrote it): its data and length;
+ * returns what follows it. */
+static const char *bulk_next(const char *v, const char **data, size_t *len)
 {
-    const char *v = p->data + p->resp_key_len, *end = v + p->resp_vals_len;
+    size_t n = 0;
 
+    for (v++; *v != '\r'; v++)
+        n = n * 10 + (size_t)(*v - '0');
+    *data = v + 2;
+    *len = n;
+    return v + 2 + n + 2;
+}
+
+#define NAMES_MAX 64
+
+struct names {
+    const char *p[NAMES_MAX];
+    size_t n[NAMES_MAX];
+    size_t count;
+};
+
+/* The record's field names, in order; 0, or -1 when there are more than NAMES_MAX. */
+static int names_read(const struct redis_prep *p, struct names *nm)
+{
+    const char *v = p->data + p->resp_key_len, *end = v + p->resp_vals_len, *value;
+    size_t value_len;
+
+    nm->count = 0;
     while (v < end) {
-        /* "$<n>\r\n<name>\r\n" then the value's bulk string */
-        size_t n = strtoul(v + 1, NULL, 10);
-        const char *s = strchr(v, '\n') + 1;
-        if (n == len && memcmp(s, name, len) == 0)
-            return 1;
-        v = s + n + 2;
-        n = strtoul(v + 1, NULL, 10);
-        v = strchr(v, '\n') + 1 + n + 2;
+        if (nm->count == NAMES_MAX)
+            return -1;
+        v = bulk_next(v, &nm->p[nm->count], &nm->n[nm->count]);
+        v = bulk_next(v, &value, &value_len);
+        nm->count++;
     }
     return 0;
+}
+
+/* Is field (name, len) one of the record's? */
+static int field_is_mine(const struct redis_prep *p, const struct names *nm, const char *name, size_t len)
+{
+    const char *v, *end, *f, *value;
+    size_t n, value_len;
+
+    if (nm) {
+        for (size_t i = 0; i < nm->count; i++)
+            if (nm->n[i] == len && memcmp(nm->p[i], name, len) == 0)
+                return 1;
+        return 0;
+    }
+    for (v = p->data + p->resp_key_len, end = v + p->resp_vals_len; v < end;) {
+        v = bulk_next(v, &f, &n);
+        v = bulk_next(v, &value, &value_len);
+        if (n == len && memcmp(f, name, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The hash's fields are the record's, in order: what a hash this sink wrote last looks like. */
+static int fields_same(const struct names *nm, const redisReply *r)
+{
+    if (!nm || r->elements != nm->count)
+        return 0;
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->len != nm->n[i] || memcmp(r->element[i]->str, nm->p[i], nm->n[i]) != 0)
+            return 0;
+    return 1;
 }
 
 /* The writes of hash operation @p op, from its probe @p r (HKEYS: an array, HLEN: a number). */
@@ -317,16 +370,20 @@ static int tx_queue_hash(struct redis_sink *rs, struct redis_tx *tx, size_t op, 
     if (put_key_cmd(&tx->q, 2 + p->nvals, "HSET", p) || buf_add(&tx->q, p->data + p->resp_key_len, p->resp_vals_len))
         return -1;
     /* replace, not merge: the fields the hash has and the value lacks are removed */
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-        stale += !field_is_mine(p, r->element[i]->str, r->element[i]->len);
-    if (stale) {
-        tx->cmd_op[tx->nq++] = (uint32_t)op;
-        if (put_key_cmd(&tx->q, 2 + stale, "HDEL", p))
-            return -1;
-        for (size_t i = 0; i < r->elements; i++)
-            if (!field_is_mine(p, r->element[i]->str, r->element[i]->len) &&
-                resp_put_bulk(&tx->q, r->element[i]->str, r->element[i]->len))
+    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
+        struct names names, *nm = names_read(p, &names) == 0 ? &names : NULL;
+        if (!fields_same(nm, r))
+            for (size_t i = 0; i < r->elements; i++)
+                stale += !field_is_mine(p, nm, r->element[i]->str, r->element[i]->len);
+        if (stale) {
+            tx->cmd_op[tx->nq++] = (uint32_t)op;
+            if (put_key_cmd(&tx->q, 2 + stale, "HDEL", p))
                 return -1;
+            for (size_t i = 0; i < r->elements; i++)
+                if (!field_is_mine(p, nm, r->element[i]->str, r->element[i]->len) &&
+                    resp_put_bulk(&tx->q, r->element[i]->str, r->element[i]->len))
+                    return -1;
+        }
     }
     if (rs->ttl_s > 0) {
         tx->cmd_op[tx->nq++] = (uint32_t)op;
@@ -620,6 +677,11 @@ void tx_on_reply(struct redis_conn *c, struct redis_req *req, const redisReply *
             sink_batch_done(b, SINK_RETRY, "the positions field does not hold a position (a number)");
         } else if (stored == b->next) {
             tx_applied_before(rs, b);
+        } else if (stored == b->prev_next) {
+            /* nobody moved the position (the key was written with the same value, or the
+             * database flushed): nothing was applied, the batch is simply tried again */
+            sink_batch_note(b, "MULTI/EXEC: aborted by the WATCH, the position did not move");
+            sink_batch_done(b, SINK_RETRY, "EXEC aborted though the position did not move");
         } else {
             tx_fenced(rs, b, stored);
         }

@@ -36,7 +36,7 @@ lib_init
 if [ -n "${BENCH_SLUICE:-}" ]; then
     # sluice_start runs $SLUICE_BUILD_DIR/sluice: a directory of links with this one in its place
     mkdir -p "$WORK/bin"
-    for f in "$SLUICE_BUILD_DIR"/*; do ln -s "$f" "$WORK/bin/"; done
+    for f in "$SLUICE_BUILD_DIR"/*; do ln -s "$(readlink -f "$f")" "$WORK/bin/"; done
     rm -f "$WORK/bin/sluice"
     ln -s "$(readlink -f "$BENCH_SLUICE")" "$WORK/bin/sluice"
     SLUICE_BUILD_DIR=$WORK/bin
