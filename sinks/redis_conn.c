@@ -88,8 +88,8 @@ static void command_timer_arm(struct redis_conn *c)
 static void req_fail(struct redis_conn *c, struct redis_req *req, const char *why)
 {
     if (!c->rs->stopped) {
-        if (req->kind == REQ_TX && req->conn)
-            req->conn->tx_busy = 0;
+        if (req->kind == REQ_TX)
+            tx_release(req->tx);
         if (req->kind == REQ_BATCH || req->kind == REQ_TX) {
             req->batch->unreachable = 1;
             sink_batch_done(req->batch, SINK_RETRY, why);
@@ -381,7 +381,7 @@ static int conn_room(const struct redis_conn *c, const struct redis_req *req)
     if (req->kind == REQ_BATCH)
         return c->batches_in_flight < (size_t)c->rs->max_in_flight;
     if (req->kind == REQ_TX)
-        return !c->tx_busy;
+        return tx_room(c);
     return 1;
 }
 
@@ -631,7 +631,8 @@ static void conn_stop_one(struct redis_conn *c)
     while ((req = req_list_pop(&c->pending)))
         free(req);
     c->batches_in_flight = 0;
-    c->tx_busy = 0;
+    for (size_t i = 0; i < TX_SLOTS; i++)
+        tx_release(c->tx[i]);
     c->state = CONN_IDLE;
 }
 
@@ -651,7 +652,8 @@ void conn_release(struct redis_sink *rs)
             event_free(c->connect_timer);
         if (c->command_timer)
             event_free(c->command_timer);
-        tx_free(c->tx);
+        for (size_t t = 0; t < TX_SLOTS; t++)
+            tx_free(c->tx[t]);
     }
     free(rs->conns);
     rs->conns = NULL;

@@ -37,6 +37,7 @@ struct redis_req {
     struct redis_conn *conn;
     struct sink_batch *batch;       /* REQ_BATCH, REQ_TX */
     struct sink_positions *load;    /* REQ_LOAD */
+    struct redis_tx *tx;            /* REQ_TX, once started */
     uint32_t replies;               /* replies still to come (REQ_TX: the step's commands) */
     uint32_t seen;                  /* replies already delivered */
     int64_t sent_ms;
@@ -83,6 +84,8 @@ struct redis_plan {
 };
 
 struct redis_tx;   /* redis_tx.c: a connection's batch on the optimistic route */
+/* tx batches at once on a connection: one writing (MULTI..EXEC sent), the next reading */
+#define TX_SLOTS 2
 
 /* One connection to Redis. Connection 0 carries everything of the list and stream shapes
  * (script batches pipelined) and the position loads; the hash and string shapes spread their
@@ -100,8 +103,7 @@ struct redis_conn {
     struct req_list pending;      /* waiting for the connection or for room in flight */
     size_t batches_in_flight;
     int script_reloading;
-    struct redis_tx *tx;          /* the optimistic route's state (made on first use) */
-    int tx_busy;                  /* a tx batch is between its WATCH and its verdict */
+    struct redis_tx *tx[TX_SLOTS]; /* the optimistic route's batches (made on first use) */
 };
 
 struct redis_sink {
@@ -191,5 +193,9 @@ void tx_start(struct redis_conn *c, struct redis_req *req);
 /** @brief One reply of a REQ_TX step (NULL: the connection is gone, once, for the step). */
 void tx_on_reply(struct redis_conn *c, struct redis_req *req, const redisReply *reply);
 void tx_free(struct redis_tx *tx);
+/** @brief 1 when @p c can start a tx batch now. */
+int tx_room(const struct redis_conn *c);
+/** @brief The slot of a tx request that ends without a reply is free again. */
+void tx_release(struct redis_tx *tx);
 
 #endif

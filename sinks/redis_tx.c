@@ -47,6 +47,7 @@ static const char *const type_names[] = { NULL, "another type", "string", "list"
 #define TYPE_UNKNOWN 1
 
 struct redis_tx {
+    int busy;                  /* a batch is in this slot, from tx_start to its verdict */
     struct sink_batch *b;
     struct redis_plan plan;
     size_t nops;
@@ -79,6 +80,12 @@ void tx_free(struct redis_tx *tx)
     free(tx->bad);
     free(tx->ask);
     free(tx);
+}
+
+void tx_release(struct redis_tx *tx)
+{
+    if (tx)
+        tx->busy = 0;
 }
 
 static int tx_reserve(struct redis_tx *tx, size_t nops)
@@ -143,11 +150,29 @@ static void tx_note_error(struct redis_tx *tx, const redisReply *r)
         snprintf(tx->err, sizeof tx->err, "%s", r->str);
 }
 
-/* Ends the batch: the connection takes its next one. */
+/* Ends the batch: its slot takes the connection's next one. */
 static void tx_finish(struct redis_conn *c, struct redis_req *req)
 {
-    c->tx_busy = 0;
+    (void)c;
+    req->tx->busy = 0;
     free(req);
+}
+
+/* Room for a batch on @p c: a free slot, and no batch between its WATCH and its MULTI (or
+ * UNWATCH): a WATCH sent then would widen what that batch's EXEC watches. So a batch's reads
+ * go out right behind the previous batch's EXEC, and the two overlap. */
+int tx_room(const struct redis_conn *c)
+{
+    int free_slot = 0;
+
+    for (size_t i = 0; i < TX_SLOTS; i++) {
+        const struct redis_tx *tx = c->tx[i];
+        if (!tx || !tx->busy)
+            free_slot = 1;
+        else if (tx->step == TX_READ)
+            return 0;
+    }
+    return free_slot;
 }
 
 /* A batch that wrote nothing drops its WATCH before the connection's next one. */
@@ -192,7 +217,7 @@ static void tx_fenced(struct redis_sink *rs, struct sink_batch *b, int64_t store
 static void tx_ok(struct redis_conn *c, struct redis_req *req)
 {
     struct redis_sink *rs = c->rs;
-    struct redis_tx *tx = c->tx;
+    struct redis_tx *tx = req->tx;
     struct sink_batch *b = tx->b;
     size_t bad = 0;
 
@@ -212,14 +237,14 @@ static void tx_ok(struct redis_conn *c, struct redis_req *req)
 /* Sends the step's commands (tx->out), @p n replies, reusing the request. */
 static void tx_send(struct redis_conn *c, struct redis_req *req, enum tx_step step, uint32_t n)
 {
-    c->tx->step = step;
-    c->tx->err[0] = '\0';
-    req_send_cmds(c, req, c->tx->out.p, c->tx->out.len, n);
+    req->tx->step = step;
+    req->tx->err[0] = '\0';
+    req_send_cmds(c, req, req->tx->out.p, req->tx->out.len, n);
 }
 
 static void tx_oom(struct redis_conn *c, struct redis_req *req, int watching)
 {
-    struct sink_batch *b = c->tx->b;
+    struct sink_batch *b = req->tx->b;
 
     if (watching)
         tx_unwatch(c);
@@ -233,17 +258,25 @@ void tx_start(struct redis_conn *c, struct redis_req *req)
 {
     struct redis_sink *rs = c->rs;
     struct sink_batch *b = req->batch;
-    struct redis_tx *tx = c->tx;
+    struct redis_tx *tx = NULL;
     int probe_type = rs->shape == SHAPE_STRING && rs->super.on_failure == SINK_ON_FAILURE_BLOCK;
     long nops;
     uint32_t n = 2;
 
-    if (!tx && !(tx = c->tx = calloc(1, sizeof *tx))) {
+    for (size_t i = 0; i < TX_SLOTS && !tx; i++) {
+        if (!c->tx[i])
+            c->tx[i] = calloc(1, sizeof *c->tx[i]);
+        if (c->tx[i] && !c->tx[i]->busy)
+            tx = c->tx[i];
+    }
+    if (!tx) {
         sink_batch_done(b, SINK_RETRY, "out of memory");
         free(req);
         return;
     }
-    c->tx_busy = 1;
+    tx->busy = 1;
+    tx->step = TX_READ;
+    req->tx = tx;
     tx->b = b;
     if ((nops = batch_plan(rs, &tx->plan, b)) < 0 || tx_reserve(tx, (size_t)nops) != 0)
         goto oom;
@@ -458,7 +491,7 @@ static int tx_read_reply(struct redis_conn *c, struct redis_tx *tx, uint32_t idx
 static void tx_read_done(struct redis_conn *c, struct redis_req *req)
 {
     struct redis_sink *rs = c->rs;
-    struct redis_tx *tx = c->tx;
+    struct redis_tx *tx = req->tx;
     struct sink_batch *b = tx->b;
     int block = rs->super.on_failure == SINK_ON_FAILURE_BLOCK;
     uint32_t n;
@@ -533,7 +566,7 @@ static void tx_read_done(struct redis_conn *c, struct redis_req *req)
 
 static void tx_ask_types(struct redis_conn *c, struct redis_req *req)
 {
-    struct redis_tx *tx = c->tx;
+    struct redis_tx *tx = req->tx;
 
     buf_reset(&tx->out);
     for (uint32_t i = 0; i < tx->nask; i++)
@@ -548,7 +581,7 @@ static void tx_ask_types(struct redis_conn *c, struct redis_req *req)
 static void tx_exec_reply(struct redis_conn *c, struct redis_req *req, const redisReply *r)
 {
     struct redis_sink *rs = c->rs;
-    struct redis_tx *tx = c->tx;
+    struct redis_tx *tx = req->tx;
     struct sink_batch *b = tx->b;
 
     if (r->type == REDIS_REPLY_NIL) {
@@ -611,7 +644,7 @@ static void tx_exec_reply(struct redis_conn *c, struct redis_req *req, const red
 
 static void tx_write_reply(struct redis_conn *c, struct redis_req *req, uint32_t idx, const redisReply *r, int last)
 {
-    struct redis_tx *tx = c->tx;
+    struct redis_tx *tx = req->tx;
 
     if (last) {
         tx_exec_reply(c, req, r);
@@ -631,7 +664,7 @@ static void tx_write_reply(struct redis_conn *c, struct redis_req *req, uint32_t
 void tx_on_reply(struct redis_conn *c, struct redis_req *req, const redisReply *reply)
 {
     struct redis_sink *rs = c->rs;
-    struct redis_tx *tx = c->tx;
+    struct redis_tx *tx = req->tx;
     struct sink_batch *b = tx->b;
     uint32_t idx = req->seen;
     int last = !reply || idx + 1 == req->replies;
