@@ -228,6 +228,18 @@ static void req_answer(struct redis_conn *c, struct redis_req *req, const redisR
         return;
     case REQ_IGNORE:
         break;
+    case REQ_VERSION:
+        /* only a definite "unknown" refuses: a server that hides COMMAND may still have it */
+        if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+            reply->element[0]->type == REDIS_REPLY_NIL) {
+            snprintf(msg, sizeof msg, "the string shape needs Redis 6.2 or newer (SET ... GET, GETDEL), "
+                     "and this server does not know GETDEL");
+            sink_log(&c->rs->super, LOG_ERROR, "redis %s:%d: %s", c->rs->url.host, c->rs->url.port, msg);
+            free(req);
+            conn_drop(c, msg);
+            return;
+        }
+        break;
     case REQ_AUTH:
     case REQ_SELECT:
     case REQ_SCRIPT:
@@ -256,9 +268,12 @@ static void req_answer(struct redis_conn *c, struct redis_req *req, const redisR
             if (c->state == CONN_HANDSHAKE) {
                 c->state = CONN_READY;
                 evtimer_del(c->connect_timer);
-                sink_log(&c->rs->super, c->failures ? LOG_WARN : LOG_INFO, "connected to redis %s:%d db %d%s%s",
+                char which[48] = "";
+                if (c->rs->nconns > 1)
+                    snprintf(which, sizeof which, " (connection %u of %zu)", c->index + 1, c->rs->nconns);
+                sink_log(&c->rs->super, c->failures ? LOG_WARN : LOG_INFO, "connected to redis %s:%d db %d%s%s%s",
                          c->rs->url.host, c->rs->url.port, c->rs->url.db, c->rs->url.tls ? " over TLS" : "",
-                         c->failures ? " again" : "");
+                         c->failures ? " again" : "", which);
                 c->failures = 0;
                 c->last_error[0] = '\0';
             }
@@ -439,6 +454,18 @@ static void on_transport_open(void *arg)
         req->rs = c->rs;
         req->conn = c;
         req_send_argv(c, req, 2, argv, lens);
+    }
+    if (c->rs->optimistic && c->rs->shape == SHAPE_STRING) {
+        /* the string shape's route needs SET ... GET and GETDEL (Redis 6.2): an older server
+         * would refuse every batch, so the connection is refused, with the reason, instead */
+        const char *argv[] = { "COMMAND", "INFO", "GETDEL" };
+        size_t lens[] = { 7, 4, 6 };
+        if (!(req = calloc(1, sizeof *req)))
+            goto oom;
+        req->kind = REQ_VERSION;
+        req->rs = c->rs;
+        req->conn = c;
+        req_send_argv(c, req, 3, argv, lens);
     }
     if (!(req = calloc(1, sizeof *req)))
         goto oom;

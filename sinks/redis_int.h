@@ -25,9 +25,10 @@ enum conn_state {
     CONN_READY,
 };
 
-/* REQ_TX: a batch on the optimistic route (redis_tx.c), one step of it in flight at a time;
+/* REQ_VERSION: does the server know GETDEL (the string shape's route needs Redis 6.2);
+ * REQ_TX: a batch on the optimistic route (redis_tx.c), one step of it in flight at a time;
  * REQ_IGNORE: a reply nobody needs (the UNWATCH of a batch that wrote nothing). */
-enum req_kind { REQ_BATCH, REQ_LOAD, REQ_AUTH, REQ_SELECT, REQ_SCRIPT, REQ_TX, REQ_IGNORE };
+enum req_kind { REQ_BATCH, REQ_LOAD, REQ_AUTH, REQ_SELECT, REQ_VERSION, REQ_SCRIPT, REQ_TX, REQ_IGNORE };
 
 /* One command (or, for REQ_TX, one step: several commands) sent or waiting to be sent. */
 struct redis_req {
