@@ -37,6 +37,8 @@
 #define STREAM_MAX_FIELDS 3000
 
 const char *const redis_shapes[] = { "string", "hash", "list", "stream", NULL };
+enum redis_route { ROUTE_AUTO, ROUTE_SCRIPT, ROUTE_OPTIMISTIC };
+static const char *const redis_routes[] = { "auto", "script", "optimistic", NULL };
 
 /* The batch script. See the top of this file; ARGV[7] says what to do with keys of another
  * type: "1" skip those operations and report them (on_failure dead_letter), "0" write nothing
@@ -182,9 +184,13 @@ static const struct cfg_opt redis_opts[] = {
             "Hash holding this sink's positions (field topic:partition); default sluice:positions:<name>"),
     CFG_INT("max_in_flight", "16", 1, 1024, O(max_in_flight),
             "list and stream: batches pipelined on the connection at once (of different partitions)"),
+    CFG_ENUM("route", "\"auto\"", redis_routes, O(route),
+             "How a batch is applied with its position: script (one Lua script call), optimistic "
+             "(WATCH, MULTI/EXEC of plain commands; hash and string only); auto: optimistic for hash, "
+             "script for the others"),
     CFG_INT("connections", "4", 1, 64, O(connections),
             "hash and string: connections the batches of different partitions are spread over "
-            "(one batch at a time on each)"),
+            "(two at a time on each: one writing, the next reading)"),
     CFG_INT("connect_timeout_ms", "5000", 100, 600000, O(connect_timeout_ms),
             "Time allowed to connect, authenticate and load the script"),
     CFG_INT("command_timeout_ms", "10000", 100, 3600000, O(command_timeout_ms),
@@ -304,6 +310,11 @@ static int redis_compile(struct redis_sink *rs, char *err, size_t errlen, const 
         *key = "maxlen";
         goto fail;
     }
+    if (rs->route == ROUTE_OPTIMISTIC && rs->shape != SHAPE_STRING && rs->shape != SHAPE_HASH) {
+        snprintf(err, errlen, "the optimistic route is for the hash and string shapes");
+        *key = "route";
+        goto fail;
+    }
     if (rs->reconnect_max_ms < rs->reconnect_min_ms) {
         snprintf(err, errlen, "must be at least reconnect_min_ms (%lld)", rs->reconnect_min_ms);
         *key = "reconnect_max_ms";
@@ -322,7 +333,7 @@ static int redis_compile(struct redis_sink *rs, char *err, size_t errlen, const 
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    rs->optimistic = rs->shape == SHAPE_STRING || rs->shape == SHAPE_HASH;
+    rs->optimistic = rs->route == ROUTE_OPTIMISTIC || (rs->route == ROUTE_AUTO && rs->shape == SHAPE_HASH);
     rs->compiled = 1;
     return 0;
 fail:

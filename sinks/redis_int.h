@@ -121,6 +121,7 @@ struct redis_sink {
     char *positions_key_opt;
     long long max_in_flight;
     long long connections;
+    int route;
     long long connect_timeout_ms;
     long long command_timeout_ms;
     long long reconnect_min_ms;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The optimistic route of the hash and string shapes (issue 17: WATCH of a per-partition
-# position key, MULTI/EXEC of plain commands), counted where a mistake would show:
+# The optimistic route (issue 17: WATCH of a per-partition position key, MULTI/EXEC of plain
+# commands; the hash shape's default, the string shape's with route "optimistic"), counted
+# where a mistake would show:
 #   - upgrade in place: positions an older sluice left in the positions hash are where the
 #     route continues: nothing below them is applied again, nothing above is lost;
 #   - a zombie: the partition's position moved on (another owner wrote it as the route does,
@@ -21,12 +22,19 @@ lib_start_redis
 sluice_write_config "$WORK/sluice.json" redis-route-test
 redis_sink_file "$WORK/sinks.d/cache.json" cache customers '{"key": "customer:{key}", "shape": "hash"}' \
     '{"batch": {"max_records": 50, "linger_ms": 20}}'
-redis_sink_file "$WORK/sinks.d/str.json" str customers '{"key": "s:{key}", "shape": "string"}' \
+redis_sink_file "$WORK/sinks.d/str.json" str customers '{"key": "s:{key}", "shape": "string", "route": "optimistic"}' \
     '{"batch": {"max_records": 50, "linger_ms": 20}}'
 redis_sink_file "$WORK/sinks.d/orders.json" orders orders \
     '{"key": "order:{key}", "shape": "hash", "connections": 3, "reconnect_min_ms": 20, "reconnect_max_ms": 200}' \
     '{"batch": {"max_records": 100, "linger_ms": 5}, "retry": {"max_attempts": 1000, "initial_backoff_ms": 20, "max_backoff_ms": 200}}'
 "$SLUICE_BUILD_DIR/sluice" check -c "$WORK/sluice.json" >/dev/null || lib_fail "sluice check refused the sinks"
+# The route is for the shapes it can keep exactly: a list sink asking for it is refused.
+mkdir -p "$WORK/bad.d"
+sed "s|\"sinks_dir\": *\"[^\"]*\"|\"sinks_dir\": \"$WORK/bad.d\"|" "$WORK/sluice.json" >"$WORK/bad.json"
+redis_sink_file "$WORK/bad.d/feed.json" feed customers '{"key": "feed", "shape": "list", "route": "optimistic"}'
+out=$("$SLUICE_BUILD_DIR/sluice" check --strict -c "$WORK/bad.json" 2>&1) &&
+    lib_fail "sluice check --strict took route optimistic for a list: $out"
+grep -q 'redis.route: the optimistic route is for the hash and string shapes' <<<"$out" || lib_fail "sluice check said: $out"
 
 # --- upgrade in place ------------------------------------------------------------------------
 # What an older sluice (the script route) leaves: its positions hash, no position keys. Records
