@@ -54,6 +54,7 @@ struct redis_tx {
     enum tx_step step;
     int64_t stored;
     char err[512];             /* the first error reply of a step (other than WRONGTYPE) */
+    int oom;                   /* the reads' writes could not be put together */
     struct buf q;              /* the queued writes (between MULTI and the positions) */
     struct buf out;            /* what a step sends */
     uint32_t *cmd_op;          /* each queued write's operation (UINT32_MAX: none) */
@@ -289,6 +290,7 @@ void tx_start(struct redis_conn *c, struct redis_req *req)
     buf_reset(&tx->q);
     tx->nq = 0;
     tx->nask = 0;
+    tx->oom = 0;
     if (buf_add(&tx->poskey, rs->positions_key, strlen(rs->positions_key)) != 0 ||
         buf_add(&tx->poskey, ":", 1) != 0 || buf_add(&tx->poskey, tx->field, tx->field_len) != 0)
         goto oom;
@@ -483,7 +485,7 @@ static int tx_read_reply(struct redis_conn *c, struct redis_tx *tx, uint32_t idx
                 tx->bad[op] = type_index(r->str);
             return 0;
         }
-        return tx->err[0] ? 0 : tx_queue_hash(rs, tx, op, r);
+        return tx->err[0] || tx->oom ? 0 : tx_queue_hash(rs, tx, op, r);
     }
 }
 
@@ -496,6 +498,10 @@ static void tx_read_done(struct redis_conn *c, struct redis_req *req)
     int block = rs->super.on_failure == SINK_ON_FAILURE_BLOCK;
     uint32_t n;
 
+    if (tx->oom) {
+        tx_oom(c, req, 1);   /* ours, not Redis': retried */
+        return;
+    }
     if (tx->err[0]) {
         char err[sizeof tx->err];
         memcpy(err, tx->err, sizeof err);
@@ -686,8 +692,8 @@ void tx_on_reply(struct redis_conn *c, struct redis_req *req, const redisReply *
     }
     switch (tx->step) {
     case TX_READ:
-        if (tx_read_reply(c, tx, idx, reply) != 0 && !tx->err[0])
-            snprintf(tx->err, sizeof tx->err, "out of memory");
+        if (tx_read_reply(c, tx, idx, reply) != 0)
+            tx->oom = 1;
         if (last)
             tx_read_done(c, req);
         return;
