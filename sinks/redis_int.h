@@ -172,6 +172,15 @@ void script_send(struct redis_conn *c, struct redis_req *req);
 int batch_command(struct redis_sink *rs, const struct sink_batch *b, char *err, size_t errlen);
 void batch_on_reply(struct redis_conn *c, struct sink_batch *b, const redisReply *reply);
 void load_on_reply(struct redis_conn *c, struct sink_positions *req, const redisReply *reply);
+/** @brief The verdict of an error reply @p msg to a batch (transient: retry; OOM and others:
+ * on_failure); @p what names the command in the batch's note. */
+void batch_on_error(struct redis_sink *rs, struct sink_batch *b, const char *what, const char *msg);
+/** @brief Parse a stored position (nil: -1); 0, or -1 when it is not one. */
+int parse_position(const redisReply *r, int64_t *out);
+enum redis_shape { SHAPE_STRING, SHAPE_HASH, SHAPE_LIST, SHAPE_STREAM };
+extern const char *const redis_shapes[];
+
+/* ---- redis_plan.c ---- */
 /** @brief Group batch @p b's records by key into @p plan; the number of operations, or -1. */
 long batch_plan(struct redis_sink *rs, struct redis_plan *plan, const struct sink_batch *b);
 void plan_free(struct redis_plan *plan);
@@ -179,18 +188,11 @@ void plan_free(struct redis_plan *plan);
 int redis_grow(void **p, size_t n, size_t size);
 /** @brief Mark every record of operation @p op as rejected: its key holds a @p type. */
 void batch_reject_op(struct redis_sink *rs, struct redis_plan *plan, struct sink_batch *b, size_t op, const char *type);
-/** @brief The verdict of an error reply @p msg to a batch (transient: retry; OOM and others:
- * on_failure); @p what names the command in the batch's note. */
-void batch_on_error(struct redis_sink *rs, struct sink_batch *b, const char *what, const char *msg);
-/** @brief Parse a stored position (nil: -1); 0, or -1 when it is not one. */
-int parse_position(const redisReply *r, int64_t *out);
 void key_printable(char *out, size_t outlen, const char *key, size_t len);
 const struct redis_prep *rec_prep(const struct sink_batch *b, size_t i);
-enum redis_shape { SHAPE_STRING, SHAPE_HASH, SHAPE_LIST, SHAPE_STREAM };
-extern const char *const redis_shapes[];
 
 /* ---- redis_tx.c: the optimistic route ---- */
-/** @brief Start batch @p req->batch on @p c (which has no other tx batch). */
+/** @brief Start batch @p req->batch on @p c (when tx_room() says there is room). */
 void tx_start(struct redis_conn *c, struct redis_req *req);
 /** @brief One reply of a REQ_TX step (NULL: the connection is gone, once, for the step). */
 void tx_on_reply(struct redis_conn *c, struct redis_req *req, const redisReply *reply);

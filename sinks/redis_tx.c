@@ -1,7 +1,8 @@
-/* The redis sink's optimistic route (issue 17), for the hash and string shapes: instead of one
- * Lua script per batch, which costs Redis about twice the CPU of the same writes, a batch is
- * plain commands under optimistic concurrency. Per batch (one partition), on the connection of
- * its partition, one batch at a time on each connection:
+/* The redis sink's optimistic route (issue 17; route "optimistic", the hash shape's default):
+ * instead of one Lua script per batch, which costs Redis about twice the CPU of the same
+ * writes, a batch is plain commands under optimistic concurrency. Per batch (one partition), on
+ * the connection of its partition, two batches at a time on each connection (the next one's
+ * reads go out behind the previous one's EXEC, never between a WATCH and its MULTI):
  *
  *   read   WATCH <positions_key>:<topic>:<partition>   the partition's position key
  *          HGET <positions_key> <topic>:<partition>    the stored position (the hash stays the
@@ -21,9 +22,9 @@
  *          HGET the position again: next means applied, prev_next (it did not move) a retry,
  *          anything else fenced.
  *
- * Every position write of these shapes goes through this route, so it always moves the
+ * Every position write of a sink on this route goes through it, so it always moves the
  * position key with the hash: a zombie's WATCH sees the new owner's write. What differs from
- * the script is in the README ("The optimistic route"). */
+ * the script is in the README (the redis sink's "Exactly once"). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
