@@ -14,8 +14,8 @@
 # Environment: BENCH_BATCH (batch.max_records, default 1000), BENCH_IN_FLIGHT (max_in_flight,
 # default 16), BENCH_PARTITIONS (default 64), BENCH_TTL (ttl_s, default 0: one EXPIRE more per
 # record when set), BENCH_SHAPE (default hash; string compares with SET directly),
-# BENCH_KAFKA (extra consumer properties, JSON), BENCH_CONNECTIONS (connections, hash and
-# string: default the sink's), BENCH_SLUICE (another sluice binary to measure, e.g. an older
+# BENCH_KAFKA (extra consumer properties, JSON), BENCH_ROUTE (route: auto, script, optimistic;
+# default the sink's), BENCH_CONNECTIONS (connections of the optimistic route), BENCH_SLUICE (another sluice binary to measure, e.g. an older
 # build: the rest comes from SLUICE_BUILD_DIR), PERF=FILE to record a perf profile of sluice
 # while it drains into FILE.
 set -euo pipefail
@@ -68,6 +68,7 @@ if [ -n "${BENCH_KAFKA:-}" ]; then
 fi
 conn_json=
 [ -z "${BENCH_CONNECTIONS:-}" ] || conn_json=", \"connections\": $BENCH_CONNECTIONS"
+[ -z "${BENCH_ROUTE:-}" ] || conn_json="$conn_json, \"route\": \"$BENCH_ROUTE\""
 cat >"$WORK/sinks.d/bench.json" <<JSON
 { "name": "bench", "type": "redis", "topics": ["bench"],
   "batch": { "max_records": $BATCH, "max_bytes": 4194304, "linger_ms": 5 },
@@ -145,7 +146,7 @@ hset_rate=$(bench_line -n 1000000 -r "$KEYS" HSET 'bench:__rand_int__' id c-0000
 
 printf '\n'
 printf 'records                      %d (%d-byte JSON values, %d keys, %d partitions)\n' "$N" "$avg" "$KEYS" "$PARTITIONS"
-printf 'timed                        %d records in %d ms (batch.max_records %d, max_in_flight %d, ttl_s %d)\n' "$timed" "$elapsed" "$BATCH" "$IN_FLIGHT" "$TTL"
+printf 'timed                        %d records in %d ms (batch.max_records %d, max_in_flight %d, ttl_s %d%s)\n' "$timed" "$elapsed" "$BATCH" "$IN_FLIGHT" "$TTL" "$conn_json"
 printf 'redis sink, %-6s shape     %d records/s   (CPU while draining: sluice %s%%, redis-server %s%%)\n' "$SHAPE" "$sink_rate" "$sluice_cpu" "$redis_cpu"
 printf '  the rest of the machine      mock Kafka broker %s%%, idle %s%% of %d cores\n' "$kafka_cpu" "$idle_cpu" "$(nproc)"
 if [ -n "$assigned_ms" ]; then
