@@ -16,8 +16,12 @@
  * because a script that fails in the middle keeps its first writes. (A check script inside
  * MULTI would not do: a failed command in MULTI does not stop the others.)
  *
- * I/O (redis_conn.c): one connection on the loop (TCP, or TLS for rediss://: redis_transport.c),
- * batches of different partitions pipelined on it (up to max_in_flight). */
+ * That is the script route (list, stream; string by default). The optimistic route (hash by
+ * default; route "optimistic") is redis_tx.c's: WATCH, MULTI/EXEC of plain commands.
+ *
+ * I/O (redis_conn.c): connections on the loop (TCP, or TLS for rediss://: redis_transport.c);
+ * the script route pipelines batches of different partitions on the first (up to
+ * max_in_flight), the optimistic route spreads them over `connections`. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +40,9 @@
  * about 8000; an XADD cannot be split, so a stream entry is held to this many fields. */
 #define STREAM_MAX_FIELDS 3000
 
-enum redis_shape { SHAPE_STRING, SHAPE_HASH, SHAPE_LIST, SHAPE_STREAM };
-static const char *const redis_shapes[] = { "string", "hash", "list", "stream", NULL };
+const char *const redis_shapes[] = { "string", "hash", "list", "stream", NULL };
+enum redis_route { ROUTE_AUTO, ROUTE_SCRIPT, ROUTE_OPTIMISTIC };
+static const char *const redis_routes[] = { "auto", "script", "optimistic", NULL };
 
 /* The batch script. See the top of this file; ARGV[7] says what to do with keys of another
  * type: "1" skip those operations and report them (on_failure dead_letter), "0" write nothing
@@ -182,7 +187,14 @@ static const struct cfg_opt redis_opts[] = {
     CFG_STR("positions_key", NULL, O(positions_key_opt),
             "Hash holding this sink's positions (field topic:partition); default sluice:positions:<name>"),
     CFG_INT("max_in_flight", "16", 1, 1024, O(max_in_flight),
-            "Batches pipelined on the connection at once (of different partitions)"),
+            "list and stream: batches pipelined on the connection at once (of different partitions)"),
+    CFG_ENUM("route", "\"auto\"", redis_routes, O(route),
+             "How a batch is applied with its position: script (one Lua script call), optimistic "
+             "(WATCH, MULTI/EXEC of plain commands; hash and string only); auto: optimistic for hash, "
+             "script for the others"),
+    CFG_INT("connections", "4", 1, 64, O(connections),
+            "hash and string: connections the batches of different partitions are spread over "
+            "(two at a time on each: one writing, the next reading)"),
     CFG_INT("connect_timeout_ms", "5000", 100, 600000, O(connect_timeout_ms),
             "Time allowed to connect, authenticate and load the script"),
     CFG_INT("command_timeout_ms", "10000", 100, 3600000, O(command_timeout_ms),
@@ -194,11 +206,11 @@ static const struct cfg_opt redis_opts[] = {
 };
 #undef O
 
-void script_send(struct redis_sink *rs, struct redis_req *req)
+void script_send(struct redis_conn *c, struct redis_req *req)
 {
     const char *argv[] = { "SCRIPT", "LOAD", redis_batch_script };
     size_t lens[] = { 6, 4, sizeof redis_batch_script - 1 };
-    req_send_argv(rs, req, 3, argv, lens);
+    req_send_argv(c, req, 3, argv, lens);
 }
 
 /* ---- small helpers ---- */
@@ -209,25 +221,6 @@ static uint32_t key_hash(const char *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 16777619u;
     return h;
-}
-
-/* A short, printable rendering of a key for messages: other bytes as \\xNN, cut with "...". */
-static void key_printable(char *out, size_t outlen, const char *key, size_t len)
-{
-    size_t o = 0, i;
-
-    for (i = 0; i < len && o + 8 < outlen; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (c >= 0x20 && c < 0x7f)
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-    }
-    if (i < len) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
 }
 
 /* ---- configuration ---- */
@@ -302,6 +295,11 @@ static int redis_compile(struct redis_sink *rs, char *err, size_t errlen, const 
         *key = "maxlen";
         goto fail;
     }
+    if (rs->route == ROUTE_OPTIMISTIC && rs->shape != SHAPE_STRING && rs->shape != SHAPE_HASH) {
+        snprintf(err, errlen, "the optimistic route is for the hash and string shapes");
+        *key = "route";
+        goto fail;
+    }
     if (rs->reconnect_max_ms < rs->reconnect_min_ms) {
         snprintf(err, errlen, "must be at least reconnect_min_ms (%lld)", rs->reconnect_min_ms);
         *key = "reconnect_max_ms";
@@ -320,6 +318,7 @@ static int redis_compile(struct redis_sink *rs, char *err, size_t errlen, const 
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    rs->optimistic = rs->route == ROUTE_OPTIMISTIC || (rs->route == ROUTE_AUTO && rs->shape == SHAPE_HASH);
     rs->compiled = 1;
     return 0;
 fail:
@@ -495,88 +494,11 @@ static void redis_release(struct sink *sk, struct sink_record *rec)
     rec->prepared = NULL;
 }
 
-/* ---- planning a batch: which operations, on which keys ---- */
-
-static int plan_reserve(struct redis_sink *rs, size_t count)
-{
-    size_t want = 16;
-
-    while (want < count * 2)
-        want *= 2;
-    if (want > rs->nslots) {
-        uint32_t *s = realloc(rs->slots, want * sizeof *s);
-        if (!s)
-            return -1;
-        rs->slots = s;
-        rs->nslots = want;
-    }
-    if (count > rs->plan_cap) {
-        uint32_t *h = realloc(rs->op_head, count * sizeof *h), *t, *n;
-        if (h)
-            rs->op_head = h;
-        t = h ? realloc(rs->op_tail, count * sizeof *t) : NULL;
-        if (t)
-            rs->op_tail = t;
-        n = t ? realloc(rs->rec_next, count * sizeof *n) : NULL;
-        if (!n)
-            return -1;
-        rs->rec_next = n;
-        rs->plan_cap = count;
-    }
-    return 0;
-}
-
-static const struct redis_prep *rec_prep(const struct sink_batch *b, size_t i)
-{
-    return b->records[i].prepared;
-}
-
-/* Groups the batch's records by key into operations (op_head..op_tail chains through rec_next,
- * in record order); a stream has one operation per record. Returns the number of operations,
- * or -1 when out of memory. String and hash write only an operation's last record (several
- * updates of one key collapse to the last); a list appends all of them. */
-static long batch_plan(struct redis_sink *rs, const struct sink_batch *b)
-{
-    size_t nops = 0, mask;
-
-    if (plan_reserve(rs, b->count) != 0)
-        return -1;
-    mask = rs->nslots - 1;
-    memset(rs->slots, 0, rs->nslots * sizeof *rs->slots);
-    for (size_t i = 0; i < b->count; i++) {
-        const struct redis_prep *p = rec_prep(b, i);
-        size_t s;
-        rs->rec_next[i] = UINT32_MAX;
-        if (p->skip)
-            continue;
-        if (rs->shape == SHAPE_STREAM) {
-            rs->op_head[nops] = rs->op_tail[nops] = (uint32_t)i;
-            nops++;
-            continue;
-        }
-        for (s = p->key_hash & mask; rs->slots[s]; s = (s + 1) & mask) {
-            const struct redis_prep *q = rec_prep(b, rs->op_head[rs->slots[s] - 1]);
-            if (q->key_hash == p->key_hash && q->key_len == p->key_len &&
-                memcmp(q->data + q->key_off, p->data + p->key_off, p->key_len) == 0)
-                break;
-        }
-        if (rs->slots[s]) {
-            uint32_t op = rs->slots[s] - 1;
-            rs->rec_next[rs->op_tail[op]] = (uint32_t)i;
-            rs->op_tail[op] = (uint32_t)i;
-        } else {
-            rs->op_head[nops] = rs->op_tail[nops] = (uint32_t)i;
-            rs->slots[s] = (uint32_t)++nops;
-        }
-    }
-    return (long)nops;
-}
-
 /* Puts the EVALSHA of batch @p b together in rs->cmd. */
 int batch_command(struct redis_sink *rs, const struct sink_batch *b, char *err, size_t errlen)
 {
     int collapse = rs->shape == SHAPE_STRING || rs->shape == SHAPE_HASH;
-    long nops = batch_plan(rs, b);
+    long nops = batch_plan(rs, &rs->plan, b);
     size_t nargs = 0, bytes = 256 + strlen(rs->positions_key) + strlen(b->topic);
     struct buf *cmd = &rs->cmd;
     char field[300], head[64];
@@ -586,8 +508,8 @@ int batch_command(struct redis_sink *rs, const struct sink_batch *b, char *err, 
         goto oom;
     for (long op = 0; op < nops; op++) {
         uint32_t vals = 0;
-        bytes += rec_prep(b, rs->op_head[op])->resp_key_len + 24;
-        for (uint32_t i = collapse ? rs->op_tail[op] : rs->op_head[op]; i != UINT32_MAX; i = rs->rec_next[i]) {
+        bytes += rec_prep(b, rs->plan.op_head[op])->resp_key_len + 24;
+        for (uint32_t i = collapse ? rs->plan.op_tail[op] : rs->plan.op_head[op]; i != UINT32_MAX; i = rs->plan.rec_next[i]) {
             vals += rec_prep(b, i)->nvals;
             bytes += rec_prep(b, i)->resp_vals_len;
             if (collapse)
@@ -604,7 +526,7 @@ int batch_command(struct redis_sink *rs, const struct sink_batch *b, char *err, 
         resp_put_bulk_int(cmd, 1 + nops) != 0 || resp_put_bulk(cmd, rs->positions_key, strlen(rs->positions_key)) != 0)
         goto oom;
     for (long op = 0; op < nops; op++) {
-        const struct redis_prep *p = rec_prep(b, rs->op_head[op]);
+        const struct redis_prep *p = rec_prep(b, rs->plan.op_head[op]);
         if (buf_add(cmd, p->data, p->resp_key_len) != 0)
             goto oom;
     }
@@ -617,14 +539,14 @@ int batch_command(struct redis_sink *rs, const struct sink_batch *b, char *err, 
         goto oom;
     for (long op = 0; op < nops; op++) {
         uint32_t vals = 0;
-        for (uint32_t i = collapse ? rs->op_tail[op] : rs->op_head[op]; i != UINT32_MAX; i = rs->rec_next[i]) {
+        for (uint32_t i = collapse ? rs->plan.op_tail[op] : rs->plan.op_head[op]; i != UINT32_MAX; i = rs->plan.rec_next[i]) {
             vals += rec_prep(b, i)->nvals;
             if (collapse)
                 break;
         }
         if (resp_put_bulk_int(cmd, vals) != 0)
             goto oom;
-        for (uint32_t i = collapse ? rs->op_tail[op] : rs->op_head[op]; i != UINT32_MAX; i = rs->rec_next[i]) {
+        for (uint32_t i = collapse ? rs->plan.op_tail[op] : rs->plan.op_head[op]; i != UINT32_MAX; i = rs->plan.rec_next[i]) {
             const struct redis_prep *p = rec_prep(b, i);
             if (buf_add(cmd, p->data + p->resp_key_len, p->resp_vals_len) != 0)
                 goto oom;
@@ -661,24 +583,36 @@ static int error_is_transient(const char *msg)
     return 0;
 }
 
-/* Marks the records of operation @p op (all records on its key) as rejected. */
-static void batch_reject_op(struct redis_sink *rs, struct sink_batch *b, size_t op, const char *type)
+void batch_on_error(struct redis_sink *rs, struct sink_batch *b, const char *what, const char *text)
 {
-    const struct redis_prep *p = rec_prep(b, rs->op_head[op]);
-    char shown[160], reason[400];
+    int block = rs->super.on_failure == SINK_ON_FAILURE_BLOCK;
+    char msg[512];
 
-    key_printable(shown, sizeof shown, p->data + p->key_off, p->key_len);
-    snprintf(reason, sizeof reason, "WRONGTYPE: key %s holds a %s, the %s shape needs a %s or no key",
-             shown, type, redis_shapes[rs->shape], redis_shapes[rs->shape]);
-    for (uint32_t i = rs->op_head[op]; i != UINT32_MAX; i = rs->rec_next[i]) {
-        sink_batch_reject(b, i, reason);
-        rs->count.wrongtype_records++;
+    snprintf(msg, sizeof msg, "%s", text);
+    sink_batch_note(b, "%s -> %s", what, msg);
+    if (error_is_transient(msg)) {
+        rs->count.retryable_errors++;
+        sink_batch_done(b, SINK_RETRY, msg);
+        return;
     }
+    if (strncmp(msg, "OOM", 3) == 0) {
+        rs->count.oom_errors++;
+        sink_log(&rs->super, LOG_ERROR, "%s [%" PRId32 "]: redis is out of memory (%" PRIu64 " times so far): %s; %s",
+                 b->topic, b->partition, rs->count.oom_errors, msg,
+                 block ? "retrying (on_failure block)" : "dead-lettering the batch");
+    } else {
+        rs->count.other_errors++;
+        sink_log(&rs->super, LOG_ERROR, "%s [%" PRId32 "]: redis refused the batch (%" PRIu64 " times so far): %s; %s",
+                 b->topic, b->partition, rs->count.other_errors, msg,
+                 block ? "retrying (on_failure block)" : "dead-lettering the batch");
+    }
+    sink_batch_done(b, block ? SINK_RETRY : SINK_FAIL, msg);
 }
 
 /* The batch's verdict from the script's answer. */
-void batch_on_reply(struct redis_sink *rs, struct sink_batch *b, const redisReply *reply)
+void batch_on_reply(struct redis_conn *c, struct sink_batch *b, const redisReply *reply)
 {
+    struct redis_sink *rs = c->rs;
     int block = rs->super.on_failure == SINK_ON_FAILURE_BLOCK;
     char msg[512];
 
@@ -686,39 +620,22 @@ void batch_on_reply(struct redis_sink *rs, struct sink_batch *b, const redisRepl
         rs->count.unknown_outcome++;
         b->unreachable = 1;   /* it may have been applied: never dead-lettered for this */
         sink_batch_note(b, "connection lost before the reply; the retry compares positions and applies once");
-        sink_batch_done(b, SINK_RETRY, rs->last_error[0] ? rs->last_error : "connection to redis lost");
+        sink_batch_done(b, SINK_RETRY, c->last_error[0] ? c->last_error : "connection to redis lost");
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        snprintf(msg, sizeof msg, "%s", reply->str);
-        sink_batch_note(b, "EVALSHA -> %s", msg);
-        if (error_is_transient(msg)) {
-            rs->count.retryable_errors++;
-            if (strncmp(msg, "NOSCRIPT", 8) == 0 && !rs->script_reloading && conn_usable(rs)) {
-                /* flushed (SCRIPT FLUSH, a restart behind a proxy): load it again, ahead of the retry */
-                struct redis_req *req = calloc(1, sizeof *req);
-                if (req) {
-                    req->kind = REQ_SCRIPT;
-                    req->rs = rs;
-                    rs->script_reloading = 1;
-                    script_send(rs, req);
-                }
+        if (strncmp(reply->str, "NOSCRIPT", 8) == 0 && !c->script_reloading && conn_usable(c)) {
+            /* flushed (SCRIPT FLUSH, a restart behind a proxy): load it again, ahead of the retry */
+            struct redis_req *req = calloc(1, sizeof *req);
+            if (req) {
+                req->kind = REQ_SCRIPT;
+                req->rs = rs;
+                req->conn = c;
+                c->script_reloading = 1;
+                script_send(c, req);
             }
-            sink_batch_done(b, SINK_RETRY, msg);
-            return;
         }
-        if (strncmp(msg, "OOM", 3) == 0) {
-            rs->count.oom_errors++;
-            sink_log(&rs->super, LOG_ERROR, "%s [%" PRId32 "]: redis is out of memory (%" PRIu64 " times so far): %s; %s",
-                     b->topic, b->partition, rs->count.oom_errors, msg,
-                     block ? "retrying (on_failure block)" : "dead-lettering the batch");
-        } else {
-            rs->count.other_errors++;
-            sink_log(&rs->super, LOG_ERROR, "%s [%" PRId32 "]: redis refused the batch (%" PRIu64 " times so far): %s; %s",
-                     b->topic, b->partition, rs->count.other_errors, msg,
-                     block ? "retrying (on_failure block)" : "dead-lettering the batch");
-        }
-        sink_batch_done(b, block ? SINK_RETRY : SINK_FAIL, msg);
+        batch_on_error(rs, b, "EVALSHA", reply->str);
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
@@ -729,7 +646,7 @@ void batch_on_reply(struct redis_sink *rs, struct sink_batch *b, const redisRepl
     if (reply_is(reply->element[0], "OK")) {
         size_t bad = (reply->elements - 1) / 2;
         if (bad > 0) {
-            long nops = batch_plan(rs, b);
+            long nops = batch_plan(rs, &rs->plan, b);
             if (nops < 0) {
                 /* The rest is applied, but which records were skipped is unknown: dead-letter the
                  * whole batch (applied ones too) rather than lose the skipped ones silently. */
@@ -739,7 +656,7 @@ void batch_on_reply(struct redis_sink *rs, struct sink_batch *b, const redisRepl
             for (size_t i = 0; i < bad; i++) {
                 const redisReply *idx = reply->element[1 + 2 * i], *type = reply->element[2 + 2 * i];
                 if (idx->type == REDIS_REPLY_INTEGER && idx->integer >= 1 && idx->integer <= nops)
-                    batch_reject_op(rs, b, (size_t)idx->integer - 1, type->type == REDIS_REPLY_STRING ? type->str : "?");
+                    batch_reject_op(rs, &rs->plan, b, (size_t)idx->integer - 1, type->type == REDIS_REPLY_STRING ? type->str : "?");
             }
             sink_log(&rs->super, LOG_WARN, "%s [%" PRId32 "]: %zu key(s) hold another type; their records go to "
                      "the dead letters (%" PRIu64 " so far)", b->topic, b->partition, bad, rs->count.wrongtype_records);
@@ -762,12 +679,12 @@ void batch_on_reply(struct redis_sink *rs, struct sink_batch *b, const redisRepl
         sink_batch_done(b, SINK_FENCED, msg);
     } else if (reply_is(reply->element[0], "WRONGTYPE")) {
         const redisReply *idx = reply->elements > 2 ? reply->element[1] : NULL;
-        long nops = batch_plan(rs, b);
+        long nops = batch_plan(rs, &rs->plan, b);
         rs->count.wrongtype_records += (reply->elements - 1) / 2;
         snprintf(msg, sizeof msg, "WRONGTYPE: a key holds another type; nothing written (on_failure block "
                  "waits for it to be fixed)");
         if (idx && idx->type == REDIS_REPLY_INTEGER && nops > 0 && idx->integer >= 1 && idx->integer <= nops) {
-            const struct redis_prep *p = rec_prep(b, rs->op_head[idx->integer - 1]);
+            const struct redis_prep *p = rec_prep(b, rs->plan.op_head[idx->integer - 1]);
             char shown[160];
             key_printable(shown, sizeof shown, p->data + p->key_off, p->key_len);
             snprintf(msg, sizeof msg, "WRONGTYPE: key %s holds a %s, not a %s; nothing written (on_failure block "
@@ -782,7 +699,7 @@ void batch_on_reply(struct redis_sink *rs, struct sink_batch *b, const redisRepl
     }
 }
 
-static int parse_position(const redisReply *r, int64_t *out)
+int parse_position(const redisReply *r, int64_t *out)
 {
     char *end;
     long long v;
@@ -800,12 +717,13 @@ static int parse_position(const redisReply *r, int64_t *out)
     return 0;
 }
 
-void load_on_reply(struct redis_sink *rs, struct sink_positions *req, const redisReply *reply)
+void load_on_reply(struct redis_conn *c, struct sink_positions *req, const redisReply *reply)
 {
+    struct redis_sink *rs = c->rs;
     char msg[512];
 
     if (!reply) {
-        sink_positions_done(req, 0, rs->last_error[0] ? rs->last_error : "connection to redis lost");
+        sink_positions_done(req, 0, c->last_error[0] ? c->last_error : "connection to redis lost");
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -843,14 +761,18 @@ static int redis_start(struct sink *sk, char *err, size_t errlen)
     return conn_start(rs, err, errlen);
 }
 
+/* A batch of the hash and string shapes goes the optimistic route on the connection of its
+ * partition (partition modulo the count): one partition's batches stay in order on one
+ * connection; the others go the script route on the main connection. */
 static void redis_write(struct sink *sk, struct sink_batch *b)
 {
     struct redis_sink *rs = (struct redis_sink *)sk;
+    struct redis_conn *c = &rs->conns[rs->optimistic ? (size_t)b->partition % rs->nconns : 0];
     struct redis_req *req;
 
-    if (rs->state == CONN_IDLE) {
+    if (c->state == CONN_IDLE) {
         char why[320];
-        snprintf(why, sizeof why, "not connected to redis (%s)", rs->last_error[0] ? rs->last_error : "reconnecting");
+        snprintf(why, sizeof why, "not connected to redis (%s)", c->last_error[0] ? c->last_error : "reconnecting");
         b->unreachable = 1;
         sink_batch_done(b, SINK_RETRY, why);
         return;
@@ -859,24 +781,21 @@ static void redis_write(struct sink *sk, struct sink_batch *b)
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
     }
-    req->kind = REQ_BATCH;
+    req->kind = rs->optimistic ? REQ_TX : REQ_BATCH;
     req->rs = rs;
     req->batch = b;
-    if (conn_usable(rs) && !rs->pending.head && rs->batches_in_flight < (size_t)rs->max_in_flight) {
-        req_start(rs, req);
-        return;
-    }
-    req_list_push(&rs->pending, req);
+    conn_submit(c, req);
 }
 
 static void redis_load_positions(struct sink *sk, struct sink_positions *pos)
 {
     struct redis_sink *rs = (struct redis_sink *)sk;
+    struct redis_conn *c = &rs->conns[0];
     struct redis_req *req;
 
-    if (rs->state == CONN_IDLE) {
+    if (c->state == CONN_IDLE) {
         char why[320];
-        snprintf(why, sizeof why, "not connected to redis (%s)", rs->last_error[0] ? rs->last_error : "reconnecting");
+        snprintf(why, sizeof why, "not connected to redis (%s)", c->last_error[0] ? c->last_error : "reconnecting");
         sink_positions_done(pos, 0, why);
         return;
     }
@@ -887,25 +806,29 @@ static void redis_load_positions(struct sink *sk, struct sink_positions *pos)
     req->kind = REQ_LOAD;
     req->rs = rs;
     req->load = pos;
-    if (conn_usable(rs) && !rs->pending.head) {
-        req_start(rs, req);
-        return;
-    }
-    req_list_push(&rs->pending, req);
+    conn_submit(c, req);
 }
 
 static int redis_ready(struct sink *sk, char *why, size_t whylen)
 {
     struct redis_sink *rs = (struct redis_sink *)sk;
 
-    if (rs->state == CONN_READY)
-        return 1;
-    if (rs->state == CONN_IDLE)
-        snprintf(why, whylen, "not connected to redis %s:%d: %s", rs->url.host, rs->url.port,
-                 rs->last_error[0] ? rs->last_error : "not started");
-    else
-        snprintf(why, whylen, "connecting to redis %s:%d", rs->url.host, rs->url.port);
-    return 0;
+    for (size_t i = 0; i < rs->nconns; i++) {
+        const struct redis_conn *c = &rs->conns[i];
+        if (c->state == CONN_READY)
+            continue;
+        if (c->state == CONN_IDLE)
+            snprintf(why, whylen, "not connected to redis %s:%d: %s", rs->url.host, rs->url.port,
+                     c->last_error[0] ? c->last_error : "not started");
+        else
+            snprintf(why, whylen, "connecting to redis %s:%d", rs->url.host, rs->url.port);
+        return 0;
+    }
+    if (!rs->nconns) {
+        snprintf(why, whylen, "not started");
+        return 0;
+    }
+    return 1;
 }
 
 static void redis_stop(struct sink *sk)
@@ -943,11 +866,7 @@ static void redis_destroy(struct sink *sk)
     buf_free(&rs->vals);
     buf_free(&rs->body);
     buf_free(&rs->cmd);
-    free(rs->slots);
-    free(rs->op_head);
-    free(rs->op_tail);
-    free(rs->rec_next);
-    rs->slots = rs->op_head = rs->op_tail = rs->rec_next = NULL;
+    plan_free(&rs->plan);
     rs->compiled = 0;
 }
 

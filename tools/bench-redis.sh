@@ -14,7 +14,9 @@
 # Environment: BENCH_BATCH (batch.max_records, default 1000), BENCH_IN_FLIGHT (max_in_flight,
 # default 16), BENCH_PARTITIONS (default 64), BENCH_TTL (ttl_s, default 0: one EXPIRE more per
 # record when set), BENCH_SHAPE (default hash; string compares with SET directly),
-# BENCH_KAFKA (extra consumer properties, JSON), PERF=FILE to record a perf profile of sluice
+# BENCH_KAFKA (extra consumer properties, JSON), BENCH_ROUTE (route: auto, script, optimistic;
+# default the sink's), BENCH_CONNECTIONS (connections of the optimistic route), BENCH_SLUICE (another sluice binary to measure, e.g. an older
+# build: the rest comes from SLUICE_BUILD_DIR), PERF=FILE to record a perf profile of sluice
 # while it drains into FILE.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +33,14 @@ IN_FLIGHT=${BENCH_IN_FLIGHT:-16}
 TTL=${BENCH_TTL:-0}
 SHAPE=${BENCH_SHAPE:-hash}
 lib_init
+if [ -n "${BENCH_SLUICE:-}" ]; then
+    # sluice_start runs $SLUICE_BUILD_DIR/sluice: a directory of links with this one in its place
+    mkdir -p "$WORK/bin"
+    for f in "$SLUICE_BUILD_DIR"/*; do ln -s "$(readlink -f "$f")" "$WORK/bin/"; done
+    rm -f "$WORK/bin/sluice"
+    ln -s "$(readlink -f "$BENCH_SLUICE")" "$WORK/bin/sluice"
+    SLUICE_BUILD_DIR=$WORK/bin
+fi
 [ "$BATCH" -le $((KEYS / PARTITIONS)) ] ||
     lib_log "note: batches of $BATCH > $((KEYS / PARTITIONS)) keys per partition: updates of one key collapse, fewer writes"
 for tool in redis-server redis-benchmark kcat jq; do
@@ -56,12 +66,15 @@ if [ -n "${BENCH_KAFKA:-}" ]; then
     jq --argjson extra "$BENCH_KAFKA" '.kafka += $extra' "$WORK/sluice.json" >"$WORK/sluice.json.new"
     mv "$WORK/sluice.json.new" "$WORK/sluice.json"
 fi
+conn_json=
+[ -z "${BENCH_CONNECTIONS:-}" ] || conn_json=", \"connections\": $BENCH_CONNECTIONS"
+[ -z "${BENCH_ROUTE:-}" ] || conn_json="$conn_json, \"route\": \"$BENCH_ROUTE\""
 cat >"$WORK/sinks.d/bench.json" <<JSON
 { "name": "bench", "type": "redis", "topics": ["bench"],
   "batch": { "max_records": $BATCH, "max_bytes": 4194304, "linger_ms": 5 },
   "max_buffered_records": 1000000,
   "redis": { "url": "redis://127.0.0.1:$REDIS_PORT/0", "key": "customer:{key}", "shape": "$SHAPE",
-             "ttl_s": $TTL, "max_in_flight": $IN_FLIGHT } }
+             "ttl_s": $TTL, "max_in_flight": $IN_FLIGHT$conn_json } }
 JSON
 sluice_start "$WORK/sluice.json"
 
@@ -114,6 +127,9 @@ idle_cpu=$(awk -v a="$idle0" -v b="$idle1" -v hz="$hz" -v ms="$elapsed" 'BEGIN {
 keys_in_redis=$(rcli DBSIZE)
 # The server's own account: how many batches (script calls) and the time it spent in them.
 evalsha=$(rcli INFO commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_evalsha:/ { print $3, $5 }')
+# The optimistic route (hash, string): its batches are MULTI/EXEC; the server's time in them all.
+exec_stats=$(rcli INFO commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_exec:/ { print $3, $5 }')
+all_usec=$(rcli INFO commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_/ { s += $5 } END { print s + 0 }')
 sluice_stop
 
 # The same server, the same size of value: redis-benchmark, 50 clients pipelining 64 commands.
@@ -130,7 +146,7 @@ hset_rate=$(bench_line -n 1000000 -r "$KEYS" HSET 'bench:__rand_int__' id c-0000
 
 printf '\n'
 printf 'records                      %d (%d-byte JSON values, %d keys, %d partitions)\n' "$N" "$avg" "$KEYS" "$PARTITIONS"
-printf 'timed                        %d records in %d ms (batch.max_records %d, max_in_flight %d, ttl_s %d)\n' "$timed" "$elapsed" "$BATCH" "$IN_FLIGHT" "$TTL"
+printf 'timed                        %d records in %d ms (batch.max_records %d, max_in_flight %d, ttl_s %d%s)\n' "$timed" "$elapsed" "$BATCH" "$IN_FLIGHT" "$TTL" "$conn_json"
 printf 'redis sink, %-6s shape     %d records/s   (CPU while draining: sluice %s%%, redis-server %s%%)\n' "$SHAPE" "$sink_rate" "$sluice_cpu" "$redis_cpu"
 printf '  the rest of the machine      mock Kafka broker %s%%, idle %s%% of %d cores\n' "$kafka_cpu" "$idle_cpu" "$(nproc)"
 if [ -n "$assigned_ms" ]; then
@@ -150,6 +166,12 @@ if [ -n "$evalsha" ]; then
     printf 'redis-server, EVALSHA        %d batches (%d records each on average), %d ms inside them (%d%% of the drain)\n' \
         "$batches" "$((N / (batches > 0 ? batches : 1)))" "$((batch_usec / 1000))" "$((batch_usec / 10 / (elapsed > 0 ? elapsed : 1)))"
 fi
-printf 'keys in redis                %s (positions hash included)\n' "$keys_in_redis"
+if [ -n "$exec_stats" ]; then
+    read -r batches _ <<<"$exec_stats"
+    printf 'redis-server, MULTI/EXEC     %d batches (%d records each on average), %d ms in all commands (%d%% of the drain)\n' \
+        "$batches" "$((N / (batches > 0 ? batches : 1)))" "$((all_usec / 1000))" "$((all_usec / 10 / (elapsed > 0 ? elapsed : 1)))"
+fi
+printf 'sluice binary                %s\n' "$(readlink -f "$SLUICE_BUILD_DIR/sluice")"
+printf 'keys in redis                %s (positions hash and position keys included)\n' "$keys_in_redis"
 if [ -n "${PERF:-}" ]; then printf 'perf profile                 perf report -i %s\n' "$PERF"; fi
 exit 0
