@@ -50,6 +50,8 @@ struct router_record {
     long redrive_sink;
     const struct conf_topic *redrive_format;
     struct router_record *wait_next;    /* in its partition's queue of records waiting for a schema */
+    size_t bytes;               /* what it holds, the parsed document aside (record_bytes) */
+    size_t doc_bytes;           /* what jansson allocated for doc */
 };
 
 struct rpart;
