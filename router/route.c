@@ -462,6 +462,7 @@ void router_route(struct router *r, rd_kafka_message_t *rkm)
     }
     if (rkm->offset + 1 > rp->fetched_end)
         rp->fetched_end = rkm->offset + 1;
+    rp->took = 1;
     if (!(rec = record_new(rkm))) {
         LOG(LOG_ERROR, "out of memory routing a record");
         abort();

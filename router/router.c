@@ -18,6 +18,7 @@
 #include "decode.h"
 #include "dlq.h"
 #include "engine.h"
+#include "fetch_wake.h"
 #include "filter.h"
 #include "flow.h"
 #include "group.h"
@@ -56,6 +57,7 @@ static void on_consumer_readable(evutil_socket_t fd, short what, void *arg)
            (got = rd_kafka_consume_batch_queue(r->queue, 0, msgs, CONSUME_BATCH)) > 0) {
         for (ssize_t i = 0; i < got; i++) {
             rd_kafka_message_t *rkm = msgs[i];
+            router_fetch_wake_took(r, rkm);
             if (rkm->err) {
                 if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                     LOG(LOG_WARN, "consumer: %s%s%s", rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "",
@@ -67,6 +69,8 @@ static void on_consumer_readable(evutil_socket_t fd, short what, void *arg)
         }
         n += (int)got;
     }
+    if (got == 0 && !r->held_since_ms)
+        router_fetch_wake_empty(r);
     if (n >= CONSUME_BURST && !r->held_since_ms) {
         /* More may wait, and the wake-up only comes on empty -> non-empty. A zero timer, not
          * event_active: an activated event runs again in this same pass, before any I/O. */
@@ -398,7 +402,7 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
     rd_kafka_queue_io_event_enable(r->queue, r->wake_fds[1], "1", 1);
     r->consume_ev = event_new(r->eb, r->wake_fds[0], EV_READ | EV_PERSIST, on_consumer_readable, r);
     r->consume_more = evtimer_new(r->eb, on_consume_more, r);
-    if (!r->consume_ev || !r->consume_more || event_add(r->consume_ev, NULL) != 0) {
+    if (!r->consume_ev || !r->consume_more || router_fetch_wake_init(r) != 0 || event_add(r->consume_ev, NULL) != 0) {
         snprintf(err, errlen, "cannot watch the consumer queue");
         return -1;
     }
@@ -565,6 +569,8 @@ void router_free(struct router *r)
         event_free(r->consume_ev);
     if (r->consume_more)
         event_free(r->consume_more);
+    if (r->fetch_wake)
+        event_free(r->fetch_wake);
     if (r->commit_timer)
         event_free(r->commit_timer);
     if (r->cut_commit)
