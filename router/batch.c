@@ -191,6 +191,7 @@ void spart_flush(struct spart *sp)
     sp->qbytes -= bytes;
     if (sp->qcount == 0)
         evtimer_del(sp->linger_timer);
+    spart_queue_fit(sp);
 
     b->r = sp->rp->r;
     b->sp = sp;

@@ -25,6 +25,7 @@ struct router_record *rpart_wait_pop(struct rpart *rp);
 int64_t rpart_wait_drop(struct rpart *rp);
 size_t entry_bytes(const struct sink_record *e);
 int spart_enqueue(struct spart *sp, const struct sink_record *e);
+void spart_queue_fit(struct spart *sp);
 void batch_free(struct router_batch *b);
 void spart_drop_queue(struct spart *sp);
 void spart_drop_waiting_batch(struct spart *sp);

@@ -22,6 +22,7 @@
 # BENCH_OLD=PATH (another sluice binary, e.g. a copy of the previous build: each case runs with
 # it too, in the same run, and the table gets its figures and the ratio of the drain rates),
 # BENCH_KAFKA (JSON merged into the kafka section, e.g. '{"queued.max.messages.kbytes": 8192}'),
+# BENCH_MAIN_OPTS (JSON merged into the main file, e.g. '{"max_buffered_bytes": 12582912}'),
 # BENCH_SINK_OPTS (JSON merged into each healthy sink's file), BENCH_PARKED_OPTS (JSON merged into the parked
 # webhook sink's file, e.g. '{"max_buffered_bytes": 16777216}'), BENCH_TRACE=FILE (append one
 # line per sample: case, ms since start, VmRSS KiB, each sink's delivered/buffered/state),
@@ -87,8 +88,8 @@ run_case() {   # CASE LABEL BINARY
     mkdir -p "$d/sinks.d"
     ADMIN=127.0.0.1:$(lib_free_port)
     sluice_write_config "$d/sluice.json" "mem-$name-$label"
-    jq --arg l "$ADMIN" --arg s "$d/sinks.d" --argjson k "${BENCH_KAFKA:-{\}}" \
-        '.admin.listen = $l | .sinks_dir = $s | .kafka += $k' "$d/sluice.json" >"$d/tmp.json"
+    jq --arg l "$ADMIN" --arg s "$d/sinks.d" --argjson k "${BENCH_KAFKA:-{\}}" --argjson m "${BENCH_MAIN_OPTS:-{\}}" \
+        '.admin.listen = $l | .sinks_dir = $s | .kafka += $k | . * $m' "$d/sluice.json" >"$d/tmp.json"
     mv "$d/tmp.json" "$d/sluice.json"
     healthy_sink healthy "$d"
     case $name in
