@@ -266,11 +266,27 @@ static void entry_release(struct sink *sk, struct sink_record *e)
 /* Gives back what the queue's ring no longer needs, once records left it: rings that kept the
  * largest size they ever had, one per sink and partition, were most of the router's memory
  * with many sinks (bench-memory fan8, 8 sinks x 64 partitions: 27 of 70 MiB). Empty, the ring
- * is freed; at a quarter full or less, halved (as often as that holds). */
+ * is freed; at a quarter full or less, halved (as often as that holds): see spart_queue_fit. */
+
+/* Moves the queued records into a ring of @p cap (at least qcount); -1 out of memory. */
+static int spart_queue_resize(struct spart *sp, size_t cap)
+{
+    struct sink_record *q = malloc(cap * sizeof *q);
+
+    if (!q)
+        return -1;
+    for (size_t i = 0; i < sp->qcount; i++)
+        q[i] = sp->queue[(sp->qhead + i) % sp->qcap];
+    free(sp->queue);
+    sp->queue = q;
+    sp->qcap = cap;
+    sp->qhead = 0;
+    return 0;
+}
+
 void spart_queue_fit(struct spart *sp)
 {
     size_t cap = sp->qcap;
-    struct sink_record *q;
 
     if (sp->qcount == 0) {
         free(sp->queue);
@@ -280,30 +296,14 @@ void spart_queue_fit(struct spart *sp)
     }
     while (cap > QUEUE_MIN_CAP && sp->qcount <= cap / 4)
         cap /= 2;
-    if (cap == sp->qcap || !(q = malloc(cap * sizeof *q)))
-        return;   /* out of memory: the larger ring stays, nothing is lost */
-    for (size_t i = 0; i < sp->qcount; i++)
-        q[i] = sp->queue[(sp->qhead + i) % sp->qcap];
-    free(sp->queue);
-    sp->queue = q;
-    sp->qcap = cap;
-    sp->qhead = 0;
+    if (cap != sp->qcap)
+        spart_queue_resize(sp, cap);   /* out of memory: the larger ring stays, nothing is lost */
 }
 
 int spart_enqueue(struct spart *sp, const struct sink_record *e)
 {
-    if (sp->qcount == sp->qcap) {
-        size_t cap = sp->qcap ? sp->qcap * 2 : QUEUE_MIN_CAP;
-        struct sink_record *q = malloc(cap * sizeof *q);
-        if (!q)
-            return -1;
-        for (size_t i = 0; i < sp->qcount; i++)
-            q[i] = sp->queue[(sp->qhead + i) % sp->qcap];
-        free(sp->queue);
-        sp->queue = q;
-        sp->qcap = cap;
-        sp->qhead = 0;
-    }
+    if (sp->qcount == sp->qcap && spart_queue_resize(sp, sp->qcap ? sp->qcap * 2 : QUEUE_MIN_CAP) != 0)
+        return -1;
     sp->queue[(sp->qhead + sp->qcount) % sp->qcap] = *e;
     sp->qcount++;
     sp->qbytes += e->prepared_len;
