@@ -335,13 +335,13 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
 
     /* Defaults where sluice needs other than librdkafka's; the kafka section overrides them.
      * librdkafka counts queued.min.messages and queued.max.messages.kbytes over the whole
-     * consumer queue (every partition forwards into it), and a partition over either waits
-     * fetch.error.backoff.ms (500) before its next fetch: with a backlog on many partitions one
-     * large fetch stopped every partition for half a second while the router sat idle. The
-     * memory bound stays queued.max.messages.kbytes (64 MiB by default). A partition that
-     * resumes after backpressure waits for the fetch in flight, a long poll of up to
-     * fetch.wait.max.ms: 100 instead of 500 (as Vector's Kafka source) halves the drain time
-     * of a backlog under the default buffer limits (bench-webhook). */
+     * consumer queue (every partition forwards into it). Over either, 2.0.2 takes every
+     * partition off its fetch list until its broker thread next wakes (a fetch response, an
+     * operation, or 1 s later; fetch.error.backoff.ms does not shorten it): fetch_wake.c wakes
+     * it when the router emptied the queue. A partition that resumes after backpressure waits
+     * for the fetch in flight, a long poll of up to fetch.wait.max.ms: 100 instead of 500 (as
+     * Vector's Kafka source) halves the drain time of a backlog under the default buffer
+     * limits (bench-webhook). */
     static const char *const consumer_defaults[][2] = {
         { "auto.offset.reset", "earliest" },
         { "queued.min.messages", "1000000" },
@@ -351,11 +351,13 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
          * buffers instead of mapping fresh pages for each response (page faults were a quarter
          * of its time draining a backlog; bench-webhook: ratio ~0.70 -> ~0.78). */
         { "fetch.max.bytes", "8388608" },
-        /* The prefetch, in bytes: fetched records waiting in the consumer queue, beside what the
-         * router holds (max_buffered_bytes). librdkafka's 64 MiB made it most of sluice's memory
-         * draining a backlog. 16 MiB of values is ~60,000 records of 250 bytes; with 8 the drain
-         * rate halved (bench-memory: librdkafka 2.0.2 refills a full queue only every ~0.7 s). */
-        { "queued.max.messages.kbytes", "16384" },
+        /* The prefetch, in bytes of values: fetched records waiting in the consumer queue,
+         * beside what the router holds (max_buffered_bytes). librdkafka's 64 MiB made it most
+         * of sluice's memory draining a backlog; each fetched record also costs librdkafka ~380
+         * bytes of its own (heaptrack), and the queue may overshoot by one fetch response. 8 MiB
+         * is ~33,000 records of 250 bytes: with the fetcher woken (fetch_wake.c) the drain rate
+         * stays as with 64 (bench-memory). */
+        { "queued.max.messages.kbytes", "8192" },
     };
     /* librdkafka's threads allocate the fetched records and the loop frees them: with an arena
      * per thread, memory freed there is kept for reuse by the fetching thread alone and the peak
