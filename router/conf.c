@@ -132,7 +132,7 @@ static const struct cfg_opt conf_opts[] = {
             "How long a stop waits for in-flight batches"),
     CFG_INT("commit_interval_ms", "1000", 10, 60000, M(commit_interval_ms),
             "How often finished offsets are committed to Kafka"),
-    CFG_INT("max_buffered_bytes", "25165824", 65536, 68719476736LL, M(max_buffered_bytes),
+    CFG_INT("max_buffered_bytes", "67108864", 65536, 68719476736LL, M(max_buffered_bytes),
             "Memory the router may hold for all sinks together (each record counted once, what each "
             "sink made of it on top); when reached, a sink over its even share pauses its partitions"),
     CFG_SECTION("registry", conf_registry_opts, "The Schema Registry that topics with a \"confluent\" format are read with"),

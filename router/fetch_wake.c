@@ -23,7 +23,7 @@
 #include "fetch_wake.h"
 #include "lib/log.h"
 
-#define FETCH_WAKE_MS 20
+#define FETCH_WAKE_MS 5
 
 static const struct timeval FETCH_WAKE_TV = { 0, FETCH_WAKE_MS * 1000 };
 

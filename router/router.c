@@ -347,10 +347,12 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
         { "queued.min.messages", "1000000" },
         { "fetch.error.backoff.ms", "50" },
         { "fetch.wait.max.ms", "100" },
-        /* Fetch responses of up to 8 MiB instead of 50: the consumer's thread then reuses its
+        /* Fetch responses of up to 4 MiB instead of 50: the consumer's thread then reuses its
          * buffers instead of mapping fresh pages for each response (page faults were a quarter
-         * of its time draining a backlog; bench-webhook: ratio ~0.70 -> ~0.78). */
-        { "fetch.max.bytes", "8388608" },
+         * of its time draining a backlog; bench-webhook: ratio ~0.70 -> ~0.78 with 8 MiB). Not
+         * 8: the queue overshoots the prefetch by up to one response, and a response stays in
+         * memory while any record of it lives. */
+        { "fetch.max.bytes", "4194304" },
         /* The prefetch, in bytes of values: fetched records waiting in the consumer queue,
          * beside what the router holds (max_buffered_bytes). librdkafka's 64 MiB made it most
          * of sluice's memory draining a backlog; each fetched record also costs librdkafka ~380
