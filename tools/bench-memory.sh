@@ -22,7 +22,8 @@
 # BENCH_OLD=PATH (another sluice binary, e.g. a copy of the previous build: each case runs with
 # it too, in the same run, and the table gets its figures and the ratio of the drain rates),
 # BENCH_KAFKA (JSON merged into the kafka section, e.g. '{"queued.max.messages.kbytes": 8192}'),
-# BENCH_MAIN_OPTS (JSON merged into the main file, e.g. '{"max_buffered_bytes": 12582912}'),
+# BENCH_MAIN_OPTS (JSON merged into the main file, e.g. '{"max_buffered_bytes": 12582912}'; BENCH_OLD's
+# binary gets it too and must know its keys: the previous release refuses that one),
 # BENCH_SINK_OPTS (JSON merged into each healthy sink's file), BENCH_PARKED_OPTS (JSON merged into the parked
 # webhook sink's file, e.g. '{"max_buffered_bytes": 16777216}'), BENCH_TRACE=FILE (append one
 # line per sample: case, ms since start, VmRSS KiB, each sink's delivered/buffered/state),
