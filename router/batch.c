@@ -191,6 +191,7 @@ void spart_flush(struct spart *sp)
     sp->qbytes -= bytes;
     if (sp->qcount == 0)
         evtimer_del(sp->linger_timer);
+    spart_queue_fit(sp);
 
     b->r = sp->rp->r;
     b->sp = sp;
@@ -336,12 +337,10 @@ static void batch_dead_letter_all(struct router_batch *b, const char *reason)
 
 static void spart_batch_finished(struct spart *sp, struct router_batch *b)
 {
-    const struct sink_state *st = sp->sk->state;
-    size_t half_records = (size_t)sp->sk->max_buffered_records / 2, half_bytes = (size_t)sp->sk->max_buffered_bytes / 2;
-    int was_over_half = st->buffered >= half_records || st->buffered_bytes >= half_bytes;
+    int was_over_half = !sink_below_half(sp->sk);
     sp->inflight = NULL;
     batch_free(b);
-    if (was_over_half && st->buffered < half_records && st->buffered_bytes < half_bytes)
+    if (was_over_half && sink_below_half(sp->sk))
         router_recheck_paused(sp->rp->r);
     if (sp->rewind_to != NO_REWIND) {
         int64_t to = sp->rewind_to;

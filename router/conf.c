@@ -132,6 +132,9 @@ static const struct cfg_opt conf_opts[] = {
             "How long a stop waits for in-flight batches"),
     CFG_INT("commit_interval_ms", "1000", 10, 60000, M(commit_interval_ms),
             "How often finished offsets are committed to Kafka"),
+    CFG_INT("max_buffered_bytes", "67108864", 65536, 68719476736LL, M(max_buffered_bytes),
+            "Memory the router may hold for all sinks together (each record counted once, what each "
+            "sink made of it on top); when reached, a sink over its even share pauses its partitions"),
     CFG_SECTION("registry", conf_registry_opts, "The Schema Registry that topics with a \"confluent\" format are read with"),
     { .name = "topics", .type = CFG_T_JSON, .def = "{}", .offset = M(products.topics_json),
       .help = "Per topic name, how its records are encoded: an object of `topics.<name>` sections "
@@ -178,9 +181,9 @@ static const struct cfg_opt conf_sink_opts[] = {
              "retained topic, the group's committed offset, or the log end"),
     CFG_INT("max_buffered_records", "100000", 1, 100000000, S(max_buffered_records),
             "Records held in memory for the sink (queued or in flight) before its partitions pause"),
-    CFG_INT("max_buffered_bytes", "67108864", 1024, 17179869184LL, S(max_buffered_bytes),
+    CFG_INT("max_buffered_bytes", "8388608", 1024, 17179869184LL, S(max_buffered_bytes),
             "Memory held for the sink before its partitions pause: keys, values, mapped forms, "
-            "parsed JSON (estimated) and bookkeeping of its queued and in-flight records"),
+            "parsed JSON (as allocated) and bookkeeping of its queued and in-flight records"),
     CFG_INT("park_after_ms", "5000", 100, 3600000, S(park_after_ms),
             "How long the sink may hold a partition paused with a full buffer before it is parked "
             "(its records dropped from memory, its positions kept) so the other sinks go on"),

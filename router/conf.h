@@ -38,6 +38,7 @@ struct conf {
     int log_format;             /* 0: logfmt, 1: json */
     long long shutdown_timeout_ms;
     long long commit_interval_ms;
+    long long max_buffered_bytes;   /* the budget of every sink's buffered records together */
     struct conf_products products;  /* the registry and the topics' formats */
     struct cfg_errors warnings; /* valid, but likely not what was meant (sink_ops.warn); located */
     struct sink **sinks;        /* each made by its type's ops, options applied */

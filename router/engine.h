@@ -50,6 +50,8 @@ struct router_record {
     long redrive_sink;
     const struct conf_topic *redrive_format;
     struct router_record *wait_next;    /* in its partition's queue of records waiting for a schema */
+    size_t bytes;               /* what it holds, the parsed document aside (record_bytes) */
+    size_t doc_bytes;           /* what jansson allocated for doc */
 };
 
 struct rpart;
@@ -107,6 +109,8 @@ struct rpart {
     int paused;                 /* by backpressure: no record of it is wanted now */
     int kafka_paused;           /* paused in librdkafka too (which drops what it prefetched) */
     int64_t paused_since_ms;    /* monotonic, while paused by backpressure */
+    int took;                   /* a record of this assignment was taken: fetched_end is where the consumer is */
+    int64_t wake_sought;        /* fetched_end when a fetch wake-up last sought it (router.c); 0: never */
     /* Records waiting for their schema from the registry, in offset order: while one waits,
      * every later record of the partition waits behind it (route.c). */
     struct router_record *wait_head, *wait_tail;
@@ -209,6 +213,12 @@ struct router {
     struct event *consume_ev;
     struct event *consume_more;    /* the next burst, after the loop has polled I/O */
     int64_t held_since_ms;         /* monotonic; 0 unless the router stopped taking records */
+    struct event *fetch_wake;      /* wakes librdkafka's fetcher when its queue stays empty (router.c) */
+    size_t wake_cursor;            /* where the next fetch wake-up looks for a partition */
+    uint64_t taken_bytes;          /* bytes of values and keys taken since the queue was last empty */
+    uint64_t taken_since_empty;    /* records taken since then */
+    uint64_t prefetch_bytes;       /* the consumer's queued.max.messages.kbytes, in bytes */
+    uint64_t prefetch_records;     /* its queued.min.messages */
     struct event *commit_timer;
     struct event *cut_commit;      /* commits the cuts of batches held for it (one per loop pass) */
     struct event *phase_timer;     /* drain and commit deadlines */

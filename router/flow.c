@@ -39,9 +39,7 @@ static int spart_full(const struct spart *sp)
 
 static int spart_below_half(const struct spart *sp)
 {
-    const struct sink *sk = sp->sk;
-    return sp->qcount < spart_limit(sp) / 2 && sk->state->buffered < (size_t)sk->max_buffered_records / 2 &&
-           sk->state->buffered_bytes < (size_t)sk->max_buffered_bytes / 2;
+    return sp->qcount < spart_limit(sp) / 2 && sink_below_half(sp->sk);
 }
 
 /* Backpressure without librdkafka's pause where it can: pausing a partition drops what the
@@ -152,10 +150,28 @@ static void router_pause_sink_partitions(struct router *r, const struct sink *fu
     router_update_hold(r);
 }
 
+/* The shared budget (the main file's max_buffered_bytes) divided evenly between the sinks. It
+ * binds only once the records held for all of them reach the budget, and then only the sinks
+ * over their share: a slow sink cannot take the memory of the others (it pauses, then parks),
+ * and a sink alone, or beside sinks that hold little, may use its own limit. */
+static size_t sink_share(const struct sink *sk)
+{
+    const struct conf *conf = sk->state->r->conf;
+    return (size_t)conf->max_buffered_bytes / (conf->nsinks ? conf->nsinks : 1);
+}
+
 static int sink_full(const struct sink *sk)
 {
-    return sk->state->buffered >= (size_t)sk->max_buffered_records ||
-           sk->state->buffered_bytes >= (size_t)sk->max_buffered_bytes;
+    const struct sink_state *st = sk->state;
+    return st->buffered >= (size_t)sk->max_buffered_records || st->buffered_bytes >= (size_t)sk->max_buffered_bytes ||
+           (records_held_bytes() >= (size_t)st->r->conf->max_buffered_bytes && st->buffered_bytes >= sink_share(sk));
+}
+
+int sink_below_half(const struct sink *sk)
+{
+    const struct sink_state *st = sk->state;
+    return st->buffered < (size_t)sk->max_buffered_records / 2 && st->buffered_bytes < (size_t)sk->max_buffered_bytes / 2 &&
+           (records_held_bytes() < (size_t)st->r->conf->max_buffered_bytes / 2 || st->buffered_bytes < sink_share(sk) / 2);
 }
 
 /* Pauses or resumes @p rp; with @p update_hold 0 the caller updates the hold once for many. */
@@ -271,6 +287,10 @@ void router_check_parking(struct router *r)
 {
     int64_t now = mono_ms();
 
+    /* A partition paused by the shared budget may resume because another sink freed memory:
+     * that sink's batches recheck when it falls below half, this catches the rest. */
+    router_recheck_paused(r);
+
     /* A parked sink comes back once what it still had at the target is finished (that batch, retried,
      * is the probe) and the sink says it can deliver. */
     for (size_t k = 0; k < r->conf->nsinks; k++) {
@@ -296,24 +316,31 @@ void router_check_parking(struct router *r)
     for (size_t t = 0; t < r->ntopics; t++)
         for (size_t p = 0; p < r->topics[t].nparts; p++) {
             struct rpart *rp = r->topics[t].parts[p];
-            int someone_free = 0;
+            int someone_free = 0, someone_below_half = 0;
             if (!rp || rp->state != RPART_ACTIVE)
                 continue;
             for (size_t i = 0; i < rp->rt->nsinks; i++) {
                 struct spart *sp = rp->sparts[rp->rt->sinks[i]];
                 if (sink_holds_off(sp->sk))
                     spart_check_lost(sp, OFFSET_UNKNOWN);
+                else if (spart_below_half(sp))
+                    someone_below_half = someone_free = 1;
                 else if (!spart_full(sp))
                     someone_free = 1;
             }
-            /* Held paused by a full sink for too long: park it so that the others go on. When
-             * every sink of the partition is full, parking frees nobody: it stays paused. */
+            /* Held paused by a sink for too long: park it so that the others go on. A partition
+             * resumes only once every sink is below half, so the sinks that keep it paused are
+             * the full ones and, beside a sink that waits for records (below half), those still
+             * over half: a sink whose share of the shared budget (sink_full) no longer binds
+             * but which delivers nothing stays there. When no sink could take more, parking
+             * frees nobody: the partition stays paused. */
             if (!rp->paused || !someone_free)
                 continue;
             for (size_t i = 0; i < rp->rt->nsinks; i++) {
                 struct spart *sp = rp->sparts[rp->rt->sinks[i]];
                 struct sink_state *st = sp->sk->state;
-                if (sink_holds_off(sp->sk) || !spart_full(sp) || now - rp->paused_since_ms < sp->sk->park_after_ms)
+                int holding = spart_full(sp) || (someone_below_half && !spart_below_half(sp));
+                if (sink_holds_off(sp->sk) || !holding || now - rp->paused_since_ms < sp->sk->park_after_ms)
                     continue;
                 sink_park(sp->sk, "held %s [%" PRId32 "] paused for %" PRId64 " ms with %zu records (%zu bytes) "
                           "buffered: its target is too slow or down", rp->rt->name, rp->partition,

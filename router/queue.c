@@ -1,4 +1,5 @@
 /* The router: shared records, a sink's queue per partition, deferred callbacks. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,34 @@ struct rpart *router_part(struct router *r, const char *topic, int32_t partition
     return rt->parts[partition];
 }
 
+/* Bytes of the records alive in this process (routing, waiting, queued or in flight), each
+ * counted once: the shared budget (flow.c) weighs them against max_buffered_bytes. */
+static size_t records_held;
+
+/* librdkafka's own bookkeeping for one fetched message (its op and message header, ~200 bytes
+ * in 2.0.2); the key and value themselves stay in the fetch response's buffer, referenced. */
+#define KAFKA_MESSAGE_OVERHEAD 256
+#define MALLOC_OVERHEAD 16      /* glibc's chunk header and rounding, per allocation */
+
+size_t records_held_bytes(void)
+{
+    return records_held;
+}
+
+/* What a record holds while it lives: the Kafka message (referenced, not copied), the record
+ * itself and the decoded forms a registry format made of it. Updated by record_set_decoded. */
+void record_count(struct router_record *rec)
+{
+    size_t bytes = KAFKA_MESSAGE_OVERHEAD + rec->rkm->len + rec->rkm->key_len + sizeof *rec + MALLOC_OVERHEAD;
+
+    if (rec->decoded_key)
+        bytes += rec->key_len + MALLOC_OVERHEAD;
+    if (rec->decoded_value)
+        bytes += rec->value_len + MALLOC_OVERHEAD;
+    records_held += bytes - rec->bytes;
+    rec->bytes = bytes;
+}
+
 struct router_record *record_new(rd_kafka_message_t *rkm)
 {
     struct router_record *rec = calloc(1, sizeof *rec);
@@ -82,6 +111,7 @@ struct router_record *record_new(rd_kafka_message_t *rkm)
         rec->key_len = rkm->key ? rkm->key_len : 0;
         rec->value = rkm->payload;
         rec->value_len = rkm->payload ? rkm->len : 0;
+        record_count(rec);
     }
     return rec;
 }
@@ -90,6 +120,7 @@ void record_unref(struct router_record *rec)
 {
     if (--rec->refs > 0)
         return;
+    records_held -= rec->bytes + rec->doc_bytes;
     rd_kafka_message_destroy(rec->rkm);
     json_decref(rec->doc);
     free(rec->doc_error);
@@ -98,13 +129,52 @@ void record_unref(struct router_record *rec)
     free(rec);
 }
 
+/* jansson's allocations, counted, so that a parsed document weighs what it really holds (a tree
+ * of 250-byte objects takes several times its text, more for many small values). Per thread:
+ * a worker thread may use jansson too; only the difference across one parse is read. */
+static _Thread_local size_t json_allocated;
+
+static void *json_counted_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (p)
+        json_allocated += malloc_usable_size(p) + MALLOC_OVERHEAD / 2;
+    return p;
+}
+
+static void json_counted_free(void *p)
+{
+    if (p)
+        json_allocated -= malloc_usable_size(p) + MALLOC_OVERHEAD / 2;
+    free(p);
+}
+
+/* Installed before the first document is parsed: memory jansson allocated before is freed by
+ * the same free() underneath, only the count (never read across) is off. */
+static void json_count_allocations(void)
+{
+    static int installed;
+
+    if (!installed) {
+        json_set_alloc_funcs(json_counted_malloc, json_counted_free);
+        installed = 1;
+    }
+}
+
 /* The value parsed as JSON, once per record whatever the number of sinks. */
 json_t *record_doc(struct router_record *rec)
 {
     json_error_t jerr;
 
     if (rec->doc_state == 0) {
+        size_t before;
+        json_count_allocations();
+        before = json_allocated;
         rec->doc = json_loadb(rec->value, rec->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        if (rec->doc) {
+            rec->doc_bytes = json_allocated - before;
+            records_held += rec->doc_bytes;
+        }
         rec->doc_state = rec->doc ? 1 : -1;
         /* the sinks' wording (sink_value_json): jansson's reason, at its byte offset */
         if (!rec->doc && asprintf(&rec->doc_error, "value is not JSON: %s at byte %d", jerr.text, jerr.position) < 0)
@@ -166,43 +236,78 @@ void entry_fill(struct sink_record *e, struct router_record *rec, const char *to
     e->origin = rec;
 }
 
+/* What the sink's own part of a record costs: its slot in the queue or batch and the mapped form
+ * its prepare made (a copy, when the sink makes one). */
+static size_t entry_own_bytes(const struct sink_record *e)
+{
+    return sizeof *e + (e->prepared ? e->prepared_len + MALLOC_OVERHEAD : 0);
+}
+
+/* What a record held for a sink keeps in memory, counted against its max_buffered_bytes: its own
+ * part, and the shared record it keeps alive (with the parsed document when the sink reads it).
+ * Fixed for the entry's life: the record's count is taken as it was when the entry was made. */
+size_t entry_bytes(const struct sink_record *e)
+{
+    const struct router_record *rec = e->origin;
+    return entry_own_bytes(e) + rec->bytes + (e->doc ? rec->doc_bytes : 0);
+}
+
 static void entry_release(struct sink *sk, struct sink_record *e)
 {
+    records_held -= entry_own_bytes(e);
     if (sk->ops->release && e->prepared)
         sk->ops->release(sk, e);
     free(e->reject_reason);
     record_unref(e->origin);
 }
 
-/* What a record held for a sink costs in memory, counted against max_buffered_bytes: its key,
- * value and mapped form, the structures around them, and an estimate of the parsed document
- * (jansson's tree takes several times the text: ~6x measured for 250-byte objects). */
-#define RECORD_OVERHEAD_BYTES 512
-#define JSON_TREE_FACTOR 6
+#define QUEUE_MIN_CAP 256
 
-size_t entry_bytes(const struct sink_record *e)
+/* Gives back what the queue's ring no longer needs, once records left it: rings that kept the
+ * largest size they ever had, one per sink and partition, were most of the router's memory
+ * with many sinks (bench-memory fan8, 8 sinks x 64 partitions: 27 of 70 MiB). Empty, the ring
+ * is freed; at a quarter full or less, halved (as often as that holds): see spart_queue_fit. */
+
+/* Moves the queued records into a ring of @p cap (at least qcount); -1 out of memory. */
+static int spart_queue_resize(struct spart *sp, size_t cap)
 {
-    return RECORD_OVERHEAD_BYTES + e->key_len + e->value_len + e->prepared_len +
-           (e->doc ? JSON_TREE_FACTOR * e->value_len : 0);
+    struct sink_record *q = malloc(cap * sizeof *q);
+
+    if (!q)
+        return -1;
+    for (size_t i = 0; i < sp->qcount; i++)
+        q[i] = sp->queue[(sp->qhead + i) % sp->qcap];
+    free(sp->queue);
+    sp->queue = q;
+    sp->qcap = cap;
+    sp->qhead = 0;
+    return 0;
+}
+
+void spart_queue_fit(struct spart *sp)
+{
+    size_t cap = sp->qcap;
+
+    if (sp->qcount == 0) {
+        free(sp->queue);
+        sp->queue = NULL;
+        sp->qcap = sp->qhead = 0;
+        return;
+    }
+    while (cap > QUEUE_MIN_CAP && sp->qcount <= cap / 4)
+        cap /= 2;
+    if (cap != sp->qcap)
+        spart_queue_resize(sp, cap);   /* out of memory: the larger ring stays, nothing is lost */
 }
 
 int spart_enqueue(struct spart *sp, const struct sink_record *e)
 {
-    if (sp->qcount == sp->qcap) {
-        size_t cap = sp->qcap ? sp->qcap * 2 : 256;
-        struct sink_record *q = malloc(cap * sizeof *q);
-        if (!q)
-            return -1;
-        for (size_t i = 0; i < sp->qcount; i++)
-            q[i] = sp->queue[(sp->qhead + i) % sp->qcap];
-        free(sp->queue);
-        sp->queue = q;
-        sp->qcap = cap;
-        sp->qhead = 0;
-    }
+    if (sp->qcount == sp->qcap && spart_queue_resize(sp, sp->qcap ? sp->qcap * 2 : QUEUE_MIN_CAP) != 0)
+        return -1;
     sp->queue[(sp->qhead + sp->qcount) % sp->qcap] = *e;
     sp->qcount++;
     sp->qbytes += e->prepared_len;
+    records_held += entry_own_bytes(e);
     sp->sk->state->buffered++;
     sp->sk->state->buffered_bytes += entry_bytes(e);
     return 0;
@@ -236,6 +341,7 @@ void spart_drop_queue(struct spart *sp)
         sp->qcount--;
         sp->sk->state->buffered--;
     }
+    spart_queue_fit(sp);
     sp->qbytes = 0;
     if (sp->linger_timer)
         evtimer_del(sp->linger_timer);

@@ -342,7 +342,10 @@ static int route_decoded(struct rpart *rp, struct router_record *rec)
 
     if (!record_format(rp, rec))
         return route_checked(rp, rec);   /* plain JSON: only behind a waiting record of the redrive topic */
-    switch (decode_record(rp->r->registry, record_format(rp, rec), rec, why, sizeof why)) {
+    enum decode_verdict verdict = decode_record(rp->r->registry, record_format(rp, rec), rec, why, sizeof why);
+
+    record_count(rec);   /* its decoded forms, before any sink holds it */
+    switch (verdict) {
     case DECODE_WAIT:
         return 1;
     case DECODE_FAIL:
@@ -459,6 +462,7 @@ void router_route(struct router *r, rd_kafka_message_t *rkm)
     }
     if (rkm->offset + 1 > rp->fetched_end)
         rp->fetched_end = rkm->offset + 1;
+    rp->took = 1;
     if (!(rec = record_new(rkm))) {
         LOG(LOG_ERROR, "out of memory routing a record");
         abort();

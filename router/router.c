@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "decode.h"
 #include "dlq.h"
 #include "engine.h"
+#include "fetch_wake.h"
 #include "filter.h"
 #include "flow.h"
 #include "group.h"
@@ -55,6 +57,7 @@ static void on_consumer_readable(evutil_socket_t fd, short what, void *arg)
            (got = rd_kafka_consume_batch_queue(r->queue, 0, msgs, CONSUME_BATCH)) > 0) {
         for (ssize_t i = 0; i < got; i++) {
             rd_kafka_message_t *rkm = msgs[i];
+            router_fetch_wake_took(r, rkm);
             if (rkm->err) {
                 if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                     LOG(LOG_WARN, "consumer: %s%s%s", rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "",
@@ -66,6 +69,8 @@ static void on_consumer_readable(evutil_socket_t fd, short what, void *arg)
         }
         n += (int)got;
     }
+    if (got == 0 && !r->held_since_ms)
+        router_fetch_wake_empty(r);
     if (n >= CONSUME_BURST && !r->held_since_ms) {
         /* More may wait, and the wake-up only comes on empty -> non-empty. A zero timer, not
          * event_active: an activated event runs again in this same pass, before any I/O. */
@@ -330,23 +335,37 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
 
     /* Defaults where sluice needs other than librdkafka's; the kafka section overrides them.
      * librdkafka counts queued.min.messages and queued.max.messages.kbytes over the whole
-     * consumer queue (every partition forwards into it), and a partition over either waits
-     * fetch.error.backoff.ms (500) before its next fetch: with a backlog on many partitions one
-     * large fetch stopped every partition for half a second while the router sat idle. The
-     * memory bound stays queued.max.messages.kbytes (64 MiB by default). A partition that
-     * resumes after backpressure waits for the fetch in flight, a long poll of up to
-     * fetch.wait.max.ms: 100 instead of 500 (as Vector's Kafka source) halves the drain time
-     * of a backlog under the default buffer limits (bench-webhook). */
+     * consumer queue (every partition forwards into it). Over either, 2.0.2 takes every
+     * partition off its fetch list until its broker thread next wakes (a fetch response, an
+     * operation, or 1 s later; fetch.error.backoff.ms does not shorten it): fetch_wake.c wakes
+     * it when the router emptied the queue. A partition that resumes after backpressure waits
+     * for the fetch in flight, a long poll of up to fetch.wait.max.ms: 100 instead of 500 (as
+     * Vector's Kafka source) halves the drain time of a backlog under the default buffer
+     * limits (bench-webhook). */
     static const char *const consumer_defaults[][2] = {
         { "auto.offset.reset", "earliest" },
         { "queued.min.messages", "1000000" },
         { "fetch.error.backoff.ms", "50" },
         { "fetch.wait.max.ms", "100" },
-        /* Fetch responses of up to 8 MiB instead of 50: the consumer's thread then reuses its
+        /* Fetch responses of up to 4 MiB instead of 50: the consumer's thread then reuses its
          * buffers instead of mapping fresh pages for each response (page faults were a quarter
-         * of its time draining a backlog; bench-webhook: ratio ~0.70 -> ~0.78). */
-        { "fetch.max.bytes", "8388608" },
+         * of its time draining a backlog; bench-webhook: ratio ~0.70 -> ~0.78 with 8 MiB). Not
+         * 8: the queue overshoots the prefetch by up to one response, and a response stays in
+         * memory while any record of it lives. */
+        { "fetch.max.bytes", "4194304" },
+        /* The prefetch, in bytes of values: fetched records waiting in the consumer queue,
+         * beside what the router holds (max_buffered_bytes). librdkafka's 64 MiB made it most
+         * of sluice's memory draining a backlog; each fetched record also costs librdkafka ~380
+         * bytes of its own (heaptrack), and the queue may overshoot by one fetch response. 8 MiB
+         * is ~33,000 records of 250 bytes: with the fetcher woken (fetch_wake.c) the drain rate
+         * stays as with 64 (bench-memory). */
+        { "queued.max.messages.kbytes", "8192" },
     };
+    /* librdkafka's threads allocate the fetched records and the loop frees them: with an arena
+     * per thread, memory freed there is kept for reuse by the fetching thread alone and the peak
+     * grows (bench-memory: ~7 MiB of 70). Two arenas unless the operator says otherwise. */
+    if (!getenv("MALLOC_ARENA_MAX"))
+        mallopt(M_ARENA_MAX, 2);
     for (size_t i = 0; i < sizeof consumer_defaults / sizeof consumer_defaults[0]; i++)
         if (!json_object_get(r->conf->kafka, consumer_defaults[i][0]))
             rd_kafka_conf_set(kconf, consumer_defaults[i][0], consumer_defaults[i][1], errstr, sizeof errstr);
@@ -387,7 +406,7 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
     rd_kafka_queue_io_event_enable(r->queue, r->wake_fds[1], "1", 1);
     r->consume_ev = event_new(r->eb, r->wake_fds[0], EV_READ | EV_PERSIST, on_consumer_readable, r);
     r->consume_more = evtimer_new(r->eb, on_consume_more, r);
-    if (!r->consume_ev || !r->consume_more || event_add(r->consume_ev, NULL) != 0) {
+    if (!r->consume_ev || !r->consume_more || router_fetch_wake_init(r) != 0 || event_add(r->consume_ev, NULL) != 0) {
         snprintf(err, errlen, "cannot watch the consumer queue");
         return -1;
     }
@@ -554,6 +573,8 @@ void router_free(struct router *r)
         event_free(r->consume_ev);
     if (r->consume_more)
         event_free(r->consume_more);
+    if (r->fetch_wake)
+        event_free(r->fetch_wake);
     if (r->commit_timer)
         event_free(r->commit_timer);
     if (r->cut_commit)

@@ -15,13 +15,15 @@
 #   hang    plus a webhook sink whose receiver never answers: its buffer fills, holds its
 #           partitions for park_after_ms and the router parks it by itself.
 #   fan8    eight healthy file sinks on the topic (the clock stops when the last has every record).
-# It prints, per case: records, seconds (first delivery to the last), records/s, peak RSS MiB,
+# It prints, per case: records, seconds (first delivery to the last), records/s, CPU seconds, peak RSS MiB,
 # and the ratio of the peak to the baseline's, then checks the stated bounds (below).
 #
 # Environment: BENCH_CASES (default "alone pause hang fan8"), BENCH_PARTITIONS (default 64),
 # BENCH_OLD=PATH (another sluice binary, e.g. a copy of the previous build: each case runs with
 # it too, in the same run, and the table gets its figures and the ratio of the drain rates),
 # BENCH_KAFKA (JSON merged into the kafka section, e.g. '{"queued.max.messages.kbytes": 8192}'),
+# BENCH_MAIN_OPTS (JSON merged into the main file, e.g. '{"max_buffered_bytes": 12582912}'; BENCH_OLD's
+# binary gets it too and must know its keys: the previous release refuses that one),
 # BENCH_SINK_OPTS (JSON merged into each healthy sink's file), BENCH_PARKED_OPTS (JSON merged into the parked
 # webhook sink's file, e.g. '{"max_buffered_bytes": 16777216}'), BENCH_TRACE=FILE (append one
 # line per sample: case, ms since start, VmRSS KiB, each sink's delivered/buffered/state),
@@ -83,12 +85,12 @@ RESULTS=()
 run_case() {   # CASE LABEL BINARY
     local name=$1 label=$2 bin=$3
     local d="$WORK/case-$name-$label" delivered=0 first_ms=0 start_ms end_ms deadline hwm rss max_rss=0
-    local parks=- state=- lost note sinks
+    local parks=- state=- lost note sinks cpu
     mkdir -p "$d/sinks.d"
     ADMIN=127.0.0.1:$(lib_free_port)
     sluice_write_config "$d/sluice.json" "mem-$name-$label"
-    jq --arg l "$ADMIN" --arg s "$d/sinks.d" --argjson k "${BENCH_KAFKA:-{\}}" \
-        '.admin.listen = $l | .sinks_dir = $s | .kafka += $k' "$d/sluice.json" >"$d/tmp.json"
+    jq --arg l "$ADMIN" --arg s "$d/sinks.d" --argjson k "${BENCH_KAFKA:-{\}}" --argjson m "${BENCH_MAIN_OPTS:-{\}}" \
+        '.admin.listen = $l | .sinks_dir = $s | .kafka += $k | . * $m' "$d/sluice.json" >"$d/tmp.json"
     mv "$d/tmp.json" "$d/sluice.json"
     healthy_sink healthy "$d"
     case $name in
@@ -146,6 +148,8 @@ JSON
     done
     end_ms=$(lib_now_ms)
     hwm=$(proc_vm_kib VmHWM "$SLUICE_PID")
+    # CPU seconds (user + system) of the process so far, group join included.
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.1f", ($12 + $13) / hz }' "/proc/$SLUICE_PID/stat" 2>/dev/null || echo 0)
     lost=$(sink_field healthy records_lost)
     [ "${lost:-0}" -eq 0 ] || lib_fail "$name: retention deleted $lost records before the healthy sink read them"
     if [ "$name" = pause ] || [ "$name" = hang ]; then
@@ -157,7 +161,7 @@ JSON
     note=$SLUICE_STOP_NOTE
     if [ "${BENCH_KEEP_LOGS:-0}" = 1 ]; then cp "$SLUICE_LOG" "$d/"; fi
     rm -f "$d"/*.ndjson
-    RESULTS+=("$name|$label|$((end_ms - first_ms))|$((end_ms - start_ms))|$hwm|$max_rss|$parks|$state|$note")
+    RESULTS+=("$name|$label|$((end_ms - first_ms))|$((end_ms - start_ms))|$hwm|$max_rss|$parks|$state|$note|$cpu")
     lib_log "$name ($label): $N records in $((end_ms - first_ms)) ms after the first delivery, VmHWM $((hwm / 1024)) MiB"
 }
 
@@ -182,16 +186,16 @@ bound_kib() {   # CASE
 printf '\n'
 printf 'records     %d (%d-byte JSON values, %d partitions, produced before the clock starts)\n' "$N" "$AVG" "$PARTITIONS"
 printf 'sluice      new: %s%s\n' "$SLUICE_BUILD_DIR/sluice" "${BENCH_OLD:+, old: $BENCH_OLD}"
-printf '%-6s %-4s %8s %10s %13s %12s %9s %11s  %s\n' case bin seconds records/s "peak RSS MiB" "max sampled" "bound MiB" "rate/old" "parked sink"
+printf '%-6s %-4s %8s %10s %6s %13s %12s %9s %11s  %s\n' case bin seconds records/s "cpu s" "peak RSS MiB" "max sampled" "bound MiB" "rate/old" "parked sink"
 declare -A base_ms=()
 for r in "${RESULTS[@]}"; do
-    IFS='|' read -r name label ms total_ms hwm max_rss parks state note <<<"$r"
+    IFS='|' read -r name label ms total_ms hwm max_rss parks state note cpu <<<"$r"
     [ "$label" != old ] || base_ms[$name]=$ms
-    awk -v name="$name" -v label="$label" -v ms="$ms" -v n="$N" -v hwm="$hwm" -v rss="$max_rss" \
+    awk -v name="$name" -v label="$label" -v ms="$ms" -v n="$N" -v hwm="$hwm" -v rss="$max_rss" -v cpu="$cpu" \
         -v bound="$(bound_kib "$name")" -v old="${base_ms[$name]:-0}" \
         -v parks="$parks" -v state="$state" -v note="$note" -v total="$total_ms" 'BEGIN {
-        printf "%-6s %-4s %8.1f %10d %13.1f %12.1f %9.0f %11s  %s\n", name, label, ms / 1000,
-            n * 1000 / (ms > 0 ? ms : 1), hwm / 1024, rss / 1024, bound / 1024,
+        printf "%-6s %-4s %8.1f %10d %6.1f %13.1f %12.1f %9.0f %11s  %s\n", name, label, ms / 1000,
+            n * 1000 / (ms > 0 ? ms : 1), cpu, hwm / 1024, rss / 1024, bound / 1024,
             (label == "new" && old > 0 ? sprintf("%.2fx", old / (ms > 0 ? ms : 1)) : "-"),
             (name == "alone" || name == "fan8" ? "-" : "state " state ", parks " parks) (note == "" ? "" : "; " note) \
             " (" sprintf("%.1f", total / 1000) " s from start)"
@@ -200,7 +204,8 @@ done
 printf '\nseconds: first delivery to the healthy sinks to the last record in the slowest of them (the\n'
 printf 'group join is not counted); peak RSS: VmHWM of the sluice process when every healthy sink had\n'
 printf 'all %d records; "max sampled": the largest VmRSS seen in the 0.2 s samples; rate/old: the\n' "$N"
-printf 'drain rate over the old binary'"'"'s in the same case (BENCH_OLD).\n'
+printf 'drain rate over the old binary'"'"'s in the same case (BENCH_OLD); cpu s: user + system CPU\n'
+printf 'seconds of the process from its start (group join included) to the last record.\n'
 printf '\nbound: peak RSS <= 64 MiB with one sink, + 8 MiB for each further sink (defaults):\n'
 for r in "${RESULTS[@]}"; do
     IFS='|' read -r name label _ _ hwm _ <<<"$r"

@@ -80,7 +80,7 @@ DEP='.[] | select(.kind == "Deployment")'
 [ "$(objects overlay "$DEP | .spec.replicas")" = 4 ] || lib_fail "the overlay's replicas are not 4"
 [ "$(objects base "$DEP | .spec.template.spec.containers[0].livenessProbe.httpGet.path")" = /healthz ] || lib_fail "no liveness probe on /healthz"
 [ "$(objects base "$DEP | .spec.template.spec.containers[0].readinessProbe.httpGet.path")" = /readyz ] || lib_fail "no readiness probe on /readyz"
-[ "$(objects base "$DEP | .spec.template.spec.containers[0].resources.requests.memory")" = 320Mi ] || lib_fail "no memory request"
+[ "$(objects base "$DEP | .spec.template.spec.containers[0].resources.requests.memory")" = 96Mi ] || lib_fail "no memory request"
 [ "$(objects overlay "$DEP | .spec.template.spec.containers[0].envFrom[0].secretRef.name" | grep -c '^sluice-secrets-')" = 1 ] ||
     lib_fail "the secrets do not come from the generated Secret"
 for kind in PodDisruptionBudget ServiceMonitor PrometheusRule Service; do

@@ -1,0 +1,119 @@
+/* The router: waking librdkafka's fetcher when its queue ran dry behind a full prefetch.
+ *
+ * librdkafka 2.0.2 stops fetching every partition of the consumer once its queue holds
+ * queued.max.messages.kbytes (or queued.min.messages), and decides again only when its broker
+ * thread next wakes: on a fetch response, on an operation for it, or after 1000 ms (hard-coded;
+ * fetch.error.backoff.ms plays no part, librdkafka 2.2 made it fetch.queue.backoff.ms; see its
+ * issue 2879). With a prefetch smaller than a second of draining, the router empties the queue
+ * long before that and then idles: ~0.7 s per refill, the drain rate halved (bench-memory).
+ *
+ * So when the queue stays empty for FETCH_WAKE_MS after the router took at least half the
+ * prefetch since it was last empty (the queue was full, so the fetcher may sleep) while a
+ * partition has records left at the broker, the router sends the fetcher an operation: a seek
+ * of that partition to exactly where the router is (fetched_end). Nothing of it is waiting in the
+ * queue (empty), so nothing is dropped or skipped; a fetch of it in flight (at most
+ * max.partition.fetch.bytes) is asked again. One partition per wake-up, the next one
+ * FETCH_WAKE_MS later while the queue stays empty (another broker may sleep too); a partition
+ * is never sought twice at the same position, so a slow link cannot have its fetches discarded
+ * over and over. */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "engine.h"
+#include "fetch_wake.h"
+#include "lib/log.h"
+
+#define FETCH_WAKE_MS 5
+
+static const struct timeval FETCH_WAKE_TV = { 0, FETCH_WAKE_MS * 1000 };
+
+static uint64_t consumer_conf_number(rd_kafka_t *rk, const char *name, uint64_t fallback)
+{
+    char buf[64];
+    size_t size = sizeof buf;
+    char *end;
+    unsigned long long v;
+
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, buf, &size) != RD_KAFKA_CONF_OK)
+        return fallback;
+    v = strtoull(buf, &end, 10);
+    return end == buf ? fallback : (uint64_t)v;
+}
+
+/* Seeks one partition that may wait for a sleeping fetcher; 1 when it did. */
+static int router_fetch_wake_one(struct router *r)
+{
+    size_t total = 0;
+
+    for (size_t t = 0; t < r->ntopics; t++)
+        total += r->topics[t].nparts;
+    for (size_t i = 0; i < total; i++) {
+        size_t slot = (r->wake_cursor + i) % total, t = 0;
+        int64_t low = -1, high = -1;
+        rd_kafka_topic_partition_list_t *list;
+        rd_kafka_error_t *kerr;
+        struct rpart *rp;
+
+        while (slot >= r->topics[t].nparts)
+            slot -= r->topics[t++].nparts;
+        rp = r->topics[t].parts[slot];
+        if (!rp || rp->state != RPART_ACTIVE || rp->paused || rp->kafka_paused || rp->wait_head || !rp->took ||
+            rp->wake_sought == rp->fetched_end)
+            continue;
+        /* the high watermark of its last fetch response: no broker round trip */
+        if (rd_kafka_get_watermark_offsets(r->rk, rp->rt->name, rp->partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high <= rp->fetched_end)
+            continue;
+        list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(list, rp->rt->name, rp->partition)->offset = rp->fetched_end;
+        kerr = rd_kafka_seek_partitions(r->rk, list, 0);
+        rd_kafka_topic_partition_list_destroy(list);
+        if (kerr) {
+            LOG(LOG_DEBUG, "waking the fetcher: seek %s [%" PRId32 "] to %" PRId64 ": %s", rp->rt->name,
+                rp->partition, rp->fetched_end, rd_kafka_error_string(kerr));
+            rd_kafka_error_destroy(kerr);
+        }
+        rp->wake_sought = rp->fetched_end;
+        r->wake_cursor = (r->wake_cursor + i + 1) % total;
+        return 1;
+    }
+    return 0;
+}
+
+static void on_fetch_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct router *r = arg;
+
+    (void)fd;
+    (void)what;
+    /* Records came, or wait to be taken: the fetcher is awake (the next empty queue arms again). */
+    if (r->taken_since_empty || r->held_since_ms || r->phase != PHASE_RUNNING || !r->rk ||
+        rd_kafka_queue_length(r->queue) > 0)
+        return;
+    if (router_fetch_wake_one(r))
+        evtimer_add(r->fetch_wake, &FETCH_WAKE_TV);
+}
+
+int router_fetch_wake_init(struct router *r)
+{
+    r->prefetch_bytes = consumer_conf_number(r->rk, "queued.max.messages.kbytes", 65536) * 1024;
+    r->prefetch_records = consumer_conf_number(r->rk, "queued.min.messages", 100000);
+    r->fetch_wake = evtimer_new(r->eb, on_fetch_wake, r);
+    return r->fetch_wake ? 0 : -1;
+}
+
+void router_fetch_wake_took(struct router *r, const rd_kafka_message_t *rkm)
+{
+    r->taken_since_empty++;
+    r->taken_bytes += rkm->len + (rkm->key ? rkm->key_len : 0);
+}
+
+void router_fetch_wake_empty(struct router *r)
+{
+    int was_full = r->taken_bytes >= r->prefetch_bytes / 2 || r->taken_since_empty >= r->prefetch_records / 2;
+
+    r->taken_bytes = 0;
+    r->taken_since_empty = 0;
+    if (was_full && r->fetch_wake && r->phase == PHASE_RUNNING && !evtimer_pending(r->fetch_wake, NULL))
+        evtimer_add(r->fetch_wake, &FETCH_WAKE_TV);
+}

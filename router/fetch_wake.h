@@ -1,0 +1,16 @@
+/* Waking librdkafka's fetcher when its queue ran dry behind a full prefetch (fetch_wake.c). */
+#ifndef SLUICE_FETCH_WAKE_H
+#define SLUICE_FETCH_WAKE_H
+
+#include <librdkafka/rdkafka.h>
+
+struct router;
+
+/* Reads the consumer's prefetch limits and makes the timer; 0, or -1 out of memory. */
+int router_fetch_wake_init(struct router *r);
+/* Counts what the consume loop took from the queue. */
+void router_fetch_wake_took(struct router *r, const rd_kafka_message_t *rkm);
+/* The consume loop found the queue empty (not held): arms the wake-up when it may be needed. */
+void router_fetch_wake_empty(struct router *r);
+
+#endif
