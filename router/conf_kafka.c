@@ -161,3 +161,18 @@ int conf_kafka_consumer_only(const char *name)
             return 1;
     return 0;
 }
+
+int conf_kafka_apply_standalone(rd_kafka_conf_t *kc, const json_t *kafka, int producer, char *err, size_t errlen)
+{
+    const char *name;
+    json_t *value;
+
+    json_object_foreach((json_t *)kafka, name, value) {
+        if (strcmp(name, "group.id") == 0 || strncmp(name, "enable.auto", 11) == 0 ||
+            (producer && conf_kafka_consumer_only(name)))
+            continue;
+        if (rd_kafka_conf_set(kc, name, json_string_value(value), err, errlen) != RD_KAFKA_CONF_OK)
+            return -1;
+    }
+    return 0;
+}

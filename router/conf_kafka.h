@@ -4,6 +4,9 @@
 #ifndef SLUICE_ROUTER_CONF_KAFKA_H
 #define SLUICE_ROUTER_CONF_KAFKA_H
 
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
 struct conf;
 struct conf_ctx;
 struct cfg_doc;
@@ -16,5 +19,10 @@ int conf_kafka_secret(const char *name);
 
 /** @brief 1 when librdkafka property @p name is for consumers only (a producer is not given it). */
 int conf_kafka_consumer_only(const char *name);
+
+/** @brief The main file's kafka section (@p kafka) into @p kc for a client of its own that is no
+ * member of the group: group.id and enable.auto.* are left out, and for a @p producer the
+ * consumer-only properties. 0, or -1 with librdkafka's reason in @p err. */
+int conf_kafka_apply_standalone(rd_kafka_conf_t *kc, const json_t *kafka, int producer, char *err, size_t errlen);
 
 #endif

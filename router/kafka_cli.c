@@ -8,23 +8,18 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "conf_kafka.h"
 #include "kafka_cli.h"
 
 /* A consumer for reading topics from their start, without a group's commits. */
 rd_kafka_t *kafka_cli_reader_new(const struct conf *conf, char *err, size_t errlen)
 {
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    const char *name;
-    json_t *value;
     char group[64];
 
-    json_object_foreach(conf->kafka, name, value) {
-        if (strcmp(name, "group.id") == 0 || strncmp(name, "enable.auto", 11) == 0)
-            continue;
-        if (rd_kafka_conf_set(kc, name, json_string_value(value), err, errlen) != RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(kc);
-            return NULL;
-        }
+    if (conf_kafka_apply_standalone(kc, conf->kafka, 0, err, errlen) != 0) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
     }
     snprintf(group, sizeof group, "sluice-cli-%ld", (long)getpid());   /* never joined: assign only */
     if (rd_kafka_conf_set(kc, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
