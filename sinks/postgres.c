@@ -34,7 +34,7 @@
 #include "lib/clock.h"
 
 
-static const char *const pg_modes[] = { "upsert", "insert", NULL };
+const char *const pg_modes[] = { "upsert", "insert", NULL };
 
 static int pg_columns_validate(const json_t *value, char *err, size_t errlen)
 {
@@ -72,7 +72,6 @@ static const struct cfg_opt pg_opts[] = {
     CFG_END
 };
 
-static void verify_step(struct pg_job *job);
 static void load_send(struct pg_job *job);
 
 static void job_on_deadline(evutil_socket_t fd, short what, void *arg);
@@ -92,7 +91,7 @@ static struct pg_job *job_new(struct pg_sink *ps, enum pg_job_kind kind)
     return job;
 }
 
-static void job_free(struct pg_job *job)
+void pg_job_free(struct pg_job *job)
 {
     if (job->timer)
         event_free(job->timer);
@@ -158,7 +157,7 @@ static void job_attach(struct pg_job *job, struct pg_conn *c)
 
 /* Takes the job off its connection. A connection with nothing left in flight must be outside
  * any transaction (every round is one); if not, it is closed rather than reused. */
-static void job_detach(struct pg_job *job)
+void pg_job_detach(struct pg_job *job)
 {
     struct pg_conn *c = job->conn;
 
@@ -217,9 +216,9 @@ void pg_write_finish(struct pg_job *job, enum sink_result result, const char *er
             if (job->rejects[i])
                 sink_batch_reject(b, i, job->rejects[i]);
     evtimer_del(job->timer);
-    job_detach(job);
+    pg_job_detach(job);
     sink_batch_done(b, result, error);
-    job_free(job);
+    pg_job_free(job);
     pg_dispatch(ps);
 }
 
@@ -229,13 +228,13 @@ static void load_finish(struct pg_job *job, int ok, const char *error)
     struct sink_positions *req = job->req;
 
     evtimer_del(job->timer);
-    job_detach(job);
+    pg_job_detach(job);
     sink_positions_done(req, ok, error);
-    job_free(job);
+    pg_job_free(job);
     pg_dispatch(ps);
 }
 
-static void job_fail(struct pg_job *job, const char *why)
+void pg_job_fail(struct pg_job *job, const char *why)
 {
     struct pg_sink *ps = job->ps;
 
@@ -247,8 +246,8 @@ static void job_fail(struct pg_job *job, const char *why)
         load_finish(job, 0, why);
         break;
     case JOB_VERIFY:
-        job_detach(job);
-        job_free(job);
+        pg_job_detach(job);
+        pg_job_free(job);
         if (ps->verify == PG_VERIFY_RUNNING)
             ps->verify = PG_VERIFY_PENDING;   /* tried again on the next connection */
         break;
@@ -263,7 +262,7 @@ void pg_job_conn_lost(struct pg_job *job, const char *why)
 
     snprintf(msg, sizeof msg, "connection lost: %s", why);
     if (job->kind != JOB_WRITE) {
-        job_fail(job, msg);
+        pg_job_fail(job, msg);
         return;
     }
     if (job->phase == W_FINAL) {
@@ -290,7 +289,7 @@ void pg_job_conn_lost(struct pg_job *job, const char *why)
     evtimer_del(job->timer);
     job->b->unreachable = 1;   /* it may have committed: never dead-lettered for this */
     sink_batch_done(job->b, SINK_RETRY, msg);
-    job_free(job);
+    pg_job_free(job);
 }
 
 void pg_job_arm(struct pg_job *job, long long ms)
@@ -318,7 +317,7 @@ static void job_on_deadline(evutil_socket_t fd, short what, void *arg)
              ps->last_error[0] ? ": " : "", ps->last_error);
     if (job->kind == JOB_WRITE)
         job->b->unreachable = 1;   /* the server is away: the records are not at fault */
-    job_fail(job, why);
+    pg_job_fail(job, why);
 }
 
 
@@ -354,7 +353,7 @@ static void job_run(struct pg_job *job, struct pg_conn *c)
         break;
     case JOB_VERIFY:
         job->vstep = V_CATALOG;
-        verify_step(job);
+        pg_verify_step(job);
         break;
     }
 }
@@ -372,7 +371,7 @@ void pg_dispatch(struct pg_sink *ps)
         while (ps->queue_head) {
             struct pg_job *job = ps->queue_head;
             queue_remove(ps, job);
-            job_fail(job, ps->verify_error);
+            pg_job_fail(job, ps->verify_error);
         }
         return;
     }
@@ -433,136 +432,6 @@ static void pg_enqueue(struct pg_sink *ps, struct pg_job *job, int front)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Verifying the table (asynchronously, when the start could not connect)                      */
-
-static void verify_done(struct pg_job *job, int ok, const char *why)
-{
-    struct pg_sink *ps = job->ps;
-
-    job_detach(job);
-    job_free(job);
-    if (ok) {
-        ps->verify = PG_VERIFY_OK;
-        sink_log(&ps->super, LOG_INFO, "table %s checked: %zu column(s), mode %s, positions in %s",
-                 ps->map.display, ps->map.ncols, pg_modes[ps->mode], ps->map.offsets_display);
-    } else {
-        struct timeval again = ms_to_tv(PG_REVERIFY_MS);
-        ps->verify = PG_VERIFY_FAILED;
-        snprintf(ps->verify_error, sizeof ps->verify_error, "%s", why);
-        sink_log(&ps->super, LOG_ERROR, "%s; nothing is consumed for this sink's topics until it is fixed "
-                 "(checked again every %d s)", why, PG_REVERIFY_MS / 1000);
-        evtimer_add(ps->reverify_timer, &again);
-    }
-    pg_dispatch(ps);
-}
-
-/* CREATE TABLE IF NOT EXISTS racing another process's: the table is there now. */
-static int create_raced(const char *sqlstate)
-{
-    /* Concurrent CREATE TABLE IF NOT EXISTS: the unique index of pg_type (23505), the
-     * relation (42P07) or its row type (42710) may be found created by the other. */
-    return strcmp(sqlstate, "23505") == 0 || strcmp(sqlstate, "42P07") == 0 || strcmp(sqlstate, "42710") == 0;
-}
-
-static void verify_on_round(struct pg_conn *c, struct pg_job *job, PGresult **res, size_t n);
-
-static void verify_step(struct pg_job *job)
-{
-    struct pg_sink *ps = job->ps;
-    struct pg_conn *c = job->conn;
-    const char *params[2];
-    int rc;
-
-    pg_job_arm(job, ps->request_timeout_ms + PG_DEADLINE_SLACK_MS);
-    switch (job->vstep) {
-    case V_CATALOG:
-        params[0] = ps->map.schema;
-        params[1] = ps->map.table;
-        rc = pg_round_stmt(c, &job->round, pgsink_catalog_sql, 2, params, NULL, NULL);
-        break;
-    case V_OFFSETS:
-    case V_OFFSETS_AGAIN:
-        params[0] = pgsink_offsets_schema(&ps->map);
-        params[1] = ps->map.offsets_table;
-        rc = pg_round_stmt(c, &job->round, pgsink_catalog_sql, 2, params, NULL, NULL);
-        break;
-    default:
-        rc = pg_round_stmt(c, &job->round, ps->map.sql_create_offsets, 0, NULL, NULL, NULL);
-        break;
-    }
-    if (rc != 0 || pg_round_end(c, &job->round, verify_on_round) != 0)
-        pg_conn_fail(c, PQerrorMessage(c->pg));
-}
-
-static void verify_on_round(struct pg_conn *c, struct pg_job *job, PGresult **res, size_t n)
-{
-    struct pg_sink *ps = job->ps;
-    char why[600], server[400];
-    int rc;
-
-    (void)c;
-    if (n < 1 || !pg_res_ok(res[0])) {
-        const char *state = pg_res_state(n ? res[0] : NULL);
-        pgsink_error_text(n ? res[0] : NULL, server, sizeof server);
-        if (job->vstep == V_CREATE && create_raced(state)) {
-            job->vstep = V_OFFSETS_AGAIN;   /* another process created it meanwhile */
-            verify_step(job);
-        } else if (pgsink_error_classify(state) == PGSINK_ERR_RETRY) {
-            job_fail(job, server);          /* checked again on the next connection */
-        } else if (job->vstep == V_CREATE) {
-            snprintf(why, sizeof why, "cannot create the offsets table %s: %s (create it, or set offsets_table)",
-                     ps->map.offsets_display, server);
-            verify_done(job, 0, why);
-        } else {
-            snprintf(why, sizeof why, "checking table %s%s%s: %s", ps->map.schema ? ps->map.schema : "",
-                     ps->map.schema ? "." : "", ps->map.table, server);
-            verify_done(job, 0, why);
-        }
-        return;
-    }
-    switch (job->vstep) {
-    case V_CATALOG:
-        if (pgsink_catalog_check_target(&ps->map, res[0], why, sizeof why) != 0) {
-            verify_done(job, 0, why);
-            return;
-        }
-        job->vstep = V_OFFSETS;
-        break;
-    case V_OFFSETS:
-    case V_OFFSETS_AGAIN:
-        rc = pgsink_catalog_check_offsets(&ps->map, res[0], why, sizeof why);
-        if (rc < 0 || (rc == 0 && job->vstep == V_OFFSETS_AGAIN)) {
-            verify_done(job, 0, rc < 0 ? why : "the offsets table is still missing after CREATE TABLE");
-            return;
-        }
-        if (pgsink_sql_build(&ps->map) != 0) {
-            job_fail(job, "out of memory");
-            return;
-        }
-        if (rc == 1) {
-            verify_done(job, 1, NULL);
-            return;
-        }
-        job->vstep = V_CREATE;
-        break;
-    case V_CREATE:
-        job->vstep = V_OFFSETS_AGAIN;
-        break;
-    }
-    verify_step(job);
-}
-
-static void on_reverify(evutil_socket_t fd, short what, void *arg)
-{
-    struct pg_sink *ps = arg;
-    (void)fd;
-    (void)what;
-    if (ps->verify == PG_VERIFY_FAILED)
-        ps->verify = PG_VERIFY_PENDING;
-    pg_dispatch(ps);
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* Loading positions                                                                           */
 
 static void load_on_round(struct pg_conn *c, struct pg_job *job, PGresult **res, size_t n)
@@ -618,9 +487,6 @@ static void load_send(struct pg_job *job)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Writing a batch                                                                             */
-
-/* ------------------------------------------------------------------------------------------ */
 /* The sink's operations                                                                       */
 
 static int pg_check_first(struct sink *sk, char *err, size_t errlen, const char **key)
@@ -649,75 +515,6 @@ static int pg_check(struct sink *sk, struct sink_check *c)
     return 0;
 }
 
-/* A blocking query for the pre-flight. */
-static PGresult *preflight_query(PGconn *pg, const char *sql, const char *p0, const char *p1)
-{
-    const char *params[2] = { p0, p1 };
-    int n = p1 ? 2 : 0;
-    return PQexecParams(pg, sql, n, NULL, n ? params : NULL, NULL, NULL, 0); /* banned-ok: loop not running */
-}
-
-/* The table checks, on a blocking connection, at the first start (pg_start makes sure the loop
- * is not running yet): a mismatch stops sluice at start, naming the table and the column. */
-static int preflight(struct pg_sink *ps, PGconn *pg, char *err, size_t errlen)
-{
-    struct pgsink_map *m = &ps->map;
-    char sql[96], server[400];
-    PGresult *res;
-    int rc = -1, offsets;
-
-    snprintf(sql, sizeof sql, "SET statement_timeout = %lld", ps->request_timeout_ms);
-    res = PQexec(pg, sql); /* banned-ok: loop not running yet, bounded by statement_timeout */
-    if (!pg_res_ok(res))
-        goto server_error;
-    PQclear(res);
-    res = preflight_query(pg, pgsink_catalog_sql, m->schema, m->table);
-    if (!pg_res_ok(res))
-        goto server_error;
-    if (pgsink_catalog_check_target(m, res, err, errlen) != 0)
-        goto out;
-    PQclear(res);
-    for (int pass = 0; pass < 2; pass++) {
-        res = preflight_query(pg, pgsink_catalog_sql, pgsink_offsets_schema(m), m->offsets_table);
-        if (!pg_res_ok(res))
-            goto server_error;
-        offsets = pgsink_catalog_check_offsets(m, res, err, errlen);
-        PQclear(res);
-        res = NULL;
-        if (offsets < 0)
-            goto out;
-        if (pgsink_sql_build(m) != 0) {
-            snprintf(err, errlen, "out of memory");
-            goto out;
-        }
-        if (offsets == 1) {
-            rc = 0;
-            goto out;
-        }
-        if (pass == 1)
-            break;
-        res = PQexec(pg, m->sql_create_offsets); /* banned-ok: loop not running yet */
-        if (!pg_res_ok(res) && !create_raced(pg_res_state(res))) {
-            pgsink_error_text(res, server, sizeof server);
-            snprintf(err, errlen, "cannot create the offsets table %s: %s (create it, or set offsets_table)",
-                     m->offsets_display, server);
-            goto out;
-        }
-        PQclear(res);
-        res = NULL;
-        sink_log(&ps->super, LOG_INFO, "created the offsets table %s", m->offsets_display);
-    }
-    snprintf(err, errlen, "the offsets table %s is still missing after CREATE TABLE", m->offsets_display);
-    goto out;
-server_error:
-    pgsink_error_text(res, server, sizeof server);
-    snprintf(err, errlen, "checking table %s%s%s: %s", m->schema ? m->schema : "", m->schema ? "." : "",
-             m->table, server);
-out:
-    PQclear(res);
-    return rc;
-}
-
 static void pg_release_all(struct pg_sink *ps)
 {
     ps->stopped = 1;
@@ -730,13 +527,13 @@ static void pg_release_all(struct pg_sink *ps)
         while (jobs) {
             struct pg_job *job = jobs;
             jobs = job->conn_next;
-            job_free(job);
+            pg_job_free(job);
         }
     }
     while (ps->queue_head) {
         struct pg_job *job = ps->queue_head;
         queue_remove(ps, job);
-        job_free(job);
+        pg_job_free(job);
     }
     if (ps->reverify_timer)
         evtimer_del(ps->reverify_timer);
@@ -755,7 +552,7 @@ static int pg_start(struct sink *sk, char *err, size_t errlen)
     snprintf(ps->connect_timeout_s, sizeof ps->connect_timeout_s, "%lld", (ps->connect_timeout_ms + 999) / 1000);
     ps->nconns = (size_t)ps->max_connections;
     if (!(ps->conns = calloc(ps->nconns, sizeof *ps->conns)) ||
-        !(ps->reverify_timer = evtimer_new(sk->eb, on_reverify, ps))) {
+        !(ps->reverify_timer = evtimer_new(sk->eb, pg_on_reverify, ps))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -792,7 +589,7 @@ static int pg_start(struct sink *sk, char *err, size_t errlen)
         pg_dispatch(ps);   /* keeps one connection attempt going */
         return 0;
     }
-    if (preflight(ps, pg, err, errlen) != 0) {
+    if (pg_preflight(ps, pg, err, errlen) != 0) {
         PQfinish(pg);
         return -1;
     }
@@ -865,7 +662,7 @@ static void pg_write(struct sink *sk, struct sink_batch *b)
     }
     job->b = b;
     if (pg_write_plan(job) != 0) {
-        job_free(job);
+        pg_job_free(job);
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
     }

@@ -176,6 +176,15 @@ void pg_memo_free(struct pg_memo *m);
 void pg_write_finish(struct pg_job *job, enum sink_result result, const char *error);
 void pg_job_conn_lost(struct pg_job *job, const char *why);
 void pg_job_arm(struct pg_job *job, long long ms);
+void pg_job_detach(struct pg_job *job);
+void pg_job_free(struct pg_job *job);
+void pg_job_fail(struct pg_job *job, const char *why);
+extern const char *const pg_modes[];   /* the mode's names, by enum value */
+
+/* postgres_verify.c */
+int pg_preflight(struct pg_sink *ps, PGconn *pg, char *err, size_t errlen);
+void pg_verify_step(struct pg_job *job);
+void pg_on_reverify(evutil_socket_t fd, short what, void *arg);
 
 /* postgres_copy.c */
 /* Appends @p v[0..len) escaped for COPY's text format (backslash, tab, newline, carriage
