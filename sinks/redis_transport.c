@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "redis_transport.h"
+#include "redis_reply.h"
 
 /* bytes one read or write of the socket may move per loop turn */
 #define TRANSPORT_MAX_SINGLE_IO (4u << 20)
@@ -125,7 +126,7 @@ static void transport_destroy(struct redis_transport *t)
     if (t->bev)
         bufferevent_free(t->bev);   /* closes the socket and frees the SSL */
     if (t->reader)
-        redisReaderFree(t->reader);
+        redis_reply_reader_free(t->reader);
     free(t);
 }
 
@@ -195,39 +196,44 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         transport_destroy(t);
 }
 
-/* Feeds what arrived to the reader and delivers every complete reply. */
+/* What the reader is fed at a time. hiredis' reader moves what it has not parsed to the front of
+ * its buffer each time it has parsed 1 KiB: fed a whole read (up to TRANSPORT_MAX_SINGLE_IO)
+ * at once, it moves most of it again for every KiB of replies; fed slices, at most a slice. */
+#define READER_SLICE ((size_t)4096)
+
+/* Delivers every complete reply, feeding the reader a slice of what arrived when it has none. */
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct redis_transport *t = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    struct evbuffer_iovec vec[8];
+    struct evbuffer_iovec vec;
     void *reply;
-    int n;
 
     t->in_callback++;
-    while ((n = evbuffer_peek(in, -1, NULL, vec, 8)) > 0) {
-        size_t fed = 0;
-        for (int i = 0; i < n && i < 8; i++) {
-            if (redisReaderFeed(t->reader, vec[i].iov_base, vec[i].iov_len) != REDIS_OK)
+    while (!t->freed) {
+        size_t len;
+        if (t->open) {
+            reply = NULL;
+            if (redisReaderGetReply(t->reader, &reply) != REDIS_OK) {
+                char why[256];
+                snprintf(why, sizeof why, "connection lost: protocol error: %s", t->reader->errstr);
+                transport_close(t, why);
                 break;
-            fed += vec[i].iov_len;
+            }
+            if (reply) {
+                t->events.on_reply(t->arg, reply);
+                redis_reply_release(t->reader);
+                continue;
+            }
         }
-        evbuffer_drain(in, fed);
-        if (fed == 0)
+        if (evbuffer_peek(in, (ev_ssize_t)READER_SLICE, NULL, &vec, 1) < 1 || vec.iov_len == 0)
             break;
-    }
-    while (!t->freed && t->open) {
-        reply = NULL;
-        if (redisReaderGetReply(t->reader, &reply) != REDIS_OK) {
-            char why[256];
-            snprintf(why, sizeof why, "connection lost: protocol error: %s", t->reader->errstr);
-            transport_close(t, why);
+        len = vec.iov_len < READER_SLICE ? vec.iov_len : READER_SLICE;
+        if (redisReaderFeed(t->reader, vec.iov_base, len) != REDIS_OK) {
+            transport_close(t, "connection lost: out of memory");
             break;
         }
-        if (!reply)
-            break;
-        t->events.on_reply(t->arg, reply);
-        freeReplyObject(reply);
+        evbuffer_drain(in, len);
     }
     if (--t->in_callback == 0 && t->freed)
         transport_destroy(t);
@@ -281,7 +287,7 @@ struct redis_transport *redis_transport_open(struct event_base *eb, const char *
         snprintf(err, errlen, "cannot connect: %s is not an IP address", ip);
         return NULL;
     }
-    if (!(t = calloc(1, sizeof *t)) || !(t->reader = redisReaderCreate())) {
+    if (!(t = calloc(1, sizeof *t)) || !(t->reader = redis_reply_reader_new())) {
         free(t);
         snprintf(err, errlen, "out of memory");
         return NULL;

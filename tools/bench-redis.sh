@@ -17,7 +17,7 @@
 # BENCH_KAFKA (extra consumer properties, JSON), BENCH_ROUTE (route: auto, script, optimistic;
 # default the sink's), BENCH_CONNECTIONS (connections of the optimistic route), BENCH_SLUICE (another sluice binary to measure, e.g. an older
 # build: the rest comes from SLUICE_BUILD_DIR), PERF=FILE to record a perf profile of sluice
-# while it drains into FILE.
+# while it drains into FILE (PERF_CALLGRAPH=dwarf for call chains through libc and hiredis).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${SLUICE_SOURCE_DIR:=$(cd "$here/.." && pwd)}"
@@ -94,7 +94,7 @@ redis_cpu0=$(cpu_ticks "$REDIS_PID")
 kafka_cpu0=$(cpu_ticks "$KAFKA_PID")
 idle0=$(idle_ticks)
 if [ -n "${PERF:-}" ]; then
-    perf record -g -o "$PERF" -p "$SLUICE_PID" >/dev/null 2>&1 &
+    perf record --call-graph "${PERF_CALLGRAPH:-fp}" -o "$PERF" -p "$SLUICE_PID" >/dev/null 2>&1 &
     perf_pid=$!
 fi
 deadline=$((start_ms + 600000))
@@ -149,6 +149,10 @@ printf 'records                      %d (%d-byte JSON values, %d keys, %d partit
 printf 'timed                        %d records in %d ms (batch.max_records %d, max_in_flight %d, ttl_s %d%s)\n' "$timed" "$elapsed" "$BATCH" "$IN_FLIGHT" "$TTL" "$conn_json"
 printf 'redis sink, %-6s shape     %d records/s   (CPU while draining: sluice %s%%, redis-server %s%%)\n' "$SHAPE" "$sink_rate" "$sluice_cpu" "$redis_cpu"
 printf '  the rest of the machine      mock Kafka broker %s%%, idle %s%% of %d cores\n' "$kafka_cpu" "$idle_cpu" "$(nproc)"
+# CPU time per record: on a busy shared machine steadier than the rate
+awk -v s0="$sluice_cpu0" -v s1="$sluice_cpu1" -v r0="$redis_cpu0" -v r1="$redis_cpu1" -v hz="$hz" -v n="$timed" 'BEGIN {
+    if (n > 0) printf "  CPU per record             sluice %.2f us, redis-server %.2f us\n", (s1 - s0) / hz * 1e6 / n, (r1 - r0) / hz * 1e6 / n
+}'
 if [ -n "$assigned_ms" ]; then
     printf '  from assignment to the end %d records/s   (%d ms, group join excluded)\n' \
         "$((N * 1000 / (end_ms - assigned_ms)))" "$((end_ms - assigned_ms))"
