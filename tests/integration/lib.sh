@@ -46,7 +46,18 @@ lib_init() {
     # Turn signals into a normal exit so the EXIT trap runs and the servers are stopped.
     trap 'exit 130' INT
     trap 'exit 143' TERM
+    # A command that fails outside lib_fail ends the test through set -e, which says nothing:
+    # say which, in the test or a function of it (set -E). Not in subshells ($(...), &): -e does
+    # not end those the same way, and a failure there may be expected and handled.
+    set -E
+    trap 'lib__on_error $? "${BASH_SOURCE[0]}" "$LINENO" "$BASH_COMMAND"' ERR
     lib_log "work dir $WORK"
+}
+
+lib__on_error() {
+    [ -z "${LIB__EXITING:-}" ] && [ "$BASH_SUBSHELL" -eq 0 ] || return 0   # (bash runs it once more for the EXIT trap's status)
+    printf 'FAIL: %s:%s: exit status %s of: %s\n' "$(basename "$2")" "$3" "$1" "$4" >&2
+    lib__dump_logs
 }
 
 lib_log() {
@@ -155,7 +166,8 @@ lib__stop_pid() {
 lib_cleanup() {
     local rc=$? pid deadline
     set +e
-    trap - INT TERM
+    LIB__EXITING=1
+    trap - INT TERM ERR
     for pid in "${LIB_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done

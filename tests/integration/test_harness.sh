@@ -129,4 +129,25 @@ jq -s -e '.[0] | .seq == 1 and .method == "POST" and .path == "/hooks/test"
     "$RECEIVER_OUT" >/dev/null || lib_fail "first record lacks method, path, headers or received_ms"
 lib_pass "receiver recorded 9 NDJSON lines with bodies, statuses, headers"
 
+# --- A command that fails outside lib_fail names itself (set -e alone would say nothing) -----
+cat >"$WORK/failing_test.sh" <<EOF
+source "$SLUICE_SOURCE_DIR/tests/integration/lib.sh"
+lib_init
+expected() { false; }
+expected || true
+handled=\$(false; echo x) || true
+stage() { grep -q never-there /dev/null; }
+stage
+echo "not reached"
+EOF
+rc=0
+bash "$WORK/failing_test.sh" >"$WORK/failing.out" 2>&1 || rc=$?
+out=$(cat "$WORK/failing.out")
+[ "$rc" -eq 1 ] || lib_fail "a failing command ended the test with status $rc, not 1: $out"
+[ "$(grep -c '^FAIL:' "$WORK/failing.out")" -eq 1 ] || lib_fail "expected one FAIL line for one failure: $out"
+grep -qx 'FAIL: failing_test.sh:6: exit status 1 of: grep -q never-there /dev/null' "$WORK/failing.out" ||
+    lib_fail "the failing command was not named with its line: $out"
+case $out in *"not reached"*) lib_fail "the test went on after the failure: $out" ;; esac
+lib_pass "a failing command outside lib_fail is named with its file, line and status; handled failures are not"
+
 lib_summary
