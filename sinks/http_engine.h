@@ -235,10 +235,6 @@ struct http_request *http_request_new(const char *method, const char *url, http_
 int http_request_header(struct http_request *req, const char *line);
 /** @brief The body, taken over (freed with the request). */
 void http_request_body(struct http_request *req, char *body, size_t len);
-/** @brief Where the body goes instead of free() when the request lets go of it: a sink that
- * reuses its body buffers (@p cap: their size) keeps large bodies out of malloc. */
-typedef void (*http_body_back_fn)(void *arg, char *body, size_t cap);
-void http_request_body_back(struct http_request *req, size_t cap, http_body_back_fn back, void *arg);
 /** @brief From a before-send hook: a header for this attempt only. */
 int http_request_late_header(struct http_request *req, const char *line);
 void http_request_before_send(struct http_request *req, http_before_fn fn, void *arg);

@@ -30,9 +30,6 @@ struct http_request {
     struct curl_slist *wire;      /* what curl sends: headers + late */
     char *body;
     size_t body_len;
-    size_t body_cap;              /* for body_back: the size of the body's buffer */
-    http_body_back_fn body_back;  /* takes the body when the request lets go of it, or NULL: free */
-    void *body_back_arg;
     http_done_fn done;
     void *arg;
     http_before_fn before;

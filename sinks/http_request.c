@@ -54,28 +54,11 @@ int http_request_late_header(struct http_request *req, const char *line)
     return 0;
 }
 
-static void request_body_release(struct http_request *req)
-{
-    if (req->body && req->body_back)
-        req->body_back(req->body_back_arg, req->body, req->body_cap);
-    else
-        free(req->body);
-    req->body = NULL;
-    req->body_back = NULL;
-}
-
 void http_request_body(struct http_request *req, char *body, size_t len)
 {
-    request_body_release(req);
+    free(req->body);
     req->body = body;
     req->body_len = len;
-}
-
-void http_request_body_back(struct http_request *req, size_t cap, http_body_back_fn back, void *arg)
-{
-    req->body_cap = cap;
-    req->body_back = back;
-    req->body_back_arg = arg;
 }
 
 void http_request_before_send(struct http_request *req, http_before_fn fn, void *arg)
@@ -161,7 +144,7 @@ void http_request_free(struct http_request *req)
     http_request_clear_attempt(req);
     curl_slist_free_all(req->headers);
     free(req->id);
-    request_body_release(req);
+    free(req->body);
     free(req->method);
     free(req->url);
     free(req);

@@ -34,15 +34,6 @@
 
 enum webhook_format { WEBHOOK_SINGLE, WEBHOOK_JSON_ARRAY, WEBHOOK_NDJSON };
 
-/* Batch bodies that finished, kept for the next ones: a body is a few hundred KiB, which
- * malloc takes from fresh pages (a page fault each) as often as not. */
-#define WEBHOOK_SPARE_BODIES 4
-
-struct webhook_body {
-    char *p;
-    size_t cap;
-};
-
 static const char *const webhook_formats[] = { "single", "json_array", "ndjson", NULL };
 
 struct webhook_sink {
@@ -61,8 +52,6 @@ struct webhook_sink {
     struct http_engine *eng;
     struct http_attempt *attempts;
     struct webhook_names names;        /* the escaped sink name and topic of the elements */
-    struct webhook_body spares[WEBHOOK_SPARE_BODIES];
-    size_t nspares;
 };
 
 /* A record of a one-record-per-request sink, ready to go: its body. (Batches are written
@@ -556,31 +545,13 @@ static struct http_request *webhook_make_single(void *ctx, struct sink_batch *b,
     return req;
 }
 
-/* A finished batch's body: kept for the next batch, or freed when enough are kept. */
-static void on_body_back(void *arg, char *body, size_t cap)
-{
-    struct webhook_sink *ws = arg;
-
-    if (ws->nspares == WEBHOOK_SPARE_BODIES) {
-        free(body);
-        return;
-    }
-    ws->spares[ws->nspares++] = (struct webhook_body){ body, cap };
-}
-
-static void webhook_spares_free(struct webhook_sink *ws)
-{
-    while (ws->nspares > 0)
-        free(ws->spares[--ws->nspares].p);
-}
-
 static void webhook_write(struct sink *sk, struct sink_batch *b)
 {
     struct webhook_sink *ws = (struct webhook_sink *)sk;
     struct http_request *req;
     struct buf body = { 0 };
     char id[512], *text;
-    size_t len, cap;
+    size_t len;
 
     if (ws->batch_format == WEBHOOK_SINGLE) {
         http_fanout_start(ws->eng, b, webhook_make_single, ws, &ws->attempts);
@@ -592,14 +563,8 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
     }
-    if (ws->nspares > 0) {
-        struct webhook_body *spare = &ws->spares[--ws->nspares];
-        body.p = spare->p;
-        body.cap = spare->cap;
-    }
     buf_reserve(&body, b->bytes + 2);
     if (body.oom) {
-        buf_free(&body);                /* a spare too small to grow */
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
     }
@@ -626,12 +591,10 @@ static void webhook_write(struct sink *sk, struct sink_batch *b)
     body.p[body.len] = '\0';
     snprintf(id, sizeof id, "%s:%s:%" PRId32 ":%" PRId64 "-%" PRId64, sk->name, b->topic, b->partition,
              b->records[0].offset, b->records[b->count - 1].offset);
-    cap = body.cap;
     if (!(text = buf_steal(&body, &len)) || !(req = webhook_request(ws, id, text, len, NULL, NULL))) {
         sink_batch_done(b, SINK_RETRY, "out of memory");
         return;
     }
-    http_request_body_back(req, cap, on_body_back, ws);
     http_batch_send(ws->eng, b, req, &ws->attempts);
 }
 
@@ -701,7 +664,6 @@ static void webhook_destroy(struct sink *sk)
     webhook_signer_free(ws->signer);
     ws->signer = NULL;
     webhook_names_free(&ws->names);
-    webhook_spares_free(ws);
     OPENSSL_cleanse(ws->key, sizeof ws->key);
 }
 

@@ -4,7 +4,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
@@ -296,46 +295,6 @@ static void test_before_send_failure_retries_unsent(void **state)
     event_base_free(eb);
 }
 
-struct body_back_seen {
-    int calls;
-    char *body;
-    size_t cap;
-};
-
-static void on_body_back(void *arg, char *body, size_t cap)
-{
-    struct body_back_seen *seen = arg;
-    seen->calls++;
-    seen->body = body;
-    seen->cap = cap;
-}
-
-/* A body handed to body_back goes back to its owner when replaced and when the request is
- * freed, never to free(); a body without it is freed as before. */
-static void test_body_back(void **state)
-{
-    struct body_back_seen seen = { 0 };
-    char *first = strdup("[1]"), *second = strdup("[2]");
-    struct http_request *req;
-    size_t len;
-
-    (void)state;
-    assert_non_null(req = http_request_new("POST", "http://127.0.0.1:9/hook", NULL, NULL));
-    http_request_body(req, first, 3);
-    http_request_body_back(req, 4, on_body_back, &seen);
-    http_request_body(req, second, 3);
-    assert_int_equal(seen.calls, 1);
-    assert_ptr_equal(seen.body, first);
-    assert_int_equal(seen.cap, 4);
-    assert_string_equal(http_request_body_data(req, &len), "[2]");
-    http_request_body_back(req, 4, on_body_back, &seen);
-    http_request_free(req);
-    assert_int_equal(seen.calls, 2);
-    assert_ptr_equal(seen.body, second);
-    free(first);
-    free(second);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,7 +309,6 @@ int main(void)
         cmocka_unit_test(test_check_url),
         cmocka_unit_test(test_key_hash),
         cmocka_unit_test(test_before_send_failure_retries_unsent),
-        cmocka_unit_test(test_body_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
