@@ -21,6 +21,8 @@
 # Environment: BENCH_CASES (default "alone pause hang fan8"), BENCH_PARTITIONS (default 64),
 # BENCH_OLD=PATH (another sluice binary, e.g. a copy of the previous build: each case runs with
 # it too, in the same run, and the table gets its figures and the ratio of the drain rates),
+# BENCH_ROUNDS (default 1: how many times each case runs; with BENCH_OLD the two binaries take
+# turns going first, round after round, and each round's ratio is of that round's two runs),
 # BENCH_KAFKA (JSON merged into the kafka section, e.g. '{"queued.max.messages.kbytes": 8192}'),
 # BENCH_MAIN_OPTS (JSON merged into the main file, e.g. '{"max_buffered_bytes": 12582912}'; BENCH_OLD's
 # binary gets it too and must know its keys: the previous release refuses that one),
@@ -38,6 +40,7 @@ source "$SLUICE_SOURCE_DIR/tests/integration/sluice_lib.sh"
 N=${1:-1000000}
 PARTITIONS=${BENCH_PARTITIONS:-64}
 CASES=${BENCH_CASES:-alone pause hang fan8}
+ROUNDS=${BENCH_ROUNDS:-1}
 FAN=8
 lib_init
 for tool in kcat jq curl; do
@@ -82,13 +85,13 @@ healthy_sink() {   # NAME DIR: a healthy file sink's file
 }
 
 RESULTS=()
-run_case() {   # CASE LABEL BINARY
-    local name=$1 label=$2 bin=$3
-    local d="$WORK/case-$name-$label" delivered=0 first_ms=0 start_ms end_ms deadline hwm rss max_rss=0
-    local parks=- state=- lost note sinks cpu
+run_case() {   # CASE LABEL BINARY ROUND
+    local name=$1 label=$2 bin=$3 round=$4
+    local d="$WORK/case-$name-$label-$round" delivered=0 first_ms=0 start_ms end_ms deadline hwm rss max_rss=0
+    local parks=- state=- lost note sinks cpu per_batch
     mkdir -p "$d/sinks.d"
     ADMIN=127.0.0.1:$(lib_free_port)
-    sluice_write_config "$d/sluice.json" "mem-$name-$label"
+    sluice_write_config "$d/sluice.json" "mem-$name-$label-$round"
     jq --arg l "$ADMIN" --arg s "$d/sinks.d" --argjson k "${BENCH_KAFKA:-{\}}" --argjson m "${BENCH_MAIN_OPTS:-{\}}" \
         '.admin.listen = $l | .sinks_dir = $s | .kafka += $k | . * $m' "$d/sluice.json" >"$d/tmp.json"
     mv "$d/tmp.json" "$d/sluice.json"
@@ -150,6 +153,10 @@ JSON
     hwm=$(proc_vm_kib VmHWM "$SLUICE_PID")
     # CPU seconds (user + system) of the process so far, group join included.
     cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.1f", ($12 + $13) / hz }' "/proc/$SLUICE_PID/stat" 2>/dev/null || echo 0)
+    # Records per batch, over the healthy sinks: how finely the buffers cut the drain.
+    per_batch=$({ curl -sS -m 5 "http://$ADMIN/sinks" 2>/dev/null || true; } |
+        jq -r '[.sinks[] | select(.name | startswith("healthy"))] | ([.[].delivered] | add) / ([.[].batches] | add) | floor' \
+        2>/dev/null || echo 0)
     lost=$(sink_field healthy records_lost)
     [ "${lost:-0}" -eq 0 ] || lib_fail "$name: retention deleted $lost records before the healthy sink read them"
     if [ "$name" = pause ] || [ "$name" = hang ]; then
@@ -161,13 +168,16 @@ JSON
     note=$SLUICE_STOP_NOTE
     if [ "${BENCH_KEEP_LOGS:-0}" = 1 ]; then cp "$SLUICE_LOG" "$d/"; fi
     rm -f "$d"/*.ndjson
-    RESULTS+=("$name|$label|$((end_ms - first_ms))|$((end_ms - start_ms))|$hwm|$max_rss|$parks|$state|$note|$cpu")
+    RESULTS+=("$name|$label|$round|$((end_ms - first_ms))|$((end_ms - start_ms))|$hwm|$max_rss|$parks|$state|$note|$cpu|${per_batch:-0}")
     lib_log "$name ($label): $N records in $((end_ms - first_ms)) ms after the first delivery, VmHWM $((hwm / 1024)) MiB"
 }
 
-for c in $CASES; do
-    if [ -n "${BENCH_OLD:-}" ]; then run_case "$c" old "$BENCH_OLD"; fi
-    run_case "$c" new "$SLUICE_BUILD_DIR/sluice"
+for round in $(seq 1 "$ROUNDS"); do
+    for c in $CASES; do
+        if [ -n "${BENCH_OLD:-}" ] && [ $((round % 2)) -eq 1 ]; then run_case "$c" old "$BENCH_OLD" "$round"; fi
+        run_case "$c" new "$SLUICE_BUILD_DIR/sluice" "$round"
+        if [ -n "${BENCH_OLD:-}" ] && [ $((round % 2)) -eq 0 ]; then run_case "$c" old "$BENCH_OLD" "$round"; fi
+    done
 done
 
 # The stated bounds, for the defaults: peak RSS at most 64 MiB with one healthy sink (alone), and
@@ -186,16 +196,20 @@ bound_kib() {   # CASE
 printf '\n'
 printf 'records     %d (%d-byte JSON values, %d partitions, produced before the clock starts)\n' "$N" "$AVG" "$PARTITIONS"
 printf 'sluice      new: %s%s\n' "$SLUICE_BUILD_DIR/sluice" "${BENCH_OLD:+, old: $BENCH_OLD}"
-printf '%-6s %-4s %8s %10s %6s %13s %12s %9s %11s  %s\n' case bin seconds records/s "cpu s" "peak RSS MiB" "max sampled" "bound MiB" "rate/old" "parked sink"
+printf '%-6s %-4s %5s %8s %10s %6s %7s %13s %12s %9s %11s  %s\n' case bin round seconds records/s "cpu s" batch "peak RSS MiB" "max sampled" "bound MiB" "rate/old" "parked sink"
 declare -A base_ms=()
 for r in "${RESULTS[@]}"; do
-    IFS='|' read -r name label ms total_ms hwm max_rss parks state note cpu <<<"$r"
-    [ "$label" != old ] || base_ms[$name]=$ms
-    awk -v name="$name" -v label="$label" -v ms="$ms" -v n="$N" -v hwm="$hwm" -v rss="$max_rss" -v cpu="$cpu" \
-        -v bound="$(bound_kib "$name")" -v old="${base_ms[$name]:-0}" \
+    IFS='|' read -r name label round ms _ <<<"$r"
+    [ "$label" != old ] || base_ms[$name-$round]=$ms
+done
+for r in "${RESULTS[@]}"; do
+    IFS='|' read -r name label round ms total_ms hwm max_rss parks state note cpu per_batch <<<"$r"
+    awk -v name="$name" -v label="$label" -v round="$round" -v ms="$ms" -v n="$N" -v hwm="$hwm" -v rss="$max_rss" -v cpu="$cpu" \
+        -v per_batch="$per_batch" \
+        -v bound="$(bound_kib "$name")" -v old="${base_ms[$name-$round]:-0}" \
         -v parks="$parks" -v state="$state" -v note="$note" -v total="$total_ms" 'BEGIN {
-        printf "%-6s %-4s %8.1f %10d %6.1f %13.1f %12.1f %9.0f %11s  %s\n", name, label, ms / 1000,
-            n * 1000 / (ms > 0 ? ms : 1), cpu, hwm / 1024, rss / 1024, bound / 1024,
+        printf "%-6s %-4s %5d %8.1f %10d %6.1f %7d %13.1f %12.1f %9.0f %11s  %s\n", name, label, round, ms / 1000,
+            n * 1000 / (ms > 0 ? ms : 1), cpu, per_batch, hwm / 1024, rss / 1024, bound / 1024,
             (label == "new" && old > 0 ? sprintf("%.2fx", old / (ms > 0 ? ms : 1)) : "-"),
             (name == "alone" || name == "fan8" ? "-" : "state " state ", parks " parks) (note == "" ? "" : "; " note) \
             " (" sprintf("%.1f", total / 1000) " s from start)"
@@ -205,13 +219,14 @@ printf '\nseconds: first delivery to the healthy sinks to the last record in the
 printf 'group join is not counted); peak RSS: VmHWM of the sluice process when every healthy sink had\n'
 printf 'all %d records; "max sampled": the largest VmRSS seen in the 0.2 s samples; rate/old: the\n' "$N"
 printf 'drain rate over the old binary'"'"'s in the same case (BENCH_OLD); cpu s: user + system CPU\n'
-printf 'seconds of the process from its start (group join included) to the last record.\n'
+printf 'seconds of the process from its start (group join included) to the last record; batch: records\n'
+printf 'per batch the healthy sinks delivered (delivered / batches in the admin API'"'"'s /sinks).\n'
 printf '\nbound: peak RSS <= 64 MiB with one sink, + 8 MiB for each further sink (defaults):\n'
 for r in "${RESULTS[@]}"; do
-    IFS='|' read -r name label _ _ hwm _ <<<"$r"
+    IFS='|' read -r name label round _ _ hwm _ <<<"$r"
     b=$(bound_kib "$name")
     if [ "$hwm" -le "$b" ]; then verdict=within; else verdict=OVER; fi
-    printf '  %-6s %-4s %6.1f MiB: %s the bound of %d MiB\n' "$name" "$label" \
+    printf '  %-6s %-4s round %d %6.1f MiB: %s the bound of %d MiB\n' "$name" "$label" "$round" \
         "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')" "$verdict" $((b / 1024))
 done
 
