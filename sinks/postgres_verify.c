@@ -22,7 +22,7 @@ static void verify_done(struct pg_job *job, int ok, const char *why)
     } else {
         struct timeval again = ms_to_tv(PG_REVERIFY_MS);
         ps->verify = PG_VERIFY_FAILED;
-        snprintf(ps->verify_error, sizeof ps->verify_error, "%s", why);
+        snprintf(ps->verify_error, sizeof ps->verify_error, "%.*s", (int)sizeof ps->verify_error - 1, why);   /* cut to fit */
         sink_log(&ps->super, LOG_ERROR, "%s; nothing is consumed for this sink's topics until it is fixed "
                  "(checked again every %d s)", why, PG_REVERIFY_MS / 1000);
         evtimer_add(ps->reverify_timer, &again);
