@@ -3,7 +3,9 @@
 #   1. build/       plain build (RelWithDebInfo, warnings are errors), all ctest tests (unit +
 #                   integration);
 #   2. build-asan/  -DSLUICE_SANITIZE=ON (ASan + UBSan), all ctest tests again;
-#   3. build-rel/, build-clang/: Release builds with gcc (-O3) and clang, warnings as errors;
+#   3. build-rel/, build-clang/, build-distro/: Release builds with gcc (-O3) and clang, and a
+#      build with Debian's packaging flags (dpkg-buildflags: -O2, _FORTIFY_SOURCE, stack
+#      protector), warnings as errors;
 #   4. the unit tests of build/ under valgrind (leaks of kind "definite" fail);
 #   5. the libFuzzer targets (clang, build-fuzz/) for a bounded time each (tools/fuzz.sh).
 # Every step runs even when an earlier one failed (a step whose build failed is reported as
@@ -181,6 +183,10 @@ run_ctest "ctest (build-asan/)" build-asan $? "${asan_env[@]}" SLUICE_TMOUT_MULT
 # Release builds, warnings as errors: gcc -O3 and clang find warnings the other builds do not.
 build "release build, gcc (build-rel/)" build-rel -DCMAKE_BUILD_TYPE=Release
 build "release build, clang (build-clang/)" build-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
+# What a distribution's package build would use (dpkg-dev comes with build-essential).
+build "distribution flags (build-distro/)" build-distro -DCMAKE_BUILD_TYPE=None \
+    -DCMAKE_C_FLAGS="$(dpkg-buildflags --get CFLAGS) $(dpkg-buildflags --get CPPFLAGS)" \
+    -DCMAKE_EXE_LINKER_FLAGS="$(dpkg-buildflags --get LDFLAGS)"
 valgrind_units $plain_built
 fuzz
 summary
