@@ -210,21 +210,19 @@ static void on_read(struct bufferevent *bev, void *arg)
     void *reply;
 
     t->in_callback++;
-    while (!t->freed) {
+    while (!t->freed && t->open) {   /* a reply's handler may close or free the transport */
         size_t len;
-        if (t->open) {
-            reply = NULL;
-            if (redisReaderGetReply(t->reader, &reply) != REDIS_OK) {
-                char why[256];
-                snprintf(why, sizeof why, "connection lost: protocol error: %s", t->reader->errstr);
-                transport_close(t, why);
-                break;
-            }
-            if (reply) {
-                t->events.on_reply(t->arg, reply);
-                redis_reply_release(t->reader);
-                continue;
-            }
+        reply = NULL;
+        if (redisReaderGetReply(t->reader, &reply) != REDIS_OK) {
+            char why[256];
+            snprintf(why, sizeof why, "connection lost: protocol error: %s", t->reader->errstr);
+            transport_close(t, why);
+            break;
+        }
+        if (reply) {
+            t->events.on_reply(t->arg, reply);
+            redis_reply_release(t->reader);
+            continue;
         }
         if (evbuffer_peek(in, (ev_ssize_t)READER_SLICE, NULL, &vec, 1) < 1 || vec.iov_len == 0)
             break;
