@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "buf.h"
+#include "decimal.h"
 
 void buf_init(struct buf *b, size_t max)
 {
@@ -47,16 +48,13 @@ int buf_adds(struct buf *b, const char *s)
 
 int buf_add_i64(struct buf *b, int64_t v)
 {
-    char digits[24], *p = digits + sizeof digits;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = decimal_len(v);
 
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    return buf_add(b, p, (size_t)(digits + sizeof digits - p));
+    if (buf_reserve(b, n) != 0)
+        return -1;
+    b->len = (size_t)(decimal_put(b->p + b->len, v) - b->p);
+    b->p[b->len] = '\0';
+    return 0;
 }
 
 int buf_printf(struct buf *b, const char *fmt, ...)

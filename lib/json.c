@@ -700,26 +700,35 @@ int json_unescape(struct buf *out, const struct json_slice *s)
     return 0;
 }
 
-int json_compact(struct buf *out, const struct json_slice *v)
+char *json_compact_to(char *out, const struct json_slice *v)
 {
     const char *p = v->p, *end = v->p + v->n, *run = p;
 
-    if (v->kind != JK_OBJECT && v->kind != JK_ARRAY)
-        return buf_add(out, v->p, v->n);
-    if (buf_reserve(out, v->n) != 0)
-        return -1;
-    while (p < end) {
-        if (*p == '"') {
-            p = skip_string(p, end);
-        } else if (json_is_space((unsigned char)*p)) {
-            buf_add(out, run, (size_t)(p - run));   /* reserved above: cannot fail */
-            p = skip_space(p, end);
-            run = p;
-        } else {
-            p++;
+    if (v->kind == JK_OBJECT || v->kind == JK_ARRAY) {
+        while (p < end) {
+            if (*p == '"') {
+                p = skip_string(p, end);
+            } else if (json_is_space((unsigned char)*p)) {
+                memcpy(out, run, (size_t)(p - run));
+                out += p - run;
+                p = skip_space(p, end);
+                run = p;
+            } else {
+                p++;
+            }
         }
     }
-    return buf_add(out, run, (size_t)(p - run));
+    memcpy(out, run, (size_t)(end - run));
+    return out + (end - run);
+}
+
+int json_compact(struct buf *out, const struct json_slice *v)
+{
+    if (buf_reserve(out, v->n) != 0)
+        return -1;
+    out->len = (size_t)(json_compact_to(out->p + out->len, v) - out->p);
+    out->p[out->len] = '\0';
+    return 0;
 }
 
 /* ---- numbers ---- */

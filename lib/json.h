@@ -81,6 +81,9 @@ int json_string_equals(const struct json_slice *s, const char *name, size_t len)
 int json_unescape(struct buf *out, const struct json_slice *s);
 /** @brief Append the text of @p v without the white space between its tokens; 0 or -1. */
 int json_compact(struct buf *out, const struct json_slice *v);
+/** @brief json_compact at @p out, which has room for v->n bytes; returns the end of what it
+ * wrote (no NUL). */
+char *json_compact_to(char *out, const struct json_slice *v);
 
 /** @brief A number slice that is an integer within int64_t into @p out: 0, else -1. */
 int json_number_i64(const struct json_slice *v, int64_t *out);

@@ -76,6 +76,18 @@ char *tpl_json_escape_to(char *out, const char *s, size_t n)
     return out + (n - run);
 }
 
+char *tpl_json_quote_to(char *out, const char *s, size_t n)
+{
+    if (!s) {
+        memcpy(out, "null", 4);
+        return out + 4;
+    }
+    *out++ = '"';
+    out = tpl_json_escape_to(out, s, n);
+    *out++ = '"';
+    return out;
+}
+
 int tpl_json_escape(struct buf *b, const char *s, size_t n)
 {
     long long len = tpl_json_escaped_len(s, n);

@@ -32,6 +32,10 @@ long long tpl_json_escaped_len(const char *s, size_t n);
  * tpl_json_escaped_len() bytes (UTF-8 checked beforehand); returns the end of what it wrote. */
 char *tpl_json_escape_to(char *out, const char *s, size_t n);
 
+/** @brief tpl_json_escape_to between quotes, or `null` when @p s is NULL; room for
+ * tpl_json_escaped_len() + 2 bytes (4 for null). */
+char *tpl_json_quote_to(char *out, const char *s, size_t n);
+
 /** @brief Append @p s percent-encoded: every byte but A-Z a-z 0-9 - . _ ~ becomes %XX. */
 void tpl_url_escape(struct buf *b, const char *s, size_t n);
 

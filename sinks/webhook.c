@@ -27,6 +27,7 @@
 #include <openssl/params.h>
 
 #include "http_engine.h"
+#include "lib/decimal.h"
 #include "lib/json.h"
 #include "template.h"
 #include "webhook_element.h"
@@ -278,65 +279,6 @@ void webhook_names_free(struct webhook_names *n)
     n->topic = NULL;
 }
 
-/* Decimals are written for every record (partition and offset twice, the timestamp): digit
- * counts by comparison and digits two at a time, not a division per digit. */
-static size_t udigits(uint64_t u)
-{
-    size_t n = 1;
-
-    for (;;) {
-        if (u < 10)
-            return n;
-        if (u < 100)
-            return n + 1;
-        if (u < 1000)
-            return n + 2;
-        if (u < 10000)
-            return n + 3;
-        u /= 10000;
-        n += 4;
-    }
-}
-
-static uint64_t magnitude(int64_t v)
-{
-    return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-}
-
-static size_t decimal_len(int64_t v)
-{
-    return (v < 0) + udigits(magnitude(v));
-}
-
-static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                  "8081828384858687888990919293949596979899";
-
-static char *put_decimal(char *out, int64_t v)
-{
-    uint64_t u = magnitude(v);
-    char *end, *p;
-
-    if (v < 0)
-        *out++ = '-';
-    end = p = out + udigits(u);
-    while (u >= 100) {
-        p -= 2;
-        memcpy(p, digit_pairs + (u % 100) * 2, 2);
-        u /= 100;
-    }
-    if (u >= 10) {
-        p -= 2;
-        memcpy(p, digit_pairs + u * 2, 2);
-    } else {
-        *--p = (char)('0' + u);
-    }
-    return end;
-}
-
-#define LIT_LEN(lit) (sizeof lit - 1)
-#define PUT_LIT(out, lit) (memcpy((out), lit, LIT_LEN(lit)), (out) += LIT_LEN(lit))
-
 size_t webhook_element_len(const struct webhook_names *n, const struct sink_record *rec, size_t key_esc)
 {
     size_t pd = decimal_len(rec->partition), od = decimal_len(rec->offset);
@@ -363,11 +305,11 @@ char *webhook_element_write(const struct webhook_names *n, const struct sink_rec
     out += n->topic_esc.len;
     *out++ = ':';
     part = out;
-    out = put_decimal(out, rec->partition);
+    out = decimal_put(out, rec->partition);
     part_len = (size_t)(out - part);
     *out++ = ':';
     off = out;
-    out = put_decimal(out, rec->offset);
+    out = decimal_put(out, rec->offset);
     off_len = (size_t)(out - off);
     PUT_LIT(out, "\",\"topic\":\"");
     memcpy(out, n->topic_esc.p, n->topic_esc.len);
@@ -380,13 +322,7 @@ char *webhook_element_write(const struct webhook_names *n, const struct sink_rec
     memcpy(out, off, off_len);
     out += off_len;
     PUT_LIT(out, ",\"key\":");
-    if (rec->key) {
-        *out++ = '"';
-        out = tpl_json_escape_to(out, rec->key, rec->key_len);
-        *out++ = '"';
-    } else {
-        PUT_LIT(out, "null");
-    }
+    out = tpl_json_quote_to(out, rec->key, rec->key_len);
     PUT_LIT(out, ",\"value\":");
     if (rec->value) {
         /* Byte for byte, on one line (for ndjson): in valid JSON a raw CR or LF can only be
@@ -403,7 +339,7 @@ char *webhook_element_write(const struct webhook_names *n, const struct sink_rec
     }
     PUT_LIT(out, ",\"timestamp\":");
     if (rec->timestamp_ms >= 0)
-        out = put_decimal(out, rec->timestamp_ms);
+        out = decimal_put(out, rec->timestamp_ms);
     else
         PUT_LIT(out, "null");
     *out++ = '}';

@@ -14,4 +14,19 @@
         }                                                                                    \
     } while (0)
 
+/* A record's key and value from a fuzz input: [KEY 0x1F] VALUE (no 0x1F: no key). */
+#define FUZZ_SPLIT_RECORD(rec, data, size)                                                   \
+    do {                                                                                     \
+        const char *text_ = (const char *)(data), *sep_ = memchr(text_, 0x1f, (size));       \
+        if (sep_) {                                                                          \
+            (rec)->key = text_;                                                              \
+            (rec)->key_len = (size_t)(sep_ - text_);                                         \
+            (rec)->value = sep_ + 1;                                                         \
+            (rec)->value_len = (size) - (rec)->key_len - 1;                                  \
+        } else {                                                                             \
+            (rec)->value = text_;                                                            \
+            (rec)->value_len = (size);                                                       \
+        }                                                                                    \
+    } while (0)
+
 #endif

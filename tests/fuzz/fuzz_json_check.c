@@ -53,22 +53,13 @@ static void check_element(const struct sink_record *rec, const json_t *value_doc
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const char *text = (const char *)data, *sep = memchr(text, 0x1f, size);
     struct sink_record rec = { .topic = "orders.v1", .partition = 3, .offset = 77, .timestamp_ms = 1 };
     char err[256];
     json_error_t jerr;
     json_t *doc;
     int ok;
 
-    if (sep) {
-        rec.key = text;
-        rec.key_len = (size_t)(sep - text);
-        rec.value = sep + 1;
-        rec.value_len = size - rec.key_len - 1;
-    } else {
-        rec.value = text;
-        rec.value_len = size;
-    }
+    FUZZ_SPLIT_RECORD(&rec, data, size);
     err[0] = '\0';
     ok = json_check(rec.value, rec.value_len, err, sizeof err) == 0;
     doc = json_loadb(rec.value, rec.value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
