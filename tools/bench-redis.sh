@@ -14,7 +14,8 @@
 # Environment: BENCH_BATCH (batch.max_records, default 1000), BENCH_IN_FLIGHT (max_in_flight,
 # default 16), BENCH_PARTITIONS (default 64), BENCH_TTL (ttl_s, default 0: one EXPIRE more per
 # record when set), BENCH_SHAPE (default hash; string compares with SET directly),
-# BENCH_KAFKA (extra consumer properties, JSON), BENCH_ROUTE (route: auto, script, optimistic;
+# BENCH_KAFKA (extra consumer properties, JSON), BENCH_SINK_OPTS (JSON merged into the sink's
+# file, e.g. '{"max_buffered_bytes": 33554432}'), BENCH_ROUTE (route: auto, script, optimistic;
 # default the sink's), BENCH_CONNECTIONS (connections of the optimistic route), BENCH_SLUICE (another sluice binary to measure, e.g. an older
 # build: the rest comes from SLUICE_BUILD_DIR), PERF=FILE to record a perf profile of sluice
 # while it drains into FILE (PERF_CALLGRAPH=dwarf for call chains through libc and hiredis).
@@ -76,6 +77,11 @@ cat >"$WORK/sinks.d/bench.json" <<JSON
   "redis": { "url": "redis://127.0.0.1:$REDIS_PORT/0", "key": "customer:{key}", "shape": "$SHAPE",
              "ttl_s": $TTL, "max_in_flight": $IN_FLIGHT$conn_json } }
 JSON
+# Extra keys of the sink's file, e.g. BENCH_SINK_OPTS='{"max_buffered_bytes": 33554432}'
+if [ -n "${BENCH_SINK_OPTS:-}" ]; then
+    jq --argjson extra "$BENCH_SINK_OPTS" '. * $extra' "$WORK/sinks.d/bench.json" >"$WORK/bench.json.new"
+    mv "$WORK/bench.json.new" "$WORK/sinks.d/bench.json"
+fi
 sluice_start "$WORK/sluice.json"
 
 cpu_ticks() {   # utime + stime of a process, in clock ticks
