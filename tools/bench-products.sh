@@ -262,11 +262,11 @@ cat <<TEXT
 
 seconds: from the first write to the sink's file (looked for every 5 ms) to its last (the
 file's mtime); the process's start and its group join are not counted. CPU: the whole sluice
-process (librdkafka's threads, the decode, the file sink, which parses every value with jansson
-to embed it in its line) from its start to the last delivery, in ${TICKS} Hz ticks; "drain":
+process (librdkafka's threads, the decode, the file sink, which checks every value's JSON and
+copies it into its line) from its start to the last delivery, in ${TICKS} Hz ticks; "drain":
 only from the first delivery to the last (without the start and the group join). In the json
 case the router neither decodes nor parses (a file sink without a filter takes the values as they
-are; the sink parses each one to embed it, in every case), so the avro case pays its decode and
+are; the sink checks and copies each one, in every case), so the avro case pays its decode and
 the parse case one jansson parse on top of the same work; the avro case also fetches values of
 less than half the size.
 TEXT
