@@ -604,5 +604,6 @@ void router_free(struct router *r)
             sk->state = NULL;
         }
     }
+    record_spares_free();
     free(r);
 }
