@@ -219,6 +219,11 @@ struct router {
     uint64_t taken_since_empty;    /* records taken since then */
     uint64_t prefetch_bytes;       /* the consumer's queued.max.messages.kbytes, in bytes */
     uint64_t prefetch_records;     /* its queued.min.messages */
+    uint64_t nudge_bytes;          /* bytes of values and keys taken since the fetcher was last nudged */
+    uint64_t nudge_records;        /* records taken since then */
+    int nudging;                   /* a nudge is on the worker thread: the fields below are its */
+    int32_t nudge_partition;
+    char nudge_topic[256];         /* Kafka's longest topic name is 249 bytes */
     struct event *commit_timer;
     struct event *cut_commit;      /* commits the cuts of batches held for it (one per loop pass) */
     struct event *phase_timer;     /* drain and commit deadlines */

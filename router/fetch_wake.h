@@ -1,4 +1,4 @@
-/* Waking librdkafka's fetcher when its queue ran dry behind a full prefetch (fetch_wake.c). */
+/* Waking librdkafka's fetcher when its queue has room again or ran dry (fetch_wake.c). */
 #ifndef SLUICE_FETCH_WAKE_H
 #define SLUICE_FETCH_WAKE_H
 
@@ -8,7 +8,7 @@ struct router;
 
 /* Reads the consumer's prefetch limits and makes the timer; 0, or -1 out of memory. */
 int router_fetch_wake_init(struct router *r);
-/* Counts what the consume loop took from the queue. */
+/* Counts what the consume loop took from the queue; nudges the fetcher every quarter prefetch. */
 void router_fetch_wake_took(struct router *r, const rd_kafka_message_t *rkm);
 /* The consume loop found the queue empty (not held): arms the wake-up when it may be needed. */
 void router_fetch_wake_empty(struct router *r);

@@ -342,22 +342,24 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
      * librdkafka counts queued.min.messages and queued.max.messages.kbytes over the whole
      * consumer queue (every partition forwards into it). Over either, 2.0.2 takes every
      * partition off its fetch list until its broker thread next wakes (a fetch response, an
-     * operation, or 1 s later; fetch.error.backoff.ms does not shorten it): fetch_wake.c wakes
-     * it when the router emptied the queue. A partition that resumes after backpressure waits
-     * for the fetch in flight, a long poll of up to fetch.wait.max.ms: 100 instead of 500 (as
-     * Vector's Kafka source) halves the drain time of a backlog under the default buffer
-     * limits (bench-webhook). */
+     * operation, or 1 s later; fetch.error.backoff.ms does not shorten it): fetch_wake.c nudges
+     * it as the router takes from the queue, and wakes it when the router emptied the queue. A
+     * partition that resumes after backpressure waits for the fetch in flight, a long poll of up
+     * to fetch.wait.max.ms: 100 instead of 500 (as Vector's Kafka source) halves the drain time
+     * of a backlog under the default buffer limits (bench-webhook). */
     static const char *const consumer_defaults[][2] = {
         { "auto.offset.reset", "earliest" },
         { "queued.min.messages", "1000000" },
         { "fetch.error.backoff.ms", "50" },
         { "fetch.wait.max.ms", "100" },
-        /* Fetch responses of up to 4 MiB instead of 50: the consumer's thread then reuses its
+        /* Fetch responses of up to 2 MiB instead of 50: the consumer's thread then reuses its
          * buffers instead of mapping fresh pages for each response (page faults were a quarter
          * of its time draining a backlog; bench-webhook: ratio ~0.70 -> ~0.78 with 8 MiB). Not
-         * 8: the queue overshoots the prefetch by up to one response, and a response stays in
-         * memory while any record of it lives. */
-        { "fetch.max.bytes", "4194304" },
+         * 8 or 4: the queue overshoots the prefetch by up to one response, and a response stays
+         * in memory while any record of it lives; with the fetcher nudged (fetch_wake.c), 2 MiB
+         * against 4 took bench-memory's peak from 57-61 to 54-55 MiB (alone) and 74-88 to 78
+         * (fan8), and drained faster there and in bench-webhook (README). */
+        { "fetch.max.bytes", "2097152" },
         /* The prefetch, in bytes of values: fetched records waiting in the consumer queue,
          * beside what the router holds (max_buffered_bytes). librdkafka's 64 MiB made it most
          * of sluice's memory draining a backlog; each fetched record also costs librdkafka ~380
@@ -604,5 +606,6 @@ void router_free(struct router *r)
             sk->state = NULL;
         }
     }
+    record_spares_free();
     free(r);
 }
