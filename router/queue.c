@@ -102,35 +102,9 @@ void record_count(struct router_record *rec)
     rec->bytes = bytes;
 }
 
-/* Freed records kept for the next ones instead of a calloc and free per record (malloc and free
- * were 9-12% of the webhook path's loop, record_new among their callers). Few: the router frees
- * records about as fast as it takes them, and a spare costs its ~160 bytes. */
-#define RECORD_SPARES_MAX 1024
-
-static struct router_record *record_spares;   /* linked through wait_next */
-static size_t record_nspares;
-
-void record_spares_free(void)
-{
-    while (record_spares) {
-        struct router_record *rec = record_spares;
-        record_spares = rec->wait_next;
-        free(rec);
-    }
-    record_nspares = 0;
-}
-
 struct router_record *record_new(rd_kafka_message_t *rkm)
 {
-    struct router_record *rec = record_spares;
-
-    if (rec) {
-        record_spares = rec->wait_next;
-        record_nspares--;
-        memset(rec, 0, sizeof *rec);
-    } else {
-        rec = calloc(1, sizeof *rec);
-    }
+    struct router_record *rec = calloc(1, sizeof *rec);
     if (rec) {
         rec->rkm = rkm;
         rec->key = rkm->key;
@@ -152,12 +126,6 @@ void record_unref(struct router_record *rec)
     free(rec->doc_error);
     free(rec->decoded_key);
     free(rec->decoded_value);
-    if (record_nspares < RECORD_SPARES_MAX) {
-        rec->wait_next = record_spares;
-        record_spares = rec;
-        record_nspares++;
-        return;
-    }
     free(rec);
 }
 

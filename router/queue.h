@@ -15,8 +15,6 @@ struct router_record *record_new(rd_kafka_message_t *rkm);
 size_t records_held_bytes(void);
 void record_count(struct router_record *rec);
 void record_unref(struct router_record *rec);
-/* Frees the records kept for reuse (router_free). */
-void record_spares_free(void);
 json_t *record_doc(struct router_record *rec);
 void entry_fill(struct sink_record *e, struct router_record *rec, const char *topic);
 /* Records waiting for their schema in their partition, in offset order. rpart_wait_drop lets go

@@ -606,6 +606,5 @@ void router_free(struct router *r)
             sk->state = NULL;
         }
     }
-    record_spares_free();
     free(r);
 }
