@@ -105,11 +105,11 @@ static void memo_keep(const struct sink_record *rec, struct file_line *line, siz
  * CPU of a file sink (bench-fanout's profile: 36%). */
 static struct file_line *line_make(const struct sink_record *rec, size_t *len, char *err, size_t errlen)
 {
-    long long topic_esc = tpl_json_escaped_len(rec->topic, strlen(rec->topic)), key_esc = 0, value_esc = 0;
+    size_t topic_len = strlen(rec->topic), room;
+    long long topic_esc = tpl_json_escaped_len(rec->topic, topic_len), key_esc = 0, value_esc = 0;
     struct json_slice value = { 0 };
     int value_is_json = 0;
     struct file_line *line;
-    size_t room;
     char *out;
 
     if (topic_esc < 0) {
@@ -137,7 +137,7 @@ static struct file_line *line_make(const struct sink_record *rec, size_t *len, c
     }
     out = line->text;
     PUT_LIT(out, "{\"topic\":\"");
-    out = tpl_json_escape_to(out, rec->topic, strlen(rec->topic));
+    out = tpl_json_escape_to(out, rec->topic, topic_len);
     PUT_LIT(out, "\",\"partition\":");
     out = decimal_put(out, rec->partition);
     PUT_LIT(out, ",\"offset\":");

@@ -97,9 +97,7 @@ int tpl_json_escape(struct buf *b, const char *s, size_t n)
     buf_reserve(b, (size_t)len + 2);
     if (b->oom)
         return 0;   /* the caller checks oom once at the end */
-    b->p[b->len] = '"';
-    b->len = (size_t)(tpl_json_escape_to(b->p + b->len + 1, s, n) - b->p);
-    b->p[b->len++] = '"';
+    b->len = (size_t)(tpl_json_quote_to(b->p + b->len, s ? s : "", n) - b->p);   /* "" for no text, not null */
     b->p[b->len] = '\0';
     return 0;
 }
