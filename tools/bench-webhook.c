@@ -7,6 +7,7 @@
  *
  * Usage: bench-webhook [--records N] [--partitions P] [--mode array|single|both]
  *                      [--array-size K] [--max-in-flight M] [--repeat R] [--old SLUICE]
+ *                      [--brokers B]
  *
  * Prints, per mode, records/s and requests/s (counted by the receiver), and the CPU seconds
  * spent meanwhile by this process (the router's event loop, librdkafka's threads), the receiver
@@ -27,7 +28,11 @@
  * /sinks counters), and prints their ratios to the same round's bare client: before and after,
  * measured alike, from one run. Each round also prints the CPU a record of each side (all its
  * processes) and their ratio, bare/sluice: what the rate ratio comes to when the cores are the
- * limit of both. */
+ * limit of both. Then a plain librdkafka consumer with the router's fetch settings takes the
+ * whole topic and drops it ("Kafka alone"): no sluice can spend less CPU a record than that
+ * plus the bare client's, so with every core busy the round's ceiling is cores / (both) over
+ * the bare client's rate; the median ceiling is printed with the ratios. --brokers B runs the
+ * mock cluster with B brokers (1 by default), the partitions' leaders spread over them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -73,6 +78,7 @@ struct options {
     int max_in_flight;
     int repeat;            /* json_array: sluice and the bare client this many times, alternating */
     const char *old;       /* another sluice binary to run as a process in each round, or NULL */
+    int brokers;           /* brokers of the mock cluster; the partitions' leaders spread over them */
 };
 
 /* How one sluice run is set up. */
@@ -807,6 +813,82 @@ out:
     return rate;
 }
 
+/* ---- the floor: Kafka alone ---- */
+
+/* A plain librdkafka consumer, with the fetch settings sluice's router sets by default, takes
+ * every record of the topic and drops it: what consuming alone costs, in CPU a record of this
+ * process (its poll loop and librdkafka's threads) and of the mock Kafka. No sluice can spend
+ * less than that plus the bare client's own work; with the machine's cores the limit, that
+ * bounds the ratio to the bare client. Returns the CPU a record in microseconds, 0 on failure. */
+static double bench_consume(const char *brokers, const struct options *o, long available, int round,
+                            const struct child *kafka)
+{
+    static const char *const props[][2] = {
+        /* router/router.c's consumer defaults */
+        { "auto.offset.reset", "earliest" },      { "queued.min.messages", "1000000" },
+        { "fetch.error.backoff.ms", "50" },       { "fetch.wait.max.ms", "100" },
+        { "fetch.max.bytes", "2097152" },         { "queued.max.messages.kbytes", "8192" },
+        { "enable.auto.commit", "false" },        { "enable.partition.eof", "false" },
+    };
+    char errstr[512], group[64];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_queue_t *queue;
+    rd_kafka_t *rk;
+    double t0, secs, cpu0, kcpu0, cpu_us = 0;
+    long got = 0, bytes = 0;
+
+    snprintf(group, sizeof group, "bench-consume-%d-%d", (int)getpid(), round);
+    rd_kafka_conf_set(kc, "bootstrap.servers", brokers, errstr, sizeof errstr);
+    rd_kafka_conf_set(kc, "group.id", group, errstr, sizeof errstr);
+    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
+        rd_kafka_conf_set(kc, props[i][0], props[i][1], errstr, sizeof errstr);
+    if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof errstr))) {
+        fprintf(stderr, "bench-webhook: consumer: %s\n", errstr);
+        return 0;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    queue = rd_kafka_queue_get_consumer(rk);
+    parts = rd_kafka_topic_partition_list_new(o->partitions);
+    for (int p = 0; p < o->partitions; p++)
+        rd_kafka_topic_partition_list_add(parts, "bench", p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    cpu0 = self_cpu_s();
+    kcpu0 = proc_cpu_s(kafka->pid);
+    t0 = now_s();
+    if (rd_kafka_assign(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "bench-webhook: consumer: cannot assign the partitions\n");
+        goto out;
+    }
+    /* In batches off the consumer queue, as the router takes them: the cheapest way out. */
+    while (got < available && now_s() - t0 < STALL_LIMIT_S) {
+        rd_kafka_message_t *msgs[1000];
+        ssize_t n = rd_kafka_consume_batch_queue(queue, 100, msgs, sizeof msgs / sizeof msgs[0]);
+        for (ssize_t i = 0; i < n; i++) {
+            if (!msgs[i]->err) {
+                got++;
+                bytes += (long)msgs[i]->len;
+            }
+            rd_kafka_message_destroy(msgs[i]);
+        }
+    }
+    secs = now_s() - t0;
+    if (got == available && secs > 0) {
+        double mine = self_cpu_s() - cpu0, broker = proc_cpu_s(kafka->pid) - kcpu0;
+        cpu_us = (mine + broker) / (double)got * 1e6;
+        printf("Kafka alone (a librdkafka consumer with sluice's fetch settings, records dropped): %ld records "
+               "(%.0f MiB) in %.2f s: %.0f records/s; CPU consumer %.2f s, mock kafka %.2f s: %.2f us a record\n",
+               got, (double)bytes / 1048576.0, secs, (double)got / secs, mine, broker, cpu_us);
+    } else {
+        fprintf(stderr, "bench-webhook: consumer: %ld of %ld records in %.0f s\n", got, available, secs);
+    }
+out:
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return cpu_us;
+}
+
 #define MAX_REPEAT 25
 
 static int cmp_double(const void *a, const void *b)
@@ -856,13 +938,13 @@ static void series_print(struct series *sr)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: bench-webhook [--records N] [--partitions P] [--mode array|single|both] "
-                 "[--array-size K] [--max-in-flight M] [--repeat R] [--old SLUICE]\n");
+                 "[--array-size K] [--max-in-flight M] [--repeat R] [--old SLUICE] [--brokers B]\n");
 }
 
 int main(int argc, char **argv)
 {
     struct options o = { .records = 1000000, .partitions = 128, .mode = "both", .array_size = 500, .max_in_flight = 32,
-                         .repeat = 3 };
+                         .repeat = 3, .brokers = 1 };
     char self[PATH_MAX], bindir[1024], dir[] = "/tmp/bench-webhook.XXXXXX", tool[PATH_MAX], pfile[PATH_MAX],
          bfile[PATH_MAX], topic[64], brokers[512], port[32], url[128];
     struct child kafka = { 0 }, rcv = { 0 };
@@ -892,13 +974,15 @@ int main(int argc, char **argv)
             o.repeat = atoi(v);
         else if (strcmp(a, "--old") == 0)
             o.old = v;
+        else if (strcmp(a, "--brokers") == 0)
+            o.brokers = atoi(v);
         else {
             usage(stderr);
             return 2;
         }
     }
     if (o.records < 1 || o.partitions < 1 || o.array_size < 1 || o.max_in_flight < 1 || o.repeat < 1 ||
-        o.repeat > MAX_REPEAT ||
+        o.repeat > MAX_REPEAT || o.brokers < 1 || o.brokers > 64 ||
         (strcmp(o.mode, "array") != 0 && strcmp(o.mode, "single") != 0 && strcmp(o.mode, "both") != 0)) {
         usage(stderr);
         return 2;
@@ -918,7 +1002,10 @@ int main(int argc, char **argv)
     snprintf(bfile, sizeof bfile, "%s/bootstrap", dir);
     snprintf(topic, sizeof topic, "bench:%d", o.partitions);
     {
-        char *args[] = { tool, "--topic", topic, "--topic", "sluice.dlq:1", "--bootstrap-file", bfile, NULL };
+        char nbrokers[16];
+        snprintf(nbrokers, sizeof nbrokers, "%d", o.brokers);
+        char *args[] = { tool,    "--brokers",        nbrokers, "--topic", topic, "--topic", "sluice.dlq:1",
+                         "--bootstrap-file", bfile, NULL };
         if (spawn(&kafka, "mock-kafka", args) != 0 || read_file_wait(bfile, brokers, sizeof brokers) != 0) {
             fprintf(stderr, "bench-webhook: mock-kafka did not start\n");
             goto out;
@@ -939,6 +1026,9 @@ int main(int argc, char **argv)
     rc = 0;
     if (strcmp(o.mode, "single") != 0) {
         struct series now = { .name = "sluice" }, old = { .name = "old" }, proc = { .name = "new" };
+        double ceilings[MAX_REPEAT], floor_us;
+        int nceilings = 0;
+        long ncores = sysconf(_SC_NPROCESSORS_ONLN);
         char new_bin[PATH_MAX];
         snprintf(new_bin, sizeof new_bin, "%s/sluice", bindir);
         /* Alternating runs, and the median: the machine is shared and one run can be unlucky. */
@@ -958,6 +1048,14 @@ int main(int argc, char **argv)
             bare_rate = bench_bare(url, &o, o.partitions, &rcv, &bare_cpu);
             if (series_add(&now, r, sink_rate, sink_cpu, bare_rate, bare_cpu) != 0)
                 rc = 1;
+            /* The ceiling: a sluice doing nothing but consume and the bare client's work, on
+             * every core, against the bare client's rate of this round. */
+            if ((floor_us = bench_consume(brokers, &o, available, r, &kafka)) > 0 && bare_rate > 0 && bare_cpu > 0) {
+                ceilings[nceilings] = (double)ncores / ((bare_cpu + floor_us) * 1e-6) / bare_rate;
+                printf("ceiling, run %d: %.2f of the bare client (%ld cores / (bare %.2f us + Kafka alone %.2f us a "
+                       "record), over the bare rate)\n", r + 1, ceilings[nceilings], ncores, bare_cpu, floor_us);
+                nceilings++;
+            }
             if (o.old) {
                 series_add(&old, r, old_rate, old_cpu, bare_rate, bare_cpu);
                 series_add(&proc, r, new_rate, new_cpu, bare_rate, bare_cpu);
@@ -966,6 +1064,12 @@ int main(int argc, char **argv)
         series_print(&old);
         series_print(&proc);
         series_print(&now);
+        if (nceilings > 0) {
+            qsort(ceilings, (size_t)nceilings, sizeof *ceilings, cmp_double);
+            printf("ceiling on this machine: median %.2f of the bare client (%.2f-%.2f), the most any sluice "
+                   "reaches here with the cores the limit\n", ceilings[nceilings / 2], ceilings[0],
+                   ceilings[nceilings - 1]);
+        }
     }
     if (strcmp(o.mode, "array") != 0) {
         struct mode_run m = { .single = 1, .index = o.repeat + 1 };
