@@ -187,7 +187,8 @@ static const struct cfg_opt redis_opts[] = {
     CFG_STR("positions_key", NULL, O(positions_key_opt),
             "Hash holding this sink's positions (field topic:partition); default sluice:positions:<name>"),
     CFG_INT("max_in_flight", "16", 1, 1024, O(max_in_flight),
-            "list and stream: batches pipelined on the connection at once (of different partitions)"),
+            "script route (list, stream; string by default): batches pipelined on the connection at once "
+            "(of different partitions)"),
     CFG_ENUM("route", "\"auto\"", redis_routes, O(route),
              "How a batch is applied with its position: script (one Lua script call), optimistic "
              "(WATCH, MULTI/EXEC of plain commands; hash and string only); auto: optimistic for hash, "
