@@ -224,6 +224,8 @@ struct router {
     int nudging;                   /* a nudge is on the worker thread: the fields below are its */
     int32_t nudge_partition;
     char nudge_topic[256];         /* Kafka's longest topic name is 249 bytes */
+    rd_kafka_topic_partition_list_t *nudge_list;   /* or these partitions' leaders (resumed ones) */
+    rd_kafka_topic_partition_list_t *resumed;      /* resumed in librdkafka since: the next nudge's */
     struct event *commit_timer;
     struct event *cut_commit;      /* commits the cuts of batches held for it (one per loop pass) */
     struct event *phase_timer;     /* drain and commit deadlines */

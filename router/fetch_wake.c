@@ -24,7 +24,15 @@
  * worker thread asks the leader of the partition just taken for its watermarks (ListOffsets). The
  * request is an operation on that broker's thread, which then decides again what to fetch and
  * fetches if the queue is below its limits: the next response is on its way while the router
- * takes the rest of the queue. One nudge at a time; a spurious one costs a small request. */
+ * takes the rest of the queue. One nudge at a time; a spurious one costs a small request.
+ *
+ * A partition resumed in librdkafka (backpressure that outlasted the router's hold, see flow.c)
+ * waits for the same wake-up: resuming sets a flag, and a broker whose partitions were all
+ * paused fetches nothing and sleeps up to the 1000 ms. Draining a backlog after a target's pause
+ * of a second or more, the sink got what it held at once, then nothing for 0.3-1.1 s
+ * (test_isolation's bursts, traced). So each resume is followed by a nudge of its partition's
+ * leader: the partitions resumed meanwhile go together in one ListOffsets request per leader
+ * (offsets_for_times for "latest"), their answers unused. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,13 +128,60 @@ static void on_nudge_run(void *arg)
     struct router *r = arg;
     int64_t low, high;
 
-    (void)rd_kafka_query_watermark_offsets(r->rk, r->nudge_topic, r->nudge_partition, &low, &high, NUDGE_TIMEOUT_MS);
+    if (r->nudge_list)
+        (void)rd_kafka_offsets_for_times(r->rk, r->nudge_list, NUDGE_TIMEOUT_MS);
+    else
+        (void)rd_kafka_query_watermark_offsets(r->rk, r->nudge_topic, r->nudge_partition, &low, &high,
+                                               NUDGE_TIMEOUT_MS);
 }
+
+static void nudge_resumed(struct router *r);
 
 static void on_nudge_done(void *arg)
 {
     struct router *r = arg;
+
     r->nudging = 0;
+    if (r->nudge_list) {
+        rd_kafka_topic_partition_list_destroy(r->nudge_list);
+        r->nudge_list = NULL;
+    }
+    if (r->resumed && r->phase == PHASE_RUNNING)
+        nudge_resumed(r);
+}
+
+/* Hands the partitions resumed so far to the worker (one nudge at a time). */
+static void nudge_resumed(struct router *r)
+{
+    r->nudge_list = r->resumed;
+    r->resumed = NULL;
+    r->nudging = 1;
+    if (worker_submit(r->worker, on_nudge_run, on_nudge_done, r) != 0) {
+        r->nudging = 0;
+        rd_kafka_topic_partition_list_destroy(r->nudge_list);
+        r->nudge_list = NULL;
+    }
+}
+
+void router_fetch_wake_resumed(struct router *r, const char *topic, int32_t partition)
+{
+    if (!r->worker || !r->rk || r->phase != PHASE_RUNNING)
+        return;
+    if (!r->resumed && !(r->resumed = rd_kafka_topic_partition_list_new(8)))
+        return;
+    if (!rd_kafka_topic_partition_list_find(r->resumed, topic, partition))
+        rd_kafka_topic_partition_list_add(r->resumed, topic, partition)->offset = -1;   /* latest */
+    if (!r->nudging)
+        nudge_resumed(r);
+}
+
+void router_fetch_wake_free(struct router *r)
+{
+    if (r->nudge_list)
+        rd_kafka_topic_partition_list_destroy(r->nudge_list);
+    if (r->resumed)
+        rd_kafka_topic_partition_list_destroy(r->resumed);
+    r->nudge_list = r->resumed = NULL;
 }
 
 static void router_fetch_nudge(struct router *r, const rd_kafka_message_t *rkm)

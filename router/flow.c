@@ -5,6 +5,7 @@
 
 #include "conf.h"
 #include "engine.h"
+#include "fetch_wake.h"
 #include "flow.h"
 #include "offsets.h"
 #include "position.h"
@@ -120,8 +121,10 @@ static void rpart_set_paused_only(struct rpart *rp, int paused)
         return;
     rp->paused = paused;
     rp->paused_since_ms = paused ? mono_ms() : 0;
-    if (!paused && rp->kafka_paused)
+    if (!paused && rp->kafka_paused) {
         rpart_kafka_resume(rp);
+        router_fetch_wake_resumed(rp->r, rp->rt->name, rp->partition);
+    }
 }
 
 static void rpart_set_paused(struct rpart *rp, int paused)

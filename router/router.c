@@ -527,6 +527,7 @@ void router_free(struct router *r)
     /* The worker first: a job on its thread may use an assignment job or the consumer. */
     worker_free(r->worker);
     r->worker = NULL;
+    router_fetch_wake_free(r);
     while (r->deferred) {
         struct deferred *d = r->deferred;
         deferred_unlink(d);
