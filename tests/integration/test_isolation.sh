@@ -56,12 +56,16 @@ control_has() { [ "$(control_keys)" -ge "$1" ]; }
 hook_distinct() { rx_records_ok /hook | jq -rs 'map("\(.partition):\(.offset)") | unique | length'; }
 hook_has() { [ "$(hook_distinct)" -ge "$1" ]; }
 
-# The keys of both databases, redis's and the control's, in one call ("N M"): a burst drains in
+# The keys of both databases, redis's and the control's, in one call: a burst drains in
 # a few hundred ms, so a poll must be much shorter than that; four redis-cli processes a poll
 # took 100-250 ms on a busy machine, and whether a side was seen done at the first poll after
 # the producers or at the second swung a phase's ratio from 1.0 to 0.45.
-both_dbsizes() {
-    rcli EVAL "local a = redis.call('DBSIZE') redis.call('SELECT', 1) return {a, redis.call('DBSIZE')}" 0 | tr '\n' ' '
+# Sets KEYS (redis's database) and KEYS_CONTROL (the control's).
+read_dbsizes() {
+    local out
+    out=$(rcli EVAL "local a = redis.call('DBSIZE') redis.call('SELECT', 1) return {a, redis.call('DBSIZE')}" 0 | tr '\n' ' ')
+    [[ "$out" =~ ^([0-9]+)\ ([0-9]+)\ ?$ ]] || lib_fail "redis did not answer with the two key counts: '$out'"
+    KEYS=${BASH_REMATCH[1]} KEYS_CONTROL=${BASH_REMATCH[2]}
 }
 # burst_rate FROM: produces BURST records from seq FROM at once (kcat from a file made
 # beforehand) to the topic and to the control's topic, at the same time, and times redis and
@@ -69,11 +73,11 @@ both_dbsizes() {
 # redis's records per second.
 BURST=${SLUICE_ISOLATION_BURST:-40000}
 burst_rate() {
-    local from=$1 want want_control start now end='' end_control='' deadline p1 p2 rc=0 keys keys_control
+    local from=$1 want want_control start now end='' end_control='' deadline p1 p2 rc=0
     make_records "$BURST" 1000 "$WORK/burst.tsv" "$from"
-    read -r keys keys_control <<<"$(both_dbsizes)"
-    want=$((keys + BURST))
-    want_control=$((keys_control + BURST))
+    read_dbsizes
+    want=$((KEYS + BURST))
+    want_control=$((KEYS_CONTROL + BURST))
     start=$(lib_now_ms)
     deadline=$((start + $(lib_tmout 120) * 1000))
     lib_produce iso "$WORK/burst.tsv" &
@@ -84,12 +88,12 @@ burst_rate() {
     wait "$p2" || rc=1
     [ "$rc" -eq 0 ] || lib_fail "kcat could not produce a burst"
     while [ -z "$end" ] || [ -z "$end_control" ]; do
-        read -r keys keys_control <<<"$(both_dbsizes)"
+        read_dbsizes
         now=$(lib_now_ms)
-        [ -n "$end" ] || [ "$keys" -lt "$want" ] || end=$now
-        [ -n "$end_control" ] || [ "$keys_control" -lt "$want_control" ] || end_control=$now
+        [ -n "$end" ] || [ "$KEYS" -lt "$want" ] || end=$now
+        [ -n "$end_control" ] || [ "$KEYS_CONTROL" -lt "$want_control" ] || end_control=$now
         [ "$now" -lt "$deadline" ] ||
-            lib_fail "a burst did not drain within $(lib_tmout 120) s: redis $keys/$want, control $keys_control/$want_control (keys in each database)"
+            lib_fail "a burst did not drain within $(lib_tmout 120) s: redis $KEYS/$want, control $KEYS_CONTROL/$want_control (keys in each database)"
         sleep 0.01
     done
     BURST_MS=$((end - start > 0 ? end - start : 1))
