@@ -331,6 +331,39 @@ oom:
     return NULL;
 }
 
+/* Consumer defaults where sluice needs other than librdkafka's; the kafka section overrides them.
+ * librdkafka counts queued.min.messages and queued.max.messages.kbytes over the whole
+ * consumer queue (every partition forwards into it). Over either, 2.0.2 takes every
+ * partition off its fetch list until its broker thread next wakes (a fetch response, an
+ * operation, or 1 s later; fetch.error.backoff.ms does not shorten it): fetch_wake.c nudges
+ * it as the router takes from the queue and when paused partitions resume, and wakes it when
+ * the router emptied the queue. A
+ * partition that resumes after backpressure waits for the fetch in flight, a long poll of up
+ * to fetch.wait.max.ms: 100 instead of 500 (as Vector's Kafka source) halves the drain time
+ * of a backlog under the default buffer limits (bench-webhook). */
+const char *const router_consumer_defaults[][2] = {
+    { "auto.offset.reset", "earliest" },
+    { "queued.min.messages", "1000000" },
+    { "fetch.error.backoff.ms", "50" },
+    { "fetch.wait.max.ms", "100" },
+    /* Fetch responses of up to 2 MiB instead of 50: the consumer's thread then reuses its
+     * buffers instead of mapping fresh pages for each response (page faults were a quarter
+     * of its time draining a backlog; bench-webhook: ratio ~0.70 -> ~0.78 with 8 MiB). Not
+     * 8 or 4: the queue overshoots the prefetch by up to one response, and a response stays
+     * in memory while any record of it lives; with the fetcher nudged (fetch_wake.c), 2 MiB
+     * against 4 took bench-memory's peak from 57-61 to 54-55 MiB (alone) and 74-88 to 78
+     * (fan8), and drained faster there and in bench-webhook (README). */
+    { "fetch.max.bytes", "2097152" },
+    /* The prefetch, in bytes of values: fetched records waiting in the consumer queue,
+     * beside what the router holds (max_buffered_bytes). librdkafka's 64 MiB made it most
+     * of sluice's memory draining a backlog; each fetched record also costs librdkafka ~380
+     * bytes of its own (heaptrack), and the queue may overshoot by one fetch response. 8 MiB
+     * is ~33,000 records of 250 bytes: with the fetcher woken (fetch_wake.c) the drain rate
+     * stays as with 64 (bench-memory). */
+    { "queued.max.messages.kbytes", "8192" },
+    { NULL, NULL },
+};
+
 static int router_consumer_new(struct router *r, char *err, size_t errlen)
 {
     rd_kafka_conf_t *kconf = rd_kafka_conf_new();
@@ -338,44 +371,15 @@ static int router_consumer_new(struct router *r, char *err, size_t errlen)
     json_t *value;
     char errstr[512];
 
-    /* Defaults where sluice needs other than librdkafka's; the kafka section overrides them.
-     * librdkafka counts queued.min.messages and queued.max.messages.kbytes over the whole
-     * consumer queue (every partition forwards into it). Over either, 2.0.2 takes every
-     * partition off its fetch list until its broker thread next wakes (a fetch response, an
-     * operation, or 1 s later; fetch.error.backoff.ms does not shorten it): fetch_wake.c nudges
-     * it as the router takes from the queue, and wakes it when the router emptied the queue. A
-     * partition that resumes after backpressure waits for the fetch in flight, a long poll of up
-     * to fetch.wait.max.ms: 100 instead of 500 (as Vector's Kafka source) halves the drain time
-     * of a backlog under the default buffer limits (bench-webhook). */
-    static const char *const consumer_defaults[][2] = {
-        { "auto.offset.reset", "earliest" },
-        { "queued.min.messages", "1000000" },
-        { "fetch.error.backoff.ms", "50" },
-        { "fetch.wait.max.ms", "100" },
-        /* Fetch responses of up to 2 MiB instead of 50: the consumer's thread then reuses its
-         * buffers instead of mapping fresh pages for each response (page faults were a quarter
-         * of its time draining a backlog; bench-webhook: ratio ~0.70 -> ~0.78 with 8 MiB). Not
-         * 8 or 4: the queue overshoots the prefetch by up to one response, and a response stays
-         * in memory while any record of it lives; with the fetcher nudged (fetch_wake.c), 2 MiB
-         * against 4 took bench-memory's peak from 57-61 to 54-55 MiB (alone) and 74-88 to 78
-         * (fan8), and drained faster there and in bench-webhook (README). */
-        { "fetch.max.bytes", "2097152" },
-        /* The prefetch, in bytes of values: fetched records waiting in the consumer queue,
-         * beside what the router holds (max_buffered_bytes). librdkafka's 64 MiB made it most
-         * of sluice's memory draining a backlog; each fetched record also costs librdkafka ~380
-         * bytes of its own (heaptrack), and the queue may overshoot by one fetch response. 8 MiB
-         * is ~33,000 records of 250 bytes: with the fetcher woken (fetch_wake.c) the drain rate
-         * stays as with 64 (bench-memory). */
-        { "queued.max.messages.kbytes", "8192" },
-    };
     /* librdkafka's threads allocate the fetched records and the loop frees them: with an arena
      * per thread, memory freed there is kept for reuse by the fetching thread alone and the peak
      * grows (bench-memory: ~7 MiB of 70). Two arenas unless the operator says otherwise. */
     if (!getenv("MALLOC_ARENA_MAX"))
         mallopt(M_ARENA_MAX, 2);
-    for (size_t i = 0; i < sizeof consumer_defaults / sizeof consumer_defaults[0]; i++)
-        if (!json_object_get(r->conf->kafka, consumer_defaults[i][0]))
-            rd_kafka_conf_set(kconf, consumer_defaults[i][0], consumer_defaults[i][1], errstr, sizeof errstr);
+    for (size_t i = 0; router_consumer_defaults[i][0]; i++)
+        if (!json_object_get(r->conf->kafka, router_consumer_defaults[i][0]))
+            rd_kafka_conf_set(kconf, router_consumer_defaults[i][0], router_consumer_defaults[i][1], errstr,
+                              sizeof errstr);
     json_object_foreach(r->conf->kafka, name, value) {
         char dry_group[512];
         const char *v = json_string_value(value);

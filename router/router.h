@@ -32,6 +32,10 @@ void router_set_dry_run(struct router *r, FILE *out);
 /** @brief Start the sinks and the consumer. 0, or -1 with the reason. */
 int router_start(struct router *r, char *err, size_t errlen);
 
+/** @brief The consumer properties sluice sets where librdkafka's defaults do not suit it (the
+ * kafka section overrides each): name and value pairs, ended by a NULL name. */
+extern const char *const router_consumer_defaults[][2];
+
 struct group;
 /** @brief Before router_start: the group's control topic (group.h); the consumer subscribes once
  * it has been read to its end (router_subscribe). */
