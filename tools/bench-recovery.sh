@@ -60,10 +60,10 @@ db[new]=0
 db[old]=1
 for name in "${names[@]}"; do start_process "$name"; done
 make_records 1 1 "$WORK/warm.tsv" 0
+# shellcheck disable=SC2317 # called by lib_wait_for
+has_one() { [ "$(keys_of "$1")" -ge 2 ]; }   # the record's key and the positions hash
 for name in "${names[@]}"; do
     lib_produce "$name" "$WORK/warm.tsv"
-    # shellcheck disable=SC2317 # called by lib_wait_for
-    has_one() { [ "$(keys_of "$1")" -ge 2 ]; }   # the record's key and the positions hash
     TIMEOUT=60 lib_wait_for has_one "$name"
 done
 
